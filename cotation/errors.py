@@ -1,0 +1,205 @@
+"""Errors raised by cotation.
+
+The hierarchy is flat and small::
+
+    CotationError                 base of everything raised on purpose
+    ├── GridError                 a grid (YAML, expressions, types) is invalid: .diagnostics
+    ├── DataError                 applications (or other input data) are invalid: .problems
+    └── TestCaseError             a grid test-case file is itself malformed
+
+Every grid problem is a :class:`Diagnostic` with a stable code (``E101``...); every data problem
+is a :class:`DataProblem` with a stable code (``D101``...). All problems of one input are
+collected and raised once. ``docs/errors.md`` lists every code with a failing example.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+
+from .source import Span
+
+MAX_SHOWN = 20
+MAX_ROWS = 10
+
+#: Every grid error code with its one-line meaning (docs/errors.md is checked against it).
+GRID_CODES: dict[str, str] = {
+    "E101": "YAML syntax error",
+    "E102": "duplicate key in a YAML mapping",
+    "E103": "YAML alias expansion over the limit, or a tag that is not plain data",
+    "E104": "included file not found or unreadable",
+    "E105": "include cycle",
+    "E111": "missing required key",
+    "E112": "unknown key",
+    "E113": "value of the wrong type or out of range",
+    "E201": "expression syntax error",
+    "E202": "unknown name (field, variable or keyword)",
+    "E203": "unknown category value",
+    "E204": "operand types do not fit the operator",
+    "E205": "unknown function",
+    "E206": "wrong number or types of function arguments",
+    "E207": "a condition is not boolean",
+    "E208": "points are not an integer",
+    "E209": "variable defined in terms of itself, or before its inputs",
+    "E301": "duplicate id",
+    "E302": "reference to an unknown criterion, rubric or group",
+    "E303": "a criterion belongs to two rubrics or two groups",
+    "E304": "bands not in increasing order, or overlapping",
+    "E305": "criterion declares no way, or several ways, to compute its points",
+    "E306": "invalid tie-break",
+    "E307": "invalid local field declaration",
+    "E308": "minimum greater than maximum",
+}
+
+#: Every data error code with its one-line meaning.
+DATA_CODES: dict[str, str] = {
+    "D101": "missing required column",
+    "D102": "value of the wrong type",
+    "D103": "unknown category value",
+    "D104": "value below the field minimum (a negative amount, a household of 0 persons)",
+    "D105": "date after the computation date",
+    "D106": "duplicate numero_unique",
+    "D107": "missing value in a required column",
+    "D108": "unreadable file or unsupported format",
+    "D109": "unknown column that looks like a misspelt field",
+    "D110": "too many values in a multi-valued cell",
+}
+
+
+def did_you_mean(word: str, candidates: Iterable[str]) -> str | None:
+    """The closest candidate to ``word``, or None when none is close enough."""
+    matches = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
+    return matches[0] if matches else None
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    """One grid problem, located in its source file."""
+
+    code: str
+    message: str
+    span: Span
+    criterion: str | None = None
+    suggestion: str | None = None
+    source_line: str | None = None
+
+    def render(self) -> str:
+        where = f" criterion '{self.criterion}'" if self.criterion else ""
+        hint = f" (did you mean '{self.suggestion}'?)" if self.suggestion else ""
+        text = f"{self.span}: error[{self.code}]{where}: {self.message}{hint}"
+        if self.source_line is not None:
+            width = max(1, self.span.end_col - self.span.col) if self.span.end_line == self.span.line else 1
+            caret = " " * (self.span.col - 1) + "^" * width
+            text += f"\n    {self.source_line}\n    {caret}"
+        return text
+
+    def to_dict(self) -> dict[str, object]:
+        out = asdict(self)
+        out["span"] = asdict(self.span)
+        return out
+
+
+@dataclass(frozen=True)
+class DataProblem:
+    """One data problem: a column, a code, and the rows (ids) and values at fault."""
+
+    code: str
+    column: str
+    message: str
+    rows: tuple[str, ...] = ()
+    values: tuple[str, ...] = ()
+    count: int = 0
+    suggestion: str | None = None
+    source: str | None = None
+
+    def render(self) -> str:
+        where = f"{self.source}: " if self.source else ""
+        text = f"{where}error[{self.code}] column '{self.column}': {self.message}"
+        if self.suggestion:
+            text += f" (did you mean '{self.suggestion}'?)"
+        if self.rows:
+            pairs = [f"{r}={v!r}" if v is not None else r for r, v in zip(self.rows, self.values or [None] * len(self.rows))]
+            more = self.count - len(self.rows)
+            text += "\n    rows: " + ", ".join(pairs) + (f", ... and {more} more" if more > 0 else "")
+        return text
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+class CotationError(Exception):
+    """Base class of every error cotation raises on purpose."""
+
+
+class GridError(CotationError):
+    """A grid is invalid; ``diagnostics`` holds every problem found."""
+
+    def __init__(self, diagnostics: Sequence[Diagnostic]):
+        self.diagnostics = tuple(diagnostics)
+        super().__init__(self.render())
+
+    def render(self, limit: int = MAX_SHOWN) -> str:
+        shown = [d.render() for d in self.diagnostics[:limit]]
+        rest = len(self.diagnostics) - limit
+        if rest > 0:
+            shown.append(f"... and {rest} more errors")
+        n = len(self.diagnostics)
+        shown.append(f"{n} error{'s' if n != 1 else ''} in grid")
+        return "\n".join(shown)
+
+    def to_json(self) -> str:
+        return json.dumps([d.to_dict() for d in self.diagnostics], ensure_ascii=False, indent=2)
+
+
+class DataError(CotationError):
+    """Input data are invalid; ``problems`` holds every problem found."""
+
+    def __init__(self, problems: Sequence[DataProblem]):
+        self.problems = tuple(problems)
+        super().__init__(self.render())
+
+    def render(self, limit: int = MAX_SHOWN) -> str:
+        shown = [p.render() for p in self.problems[:limit]]
+        rest = len(self.problems) - limit
+        if rest > 0:
+            shown.append(f"... and {rest} more problems")
+        n = len(self.problems)
+        shown.append(f"{n} problem{'s' if n != 1 else ''} in data")
+        return "\n".join(shown)
+
+    def to_json(self) -> str:
+        return json.dumps([p.to_dict() for p in self.problems], ensure_ascii=False, indent=2)
+
+
+class TestCaseError(CotationError):
+    """A grid test-case file is malformed (not: a test case that fails)."""
+
+    __test__ = False
+
+
+@dataclass
+class Collector:
+    """Accumulates diagnostics during one stage; raise once at the end."""
+
+    sources: object = None
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+    def error(
+        self,
+        code: str,
+        span: Span,
+        message: str,
+        *,
+        criterion: str | None = None,
+        suggestion: str | None = None,
+    ) -> None:
+        assert code in GRID_CODES, code
+        line = self.sources.line(span.file, span.line) if self.sources is not None else None  # type: ignore[attr-defined]
+        self.diagnostics.append(Diagnostic(code, message, span, criterion, suggestion, line))
+
+    def raise_if_any(self) -> None:
+        if self.diagnostics:
+            ordered = sorted(self.diagnostics, key=lambda d: (d.span.file, d.span.line, d.span.col, d.code))
+            raise GridError(ordered)
