@@ -1,0 +1,46 @@
+"""The public entry points: the pipeline stages called in order, visibly."""
+
+from __future__ import annotations
+
+import datetime
+from pathlib import Path
+from typing import Any
+
+from .catalogue import Catalogue
+from .check import check_grid
+from .errors import Collector
+from .ir import Grid
+from .loader import load_grid_files
+from .loader import load_grid_text as _load_text
+
+
+def load_grid(path: str | Path, catalogue: Catalogue | None = None) -> Grid:
+    """Load, validate and type-check the grid at ``path``; raise GridError with every problem."""
+    errors = Collector()
+    loaded = load_grid_files(path, errors)
+    errors.raise_if_any()
+    assert loaded is not None
+    return check_grid(loaded, catalogue, errors)
+
+
+def parse_grid(text: str, name: str = "<grid>", catalogue: Catalogue | None = None) -> Grid:
+    """Like :func:`load_grid`, from YAML text (includes resolve from the current directory)."""
+    errors = Collector()
+    loaded = _load_text(text, name, errors)
+    errors.raise_if_any()
+    assert loaded is not None
+    return check_grid(loaded, catalogue, errors)
+
+
+def score(grid: Grid, applications: Any, date_calcul: datetime.date | str, *, engine: str = "reference",
+          verified_only: bool = False) -> Any:
+    """Score ``applications`` (a Batch, a path, a DataFrame or an Arrow table) on ``date_calcul``."""
+    from .data import Batch, read_applications
+    from .reference import evaluate
+
+    day = datetime.date.fromisoformat(date_calcul) if isinstance(date_calcul, str) else date_calcul
+    batch = applications if isinstance(applications, Batch) else read_applications(
+        applications, grid.catalogue, date_calcul=day)
+    if engine != "reference":
+        raise ValueError(f"unknown engine {engine!r} (available: 'reference')")
+    return evaluate(grid, batch, day)

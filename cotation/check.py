@@ -1,0 +1,407 @@
+"""Stage 2: turn validated grid files into a typed :class:`~cotation.ir.Grid`.
+
+Merges the files (includes first), extends the catalogue with local fields, parses every expression,
+orders and types the variables, type-checks criteria and priorities, and checks the structure
+(ids, rubrics, groups, bands, tie-breaks). Every problem is collected; one GridError at the end.
+"""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import ir
+from . import model as m
+from . import syntax as s
+from .catalogue import Catalogue, Field, Kind, default_catalogue, field_from_dict
+from .errors import Collector, did_you_mean
+from .loader import GridSource, LoadedGrid
+from .parser import ExprSyntaxError, parse
+from .source import Span
+from .typecheck import EPOCH, TypeChecker
+from .yamlio import Path_
+
+DEFAULT_TIE_BREAK = ("date_depot asc", "numero_unique asc")
+_TIE_KINDS = (Kind.DATE, Kind.INT, Kind.FLOAT, Kind.MONEY, Kind.ID)
+
+
+@dataclass
+class _Item:
+    """A definition taken from one file, with where it came from."""
+
+    value: Any
+    source: GridSource
+    path: Path_
+
+    def span(self, *sub: str | int) -> Span:
+        return self.source.document.span((*self.path, *sub))
+
+    def key_span(self, *sub: str | int) -> Span:
+        return self.source.document.key_span((*self.path, *sub))
+
+
+@dataclass
+class _Merged:
+    fields: list[_Item] = field(default_factory=list)
+    variables: list[_Item] = field(default_factory=list)
+    criteria: list[_Item] = field(default_factory=list)
+    rubrics: list[_Item] = field(default_factory=list)
+    groups: list[_Item] = field(default_factory=list)
+    priorities: list[_Item] = field(default_factory=list)
+
+
+def _merge(loaded: LoadedGrid) -> _Merged:
+    merged = _Merged()
+    for src in loaded.files:
+        mod = src.model
+        merged.fields += [_Item((k, v), src, ("fields", k)) for k, v in mod.fields.items()]
+        merged.variables += [_Item((k, v), src, ("variables", k)) for k, v in mod.variables.items()]
+        for section in ("criteria", "rubrics", "groups", "priorities"):
+            getattr(merged, section).extend(_Item(v, src, (section, i)) for i, v in enumerate(getattr(mod, section)))
+    return merged
+
+
+class GridChecker:
+    def __init__(self, loaded: LoadedGrid, catalogue: Catalogue, errors: Collector):
+        self.loaded, self.errors = loaded, errors
+        self.merged = _merge(loaded)
+        self.catalogue = self._extend(catalogue)
+        self.types = TypeChecker(self.catalogue, errors)
+
+    # -- expressions -----------------------------------------------------------------------
+    def parse_at(self, item: _Item, *sub: str | int) -> s.Expr | None:
+        """Parse the expression at ``item.path + sub`` (text, number or boolean)."""
+        doc = item.source.document
+        path = (*item.path, *sub)
+        raw = _get(item.value, sub)
+        if isinstance(raw, bool):
+            return s.Bool(raw, doc.span(path))
+        if isinstance(raw, int | float):
+            return s.Number(raw, doc.span(path))
+        scalar = doc.scalars.get(path)
+        origin = doc.span(path)
+        positions = (lambda off: scalar.positions(off, raw)) if scalar else (lambda off: (origin.line, origin.col + off))
+        try:
+            return parse(raw, origin, positions)
+        except ExprSyntaxError as exc:
+            line, col = positions(exc.start)
+            end_line, end_col = positions(exc.end)
+            self.errors.error("E201", origin.shift(line, col, end_line, end_col), exc.message,
+                              criterion=self.types.criterion, suggestion=exc.suggestion)
+            return None
+
+    def typed(self, item: _Item, *sub: str | int) -> ir.IExpr | None:
+        tree = self.parse_at(item, *sub)
+        return None if tree is None else self.types.check(tree)
+
+    def source_text(self, item: _Item, *sub: str | int) -> str:
+        raw = _get(item.value, sub)
+        return str(raw).lower() if isinstance(raw, bool) else str(raw)
+
+    # -- catalogue -------------------------------------------------------------------------
+    def _extend(self, catalogue: Catalogue) -> Catalogue:
+        extra: list[Field] = []
+        for item in self.merged.fields:
+            name, spec = item.value
+            if name in catalogue or any(f.name == name for f in extra):
+                self.errors.error("E307", item.key_span(), f"local field '{name}' is already defined "
+                                  "(in the catalogue or another file)", criterion=name)
+                continue
+            if spec.type in ("category", "set") and not spec.values:
+                self.errors.error("E307", item.key_span(), f"local field '{name}' of type {spec.type} needs 'values'",
+                                  criterion=name)
+                continue
+            extra.append(field_from_dict(name, spec.model_dump(exclude_none=True), local=True))
+        return catalogue.extend(tuple(extra))
+
+
+def _get(value: Any, sub: tuple[str | int, ...]) -> Any:
+    for key in sub:
+        value = value[key] if isinstance(value, dict | list) else getattr(value, str(key) if key != "from" else "from_")
+    return value
+
+
+def check_grid(loaded: LoadedGrid, catalogue: Catalogue | None = None, errors: Collector | None = None) -> ir.Grid:
+    """Check a loaded grid against ``catalogue`` (the default one when None); raise GridError."""
+    errors = errors or Collector(loaded.sources)
+    gc = GridChecker(loaded, catalogue or default_catalogue(), errors)
+    _check_ids(gc)
+    variables = _check_variables(gc)
+    criteria = [c for c in (_check_criterion(gc, item) for item in gc.merged.criteria) if c is not None]
+    rubrics = _check_sets(gc, criteria, gc.merged.rubrics, "rubric")
+    groups = _check_sets(gc, criteria, gc.merged.groups, "group")
+    priorities = [p for p in (_check_priority(gc, item) for item in gc.merged.priorities) if p is not None]
+    tie_break = _check_tie_break(gc)
+    meta = _check_meta(gc)
+    errors.raise_if_any()
+    return ir.Grid(meta, gc.catalogue, tuple(variables), tuple(criteria), tuple(r for r in rubrics),  # type: ignore[arg-type]
+                   tuple(groups), tuple(priorities), tie_break, loaded.content_hash)  # type: ignore[arg-type]
+
+
+def _check_meta(gc: GridChecker) -> ir.Meta:
+    main = gc.loaded.main
+    mod, doc = main.model, main.document
+    for key in ("id", "title"):
+        if getattr(mod, key) is None:
+            gc.errors.error("E111", doc.span(()), f"missing required key '{key}' (a grid needs an id and a title; "
+                            "files meant only to be included declare 'kind: pool')")
+    if mod.kind == "pool":
+        gc.errors.error("E113", doc.span(("kind",)), "this file is a pool (kind: pool): include it from a grid")
+    if mod.effective_from and mod.effective_until and mod.effective_until < mod.effective_from:
+        gc.errors.error("E308", doc.span(("effective_until",)), "effective_until is before effective_from")
+    return ir.Meta(mod.id or "", mod.title or "", mod.territory, mod.version, mod.effective_from,
+                   mod.effective_until, mod.legal_reference, mod.description, main.path)
+
+
+def _check_ids(gc: GridChecker) -> None:
+    seen: dict[str, Span] = {}
+    m_ = gc.merged
+    items = [*m_.criteria, *m_.priorities, *m_.rubrics, *m_.groups]
+    names = [(it.value.id, it) for it in items] + [(f"plafond_{it.value.id}", it) for it in m_.groups]
+    for ident, item in names:
+        span = item.span("id")
+        if ident in seen:
+            first = seen[ident]
+            gc.errors.error("E301", span, f"duplicate id '{ident}' (first defined at {first})", criterion=ident)
+        else:
+            seen[ident] = span
+    for item in m_.variables:
+        name = item.value[0]
+        if name in gc.catalogue or name == "date_calcul":
+            gc.errors.error("E301", item.key_span(), f"variable '{name}' has the name of a field", criterion=name)
+
+
+def _check_variables(gc: GridChecker) -> list[ir.Variable]:
+    """Type the variables in dependency order; a cycle is E209."""
+    items = {it.value[0]: it for it in gc.merged.variables}
+    trees: dict[str, s.Expr] = {}
+    for name, item in items.items():
+        gc.types.criterion = name
+        sub = ("expr",) if isinstance(item.value[1], m.Variable) else ()
+        tree = gc.parse_at(_Item(item.value[1], item.source, item.path), *sub)
+        if tree is not None:
+            trees[name] = tree
+    out: list[ir.Variable] = []
+    for name in _dependency_order(gc, trees, items):
+        gc.types.criterion = name
+        typed = gc.types.check(trees[name])
+        if typed is None:
+            continue
+        gc.types.variables[name] = ir.VarRef(name, typed.type, typed.nullable)
+        item = items[name]
+        spec = item.value[1]
+        label = spec.label if isinstance(spec, m.Variable) else None
+        text = spec.expr if isinstance(spec, m.Variable) else spec
+        out.append(ir.Variable(name, typed, label, str(text), item.key_span()))
+    gc.types.criterion = None
+    return out
+
+
+def _dependency_order(gc: GridChecker, trees: dict[str, s.Expr], items: dict[str, _Item]) -> list[str]:
+    deps = {n: {x.name for x in s.walk(t) if isinstance(x, s.Name) and x.name in trees} for n, t in trees.items()}
+    order: list[str] = []
+    state: dict[str, int] = {}
+
+    def visit(name: str, stack: tuple[str, ...]) -> None:
+        if state.get(name) == 2:
+            return
+        if state.get(name) == 1:
+            cycle = " -> ".join((*stack[stack.index(name):], name))
+            gc.errors.error("E209", items[name].key_span(), f"variable defined in terms of itself: {cycle}",
+                            criterion=name)
+            return
+        state[name] = 1
+        for dep in sorted(deps[name]):
+            visit(dep, (*stack, name))
+        state[name] = 2
+        order.append(name)
+
+    for name in trees:
+        visit(name, ())
+    cyclic = {n for n in trees if state.get(n) != 2}
+    return [n for n in order if n not in cyclic and not deps[n] & cyclic]
+
+
+def _check_criterion(gc: GridChecker, item: _Item) -> ir.Criterion | None:
+    c: m.Criterion = item.value
+    gc.types.criterion = c.id
+    when = _condition(gc, item, "when") if c.when is not None else None
+    rule = _check_rule(gc, item)
+    if c.valid_for is not None:
+        when = _valid_for(gc, item, when)
+    if c.min is not None and c.max is not None and c.min > c.max:
+        gc.errors.error("E308", item.span("min"), f"min ({c.min}) is greater than max ({c.max})", criterion=c.id)
+    gc.types.criterion = None
+    if rule is None or (c.when is not None and when is None):
+        return None
+    when_source = gc.source_text(item, "when") if c.when is not None else None
+    return ir.Criterion(c.id, c.label, c.description, when, rule, c.min, c.max, c.rubric, c.group, when_source,
+                        _points_source(gc, item), c.justificatif, item.span())
+
+
+def _points_source(gc: GridChecker, item: _Item) -> str:
+    c: m.Criterion = item.value
+    if c.points is not None:
+        return gc.source_text(item, "points")
+    return gc.source_text(item, "value") if c.value is not None else ""
+
+
+def _condition(gc: GridChecker, item: _Item, *sub: str | int) -> ir.IExpr | None:
+    typed = gc.typed(item, *sub)
+    if typed is not None and typed.type != ir.BOOL:
+        gc.errors.error("E207", item.span(*sub), f"the condition must be boolean, not {typed.type}",
+                        criterion=gc.types.criterion, suggestion=None)
+        return None
+    return typed
+
+
+def _check_rule(gc: GridChecker, item: _Item) -> ir.Rule | None:
+    c: m.Criterion = item.value
+    ways = [k for k in ("points", "per_unit", "bands") if getattr(c, k) is not None]
+    if len(ways) != 1:
+        what = "none of" if not ways else "more than one of"
+        gc.errors.error("E305", item.span(), f"a criterion declares exactly one of points, per_unit and bands; "
+                        f"this one declares {what} them" + (f" ({', '.join(ways)})" if ways else ""), criterion=c.id)
+        return None
+    if ways[0] == "points":
+        if c.value is not None:
+            gc.errors.error("E305", item.key_span("value"), "'value' is only used with per_unit or bands",
+                            criterion=c.id)
+        return _fixed(gc, item)
+    return _valued_rule(gc, item, ways[0])
+
+
+def _fixed(gc: GridChecker, item: _Item) -> ir.Rule | None:
+    typed = gc.typed(item, "points")
+    if typed is None:
+        return None
+    if typed.type != ir.INT:
+        hint = "round(...)" if typed.type.numeric else None
+        gc.errors.error("E208", item.span("points"), f"points must be an integer, not {typed.type}",
+                        criterion=item.value.id, suggestion=hint)
+        return None
+    return ir.Fixed(typed)
+
+
+def _valued_rule(gc: GridChecker, item: _Item, way: str) -> ir.Rule | None:
+    c: m.Criterion = item.value
+    if c.value is None:
+        gc.errors.error("E111", item.span(), f"missing required key 'value' ({way} needs the quantity to measure)",
+                        criterion=c.id)
+        return None
+    value = gc.typed(item, "value")
+    if value is None:
+        return None
+    if not value.type.numeric:
+        gc.errors.error("E204", item.span("value"), f"'value' must be a number, not {value.type}", criterion=c.id)
+        return None
+    if way == "per_unit":
+        return ir.PerUnit(value, int(c.per_unit or 0), float(c.unit))
+    bands = _check_bands(gc, item)
+    return None if bands is None else ir.Bands(value, bands)
+
+
+def _check_bands(gc: GridChecker, item: _Item) -> tuple[ir.Band, ...] | None:
+    c: m.Criterion = item.value
+    out: list[ir.Band] = []
+    prev_hi: float | None = None
+    for i, band in enumerate(c.bands or []):
+        lo, hi = band.from_, band.to
+        problem = None
+        if lo is not None and hi is not None and hi <= lo:
+            problem = f"band {i + 1}: 'to' ({hi:g}) must be greater than 'from' ({lo:g})"
+        elif i > 0 and (prev_hi is None or lo is None or lo < prev_hi):
+            problem = (f"band {i + 1} starts before the end of band {i} "
+                       "(bands go in increasing order and do not overlap)")
+        if problem:
+            gc.errors.error("E304", item.span("bands", i), problem, criterion=c.id)
+            return None
+        out.append(ir.Band(lo, hi, band.points))
+        prev_hi = hi
+    if not out:
+        gc.errors.error("E304", item.span("bands"), "bands must list at least one band", criterion=c.id)
+        return None
+    return tuple(out)
+
+
+def _valid_for(gc: GridChecker, item: _Item, when: ir.IExpr | None) -> ir.IExpr | None:
+    c: m.Criterion = item.value
+    since = gc.typed(item, "valid_for", "since")
+    if since is None:
+        return None
+    if since.type != ir.DATE:
+        gc.errors.error("E204", item.span("valid_for", "since"), f"'since' must be a date, not {since.type}",
+                        criterion=c.id)
+        return None
+    today = ir.DateCalcul()
+    months = ir.Call("months_between", (since, today), ir.INT, since.nullable)
+    window = ir.Logic("and", ir.Cmp("<=", since, today, nullable=since.nullable),
+                      ir.Cmp("<", months, ir.Const(c.valid_for.months, ir.INT), nullable=since.nullable),  # type: ignore[union-attr]
+                      nullable=since.nullable)
+    if when is None:
+        return window
+    return ir.Logic("and", when, window, nullable=when.nullable or window.nullable)
+
+
+def _check_sets(gc: GridChecker, criteria: list[ir.Criterion], items: list[_Item], kind: str) -> list[Any]:
+    declared = {it.value.id: it for it in items}
+    attr = "rubric" if kind == "rubric" else "group"
+    for item in gc.merged.criteria:
+        ref = getattr(item.value, attr)
+        if ref is not None and ref not in declared:
+            gc.errors.error("E302", item.span(attr), f"unknown {kind} '{ref}'", criterion=item.value.id,
+                            suggestion=did_you_mean(ref, declared))
+    out = []
+    for ident, item in declared.items():
+        members = tuple(i for i, c in enumerate(criteria) if getattr(c, attr) == ident)
+        if not members and not any(getattr(it.value, attr) == ident for it in gc.merged.criteria):
+            gc.errors.error("E303", item.span("id"), f"{kind} '{ident}' has no criterion (set '{attr}: {ident}' "
+                            "on its criteria)", criterion=ident)
+        spec = item.value
+        if kind == "rubric":
+            out.append(ir.Rubric(ident, spec.label, members, item.span()))
+            continue
+        if spec.min is not None and spec.max is not None and spec.min > spec.max:
+            gc.errors.error("E308", item.span("min"), f"min ({spec.min}) is greater than max ({spec.max})",
+                            criterion=ident)
+        out.append(ir.Group(ident, spec.label, members, spec.min, spec.max, item.span()))
+    return out
+
+
+def _check_priority(gc: GridChecker, item: _Item) -> ir.Priority | None:
+    p: m.Priority = item.value
+    gc.types.criterion = p.id
+    when = _condition(gc, item, "when")
+    gc.types.criterion = None
+    if when is None:
+        return None
+    return ir.Priority(p.id, p.label, p.legal_basis, p.letter, p.description, when, gc.source_text(item, "when"),
+                       p.points, p.tier, item.span())
+
+
+def _check_tie_break(gc: GridChecker) -> tuple[ir.TieBreak, ...]:
+    main = gc.loaded.main
+    declared = main.model.tie_break
+    specs = declared if declared is not None else list(DEFAULT_TIE_BREAK)
+    out: list[ir.TieBreak] = []
+    for i, spec in enumerate(specs):
+        span = main.document.span(("tie_break", i)) if declared is not None else main.document.span(())
+        parts = spec.split()
+        order = parts[1] if len(parts) == 2 else "asc"
+        f = gc.catalogue.get(parts[0]) if parts else None
+        if not parts or len(parts) > 2 or order not in ("asc", "desc"):
+            gc.errors.error("E306", span, f"tie-break '{spec}' must read 'FIELD asc' or 'FIELD desc'")
+        elif f is None or f.kind not in _TIE_KINDS:
+            why = "unknown field" if f is None else f"field of type {f.kind.value} cannot be ordered"
+            gc.errors.error("E306", span, f"tie-break on '{parts[0]}': {why}",
+                            suggestion=did_you_mean(parts[0], [g.name for g in gc.catalogue if g.kind in _TIE_KINDS]))
+        else:
+            out.append(ir.TieBreak(parts[0], order == "desc"))
+    if not any(t.field == gc.catalogue.id_field.name for t in out):
+        out.append(ir.TieBreak(gc.catalogue.id_field.name, False))  # a total order, always
+    return tuple(out)
+
+
+def day_number(d: datetime.date) -> int:
+    return (d - EPOCH).days

@@ -1,0 +1,799 @@
+"""Typed columnar batches of applications, and their readers and writers.
+
+A :class:`Batch` holds one NumPy array per catalogue field (storage per kind: see
+:mod:`cotation.catalogue`) plus an optional validity mask. Every reader -- CSV, Parquet, a pandas
+DataFrame, a pyarrow Table, Python rows -- first turns its input into a pyarrow Table, then goes
+through ONE conversion core (:func:`_build_batch`) so that all of them share the same validation:
+every problem of every column is collected and raised once as a :class:`~cotation.errors.DataError`.
+Nothing is coerced, dropped or defaulted silently.
+
+Text cells (CSV, string columns) are parsed per field kind:
+
+* bool: ``true/false/1/0/oui/non/vrai/faux`` (case-insensitive);
+* int, float, money: ``.`` as decimal separator, optional exponent (``1234,50`` is D102);
+* date: ISO ``YYYY-MM-DD`` only;
+* category: one of the field's values (exact spelling);
+* set, communes: items separated by ``;``, spaces around items stripped, empty items ignored;
+* commune: an INSEE code (``31555``, ``2A004``).
+
+Leading/trailing spaces are stripped and an empty cell is missing. CSV files are read with every
+column as text; the delimiter is ``,`` unless the header line holds more ``;`` or tabs.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .catalogue import Catalogue, Field, Kind, default_catalogue
+from .errors import MAX_ROWS, DataError, DataProblem, did_you_mean
+
+__all__ = [
+    "Batch",
+    "Column",
+    "day_number",
+    "from_day_number",
+    "read_applications",
+    "write_applications",
+]
+
+EPOCH = datetime.date(1970, 1, 1)
+INT32_MAX = 2**31 - 1
+FILE_COLUMN = "<file>"
+TRUE_WORDS = ("true", "1", "oui", "vrai")
+FALSE_WORDS = ("false", "0", "non", "faux")
+NUMBER_RE = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
+COMMA_NUMBER_RE = r"^[+-]?\d*,\d+$"
+DATE_RE = r"^\d{4}-\d{2}-\d{2}$"
+COMMUNE_RE = r"^(\d{5}|2[AB]\d{3})$"
+STORAGE: dict[Kind, type] = {
+    Kind.BOOL: np.bool_,
+    Kind.INT: np.int32,
+    Kind.FLOAT: np.float64,
+    Kind.MONEY: np.float64,
+    Kind.DATE: np.int32,
+    Kind.CATEGORY: np.int8,
+    Kind.SET: np.uint64,
+    Kind.COMMUNE: np.int32,
+    Kind.COMMUNES: np.int32,
+}
+
+
+def day_number(d: datetime.date) -> int:
+    """Days since 1970-01-01 (the storage of date fields)."""
+    return (d - EPOCH).days
+
+
+def from_day_number(n: int) -> datetime.date:
+    """Inverse of :func:`day_number`."""
+    return EPOCH + datetime.timedelta(days=int(n))
+
+
+# --------------------------------------------------------------------------------------------
+# Batch
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Column:
+    """The values of one field; ``valid`` is None when every value is present."""
+
+    values: np.ndarray
+    valid: np.ndarray | None
+
+    def take(self, indices: np.ndarray) -> Column:
+        return Column(self.values[indices], None if self.valid is None else self.valid[indices])
+
+
+@dataclass(eq=False)
+class Batch:
+    """A batch of applications: ids plus one :class:`Column` per non-id catalogue field."""
+
+    catalogue: Catalogue
+    ids: np.ndarray
+    columns: dict[str, Column]
+    source: str | None = None
+    ignored_columns: tuple[str, ...] = field(default=())
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def column(self, name: str) -> Column:
+        """The column of field ``name`` (KeyError, with a suggestion, when unknown)."""
+        if name not in self.columns:
+            hint = did_you_mean(name, self.columns)
+            raise KeyError(f"no field '{name}'" + (f" (did you mean '{hint}'?)" if hint else ""))
+        return self.columns[name]
+
+    def take(self, indices: np.ndarray) -> Batch:
+        """The rows at ``indices`` (a subset or a permutation), same catalogue."""
+        idx = np.asarray(indices)
+        columns = {name: col.take(idx) for name, col in self.columns.items()}
+        return Batch(self.catalogue, self.ids[idx], columns, self.source, self.ignored_columns)
+
+    def to_arrow(self, *, lists: bool = False) -> pa.Table:
+        """The batch as user-facing values, one Arrow column per catalogue field.
+
+        Dates are ``date32``, categories strings, communes INSEE code strings, missing values
+        nulls. Sets and communes are ``;``-joined strings (as in CSV files), or ``list<string>``
+        when ``lists`` is true. Both forms round-trip through :func:`read_applications`.
+        """
+        arrays, names = [], []
+        for f in self.catalogue:
+            if f.kind is Kind.ID:
+                arrays.append(pa.array(self.ids, pa.string()))
+            else:
+                arrays.append(_to_arrow_column(f, self.columns[f.name], lists))
+            names.append(f.name)
+        return pa.Table.from_arrays(arrays, names=names)
+
+    def to_pandas(self) -> Any:
+        """The batch as a pandas DataFrame (via :meth:`to_arrow`)."""
+        return self.to_arrow().to_pandas()
+
+    @classmethod
+    def from_rows(
+        cls,
+        rows: list[dict[str, Any]],
+        catalogue: Catalogue | None = None,
+        *,
+        date_calcul: datetime.date | None = None,
+        source: str | None = None,
+    ) -> Batch:
+        """A batch from Python rows (a missing key or None is a missing value)."""
+        catalogue = catalogue or default_catalogue()
+        table = _table_from_rows(rows, catalogue)
+        return _build_batch(table, catalogue, date_calcul, source or "<rows>")
+
+
+# --------------------------------------------------------------------------------------------
+# Readers and writer
+# --------------------------------------------------------------------------------------------
+
+
+def read_applications(
+    source: Any, catalogue: Catalogue | None = None, *, date_calcul: datetime.date | None = None
+) -> Batch:
+    """Read and validate applications from a .csv/.parquet path, a DataFrame or an Arrow Table.
+
+    Raises :class:`~cotation.errors.DataError` listing every problem found. With ``date_calcul``,
+    any date after it is a problem (D105).
+    """
+    catalogue = catalogue or default_catalogue()
+    table, name = _load_table(source)
+    return _build_batch(table, catalogue, date_calcul, name)
+
+
+def write_applications(batch: Batch, path: str | os.PathLike[str]) -> None:
+    """Write ``batch`` to a .csv or .parquet file (chosen by suffix)."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        import pyarrow.csv as pacsv
+
+        pacsv.write_csv(batch.to_arrow(), path)
+    elif suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        pq.write_table(batch.to_arrow(), path)
+    else:
+        raise _file_error(path, f"unsupported file suffix '{path.suffix}' (expected .csv or .parquet)")
+
+
+def _file_error(path: Path | str, message: str) -> DataError:
+    return DataError([DataProblem("D108", FILE_COLUMN, message, source=str(path))])
+
+
+def _load_table(source: Any) -> tuple[pa.Table, str]:
+    if isinstance(source, (str, os.PathLike)):
+        return _read_file(Path(source)), str(source)
+    if isinstance(source, pa.Table):
+        return source, "<Arrow>"
+    if isinstance(source, pa.RecordBatch):
+        return pa.Table.from_batches([source]), "<Arrow>"
+    if type(source).__module__.startswith("pandas") and hasattr(source, "columns"):
+        return _table_from_pandas(source), "<DataFrame>"
+    raise TypeError(f"cannot read applications from {type(source).__name__}")
+
+
+def _read_file(path: Path) -> pa.Table:
+    suffix = path.suffix.lower()
+    if suffix not in (".csv", ".parquet"):
+        raise _file_error(path, f"unsupported file suffix '{path.suffix}' (expected .csv or .parquet)")
+    if not path.is_file():
+        raise _file_error(path, "file not found")
+    try:
+        return _read_csv(path) if suffix == ".csv" else _read_parquet(path)
+    except (pa.ArrowException, OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise _file_error(path, f"cannot read the file: {exc}") from exc
+
+
+def _read_parquet(path: Path) -> pa.Table:
+    import pyarrow.parquet as pq
+
+    return pq.read_table(path)
+
+
+def _read_csv(path: Path) -> pa.Table:
+    import pyarrow.csv as pacsv
+
+    names, delimiter = _csv_header(path)
+    convert = pacsv.ConvertOptions(
+        column_types={name: pa.string() for name in names},
+        strings_can_be_null=False,
+        quoted_strings_can_be_null=False,
+    )
+    parse = pacsv.ParseOptions(delimiter=delimiter)
+    return pacsv.read_csv(path, parse_options=parse, convert_options=convert)
+
+
+def _csv_header(path: Path) -> tuple[list[str], str]:
+    """The header names and the delimiter (',' unless ';' or tab is more frequent)."""
+    with open(path, encoding="utf-8-sig", newline="") as fh:
+        line = fh.readline()
+    if not line.strip():
+        raise csv.Error("empty file: no header line")
+    delimiter = max([",", ";", "\t"], key=line.count)
+    return next(csv.reader([line], delimiter=delimiter)), delimiter
+
+
+def _table_from_pandas(df: Any) -> pa.Table:
+    names = [str(name) for name in df.columns]
+    arrays = [_python_array(df.iloc[:, i], pandas=True) for i in range(df.shape[1])]
+    if not arrays:
+        return pa.table({})
+    return pa.Table.from_arrays(arrays, names=names)
+
+
+def _table_from_rows(rows: list[dict[str, Any]], catalogue: Catalogue) -> pa.Table:
+    if not rows:
+        return pa.Table.from_arrays([pa.nulls(0, pa.string()) for _ in catalogue], names=list(catalogue.names))
+    names = list(dict.fromkeys(key for row in rows for key in row))
+    arrays = [_python_array([row.get(name) for row in rows]) for name in names]
+    return pa.Table.from_arrays(arrays, names=[str(n) for n in names])
+
+
+def _python_array(values: Any, *, pandas: bool = False) -> pa.Array:
+    """An Arrow array from Python (or pandas) values; mixed types fall back to text cells."""
+    try:
+        return pa.array(values, from_pandas=True)
+    except (pa.ArrowException, TypeError, ValueError, OverflowError):
+        items = values.tolist() if pandas else values
+        return pa.array([_as_text(v) for v in items], pa.string())
+
+
+def _as_text(value: Any) -> str | None:
+    if _is_missing(value):
+        return None
+    if isinstance(value, bool | np.bool_):
+        return "true" if value else "false"
+    if isinstance(value, datetime.date):
+        return value.isoformat()
+    if isinstance(value, list | tuple | np.ndarray):
+        return ";".join(str(v) for v in value)
+    return str(value)
+
+
+def _is_missing(value: Any) -> bool:
+    if value is None or (isinstance(value, float) and value != value):
+        return True
+    return type(value).__name__ in ("NAType", "NaTType")
+
+
+# --------------------------------------------------------------------------------------------
+# Problem collection
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Pending:
+    code: str
+    column: str
+    message: str
+    positions: np.ndarray
+    values: tuple[str, ...]
+    count: int
+    suggestion: str | None
+    rows: tuple[str, ...] | None = None
+
+
+class _Report:
+    """Collects problems; row positions become row labels once the ids are known."""
+
+    def __init__(self, source: str | None) -> None:
+        self.source = source
+        self.pending: list[_Pending] = []
+
+    def add(self, code: str, column: str, message: str, *, suggestion: str | None = None,
+            rows: tuple[str, ...] = (), count: int = 0) -> None:
+        empty = np.zeros(0, np.int64)
+        self.pending.append(_Pending(code, column, message, empty, (), count, suggestion, rows))
+
+    def add_rows(self, code: str, column: str, message: str, bad: np.ndarray,
+                 raw: pa.Array | None = None, suggestion: str | None = None) -> None:
+        """A problem on every row where ``bad`` is true, showing ``raw`` values."""
+        positions = np.flatnonzero(bad)
+        if len(positions) == 0:
+            return
+        shown = positions[:MAX_ROWS]
+        values = _show_values(raw, shown) if raw is not None else ()
+        self.pending.append(_Pending(code, column, message, shown, values, len(positions), suggestion))
+
+    def raise_if_any(self, labels: Callable[[np.ndarray], tuple[str, ...]]) -> None:
+        if not self.pending:
+            return
+        problems = [self._problem(p, labels) for p in self.pending]
+        raise DataError(problems)
+
+    def _problem(self, p: _Pending, labels: Callable[[np.ndarray], tuple[str, ...]]) -> DataProblem:
+        rows = p.rows if p.rows is not None else labels(p.positions)
+        return DataProblem(p.code, p.column, p.message, rows, p.values, p.count, p.suggestion, self.source)
+
+
+def _show_values(raw: pa.Array, positions: np.ndarray) -> tuple[str, ...]:
+    return tuple(_as_text(v) or "" for v in raw.take(pa.array(positions, pa.int64())).to_pylist())
+
+
+def _row_labels(ids: np.ndarray | None, id_ok: np.ndarray | None) -> Callable[[np.ndarray], tuple[str, ...]]:
+    def labels(positions: np.ndarray) -> tuple[str, ...]:
+        if ids is None or id_ok is None:
+            return tuple(f"ligne {i + 1}" for i in positions)
+        return tuple(str(ids[i]) if id_ok[i] else f"ligne {i + 1}" for i in positions)
+
+    return labels
+
+
+# --------------------------------------------------------------------------------------------
+# Conversion core
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Ctx:
+    """What every column converter needs."""
+
+    report: _Report
+    n: int
+    today: int | None
+
+
+def _build_batch(
+    table: pa.Table, catalogue: Catalogue, date_calcul: datetime.date | None, source: str | None
+) -> Batch:
+    """The single conversion core: an Arrow table of raw columns -> a validated Batch."""
+    report = _Report(source)
+    names = [str(name) for name in table.column_names]
+    ignored = _check_columns(names, catalogue, report)
+    ctx = _Ctx(report, table.num_rows, None if date_calcul is None else day_number(date_calcul))
+    position = {name: i for i, name in enumerate(names)}
+    ids, id_ok = _convert_ids(catalogue.id_field, _raw(table, position, catalogue.id_field), ctx)
+    columns = {}
+    for f in catalogue:
+        if f.kind is not Kind.ID:
+            columns[f.name] = _convert_field(f, _raw(table, position, f), ctx)
+    report.raise_if_any(_row_labels(ids, id_ok))
+    assert ids is not None
+    return Batch(catalogue, ids, columns, source, ignored)
+
+
+def _raw(table: pa.Table, position: dict[str, int], f: Field) -> pa.Array | None:
+    if f.name not in position:
+        return None
+    return _normalise(table.column(position[f.name]))
+
+
+def _check_columns(names: list[str], catalogue: Catalogue, report: _Report) -> tuple[str, ...]:
+    """D101 (absent required), D109 (misspelt) and duplicates; returns the ignored columns."""
+    present = set(names)
+    for f in catalogue:
+        if f.required and f.name not in present:
+            report.add("D101", f.name, f"required column '{f.name}' is missing")
+    for name in sorted({n for n in names if names.count(n) > 1}):
+        report.add("D108", FILE_COLUMN, f"column '{name}' appears {names.count(name)} times")
+    ignored = []
+    for name in dict.fromkeys(names):
+        if name in catalogue:
+            continue
+        hint = did_you_mean(name, catalogue.names)
+        if hint is not None and hint not in present:
+            report.add("D109", name, f"unknown column '{name}'", suggestion=hint)
+        else:
+            ignored.append(name)
+    return tuple(ignored)
+
+
+def _normalise(column: pa.ChunkedArray | pa.Array) -> pa.Array:
+    """One contiguous array; text trimmed with blanks as nulls; dictionaries decoded."""
+    arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    t = arr.type
+    if pa.types.is_dictionary(t):
+        arr = arr.dictionary_decode()
+        t = arr.type
+    if pa.types.is_null(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t):
+        arr = arr.cast(pa.string())
+    elif pa.types.is_large_list(t) or pa.types.is_list_view(t) or pa.types.is_fixed_size_list(t):
+        arr = arr.cast(pa.list_(t.value_type))
+    return _trim_text(arr) if pa.types.is_string(arr.type) else arr
+
+
+def _trim_text(arr: pa.Array) -> pa.Array:
+    """Strip spaces around text cells; an empty cell becomes null."""
+    trimmed = pc.utf8_trim_whitespace(arr)
+    return pc.if_else(pc.equal(trimmed, ""), pa.scalar(None, pa.string()), trimmed)
+
+
+def _is_text(arr: pa.Array) -> bool:
+    return pa.types.is_string(arr.type)
+
+
+def _mask(arr: pa.Array) -> np.ndarray:
+    """A boolean Arrow array (nulls = False) as a NumPy mask."""
+    return np.asarray(arr.fill_null(False).to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def _present(arr: pa.Array) -> np.ndarray:
+    return _mask(pc.is_valid(arr))
+
+
+def _floats(arr: pa.Array) -> np.ndarray:
+    return np.asarray(pc.cast(arr, pa.float64(), safe=False).fill_null(0).to_numpy(zero_copy_only=False))
+
+
+def _ints(arr: pa.Array, dtype: type = np.int64) -> np.ndarray:
+    return np.asarray(pc.cast(arr, pa.int64(), safe=False).fill_null(0).to_numpy(zero_copy_only=False), dtype)
+
+
+def _only(ok: np.ndarray, arr: pa.Array) -> pa.Array:
+    """``arr`` with the cells where ``ok`` is false replaced by nulls."""
+    return pc.if_else(pa.array(ok), arr, pa.scalar(None, arr.type))
+
+
+def _wrong_type(f: Field, arr: pa.Array, ctx: _Ctx) -> np.ndarray:
+    """Report a typed column of the wrong kind (D102 on every present cell); all cells bad."""
+    present = _present(arr)
+    ctx.report.add_rows("D102", f.name, f"column has type {arr.type}, expected {f.kind.value} values", present, arr)
+    return np.zeros(len(arr), bool)
+
+
+def _convert_field(f: Field, arr: pa.Array | None, ctx: _Ctx) -> Column:
+    if arr is None:
+        return _absent_column(f, ctx.n)
+    return CONVERTERS[f.kind](f, arr, ctx)
+
+
+def _absent_column(f: Field, n: int) -> Column:
+    if f.kind is Kind.SET:
+        return Column(np.zeros(n, np.uint64), None)
+    if f.kind is Kind.COMMUNES:
+        return Column(np.full((n, f.width), -1, np.int32), None)
+    fill = -1 if f.kind in (Kind.CATEGORY, Kind.COMMUNE) else 0
+    return Column(np.full(n, fill, STORAGE[f.kind]), np.zeros(n, bool))
+
+
+def _finish(f: Field, values: np.ndarray, ok: np.ndarray, arr: pa.Array, ctx: _Ctx) -> Column:
+    """Common end of scalar converters: D107 for required fields, then mask and store."""
+    present = _present(arr)
+    if f.required:
+        ctx.report.add_rows("D107", f.name, f"missing value in required column '{f.name}'", ~present)
+    valid = present & ok
+    fill = -1 if f.kind in (Kind.CATEGORY, Kind.COMMUNE) else 0
+    values = np.where(valid, values, fill).astype(STORAGE[f.kind])
+    return Column(values, None if valid.all() else valid)
+
+
+def _report_bad(f: Field, bad: np.ndarray, arr: pa.Array, ctx: _Ctx, what: str) -> None:
+    ctx.report.add_rows("D102", f.name, f"value is not {what}", bad, arr)
+
+
+# --- ids ---------------------------------------------------------------------------------------
+
+
+def _convert_ids(f: Field, arr: pa.Array | None, ctx: _Ctx) -> tuple[np.ndarray | None, np.ndarray | None]:
+    if arr is None:
+        return None, None
+    if pa.types.is_integer(arr.type):
+        arr = pc.cast(arr, pa.string())
+    if not _is_text(arr):
+        _wrong_type(f, arr, ctx)
+        return None, None
+    present = _present(arr)
+    ctx.report.add_rows("D107", f.name, f"missing value in required column '{f.name}'", ~present)
+    _check_duplicates(f, arr, ctx)
+    ids = np.asarray(arr.fill_null("").to_numpy(zero_copy_only=False), dtype=object)
+    return ids, present
+
+
+def _check_duplicates(f: Field, arr: pa.Array, ctx: _Ctx) -> None:
+    counts = pc.value_counts(arr.drop_null())
+    dup = counts.filter(pc.greater(counts.field("counts"), 1))
+    if len(dup) == 0:
+        return
+    ids = dup.field("values").to_pylist()
+    rows = int(pc.sum(dup.field("counts")).as_py())
+    message = f"{len(ids)} numero_unique value(s) appear more than once ({rows} rows)"
+    ctx.report.add("D106", f.name, message, rows=tuple(ids[:MAX_ROWS]), count=len(ids))
+
+
+# --- scalar kinds --------------------------------------------------------------------------------
+
+
+def _convert_bool(f: Field, arr: pa.Array, ctx: _Ctx) -> Column:
+    present = _present(arr)
+    if _is_text(arr):
+        low = pc.utf8_lower(arr)
+        values = _mask(pc.is_in(low, pa.array(TRUE_WORDS)))
+        ok = values | _mask(pc.is_in(low, pa.array(FALSE_WORDS)))
+    elif pa.types.is_boolean(arr.type):
+        values, ok = _mask(arr), present
+    elif pa.types.is_integer(arr.type) or pa.types.is_floating(arr.type):
+        numbers = _floats(arr)
+        values, ok = numbers == 1, present & ((numbers == 0) | (numbers == 1))
+    else:
+        return _finish(f, np.zeros(len(arr), bool), _wrong_type(f, arr, ctx), arr, ctx)
+    _report_bad(f, present & ~ok, arr, ctx, "a boolean (true/false/1/0/oui/non/vrai/faux)")
+    return _finish(f, values, ok, arr, ctx)
+
+
+def _parse_numbers(f: Field, arr: pa.Array, ctx: _Ctx) -> tuple[np.ndarray, np.ndarray]:
+    """Numbers from text or numeric columns, with a D102 for anything unparseable."""
+    present = _present(arr)
+    if _is_text(arr):
+        ok = _mask(pc.match_substring_regex(arr, NUMBER_RE))
+        values = _floats(_only(ok, arr))
+    elif pa.types.is_integer(arr.type) or pa.types.is_floating(arr.type) or pa.types.is_decimal(arr.type):
+        values, ok = _floats(arr), present
+    else:
+        return np.zeros(len(arr), np.float64), _wrong_type(f, arr, ctx)
+    ok = ok & np.isfinite(values)
+    if f.kind is Kind.INT:
+        ok &= (values == np.round(values)) & (np.abs(values) <= INT32_MAX)
+    _report_numbers(f, present & ~ok, arr, ctx)
+    return values, ok
+
+
+def _report_numbers(f: Field, bad: np.ndarray, arr: pa.Array, ctx: _Ctx) -> None:
+    what = "an integer" if f.kind is Kind.INT else "a number"
+    message = f"value is not {what}"
+    if _is_text(arr) and bad.any():
+        comma = _mask(pc.match_substring_regex(arr, COMMA_NUMBER_RE))
+        if (comma & bad).any():
+            message += "; the decimal separator must be '.', not ','"
+    ctx.report.add_rows("D102", f.name, message, bad, arr)
+
+
+def _convert_number(f: Field, arr: pa.Array, ctx: _Ctx) -> Column:
+    values, ok = _parse_numbers(f, arr, ctx)
+    if f.min is not None:
+        below = ok & (values < f.min)
+        ctx.report.add_rows("D104", f.name, f"value below the minimum {f.min:g}", below, arr)
+    return _finish(f, values, ok, arr, ctx)
+
+
+def _convert_date(f: Field, arr: pa.Array, ctx: _Ctx) -> Column:
+    present = _present(arr)
+    if _is_text(arr):
+        days, ok = _parse_iso_dates(arr)
+        _report_bad(f, present & ~ok, arr, ctx, "a date in the form YYYY-MM-DD")
+    elif pa.types.is_date(arr.type) or pa.types.is_timestamp(arr.type):
+        days, ok = _typed_dates(arr)
+        _report_bad(f, present & ~ok, arr, ctx, "a date (it has a time of day)")
+    else:
+        days, ok = np.zeros(len(arr), np.int64), _wrong_type(f, arr, ctx)
+    if ctx.today is not None:
+        after = ok & (days > ctx.today)
+        ctx.report.add_rows("D105", f.name, "date after the computation date", after, arr)
+    return _finish(f, days, ok, arr, ctx)
+
+
+def _parse_iso_dates(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """Days since the epoch of ISO 'YYYY-MM-DD' cells; impossible dates (02-30) are not ok."""
+    ok = _mask(pc.match_substring_regex(arr, DATE_RE))
+    text = _only(ok, arr)
+    year = _ints(pc.utf8_slice_codeunits(text, 0, 4))
+    month = _ints(pc.utf8_slice_codeunits(text, 5, 7))
+    day = _ints(pc.utf8_slice_codeunits(text, 8, 10))
+    ok &= (month >= 1) & (month <= 12) & (day >= 1) & (day <= 31)
+    months = np.where(ok, (year - 1970) * 12 + month - 1, 0).astype("datetime64[M]")
+    dates = months.astype("datetime64[D]") + np.where(ok, day - 1, 0)
+    ok &= dates.astype("datetime64[M]") == months
+    return dates.astype(np.int64), ok
+
+
+def _typed_dates(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    present = _present(arr)
+    if pa.types.is_date64(arr.type):
+        arr = arr.cast(pa.timestamp("ms"))
+    if pa.types.is_date32(arr.type):
+        return _ints(arr.view(pa.int32())), present
+    if arr.type.tz is not None:
+        arr = pc.local_timestamp(arr)
+    per_day = {"s": 86_400, "ms": 86_400_000, "us": 86_400_000_000, "ns": 86_400_000_000_000}[arr.type.unit]
+    ticks = _ints(arr.view(pa.int64()))
+    return ticks // per_day, present & (ticks % per_day == 0)
+
+
+def _convert_category(f: Field, arr: pa.Array, ctx: _Ctx) -> Column:
+    present = _present(arr)
+    if not _is_text(arr):
+        return _finish(f, np.full(len(arr), -1), _wrong_type(f, arr, ctx), arr, ctx)
+    codes = pc.index_in(arr, value_set=pa.array(f.values, pa.string()))
+    ok = _present(codes)
+    bad = present & ~ok
+    _report_unknown(f, bad, arr.filter(pa.array(bad)), arr, ctx)
+    return _finish(f, _ints(codes), ok, arr, ctx)
+
+
+def _report_unknown(f: Field, bad_rows: np.ndarray, items: pa.Array, shown: pa.Array, ctx: _Ctx) -> None:
+    """D103 for the rows with unknown values; the suggestion is for the most frequent one."""
+    if not bad_rows.any():
+        return
+    counts = pc.value_counts(items)
+    order = np.argsort(-np.asarray(counts.field("counts")), kind="stable")
+    unknown = [counts.field("values")[int(i)].as_py() for i in order]
+    hints = [(value, _suggest(value, f.values)) for value in unknown[:5]]
+    listed = ", ".join(f"'{v}'" + (f" (did you mean '{h}'?)" if h and i else "") for i, (v, h) in enumerate(hints))
+    more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
+    message = f"unknown value(s) {listed}{more}; allowed: {', '.join(f.values)}"
+    ctx.report.add_rows("D103", f.name, message, bad_rows, shown, suggestion=hints[0][1])
+
+
+def _suggest(value: str, allowed: tuple[str, ...]) -> str | None:
+    lowered = {v.lower(): v for v in allowed}
+    return lowered.get(value.lower()) or did_you_mean(value, allowed)
+
+
+def _convert_commune(f: Field, arr: pa.Array, ctx: _Ctx) -> Column:
+    present = _present(arr)
+    if not (_is_text(arr) or pa.types.is_integer(arr.type)):
+        return _finish(f, np.full(len(arr), -1), _wrong_type(f, arr, ctx), arr, ctx)
+    codes, ok = _commune_codes(arr)
+    _report_bad(f, present & ~ok, arr, ctx, "an INSEE commune code (5 characters, e.g. 31555 or 2A004)")
+    return _finish(f, codes, ok, arr, ctx)
+
+
+def _commune_codes(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """Encoded INSEE codes (see catalogue.encode_commune) of a text or integer array."""
+    if pa.types.is_integer(arr.type):
+        values = _ints(arr)
+        return values, _present(arr) & (values >= 0) & (values <= 99_999)
+    upper = pc.utf8_upper(arr)
+    ok = _mask(pc.match_substring_regex(upper, COMMUNE_RE))
+    digits = ok & _mask(pc.match_substring_regex(upper, r"^\d{5}$"))
+    corsica_b = ok & _mask(pc.starts_with(upper, "2B"))
+    whole = _ints(_only(digits, upper))
+    rest = _ints(_only(ok & ~digits, pc.utf8_slice_codeunits(upper, 2)))
+    codes = np.where(digits, whole, np.where(corsica_b, 201_000, 200_000) + rest)
+    return codes, ok
+
+
+# --- multi-valued kinds ---------------------------------------------------------------------------
+
+
+def _split_items(f: Field, arr: pa.Array, ctx: _Ctx) -> tuple[pa.Array, np.ndarray] | None:
+    """The items of every cell (';'-split text or lists), trimmed, with their row numbers."""
+    if _is_text(arr):
+        lists = pc.split_pattern(arr, ";")
+    elif pa.types.is_list(arr.type):
+        lists = arr
+    else:
+        _wrong_type(f, arr, ctx)
+        return None
+    items = pc.list_flatten(lists)
+    rows = np.asarray(pc.list_parent_indices(lists).to_numpy(zero_copy_only=False), np.int64)
+    if pa.types.is_string(items.type) or pa.types.is_large_string(items.type):
+        items = _trim_text(items.cast(pa.string()))
+    keep = _present(items)
+    return items.filter(pa.array(keep)), rows[keep]
+
+
+def _convert_set(f: Field, arr: pa.Array, ctx: _Ctx) -> Column:
+    values = np.zeros(len(arr), np.uint64)
+    split = _split_items(f, arr, ctx)
+    if split is None:
+        return Column(values, None)
+    items, rows = split
+    if not _is_text(items) and len(items):
+        _wrong_type(f, arr, ctx)
+        return Column(values, None)
+    codes = pc.index_in(items.cast(pa.string()), value_set=pa.array(f.values, pa.string()))
+    known = _present(codes)
+    bad_rows = np.zeros(len(arr), bool)
+    bad_rows[rows[~known]] = True
+    _report_unknown(f, bad_rows, items.filter(pa.array(~known)), arr, ctx)
+    bits = np.left_shift(np.uint64(1), _ints(codes, np.uint64)[known])
+    np.bitwise_or.at(values, rows[known], bits)
+    return Column(values, None)
+
+
+def _convert_communes(f: Field, arr: pa.Array, ctx: _Ctx) -> Column:
+    matrix = np.full((len(arr), f.width), -1, np.int32)
+    split = _split_items(f, arr, ctx)
+    if split is None:
+        return Column(matrix, None)
+    items, rows = split
+    if not (_is_text(items) or pa.types.is_integer(items.type)):
+        _wrong_type(f, arr, ctx)
+        return Column(matrix, None)
+    codes, ok = _commune_codes(items)
+    bad = np.zeros(len(arr), bool)
+    bad[rows[~ok]] = True
+    _report_bad(f, bad, arr, ctx, "a list of INSEE commune codes separated by ';'")
+    counts = np.bincount(rows, minlength=len(arr))
+    message = f"more than {f.width} communes in a cell"
+    ctx.report.add_rows("D110", f.name, message, counts > f.width, arr)
+    rank = np.arange(len(rows)) - (np.cumsum(counts) - counts)[rows]
+    keep = rank < f.width
+    matrix[rows[keep], rank[keep]] = np.where(ok, codes, -1)[keep]
+    return Column(matrix, None)
+
+
+CONVERTERS: dict[Kind, Callable[[Field, pa.Array, _Ctx], Column]] = {
+    Kind.BOOL: _convert_bool,
+    Kind.INT: _convert_number,
+    Kind.FLOAT: _convert_number,
+    Kind.MONEY: _convert_number,
+    Kind.DATE: _convert_date,
+    Kind.CATEGORY: _convert_category,
+    Kind.SET: _convert_set,
+    Kind.COMMUNE: _convert_commune,
+    Kind.COMMUNES: _convert_communes,
+}
+
+
+# --------------------------------------------------------------------------------------------
+# Back to Arrow
+# --------------------------------------------------------------------------------------------
+
+
+def _to_arrow_column(f: Field, col: Column, lists: bool) -> pa.Array:
+    mask = None if col.valid is None else ~col.valid
+    if f.kind is Kind.DATE:
+        return pa.array(col.values.astype("datetime64[D]"), pa.date32(), mask=mask)
+    if f.kind is Kind.CATEGORY:
+        codes = pa.array(col.values.astype(np.int32), mask=col.values < 0)
+        return pc.take(pa.array(f.values, pa.string()), codes)
+    if f.kind is Kind.COMMUNE:
+        return _commune_strings(col.values, col.values < 0)
+    if f.kind is Kind.SET:
+        return _join(_set_lists(f, col.values), lists)
+    if f.kind is Kind.COMMUNES:
+        return _join(_communes_lists(col.values), lists)
+    return pa.array(col.values, mask=mask)
+
+
+def _join(lists: pa.Array, keep_lists: bool) -> pa.Array:
+    return lists if keep_lists else pc.binary_join(lists, ";")
+
+
+def _commune_strings(values: np.ndarray, missing: np.ndarray | None) -> pa.Array:
+    codes = pa.array(values.astype(np.int64), mask=missing)
+    plain = pc.utf8_lpad(pc.cast(codes, pa.string()), 5, "0")
+    rest = pc.utf8_lpad(pc.cast(pa.array(values.astype(np.int64) % 1000), pa.string()), 3, "0")
+    corsica = pc.binary_join_element_wise(pa.array(np.where(values >= 201_000, "2B", "2A")), rest, "")
+    return pc.if_else(pa.array(values >= 200_000), corsica, plain)
+
+
+def _set_lists(f: Field, values: np.ndarray) -> pa.Array:
+    bits = np.zeros((len(values), len(f.values)), bool)
+    for i in range(len(f.values)):
+        bits[:, i] = ((values >> np.uint64(i)) & np.uint64(1)).astype(bool)
+    rows, cols = np.nonzero(bits)
+    offsets = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=len(values)))]).astype(np.int32)
+    items = pc.take(pa.array(f.values, pa.string()), pa.array(cols.astype(np.int32)))
+    return pa.ListArray.from_arrays(pa.array(offsets), items)
+
+
+def _communes_lists(matrix: np.ndarray) -> pa.Array:
+    rows, _ = np.nonzero(matrix >= 0)
+    flat = matrix[matrix >= 0]
+    offsets = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=len(matrix)))]).astype(np.int32)
+    return pa.ListArray.from_arrays(pa.array(offsets), _commune_strings(flat, None))

@@ -1,0 +1,41 @@
+"""Calendar arithmetic on day numbers (days since 1970-01-01), vectorised with NumPy.
+
+``civil`` is Howard Hinnant's days-to-civil algorithm: exact on the proleptic Gregorian calendar.
+"""
+
+from __future__ import annotations
+
+import datetime
+
+import numpy as np
+
+EPOCH = datetime.date(1970, 1, 1)
+
+
+def day_number(d: datetime.date) -> int:
+    return (d - EPOCH).days
+
+
+def from_day_number(n: int) -> datetime.date:
+    return EPOCH + datetime.timedelta(days=int(n))
+
+
+def civil(days: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(year, month, day) arrays for an array of day numbers."""
+    z = days.astype(np.int64) + 719468
+    era = np.floor_divide(z, 146097)
+    doe = z - era * 146097
+    yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
+    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+    mp = (5 * doy + 2) // 153
+    day = doy - (153 * mp + 2) // 5 + 1
+    month = np.where(mp < 10, mp + 3, mp - 9)
+    year = yoe + era * 400 + (month <= 2)
+    return year, month, day
+
+
+def months_between(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Whole months from a to b: a month is complete when b reaches a's day of month."""
+    ya, ma, da = civil(a)
+    yb, mb, db = civil(b)
+    return (yb - ya) * 12 + (mb - ma) - (db < da).astype(np.int64)

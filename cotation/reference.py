@@ -1,0 +1,343 @@
+"""The reference evaluator: short, vectorised with NumPy, obviously correct.
+
+It is the oracle that compiled kernels are tested against. Every expression evaluates to a
+:class:`Val`: values and a validity mask (missing values propagate; ``and``/``or`` follow Kleene
+logic; a division by zero is missing). A criterion whose condition or value is missing is not met.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import ir
+from .catalogue import Kind
+from .dates import day_number, months_between
+from .scores import Scores
+
+NEVER = np.iinfo(np.int64).min
+
+
+@dataclass(frozen=True)
+class Val:
+    v: np.ndarray
+    ok: np.ndarray  # bool: True where the value is present
+
+
+def _and_ok(*vals: Val) -> np.ndarray:
+    out = vals[0].ok
+    for val in vals[1:]:
+        out = out & val.ok
+    return out
+
+
+class Env:
+    """Columns of a batch, widened for evaluation, and the variables computed so far."""
+
+    def __init__(self, grid: ir.Grid, batch: object, date_calcul: datetime.date):
+        self.grid, self.batch = grid, batch
+        self.n = len(batch)  # type: ignore[arg-type]
+        self.today = day_number(date_calcul)
+        self.vars: dict[str, Val] = {}
+        self._fields: dict[str, Val] = {}
+
+    def field(self, name: str) -> Val:
+        if name not in self._fields:
+            col = self.batch.column(name)  # type: ignore[attr-defined]
+            kind = self.grid.catalogue[name].kind
+            values = col.values if kind in (Kind.BOOL, Kind.SET) else col.values.astype(
+                np.float64 if kind in (Kind.FLOAT, Kind.MONEY) else np.int64)
+            ok = col.valid if col.valid is not None else np.ones(self.n, dtype=bool)
+            self._fields[name] = Val(values, ok)
+        return self._fields[name]
+
+    def full(self, value: object, dtype: type) -> Val:
+        return Val(np.full(self.n, value, dtype=dtype), np.ones(self.n, dtype=bool))
+
+
+def ev(node: ir.IExpr, env: Env) -> Val:
+    return _EVAL[type(node).__name__](node, env)
+
+
+def _const(node: ir.Const, env: Env) -> Val:
+    dtype = {"bool": np.bool_, "float": np.float64}.get(node.type.kind, np.int64)
+    return env.full(node.value, dtype)
+
+
+def _arith(node: ir.Arith, env: Env) -> Val:
+    a, b = ev(node.left, env), ev(node.right, env)
+    ok = a.ok & b.ok
+    if node.op in ("+", "-", "*"):
+        return Val(_BASIC[node.op](a.v, b.v), ok)
+    zero = b.v == 0
+    safe = np.where(zero, 1, b.v)
+    return Val(_DIVIDE[node.op](a.v, safe, node.type), ok & ~zero)
+
+
+_BASIC: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
+    "+": np.add, "-": np.subtract, "*": np.multiply}
+
+
+def _floordiv(a: np.ndarray, b: np.ndarray, t: ir.Type) -> np.ndarray:
+    return np.floor_divide(a, b) if t.kind == "int" else np.floor(a / b)
+
+
+def _mod(a: np.ndarray, b: np.ndarray, t: ir.Type) -> np.ndarray:
+    return a - b * _floordiv(a, b, t)
+
+
+_DIVIDE: dict[str, Callable[[np.ndarray, np.ndarray, ir.Type], np.ndarray]] = {
+    "/": lambda a, b, t: a / b, "//": _floordiv, "%": _mod}
+
+_CMP: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
+    "<": np.less, "<=": np.less_equal, ">": np.greater, ">=": np.greater_equal, "==": np.equal, "!=": np.not_equal}
+
+
+def _cmp(node: ir.Cmp, env: Env) -> Val:
+    a, b = ev(node.left, env), ev(node.right, env)
+    return Val(_CMP[node.op](a.v, b.v), a.ok & b.ok)
+
+
+def _logic(node: ir.Logic, env: Env) -> Val:
+    a, b = ev(node.left, env), ev(node.right, env)
+    if node.op == "and":
+        a_eff, b_eff = a.v | ~a.ok, b.v | ~b.ok  # missing counts as true, unless decided by the other
+        return Val(a_eff & b_eff, (a.ok & b.ok) | (a.ok & ~a.v) | (b.ok & ~b.v))
+    a_eff, b_eff = a.v & a.ok, b.v & b.ok
+    return Val(a_eff | b_eff, (a.ok & b.ok) | (a.ok & a.v) | (b.ok & b.v))
+
+
+def _cond(node: ir.Cond, env: Env) -> Val:
+    c, t, o = ev(node.cond, env), ev(node.then, env), ev(node.otherwise, env)
+    pick = c.v.astype(bool)
+    return Val(np.where(pick, t.v, o.v), c.ok & np.where(pick, t.ok, o.ok))
+
+
+def _in_values(node: ir.InValues, env: Env) -> Val:
+    e = ev(node.elem, env)
+    hit = np.isin(e.v, np.array(node.values)) if node.values else np.zeros(env.n, dtype=bool)
+    return Val(hit != node.negate, e.ok)
+
+
+def _set_has(node: ir.SetHas, env: Env) -> Val:
+    e, c = ev(node.elem, env), ev(node.container, env)
+    code = np.where(e.ok, e.v, 0).astype(np.uint64)
+    hit = ((c.v >> code) & np.uint64(1)).astype(bool)
+    return Val(hit != node.negate, e.ok & c.ok)
+
+
+def _list_has(node: ir.ListHas, env: Env) -> Val:
+    e, c = ev(node.elem, env), ev(node.container, env)
+    hit = (c.v == e.v[:, None]).any(axis=1) & (e.v >= 0)
+    return Val(hit != node.negate, e.ok & c.ok)
+
+
+def _call(node: ir.Call, env: Env) -> Val:
+    args = [ev(a, env) for a in node.args]
+    return _FUNCS[node.func](args, node, env)
+
+
+def _round(x: np.ndarray) -> np.ndarray:
+    if x.dtype.kind in "iu":
+        return x.astype(np.int64)
+    return (np.sign(x) * np.floor(np.abs(x) + 0.5)).astype(np.int64)
+
+
+def _to_int(fn: Callable[[np.ndarray], np.ndarray]) -> Callable[[np.ndarray], np.ndarray]:
+    return lambda x: x.astype(np.int64) if x.dtype.kind in "iu" else fn(x).astype(np.int64)
+
+
+def _count(x: np.ndarray) -> np.ndarray:
+    if x.ndim == 2:
+        return (x >= 0).sum(axis=1).astype(np.int64)
+    return np.bitwise_count(x).astype(np.int64)
+
+
+def _mixed(values: list[np.ndarray], t: ir.Type) -> list[np.ndarray]:
+    return [v.astype(np.float64) for v in values] if t.kind == "float" else values
+
+
+def _reduce(fn: Callable[..., np.ndarray]) -> Callable[[list[Val], ir.Call, Env], Val]:
+    def run(args: list[Val], node: ir.Call, env: Env) -> Val:
+        values = _mixed([a.v for a in args], node.type)
+        out = values[0]
+        for v in values[1:]:
+            out = fn(out, v)
+        return Val(out, _and_ok(*args))
+    return run
+
+
+def _unary(fn: Callable[[np.ndarray], np.ndarray]) -> Callable[[list[Val], ir.Call, Env], Val]:
+    return lambda args, node, env: Val(fn(args[0].v), args[0].ok)
+
+
+def _clip(args: list[Val], node: ir.Call, env: Env) -> Val:
+    x, lo, hi = _mixed([a.v for a in args], node.type)
+    return Val(np.minimum(np.maximum(x, lo), hi), _and_ok(*args))
+
+
+def _dates(fn: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> Callable[[list[Val], ir.Call, Env], Val]:
+    return lambda args, node, env: Val(fn(args[0].v, args[1].v), _and_ok(*args))
+
+
+def _age(args: list[Val], node: ir.Call, env: Env) -> Val:
+    today = np.full(env.n, env.today, dtype=np.int64)
+    return Val(np.floor_divide(months_between(args[0].v, today), 12), args[0].ok)
+
+
+def _first(args: list[Val], node: ir.Call, env: Env) -> Val:
+    head = args[0].v[:, 0]
+    return Val(head, args[0].ok & (head >= 0))
+
+
+def _coalesce(args: list[Val], node: ir.Call, env: Env) -> Val:
+    x, d = _mixed([args[0].v, args[1].v], node.type)
+    return Val(np.where(args[0].ok, x, d), args[0].ok | args[1].ok)
+
+
+_FUNCS: dict[str, Callable[[list[Val], ir.Call, Env], Val]] = {
+    "min": _reduce(np.minimum), "max": _reduce(np.maximum), "abs": _unary(np.abs), "clip": _clip,
+    "round": _unary(_round), "floor": _unary(_to_int(np.floor)), "ceil": _unary(_to_int(np.ceil)),
+    "days_between": _dates(lambda a, b: b - a), "months_between": _dates(months_between),
+    "years_between": _dates(lambda a, b: np.floor_divide(months_between(a, b), 12)), "age": _age,
+    "count": _unary(_count), "first": _first, "coalesce": _coalesce,
+    "present": lambda args, node, env: Val(args[0].ok.copy(), np.ones(env.n, dtype=bool)),
+}
+
+_EVAL: dict[str, Callable[..., Val]] = {
+    "Const": _const,
+    "FieldRef": lambda node, env: env.field(node.name),
+    "VarRef": lambda node, env: env.vars[node.name],
+    "DateCalcul": lambda node, env: env.full(env.today, np.int64),
+    "Arith": _arith,
+    "Neg": lambda node, env: (lambda a: Val(-a.v, a.ok))(ev(node.operand, env)),
+    "Cmp": _cmp,
+    "Logic": _logic,
+    "Not": lambda node, env: (lambda a: Val(~a.v, a.ok))(ev(node.operand, env)),
+    "Cond": _cond,
+    "InValues": _in_values,
+    "SetHas": _set_has,
+    "ListHas": _list_has,
+    "Call": _call,
+}
+
+
+# -- criteria ------------------------------------------------------------------------------
+def _rule_points(rule: ir.Rule, env: Env) -> tuple[np.ndarray, np.ndarray]:
+    """(points, applies) of a criterion's rule, before its condition and caps."""
+    if isinstance(rule, ir.Fixed):
+        p = ev(rule.points, env)
+        return p.v.astype(np.int64), p.ok
+    value = ev(rule.value, env)
+    if isinstance(rule, ir.PerUnit):
+        return _per_unit(rule, value), value.ok
+    return _bands(rule, value)
+
+
+def _per_unit(rule: ir.PerUnit, value: Val) -> np.ndarray:
+    if value.v.dtype.kind in "iu" and float(rule.unit).is_integer():
+        units = np.floor_divide(value.v, int(rule.unit))
+    else:
+        units = np.floor(value.v / rule.unit).astype(np.int64)
+    return units * rule.per_unit
+
+
+def _bands(rule: ir.Bands, value: Val) -> tuple[np.ndarray, np.ndarray]:
+    points = np.zeros(len(value.v), dtype=np.int64)
+    matched = np.zeros(len(value.v), dtype=bool)
+    for band in rule.bands:
+        inside = value.ok & ~matched
+        if band.lo is not None:
+            inside &= value.v >= band.lo
+        if band.hi is not None:
+            inside &= value.v < band.hi
+        points[inside] = band.points
+        matched |= inside
+    return points, matched
+
+
+def criterion_points(c: ir.Criterion, env: Env) -> tuple[np.ndarray, np.ndarray]:
+    """(points, met) of one criterion: condition, rule and the criterion's own min/max."""
+    points, applies = _rule_points(c.rule, env)
+    met = applies
+    if c.when is not None:
+        w = ev(c.when, env)
+        met = met & w.v & w.ok
+    if c.min is not None or c.max is not None:
+        points = np.clip(points, c.min, c.max)
+    return np.where(met, points, 0), met
+
+
+def apply_rubrics(grid: ir.Grid, points: np.ndarray, met: np.ndarray) -> np.ndarray:
+    """Zero every criterion of a rubric except its best met one (the first declared on ties)."""
+    out = points.copy()
+    for rubric in grid.rubrics:
+        idx = list(rubric.members)
+        if not idx:
+            continue
+        candidates = np.where(met[idx], points[idx], NEVER)
+        best = np.argmax(candidates, axis=0)
+        keep = (np.arange(len(idx))[:, None] == best[None, :]) & met[idx]
+        out[idx] = np.where(keep, points[idx], 0)
+    return out
+
+
+def cap_adjustments(grid: ir.Grid, points: np.ndarray) -> np.ndarray:
+    """One row per group: what its cap adds (<= 0 for a max, >= 0 for a min)."""
+    rows = []
+    for group in grid.groups:
+        total = points[list(group.members)].sum(axis=0) if group.members else np.zeros(points.shape[1], np.int64)
+        rows.append(np.clip(total, group.min, group.max) - total if (group.min, group.max) != (None, None)
+                    else np.zeros_like(total))
+    return np.array(rows, dtype=np.int64).reshape(len(grid.groups), points.shape[1])
+
+
+def evaluate(grid: ir.Grid, batch: object, date_calcul: datetime.date) -> Scores:
+    """Score ``batch`` under ``grid`` on ``date_calcul``."""
+    env = Env(grid, batch, date_calcul)
+    for var in grid.variables:
+        env.vars[var.name] = ev(var.expr, env)
+    n, k = env.n, len(grid.criteria)
+    points = np.zeros((k, n), dtype=np.int64)
+    met = np.zeros((k, n), dtype=bool)
+    for j, c in enumerate(grid.criteria):
+        points[j], met[j] = criterion_points(c, env)
+    counted = apply_rubrics(grid, points, met)
+    flags = np.zeros((len(grid.priorities), n), dtype=bool)
+    for j, p in enumerate(grid.priorities):
+        w = ev(p.when, env)
+        flags[j] = w.v & w.ok
+    prio_rows = [np.where(flags[j], p.points, 0) for j, p in enumerate(grid.priorities) if p.points]
+    breakdown = np.concatenate([counted, np.array(prio_rows, dtype=np.int64).reshape(-1, n),
+                                cap_adjustments(grid, counted)])
+    tier = np.zeros(n, dtype=np.int64)
+    for j, p in enumerate(grid.priorities):
+        if p.tier:
+            tier = np.maximum(tier, np.where(flags[j], p.tier, 0))
+    total = breakdown.sum(axis=0)
+    return Scores(grid.meta.id, grid.meta.version, grid.content_hash, date_calcul, batch.ids,  # type: ignore[attr-defined]
+                  total, breakdown.T.copy(), grid.columns, met.T.copy(), flags.T.copy(),
+                  tuple(p.id for p in grid.priorities), tier, rank_of(grid, batch, total, tier))
+
+
+def rank_of(grid: ir.Grid, batch: object, total: np.ndarray, tier: np.ndarray) -> np.ndarray:
+    """Rank (1 = best): tier desc, total desc, then the grid's tie-breaks."""
+    keys: list[np.ndarray] = []
+    for tb in reversed(grid.tie_break):
+        if tb.field == grid.catalogue.id_field.name:
+            codes = np.unique(batch.ids, return_inverse=True)[1]  # type: ignore[attr-defined]
+            key = codes.astype(np.int64)
+            missing = np.zeros(len(key), dtype=bool)
+        else:
+            col = batch.column(tb.field)  # type: ignore[attr-defined]
+            key = col.values.astype(np.float64)
+            missing = ~col.valid if col.valid is not None else np.zeros(len(key), dtype=bool)
+        keys += [-key if tb.descending else key, missing]  # missing values sort last
+    keys += [-total, -tier]
+    order = np.lexsort(keys) if len(total) else np.zeros(0, dtype=np.int64)
+    rank = np.empty(len(total), dtype=np.int64)
+    rank[order] = np.arange(1, len(total) + 1)
+    return rank
