@@ -39,8 +39,11 @@ def score(grid: Grid, applications: Any, date_calcul: datetime.date | str, *, en
     from .reference import evaluate
 
     day = datetime.date.fromisoformat(date_calcul) if isinstance(date_calcul, str) else date_calcul
-    batch = applications if isinstance(applications, Batch) else read_applications(
-        applications, grid.catalogue, date_calcul=day)
+    if isinstance(applications, Batch):
+        batch = applications.with_catalogue(grid.catalogue)
+        batch.check_dates(day)
+    else:
+        batch = read_applications(applications, grid.catalogue, date_calcul=day)
     if engine != "reference":
         raise ValueError(f"unknown engine {engine!r} (available: 'reference')")
     return evaluate(grid, batch, day)

@@ -10,20 +10,26 @@ Nothing is coerced, dropped or defaulted silently.
 Text cells (CSV, string columns) are parsed per field kind:
 
 * bool: ``true/false/1/0/oui/non/vrai/faux`` (case-insensitive);
-* int, float, money: ``.`` as decimal separator, optional exponent (``1234,50`` is D102);
+* int, float, money: ``.`` as decimal separator, optional exponent (``1234,50`` is D102); an
+  int field accepts an integral number written as a decimal (``3.0``), never ``2.5``;
 * date: ISO ``YYYY-MM-DD`` only;
 * category: one of the field's values (exact spelling);
 * set, communes: items separated by ``;``, spaces around items stripped, empty items ignored;
 * commune: an INSEE code (``31555``, ``2A004``).
 
 Leading/trailing spaces are stripped and an empty cell is missing. CSV files are read with every
-column as text; the delimiter is ``,`` unless the header line holds more ``;`` or tabs.
+column as text; the delimiter is ``,`` unless the header line holds more ``;`` or tabs. Typed
+columns (Parquet, Arrow, pandas) are accepted when their type fits the field kind losslessly
+(integers 0/1 for bool, integral floats for int, midnight timestamps for dates, lists for sets
+and communes). An input column that is not a field is reported as D109 when it is at least 80 %
+similar to an absent field name (a misspelling), and otherwise listed in ``ignored_columns``.
 """
 
 from __future__ import annotations
 
 import csv
 import datetime
+import difflib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -49,6 +55,7 @@ __all__ = [
 EPOCH = datetime.date(1970, 1, 1)
 INT32_MAX = 2**31 - 1
 FILE_COLUMN = "<file>"
+MISSPELT_RATIO = 0.8
 TRUE_WORDS = ("true", "1", "oui", "vrai")
 FALSE_WORDS = ("false", "0", "non", "faux")
 NUMBER_RE = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
@@ -119,6 +126,39 @@ class Batch:
         idx = np.asarray(indices)
         columns = {name: col.take(idx) for name, col in self.columns.items()}
         return Batch(self.catalogue, self.ids[idx], columns, self.source, self.ignored_columns)
+
+    def with_catalogue(self, catalogue: Catalogue) -> Batch:
+        """This batch under ``catalogue`` (e.g. extended with a grid's local fields).
+
+        Fields absent from the batch become all missing (sets and communes: empty); a field
+        that exists in both catalogues must have the same definition of its storage.
+        """
+        columns = {}
+        for f in catalogue:
+            if f.kind is Kind.ID:
+                continue
+            old = self.catalogue.get(f.name)
+            if old is None or f.name not in self.columns:
+                columns[f.name] = _absent_column(f, len(self))
+            elif (old.kind, old.values, old.width) != (f.kind, f.values, f.width):
+                raise ValueError(f"field '{f.name}' is defined differently in the two catalogues")
+            else:
+                columns[f.name] = self.columns[f.name]
+        return Batch(catalogue, self.ids, columns, self.source, self.ignored_columns)
+
+    def check_dates(self, date_calcul: datetime.date) -> None:
+        """Raise DataError (D105) if any date of the batch is after ``date_calcul``."""
+        today = day_number(date_calcul)
+        report = _Report(self.source)
+        for f in self.catalogue:
+            col = self.columns.get(f.name)
+            if f.kind is not Kind.DATE or col is None:
+                continue
+            after = (col.values > today) if col.valid is None else (col.values > today) & col.valid
+            shown = pa.array([from_day_number(v).isoformat() for v in col.values[after]][:MAX_ROWS * 10])
+            message = f"date after the computation date {date_calcul.isoformat()}"
+            report.add_rows("D105", f.name, message, after, _spread(shown, after))
+        report.raise_if_any(_row_labels(self.ids, np.ones(len(self), dtype=bool)))
 
     def to_arrow(self, *, lists: bool = False) -> pa.Table:
         """The batch as user-facing values, one Arrow column per catalogue field.
@@ -339,6 +379,14 @@ class _Report:
         return DataProblem(p.code, p.column, p.message, rows, p.values, p.count, p.suggestion, self.source)
 
 
+def _spread(values: pa.Array, mask: np.ndarray) -> pa.Array:
+    """An array as long as ``mask`` holding ``values`` at its first true positions (for display)."""
+    out: list[str | None] = [None] * len(mask)
+    for pos, value in zip(np.flatnonzero(mask), values.to_pylist()):
+        out[pos] = value
+    return pa.array(out, pa.string())
+
+
 def _show_values(raw: pa.Array, positions: np.ndarray) -> tuple[str, ...]:
     return tuple(_as_text(v) or "" for v in raw.take(pa.array(positions, pa.int64())).to_pylist())
 
@@ -403,12 +451,21 @@ def _check_columns(names: list[str], catalogue: Catalogue, report: _Report) -> t
     for name in dict.fromkeys(names):
         if name in catalogue:
             continue
-        hint = did_you_mean(name, catalogue.names)
+        hint = _misspelt_field(name, catalogue.names)
         if hint is not None and hint not in present:
             report.add("D109", name, f"unknown column '{name}'", suggestion=hint)
         else:
             ignored.append(name)
     return tuple(ignored)
+
+
+def _misspelt_field(name: str, names: tuple[str, ...]) -> str | None:
+    """The field ``name`` looks like a misspelling of (did_you_mean, and at least 80 % similar)."""
+    hint = did_you_mean(name, names)
+    if hint is None:
+        return None
+    similar = difflib.SequenceMatcher(None, name.lower(), hint.lower()).ratio() >= MISSPELT_RATIO
+    return hint if similar else None
 
 
 def _normalise(column: pa.ChunkedArray | pa.Array) -> pa.Array:

@@ -14,6 +14,8 @@ import datetime
 from dataclasses import dataclass
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from .catalogue import Catalogue, Field, Kind, default_catalogue
 from .data import STORAGE, Batch, Column, day_number
@@ -70,10 +72,8 @@ PRIORITY_FLAGS: dict[str, float] = {
     "victime_traite": 0.001, "logement_suroccupe_ou_indecent": 0.04, "menace_expulsion": 0.02,
     "sortie_ase": 0.005, "difficultes_financieres": 0.06,
 }
-TYPOLOGIES = ("T1", "T2", "T3", "T4", "T5", "T6")
 BASE_TYPOLOGY = np.array([0, 1, 1, 2, 3, 3, 4, 5])  # index = household size
 YEAR = 365.25
-CHUNK = 250_000
 
 
 @dataclass
@@ -202,7 +202,8 @@ def _resources(d: _Draw, household: dict[str, np.ndarray]) -> None:
     household["monthly"] = monthly
     d.put("ressources_mensuelles", monthly)
     yearly = np.round(monthly * d.rng.uniform(10.0, 12.0, d.n) * np.exp(d.rng.normal(0, 0.12, d.n)))
-    d.put("revenu_fiscal_reference", yearly, d.rng.random(d.n) >= 0.12)
+    known = d.rng.random(d.n) >= 0.12
+    d.put("revenu_fiscal_reference", np.where(known, yearly, 0.0), known)
 
 
 def _housing(d: _Draw) -> np.ndarray:
@@ -279,16 +280,18 @@ def _commune_table() -> tuple[np.ndarray, np.ndarray]:
 
 
 def _communes_wished(d: _Draw) -> np.ndarray:
-    """1-8 distinct communes per row, ordered by preference (Gumbel top-k over weights)."""
+    """1-8 distinct communes per row, ordered by preference (weighted draws without repeats)."""
     codes, weights = _commune_table()
+    cdf = np.cumsum(weights)
     count = np.minimum(d.rng.geometric(0.38, d.n), 8)
     out = np.full((d.n, 8), -1, np.int32)
-    log_w = np.log(weights)
-    for start in range(0, d.n, CHUNK):
-        stop = min(start + CHUNK, d.n)
-        keys = log_w[None, :] + d.rng.gumbel(size=(stop - start, len(codes)))
-        top = np.argsort(-keys, axis=1)[:, :8]
-        out[start:stop] = np.where(np.arange(8)[None, :] < count[start:stop, None], codes[top], -1)
+    for k in range(8):
+        pending = np.flatnonzero(count > k)
+        while len(pending):
+            picked = codes[np.minimum(np.searchsorted(cdf, d.rng.random(len(pending)) * cdf[-1]), len(codes) - 1)]
+            repeat = (out[pending, :k] == picked[:, None]).any(axis=1)
+            out[pending[~repeat], k] = picked[~repeat]
+            pending = pending[repeat]
     return out
 
 
@@ -333,11 +336,10 @@ def _work(d: _Draw) -> None:
 
 def _ids(d: _Draw) -> np.ndarray:
     """Unique ids '031' + filing year + 8-digit sequence, e.g. '031202400000042'."""
-    depot = d.cols["date_depot"].values.astype("datetime64[D]")
-    years = depot.astype("datetime64[Y]").astype(np.int64) + 1970
-    seq = np.strings.zfill(np.arange(d.n).astype("U8"), 8)
-    ids = np.strings.add(np.strings.add("031", years.astype("U4")), seq)
-    return ids.astype(object)
+    years = d.cols["date_depot"].values.astype("datetime64[D]").astype("datetime64[Y]").astype(np.int64) + 1970
+    number = 31 * 10**12 + years * 10**8 + np.arange(d.n, dtype=np.int64)
+    text = pc.utf8_lpad(pc.cast(pa.array(number), pa.string()), 15, "0")
+    return np.asarray(text.to_numpy(zero_copy_only=False), dtype=object)
 
 
 # --- fit to the catalogue ------------------------------------------------------------------------------------
@@ -357,6 +359,11 @@ def _fit(cols: dict[str, Column], catalogue: Catalogue, n: int) -> dict[str, Col
 
 def _remap(std: Field, f: Field, col: Column) -> Column:
     """Category/set codes of the standard catalogue re-expressed in ``f``'s values."""
+    if f.kind is Kind.COMMUNES and f.width != col.values.shape[1]:
+        out = np.full((len(col.values), f.width), -1, np.int32)
+        keep = min(f.width, col.values.shape[1])
+        out[:, :keep] = col.values[:, :keep]
+        return Column(out, None)
     if std.values == f.values or f.kind not in (Kind.CATEGORY, Kind.SET):
         return col
     table = np.array([f.values.index(v) if v in f.values else -1 for v in std.values], np.int64)

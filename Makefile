@@ -1,0 +1,29 @@
+# Two set-up commands: `make demo` and `make test`. Both create .venv when it is missing.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test check-grids clean docs
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[test]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(PY) -m cotation demo
+
+test: $(STAMP)
+	$(PY) -m pytest -q -p no:cacheprovider
+
+check-grids: $(STAMP)
+	$(PY) -m cotation check grids/exemple-metropole.yaml
+	$(PY) -m cotation test grids/*.tests.yaml
+
+docs: $(STAMP)
+	$(PY) docs/build_docs.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis build *.egg-info
