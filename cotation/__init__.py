@@ -13,7 +13,7 @@ from .api import load_grid, parse_grid, score
 from .catalogue import Catalogue, Field, Kind, default_catalogue
 from .data import Batch, read_applications, write_applications
 from .errors import CotationError, DataError, DataProblem, Diagnostic, GridError, TestCaseError
-# explain: added once cotation.explain lands
+from .explain import explain_text, trace
 from .generate import generate_applications
 from .ir import Grid
 from .model import grid_json_schema
@@ -36,11 +36,13 @@ __all__ = [
     "TestCaseError",
     "__version__",
     "default_catalogue",
+    "explain_text",
     "generate_applications",
     "grid_json_schema",
     "load_grid",
     "parse_grid",
     "read_applications",
     "score",
+    "trace",
     "write_applications",
 ]

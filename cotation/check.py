@@ -182,11 +182,14 @@ def _check_variables(gc: GridChecker) -> list[ir.Variable]:
         tree = gc.parse_at(_Item(item.value[1], item.source, item.path), *sub)
         if tree is not None:
             trees[name] = tree
+        else:
+            gc.types.failed.add(name)
     out: list[ir.Variable] = []
     for name in _dependency_order(gc, trees, items):
         gc.types.criterion = name
         typed = gc.types.check(trees[name])
         if typed is None:
+            gc.types.failed.add(name)
             continue
         gc.types.variables[name] = ir.VarRef(name, typed.type, typed.nullable)
         item = items[name]
@@ -199,17 +202,22 @@ def _check_variables(gc: GridChecker) -> list[ir.Variable]:
 
 
 def _dependency_order(gc: GridChecker, trees: dict[str, s.Expr], items: dict[str, _Item]) -> list[str]:
+    """Variables in an order where each comes after its inputs; those on a cycle are left out (E209)."""
     deps = {n: {x.name for x in s.walk(t) if isinstance(x, s.Name) and x.name in trees} for n, t in trees.items()}
     order: list[str] = []
     state: dict[str, int] = {}
+    cyclic: set[str] = set()
 
     def visit(name: str, stack: tuple[str, ...]) -> None:
         if state.get(name) == 2:
             return
         if state.get(name) == 1:
-            cycle = " -> ".join((*stack[stack.index(name):], name))
-            gc.errors.error("E209", items[name].key_span(), f"variable defined in terms of itself: {cycle}",
-                            criterion=name)
+            loop = stack[stack.index(name):]
+            if not cyclic & set(loop):
+                cycle = " -> ".join((*loop, name))
+                gc.errors.error("E209", items[name].key_span(), f"variable defined in terms of itself: {cycle}",
+                                criterion=name)
+            cyclic.update(loop)
             return
         state[name] = 1
         for dep in sorted(deps[name]):
@@ -219,8 +227,13 @@ def _dependency_order(gc: GridChecker, trees: dict[str, s.Expr], items: dict[str
 
     for name in trees:
         visit(name, ())
-    cyclic = {n for n in trees if state.get(n) != 2}
-    return [n for n in order if n not in cyclic and not deps[n] & cyclic]
+    gc.types.failed |= set(trees) - set(order) | cyclic
+    bad = set(cyclic)
+    for name in order:  # inputs come first, so one pass propagates
+        if deps[name] & bad:
+            bad.add(name)
+    gc.types.failed |= bad
+    return [n for n in order if n not in bad]
 
 
 def _check_criterion(gc: GridChecker, item: _Item) -> ir.Criterion | None:
@@ -347,15 +360,19 @@ def _valid_for(gc: GridChecker, item: _Item, when: ir.IExpr | None) -> ir.IExpr 
 def _check_sets(gc: GridChecker, criteria: list[ir.Criterion], items: list[_Item], kind: str) -> list[Any]:
     declared = {it.value.id: it for it in items}
     attr = "rubric" if kind == "rubric" else "group"
+    suggested: set[str] = set()  # declared ids that a misspelt reference probably meant: no E303 for them
     for item in gc.merged.criteria:
         ref = getattr(item.value, attr)
         if ref is not None and ref not in declared:
+            hint = did_you_mean(ref, declared)
+            suggested.add(hint or "")
             gc.errors.error("E302", item.span(attr), f"unknown {kind} '{ref}'", criterion=item.value.id,
-                            suggestion=did_you_mean(ref, declared))
+                            suggestion=hint)
     out = []
     for ident, item in declared.items():
         members = tuple(i for i, c in enumerate(criteria) if getattr(c, attr) == ident)
-        if not members and not any(getattr(it.value, attr) == ident for it in gc.merged.criteria):
+        used = any(getattr(it.value, attr) == ident for it in gc.merged.criteria)
+        if not members and not used and ident not in suggested:
             gc.errors.error("E303", item.span("id"), f"{kind} '{ident}' has no criterion (set '{attr}: {ident}' "
                             "on its criteria)", criterion=ident)
         spec = item.value

@@ -45,7 +45,7 @@ GRID_CODES: dict[str, str] = {
     "E209": "variable defined in terms of itself, or before its inputs",
     "E301": "duplicate id",
     "E302": "reference to an unknown criterion, rubric or group",
-    "E303": "a criterion belongs to two rubrics or two groups",
+    "E303": "a rubric or group that no criterion belongs to",
     "E304": "bands not in increasing order, or overlapping",
     "E305": "criterion declares no way, or several ways, to compute its points",
     "E306": "invalid tie-break",

@@ -311,7 +311,7 @@ def evaluate(grid: ir.Grid, batch: object, date_calcul: datetime.date) -> Scores
         w = ev(p.when, env)
         flags[j] = w.v & w.ok
     prio_rows = [np.where(flags[j], p.points, 0) for j, p in enumerate(grid.priorities) if p.points]
-    breakdown = np.concatenate([counted, np.array(prio_rows, dtype=np.int64).reshape(-1, n),
+    breakdown = np.concatenate([counted, np.array(prio_rows, dtype=np.int64).reshape(len(prio_rows), n),
                                 cap_adjustments(grid, counted)])
     tier = np.zeros(n, dtype=np.int64)
     for j, p in enumerate(grid.priorities):

@@ -38,6 +38,7 @@ class TypeChecker:
     def __init__(self, catalogue: Catalogue, errors: Collector):
         self.catalogue, self.errors = catalogue, errors
         self.variables: dict[str, ir.VarRef] = {}
+        self.failed: set[str] = set()  # variables already reported: their uses stay quiet
         self.criterion: str | None = None
 
     def error(self, code: str, node: s.Expr, message: str, suggestion: str | None = None) -> None:
@@ -69,6 +70,8 @@ class TypeChecker:
         if node.name in self.variables:
             ref = self.variables[node.name]
             return ir.VarRef(ref.name, ref.type, ref.nullable, node.span)
+        if node.name in self.failed:
+            return None
         f = self.catalogue.get(node.name)
         if f is not None and f.kind is not Kind.ID:
             return ir.FieldRef(f.name, field_type(f), not f.required and f.kind not in _NEVER_MISSING, node.span)

@@ -1,0 +1,450 @@
+"""The ``cotation`` command line: check, score, explain, generate, test, schema, demo.
+
+Usage (``cotation --help`` and ``cotation COMMAND --help`` say more)::
+
+    cotation check GRID [--json]
+    cotation score GRID DATA [--date YYYY-MM-DD] [-o OUT.csv|OUT.parquet] [--engine reference]
+    cotation explain GRID DATA --id NUMERO [--date D] [--format text|json]
+    cotation generate [-n 10000] [--seed 0] [--date D] -o OUT.csv|OUT.parquet
+    cotation test FILE...
+    cotation schema [-o FILE]
+    cotation demo [--n 5000] [--seed 0] [--out DIR] [--grid GRID] [--date D]
+
+Exit codes:
+
+    0  success
+    1  invalid grid, invalid data, unknown application, unreadable file, failing test cases
+    2  usage error (unknown command, bad option or argument)
+    3  unexpected internal error: a bug, please report it (COTATION_DEBUG=1 shows the traceback)
+
+Grid, data and test-case errors are printed as located messages on stderr, never as tracebacks.
+A status line with timings goes to stderr while reading, scoring or generating, when stderr is a
+terminal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
+from pathlib import Path
+from typing import Any, TextIO
+
+import numpy as np
+
+from . import __version__, api
+from .errors import DataError, GridError, TestCaseError, did_you_mean
+from .ir import Grid
+from .scores import Scores
+
+__all__ = ["EXIT_INTERNAL", "EXIT_INVALID", "EXIT_OK", "EXIT_USAGE", "main"]
+
+EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+ENGINES = ("reference",)
+TOP_ROWS = 20
+SUGGEST_MAX_IDS = 100_000
+EXAMPLE_GRID = Path(__file__).resolve().parent.parent / "grids" / "exemple-metropole.yaml"
+DEMO_DATE = datetime.date(2026, 1, 1)
+
+EPILOG = """\
+exit codes:
+  0  success
+  1  invalid grid, invalid data, unknown application, unreadable file, failing test cases
+  2  usage error (unknown command, bad option or argument)
+  3  unexpected internal error: a bug, please report it (COTATION_DEBUG=1 shows the traceback)
+"""
+
+
+class Failure(Exception):
+    """A user-facing failure that is not a grid, data or test-case error (exit code 1)."""
+
+
+# -- entry point --------------------------------------------------------------------------------
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line with ``argv`` (default: ``sys.argv[1:]``) and return the exit code."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse: --help (0) or a usage error (2)
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
+    try:
+        return int(args.handler(args))
+    except (GridError, DataError) as exc:
+        print(exc.render(), file=sys.stderr)
+    except (TestCaseError, Failure) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+    except BrokenPipeError:  # output piped into `head`: stop quietly
+        _silence_stdout()
+    except OSError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        return _internal_error(exc)
+    return EXIT_INVALID
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so that the interpreter's final flush does not fail again."""
+    with suppress(OSError, ValueError):
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
+def _internal_error(exc: Exception) -> int:
+    if os.environ.get("COTATION_DEBUG") == "1":
+        traceback.print_exc()
+    print(f"internal error: {type(exc).__name__}: {exc}\n"
+          "This is a bug in cotation: please report it with the command you ran "
+          "(run it again with COTATION_DEBUG=1 to see the traceback).", file=sys.stderr)
+    return EXIT_INTERNAL
+
+
+# -- arguments ------------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cotation",
+        description="Score and rank social-housing applications from a declarative YAML grid.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"cotation {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, (configure, handler, help_text) in COMMANDS.items():
+        sub = commands.add_parser(name, help=help_text, description=help_text, epilog=EPILOG,
+                                  formatter_class=argparse.RawDescriptionHelpFormatter)
+        configure(sub)
+        sub.set_defaults(handler=handler)
+    return parser
+
+
+def _date(text: str) -> datetime.date:
+    try:
+        return datetime.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid date {text!r} (expected YYYY-MM-DD)") from None
+
+
+def _table_path(text: str) -> Path:
+    path = Path(text)
+    if path.suffix.lower() not in (".csv", ".parquet"):
+        raise argparse.ArgumentTypeError(f"{text!r}: the output must end in .csv or .parquet")
+    return path
+
+
+def _count(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text}")
+    return value
+
+
+def _add_date(p: argparse.ArgumentParser, default: datetime.date | None = None) -> None:
+    when = default.isoformat() if default else "today"
+    p.add_argument("--date", type=_date, default=default,
+                   help=f"computation date YYYY-MM-DD (default: {when})")
+
+
+def _configure_check(p: argparse.ArgumentParser) -> None:
+    p.add_argument("grid", type=Path, help="grid file (YAML)")
+    p.add_argument("--json", action="store_true", help="print the result (or the errors) as JSON")
+
+
+def _configure_score(p: argparse.ArgumentParser) -> None:
+    p.add_argument("grid", type=Path, help="grid file (YAML)")
+    p.add_argument("data", type=Path, help="applications (.csv or .parquet)")
+    _add_date(p)
+    p.add_argument("-o", "--output", type=_table_path,
+                   help="write every row, best first, to .csv or .parquet")
+    p.add_argument("--engine", choices=ENGINES, default="reference",
+                   help="scoring engine (default: reference)")
+
+
+def _configure_explain(p: argparse.ArgumentParser) -> None:
+    p.add_argument("grid", type=Path, help="grid file (YAML)")
+    p.add_argument("data", type=Path, help="applications (.csv or .parquet)")
+    p.add_argument("--id", required=True, dest="numero", metavar="NUMERO",
+                   help="numero_unique of the application")
+    _add_date(p)
+    p.add_argument("--format", choices=("text", "json"), default="text", help="output format (default: text)")
+
+
+def _configure_generate(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-n", type=_count, default=10_000, help="number of applications (default: 10000)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    _add_date(p)
+    p.add_argument("-o", "--output", type=_table_path, required=True, help="output file (.csv or .parquet)")
+
+
+def _configure_test(p: argparse.ArgumentParser) -> None:
+    p.add_argument("files", type=Path, nargs="+", metavar="FILE", help="grid test-case files (YAML)")
+
+
+def _configure_schema(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-o", "--output", type=Path, help="write the schema to this file instead of stdout")
+
+
+def _configure_demo(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--n", type=_count, default=5000, help="number of applications (default: 5000)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    p.add_argument("--out", type=Path,
+                   help="folder for the generated files (default: a new temporary folder)")
+    p.add_argument("--grid", type=Path, default=EXAMPLE_GRID, help="grid (default: the shipped example grid)")
+    _add_date(p, DEMO_DATE)
+
+
+# -- progress -------------------------------------------------------------------------------------
+class Steps:
+    """Timings of named steps; a status line on ``stream`` when it is a terminal."""
+
+    def __init__(self, stream: TextIO | None = None):
+        self.stream = stream if stream is not None else sys.stderr
+        self.live = self.stream.isatty()
+        self.timings: list[tuple[str, float]] = []
+
+    @contextmanager
+    def step(self, label: str) -> Iterator[None]:
+        self._say(f"\r{label}…")
+        start = time.perf_counter()
+        yield
+        seconds = time.perf_counter() - start
+        self.timings.append((label, seconds))
+        self._say(f"\r{label}… {seconds:.2f} s\n")
+
+    def _say(self, text: str) -> None:
+        if self.live:
+            self.stream.write(text)
+            self.stream.flush()
+
+    def report(self) -> str:
+        width = max((len(label) for label, _ in self.timings), default=0)
+        return "\n".join(f"  {label:<{width}}  {seconds:8.3f} s" for label, seconds in self.timings)
+
+
+# -- commands -------------------------------------------------------------------------------------
+def cmd_check(args: argparse.Namespace) -> int:
+    try:
+        grid = api.load_grid(args.grid)
+    except GridError as exc:
+        if not args.json:
+            raise
+        print(exc.to_json())
+        return EXIT_INVALID
+    if args.json:
+        print(json.dumps(_grid_summary(grid), ensure_ascii=False, indent=2))
+    else:
+        print(_check_line(args.grid, grid))
+    return EXIT_OK
+
+
+def _grid_summary(grid: Grid) -> dict[str, Any]:
+    return {"ok": True, "file": grid.meta.file, "id": grid.meta.id, "title": grid.meta.title,
+            "version": grid.meta.version, "criteria": len(grid.criteria), "priorities": len(grid.priorities),
+            "variables": len(grid.variables), "rubrics": len(grid.rubrics), "groups": len(grid.groups),
+            "content_hash": grid.content_hash}
+
+
+def _check_line(path: Path, grid: Grid) -> str:
+    version = f" version {grid.meta.version}" if grid.meta.version else ""
+    return (f"{path}: ok, grid '{grid.meta.id}'{version}: {len(grid.criteria)} criteria, "
+            f"{len(grid.priorities)} priorities, {len(grid.variables)} variables; "
+            f"hash {grid.content_hash[:12]}")
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    steps = Steps()
+    day = args.date or datetime.date.today()
+    _, _, scores = _load_and_score(args.grid, args.data, day, steps, engine=args.engine)
+    if args.output:
+        with steps.step(f"writing {args.output}"):
+            write_scores(scores, args.output)
+        print(f"wrote {len(scores)} rows to {args.output}")
+    else:
+        print(scores_text(scores, TOP_ROWS))
+        print(summary_text(scores))
+    return EXIT_OK
+
+
+def _load_and_score(grid_path: Path, data: Path, day: datetime.date, steps: Steps,
+                    engine: str = "reference") -> tuple[Grid, Any, Scores]:
+    from .data import read_applications
+
+    with steps.step("loading the grid"):
+        grid = api.load_grid(grid_path)
+    with steps.step(f"reading {data}"):
+        batch = read_applications(data, grid.catalogue, date_calcul=day)
+    with steps.step(f"scoring {len(batch)} applications"):
+        scores = api.score(grid, batch, day, engine=engine)
+    return grid, batch, scores
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    from .explain import render_text, to_json, trace
+
+    grid, batch, scores = _load_and_score(args.grid, args.data, args.date or datetime.date.today(), Steps())
+    _require_id(scores, args.numero, args.data)
+    tr = trace(grid, scores, batch, args.numero)
+    print(json.dumps(to_json(tr), ensure_ascii=False, indent=2) if args.format == "json" else render_text(tr))
+    return EXIT_OK
+
+
+def _require_id(scores: Scores, numero: str, data: Path) -> None:
+    if np.any(scores.ids == numero):
+        return
+    hint = did_you_mean(numero, scores.ids.tolist()) if len(scores) <= SUGGEST_MAX_IDS else None
+    raise Failure(f"no application with numero_unique '{numero}' in {data} ({len(scores)} applications)"
+                  + (f" (did you mean '{hint}'?)" if hint else ""))
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from .data import write_applications
+    from .generate import generate_applications
+
+    steps = Steps()
+    with steps.step(f"generating {args.n} applications"):
+        batch = generate_applications(args.n, seed=args.seed, date_calcul=args.date or datetime.date.today())
+    with steps.step(f"writing {args.output}"):
+        write_applications(batch, args.output)
+    print(f"wrote {len(batch)} applications to {args.output}")
+    return EXIT_OK
+
+
+def cmd_test(args: argparse.Namespace) -> int:
+    from .testcases import format_report, run_cases
+
+    failed = passed = broken = 0
+    for path in args.files:
+        try:
+            report = run_cases(path)
+        except (GridError, DataError) as exc:
+            print(f"{path}: cannot run the test cases\n{exc.render()}", file=sys.stderr)
+            broken += 1
+            continue
+        except TestCaseError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            broken += 1
+            continue
+        print(format_report(report))
+        passed, failed = passed + report.n_passed, failed + report.n_failed
+    if len(args.files) > 1:
+        broken_text = f", {broken} files with errors" if broken else ""
+        print(f"total: {passed} passed, {failed} failed{broken_text}")
+    return EXIT_INVALID if failed or broken else EXIT_OK
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    from .model import grid_json_schema
+
+    text = json.dumps(grid_json_schema(), ensure_ascii=False, indent=2) + "\n"
+    if args.output:
+        args.output.write_text(text, encoding="utf-8")
+        print(f"wrote the grid JSON Schema to {args.output}")
+    else:
+        sys.stdout.write(text)
+    return EXIT_OK
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .data import read_applications, write_applications
+    from .explain import render_text, trace
+    from .generate import generate_applications
+
+    if not args.grid.is_file():
+        raise Failure(f"grid not found: {args.grid} (give one with --grid)")
+    out = args.out or Path(tempfile.mkdtemp(prefix="cotation-demo-"))
+    out.mkdir(parents=True, exist_ok=True)
+    steps, data = Steps(), out / "demandes.parquet"
+    with steps.step("check the grid"):
+        grid = api.load_grid(args.grid)
+    print(_check_line(args.grid, grid))
+    with steps.step(f"generate {args.n} applications"):
+        generated = generate_applications(args.n, seed=args.seed, date_calcul=args.date,
+                                          catalogue=grid.catalogue)
+    with steps.step("write them (Parquet)"):
+        write_applications(generated, data)
+    with steps.step("read and validate them"):
+        batch = read_applications(data, grid.catalogue, date_calcul=args.date)
+    with steps.step("score"):
+        scores = api.score(grid, batch, args.date)
+    with steps.step("write the scores (CSV)"):
+        write_scores(scores, out / "scores.csv")
+    print(f"\napplications: {data}\nscores:       {out / 'scores.csv'}\n")
+    print(scores_text(scores, 10))
+    print(summary_text(scores))
+    with steps.step("explain the top 3"):
+        texts = [render_text(trace(grid, scores, batch, str(scores.ids[i]))) for i in scores.order()[:3]]
+    print("\n" + "\n\n".join(texts))
+    print("\ntimings:\n" + steps.report())
+    return EXIT_OK
+
+
+COMMANDS = {
+    "check": (_configure_check, cmd_check, "check a grid and print a summary (or every error)"),
+    "score": (_configure_score, cmd_score, "score and rank applications"),
+    "explain": (_configure_explain, cmd_explain, "explain one application's score in French (or JSON)"),
+    "generate": (_configure_generate, cmd_generate, "generate synthetic applications"),
+    "test": (_configure_test, cmd_test, "run grid test-case files"),
+    "schema": (_configure_schema, cmd_schema, "print the JSON Schema of grid files"),
+    "demo": (_configure_demo, cmd_demo, "end-to-end demo: generate, check, score, rank, explain"),
+}
+
+
+# -- output ---------------------------------------------------------------------------------------
+def write_scores(scores: Scores, path: Path) -> None:
+    """Every application, best first, to .csv or .parquet.
+
+    Columns: numero_unique, total, tier, rank, flags (``;``-joined), one per breakdown column.
+    """
+    table = scores.to_arrow().take(scores.order())
+    if path.suffix.lower() == ".parquet":
+        import pyarrow.parquet as pq
+
+        pq.write_table(table, path)
+    elif path.suffix.lower() == ".csv":
+        import pyarrow.csv as pacsv
+
+        pacsv.write_csv(table, path)
+    else:
+        raise Failure(f"{path}: the output must end in .csv or .parquet")
+
+
+def scores_text(scores: Scores, limit: int) -> str:
+    """The ``limit`` best applications as an aligned table (breakdown columns non-zero in them only)."""
+    top = scores.order()[:limit]
+    shown = [j for j in range(len(scores.columns)) if scores.breakdown[top, j].any()]
+    headers = ["rank", "numero_unique", "total", "tier", "flags", *(scores.columns[j].id for j in shown)]
+    rows = [[str(scores.rank[i]), str(scores.ids[i]), str(scores.total[i]), str(scores.tier[i]),
+             ";".join(f for k, f in enumerate(scores.flag_ids) if scores.flags[i, k]),
+             *(str(scores.breakdown[i, j]) for j in shown)] for i in top]
+    return _aligned(headers, rows, text_columns={1, 4})
+
+
+def _aligned(headers: list[str], rows: list[list[str]], text_columns: set[int]) -> str:
+    widths = [max(len(cell) for cell in column) for column in zip(headers, *rows, strict=False)]
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(c.ljust(w) if k in text_columns else c.rjust(w)
+                         for k, (c, w) in enumerate(zip(cells, widths, strict=True))).rstrip()
+
+    return "\n".join([line(headers), line(["-" * w for w in widths]), *map(line, rows)])
+
+
+def summary_text(scores: Scores) -> str:
+    """N, mean / median / max total, and the share of applications with a priority flag."""
+    n = len(scores)
+    if n == 0:
+        return "0 applications"
+    flagged = float(scores.flags.any(axis=1).mean()) if scores.flags.size else 0.0
+    return (f"{n} applications (grid {scores.grid_id}, date_calcul {scores.date_calcul.isoformat()}): "
+            f"total mean {scores.total.mean():.1f}, median {np.median(scores.total):g}, "
+            f"max {scores.total.max()}; "
+            f"{100 * flagged:.1f} % with a priority flag")

@@ -1,0 +1,311 @@
+"""The command line, run in-process through ``main([...])``."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import jsonschema
+import pyarrow.parquet as pq
+import pytest
+import yaml
+
+from cotation import cli
+
+GRID = """\
+id: essai
+title: Grille d'essai
+version: "1"
+variables:
+  anciennete_mois: months_between(date_depot, date_calcul)
+criteria:
+  - {id: anciennete, label: Ancienneté de la demande, value: anciennete_mois, per_unit: 1, max: 120}
+  - {id: dalo, label: Ménage reconnu DALO, when: dalo, points: 50}
+  - {id: sans_abri, label: Sans abri, when: 'situation_logement == "sans_abri"', points: 27, group: situation}
+  - {id: violences, label: Violences conjugales, when: violences_couple, points: 10, group: situation}
+groups: [{id: situation, label: Situation, max: 30}]
+priorities:
+  - {id: prio_dalo, label: Ménage reconnu DALO, legal_basis: "L441-2-3 CCH", when: dalo, tier: 2}
+tie_break: [date_depot asc, numero_unique asc]
+"""
+
+HEADER = "numero_unique,date_depot,nb_personnes,nb_adultes,date_naissance_demandeur,ressources_mensuelles," \
+         "situation_logement,dalo,violences_couple\n"
+DATA = HEADER + """\
+A,2024-01-01,1,1,1990-01-01,1200,sans_abri,true,true
+B,2025-01-01,2,2,1985-03-01,2100.5,locataire_prive,false,false
+C,2023-06-15,3,1,1979-12-31,900,heberge_tiers,,
+"""
+DATE = ["--date", "2026-01-01"]
+
+
+@pytest.fixture
+def files(tmp_path):
+    grid, data = tmp_path / "essai.yaml", tmp_path / "demandes.csv"
+    grid.write_text(GRID, encoding="utf-8")
+    data.write_text(DATA, encoding="utf-8")
+    return grid, data
+
+
+def run(capsys, *argv):
+    code = cli.main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+# -- check -----------------------------------------------------------------------------------------
+def test_check_ok(files, capsys):
+    code, out, err = run(capsys, "check", files[0])
+    assert code == 0 and err == ""
+    assert "ok, grid 'essai' version 1: 4 criteria, 1 priorities, 1 variables; hash" in out
+
+
+def test_check_json(files, capsys):
+    code, out, _ = run(capsys, "check", files[0], "--json")
+    summary = json.loads(out)
+    assert code == 0 and summary["ok"] and summary["criteria"] == 4 and len(summary["content_hash"]) == 64
+
+
+def test_check_reports_every_error_with_location(tmp_path, capsys):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(GRID.replace("when: dalo, points: 50", "when: dallo, points: 50")
+                   .replace('"sans_abri"', '"sans_abrri"'), encoding="utf-8")
+    code, out, err = run(capsys, "check", bad)
+    assert code == 1 and out == ""
+    assert f"{bad}:8:50:" in err and "error[E202]" in err and "did you mean 'dalo'" in err
+    assert "error[E203]" in err and "2 errors in grid" in err
+    assert "Traceback" not in err
+
+
+def test_check_errors_as_json(tmp_path, capsys):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(GRID.replace("when: dalo, points: 50", "when: dallo, points: 50"), encoding="utf-8")
+    code, out, _ = run(capsys, "check", bad, "--json")
+    errors = json.loads(out)
+    assert code == 1 and errors[0]["code"] == "E202" and errors[0]["span"]["line"] == 8
+
+
+# -- score -----------------------------------------------------------------------------------------
+def breakdown_ids():
+    return ["anciennete", "dalo", "sans_abri", "violences", "plafond_situation"]
+
+
+def test_score_to_csv(files, tmp_path, capsys):
+    out_path = tmp_path / "scores.csv"
+    code, out, _ = run(capsys, "score", *files, *DATE, "-o", out_path)
+    assert code == 0 and "wrote 3 rows" in out
+    with open(out_path, encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    assert list(rows[0]) == ["numero_unique", "total", "tier", "rank", "flags", *breakdown_ids()]
+    assert [r["numero_unique"] for r in rows] == ["A", "C", "B"]  # best first
+    for r in rows:
+        assert int(r["total"]) == sum(int(r[c]) for c in breakdown_ids())
+    assert rows[0]["flags"] == "prio_dalo" and rows[0]["plafond_situation"] == "-7"
+
+
+def test_score_to_parquet(files, tmp_path, capsys):
+    out_path = tmp_path / "scores.parquet"
+    code, _, _ = run(capsys, "score", *files, *DATE, "-o", out_path)
+    table = pq.read_table(out_path)
+    data = table.to_pydict()
+    assert code == 0 and table.num_rows == 3 and data["rank"] == [1, 2, 3]
+    for i in range(3):
+        assert data["total"][i] == sum(data[c][i] for c in breakdown_ids())
+    meta = table.schema.metadata
+    assert meta[b"grid_id"] == b"essai" and meta[b"date_calcul"] == b"2026-01-01"
+
+
+def test_score_prints_table_and_summary(files, capsys):
+    code, out, _ = run(capsys, "score", *files, *DATE)
+    lines = out.splitlines()
+    assert code == 0
+    assert lines[0].split() == ["rank", "numero_unique", "total", "tier", "flags", *breakdown_ids()]
+    assert lines[2].split()[:5] == ["1", "A", "104", "2", "prio_dalo"]
+    assert lines[-1].startswith("3 applications") and "median" in lines[-1]
+    assert "33.3 % with a priority flag" in lines[-1]
+
+
+def test_score_bad_data_exits_1_without_traceback(files, tmp_path, capsys):
+    bad = tmp_path / "bad.csv"
+    bad.write_text(HEADER + "A,2024-01-01,0,1,1990-01-01,12OO,sans_abrri,true,\n", encoding="utf-8")
+    code, out, err = run(capsys, "score", files[0], bad, *DATE)
+    assert code == 1 and out == ""
+    assert "error[D103]" in err and "error[D102]" in err and "error[D104]" in err and "Traceback" not in err
+
+
+def test_score_missing_file(files, tmp_path, capsys):
+    code, _, err = run(capsys, "score", files[0], tmp_path / "absent.csv", *DATE)
+    assert code == 1 and "D108" in err and "file not found" in err
+
+
+@pytest.mark.parametrize("argv", [
+    ["score", "g.yaml", "d.csv", "--date", "2026-13-01"],
+    ["score", "g.yaml", "d.csv", "-o", "out.xlsx"],
+    ["score", "g.yaml"],
+    ["frobnicate"],
+    ["generate", "-n", "-5", "-o", "x.csv"],
+])
+def test_usage_errors_exit_2(capsys, argv):
+    code, _, err = run(capsys, *argv)
+    assert code == 2 and "usage:" in err
+
+
+def test_help_documents_exit_codes(capsys):
+    code, out, _ = run(capsys, "--help")
+    assert code == 0 and "exit codes:" in out and "internal error" in out
+
+
+def test_internal_error_exit_3(files, capsys, monkeypatch):
+    def boom(*args, **kwargs):
+        raise RuntimeError("kaboom")
+
+    monkeypatch.setattr(cli.api, "score", boom)
+    monkeypatch.delenv("COTATION_DEBUG", raising=False)
+    code, _, err = run(capsys, "score", *files, *DATE)
+    assert code == 3 and "internal error: RuntimeError: kaboom" in err and "report" in err
+    assert "Traceback" not in err
+    monkeypatch.setenv("COTATION_DEBUG", "1")
+    code, _, err = run(capsys, "score", *files, *DATE)
+    assert code == 3 and "Traceback" in err
+
+
+# -- explain ---------------------------------------------------------------------------------------
+def test_explain_text(files, capsys):
+    code, out, _ = run(capsys, "explain", *files, *DATE, "--id", "A")
+    assert code == 0
+    assert out.splitlines()[0] == "Demande A — 104 points (rang 1 sur 3)"
+    assert "Plafond du groupe « Situation » : \u22127 points" in out
+    assert "Public prioritaire : Ménage reconnu DALO (L441-2-3 CCH)" in out
+
+
+def test_explain_json(files, capsys):
+    code, out, _ = run(capsys, "explain", *files, *DATE, "--id", "B", "--format", "json")
+    data = json.loads(out)
+    assert code == 0 and data["numero_unique"] == "B" and data["rank"] == 3 and data["total"] == 12
+    assert [c["id"] for c in data["criteria"]] == ["anciennete", "dalo", "sans_abri", "violences"]
+
+
+def test_explain_unknown_id(files, capsys):
+    code, out, err = run(capsys, "explain", *files, *DATE, "--id", "Z")
+    assert code == 1 and out == ""
+    assert "no application with numero_unique 'Z'" in err and "Traceback" not in err
+
+
+# -- generate, test, schema ------------------------------------------------------------------------
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_generate(tmp_path, capsys, suffix):
+    out_path = tmp_path / f"demandes{suffix}"
+    code, out, _ = run(capsys, "generate", "-n", "50", "--seed", "3", *DATE, "-o", out_path)
+    assert code == 0 and "wrote 50 applications" in out
+    from cotation.data import read_applications
+
+    assert len(read_applications(out_path)) == 50
+
+
+def test_generate_then_score(files, tmp_path, capsys):
+    data = tmp_path / "gen.parquet"
+    assert run(capsys, "generate", "-n", "200", *DATE, "-o", data)[0] == 0
+    code, out, _ = run(capsys, "score", files[0], data, *DATE)
+    assert code == 0 and "200 applications" in out
+
+
+CASES = """\
+grid: essai.yaml
+date_calcul: 2026-01-01
+defaults: {date_depot: 2024-01-01, nb_personnes: 1, nb_adultes: 1, date_naissance_demandeur: 1990-01-01,
+           ressources_mensuelles: 1000, situation_logement: locataire_prive}
+cases:
+  - name: Ménage DALO sans abri
+    application: {dalo: true, situation_logement: sans_abri}
+    expect: {points: {dalo: 50, sans_abri: 27}, flags: [prio_dalo], tier: 2, total: 101}
+"""
+
+
+def test_test_command_passing(files, capsys):
+    cases = files[0].parent / "ok.tests.yaml"
+    cases.write_text(CASES, encoding="utf-8")
+    code, out, _ = run(capsys, "test", cases)
+    assert code == 0 and "✓ Ménage DALO sans abri" in out and out.splitlines()[-1] == "1 passed, 0 failed"
+
+
+def test_test_command_failing(files, capsys):
+    ok = files[0].parent / "ok.tests.yaml"
+    ok.write_text(CASES, encoding="utf-8")
+    bad = files[0].parent / "bad.tests.yaml"
+    bad.write_text(CASES.replace("dalo: 50", "dalo: 40"), encoding="utf-8")
+    code, out, _ = run(capsys, "test", ok, bad)
+    assert code == 1
+    assert "✗ Ménage DALO sans abri\n    points[dalo]: attendu 40, obtenu 50" in out
+    assert out.splitlines()[-1] == "total: 1 passed, 1 failed"
+
+
+def test_test_command_malformed_file(files, capsys):
+    bad = files[0].parent / "bad.tests.yaml"
+    bad.write_text(CASES.replace("flags: [prio_dalo]", "flags: [prio_dallo]"), encoding="utf-8")
+    code, _, err = run(capsys, "test", bad)
+    assert code == 1 and "unknown priority 'prio_dallo'" in err and "Traceback" not in err
+
+
+def test_schema_validates_a_grid(files, tmp_path, capsys):
+    code, out, _ = run(capsys, "schema")
+    schema = json.loads(out)
+    assert code == 0
+    jsonschema.validate(yaml.safe_load(GRID), schema)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({**yaml.safe_load(GRID), "criteriaa": []}, schema)
+    target = tmp_path / "schema.json"
+    assert run(capsys, "schema", "-o", target)[0] == 0
+    assert json.loads(target.read_text(encoding="utf-8")) == schema
+
+
+# -- demo ------------------------------------------------------------------------------------------
+def test_demo_with_a_grid_of_ours(files, tmp_path, capsys):
+    code, out, _ = run(capsys, "demo", "--n", "300", "--grid", files[0], "--out", tmp_path / "demo")
+    assert code == 0
+    assert (tmp_path / "demo" / "demandes.parquet").is_file() and (tmp_path / "demo" / "scores.csv").is_file()
+    assert out.count("Demande ") == 3 and "timings:" in out and "rang 1 sur 300" in out
+
+
+def test_demo_missing_grid(tmp_path, capsys):
+    code, _, err = run(capsys, "demo", "--grid", tmp_path / "absent.yaml", "--out", tmp_path)
+    assert code == 1 and "grid not found" in err
+
+
+@pytest.mark.skipif(not cli.EXAMPLE_GRID.is_file(), reason="grids/exemple-metropole.yaml not written yet")
+def test_demo_with_the_shipped_grid(tmp_path, capsys):
+    code, out, _ = run(capsys, "demo", "--n", "500", "--out", tmp_path)
+    assert code == 0 and "exemple-metropole" in out and out.count("Demande ") == 3
+
+
+def test_python_dash_m(files):
+    done = subprocess.run([sys.executable, "-m", "cotation", "check", str(files[0])], capture_output=True,
+                          text=True, cwd=Path(__file__).resolve().parent.parent, check=False)
+    assert done.returncode == 0 and "ok, grid 'essai'" in done.stdout
+
+
+class FakeTerminal:
+    def __init__(self, tty):
+        self.tty, self.text = tty, ""
+
+    def isatty(self):
+        return self.tty
+
+    def write(self, text):
+        self.text += text
+
+    def flush(self):
+        pass
+
+
+@pytest.mark.parametrize("tty", [True, False])
+def test_status_line_only_on_a_terminal(tty):
+    stream = FakeTerminal(tty)
+    steps = cli.Steps(stream)
+    with steps.step("scoring 10 applications"):
+        pass
+    assert ("scoring 10 applications…" in stream.text) == tty
+    assert [label for label, _ in steps.timings] == ["scoring 10 applications"]
+    assert "scoring 10 applications" in steps.report()
