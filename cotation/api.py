@@ -32,18 +32,32 @@ def parse_grid(text: str, name: str = "<grid>", catalogue: Catalogue | None = No
     return check_grid(loaded, catalogue, errors)
 
 
-def score(grid: Grid, applications: Any, date_calcul: datetime.date | str, *, engine: str = "reference",
-          verified_only: bool = False) -> Any:
-    """Score ``applications`` (a Batch, a path, a DataFrame or an Arrow table) on ``date_calcul``."""
-    from .data import Batch, read_applications
-    from .reference import evaluate
+ENGINES = ("auto", "compiled", "reference")
+#: With engine="auto", batches of at least this many applications use the compiled kernel.
+AUTO_COMPILED_FROM = 50_000
 
+
+def score(grid: Grid, applications: Any, date_calcul: datetime.date | str, *, engine: str = "auto") -> Any:
+    """Score ``applications`` (a Batch, a path, a DataFrame or an Arrow table) on ``date_calcul``.
+
+    ``engine``: "compiled" (the Numba kernel, compiled once per grid and cached on disk),
+    "reference" (the NumPy oracle, no compilation) or "auto" (compiled from
+    ``AUTO_COMPILED_FROM`` applications, reference below). Every engine gives identical Scores.
+    """
+    from .data import Batch, read_applications
+
+    if engine not in ENGINES:
+        raise ValueError(f"unknown engine {engine!r} (available: {', '.join(ENGINES)})")
     day = datetime.date.fromisoformat(date_calcul) if isinstance(date_calcul, str) else date_calcul
     if isinstance(applications, Batch):
         batch = applications.with_catalogue(grid.catalogue)
         batch.check_dates(day)
     else:
         batch = read_applications(applications, grid.catalogue, date_calcul=day)
-    if engine != "reference":
-        raise ValueError(f"unknown engine {engine!r} (available: 'reference')")
+    if engine == "compiled" or (engine == "auto" and len(batch) >= AUTO_COMPILED_FROM):
+        from .kernel import compile_grid
+
+        return compile_grid(grid).score(batch, day)
+    from .reference import evaluate
+
     return evaluate(grid, batch, day)

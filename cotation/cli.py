@@ -3,7 +3,7 @@
 Usage (``cotation --help`` and ``cotation COMMAND --help`` say more)::
 
     cotation check GRID [--json]
-    cotation score GRID DATA [--date YYYY-MM-DD] [-o OUT.csv|OUT.parquet] [--engine reference]
+    cotation score GRID DATA [--date YYYY-MM-DD] [-o OUT.csv|OUT.parquet] [--engine auto|compiled|reference]
     cotation explain GRID DATA --id NUMERO [--date D] [--format text|json]
     cotation generate [-n 10000] [--seed 0] [--date D] -o OUT.csv|OUT.parquet
     cotation test FILE...
@@ -47,7 +47,6 @@ from .scores import Scores
 __all__ = ["EXIT_INTERNAL", "EXIT_INVALID", "EXIT_OK", "EXIT_USAGE", "main"]
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
-ENGINES = ("reference",)
 TOP_ROWS = 20
 SUGGEST_MAX_IDS = 100_000
 EXAMPLE_GRID = Path(__file__).resolve().parent.parent / "grids" / "exemple-metropole.yaml"
@@ -165,8 +164,9 @@ def _configure_score(p: argparse.ArgumentParser) -> None:
     _add_date(p)
     p.add_argument("-o", "--output", type=_table_path,
                    help="write every row, best first, to .csv or .parquet")
-    p.add_argument("--engine", choices=ENGINES, default="reference",
-                   help="scoring engine (default: reference)")
+    p.add_argument("--engine", choices=api.ENGINES, default="auto",
+                   help="scoring engine: compiled (Numba, cached), reference (NumPy) or auto "
+                        "(compiled for large batches; default)")
 
 
 def _configure_explain(p: argparse.ArgumentParser) -> None:
@@ -275,7 +275,7 @@ def cmd_score(args: argparse.Namespace) -> int:
 
 
 def _load_and_score(grid_path: Path, data: Path, day: datetime.date, steps: Steps,
-                    engine: str = "reference") -> tuple[Grid, Any, Scores]:
+                    engine: str = "auto") -> tuple[Grid, Any, Scores]:
     from .data import read_applications
 
     with steps.step("loading the grid"):
@@ -373,8 +373,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
         write_applications(generated, data)
     with steps.step("read and validate them"):
         batch = read_applications(data, grid.catalogue, date_calcul=args.date)
-    with steps.step("score"):
-        scores = api.score(grid, batch, args.date)
+    with steps.step("score, compiled engine (first call: compiles or loads the cache)"):
+        scores = api.score(grid, batch, args.date, engine="compiled")
+    with steps.step("score again, compiled engine"):
+        scores = api.score(grid, batch, args.date, engine="compiled")
+    with steps.step("score, reference engine (NumPy oracle)"):
+        oracle = api.score(grid, batch, args.date, engine="reference")
+    if not (np.array_equal(scores.breakdown, oracle.breakdown) and np.array_equal(scores.rank, oracle.rank)):
+        raise Failure("the compiled kernel and the reference evaluator disagree: please report this")
+    print("compiled kernel and reference evaluator agree on every score, breakdown and rank")
     with steps.step("write the scores (CSV)"):
         write_scores(scores, out / "scores.csv")
     print(f"\napplications: {data}\nscores:       {out / 'scores.csv'}\n")
