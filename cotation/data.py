@@ -139,7 +139,7 @@ class Batch:
                 continue
             old = self.catalogue.get(f.name)
             if old is None or f.name not in self.columns:
-                columns[f.name] = _absent_column(f, len(self))
+                columns[f.name] = absent_column(f, len(self))
             elif (old.kind, old.values, old.width) != (f.kind, f.values, f.width):
                 raise ValueError(f"field '{f.name}' is defined differently in the two catalogues")
             else:
@@ -523,11 +523,12 @@ def _wrong_type(f: Field, arr: pa.Array, ctx: _Ctx) -> np.ndarray:
 
 def _convert_field(f: Field, arr: pa.Array | None, ctx: _Ctx) -> Column:
     if arr is None:
-        return _absent_column(f, ctx.n)
+        return absent_column(f, ctx.n)
     return CONVERTERS[f.kind](f, arr, ctx)
 
 
-def _absent_column(f: Field, n: int) -> Column:
+def absent_column(f: Field, n: int) -> Column:
+    """A column of ``n`` missing values of ``f`` (sets and communes: empty, which is a value)."""
     if f.kind is Kind.SET:
         return Column(np.zeros(n, np.uint64), None)
     if f.kind is Kind.COMMUNES:

@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .catalogue import Catalogue, Field, Kind, default_catalogue
-from .data import STORAGE, Batch, Column, day_number
+from .data import Batch, Column, absent_column, day_number
 
 __all__ = ["COMMUNES", "generate_applications"]
 
@@ -353,7 +353,7 @@ def _fit(cols: dict[str, Column], catalogue: Catalogue, n: int) -> dict[str, Col
         if f.kind is Kind.ID:
             continue
         known = f.name in cols and f.name in standard and standard[f.name].kind is f.kind
-        out[f.name] = _remap(standard[f.name], f, cols[f.name]) if known else _missing(f, n)
+        out[f.name] = _remap(standard[f.name], f, cols[f.name]) if known else absent_column(f, n)
     return out
 
 
@@ -378,11 +378,3 @@ def _remap(std: Field, f: Field, col: Column) -> Column:
             out |= hit << np.uint64(j)
     return Column(out, None)
 
-
-def _missing(f: Field, n: int) -> Column:
-    if f.kind is Kind.SET:
-        return Column(np.zeros(n, np.uint64), None)
-    if f.kind is Kind.COMMUNES:
-        return Column(np.full((n, f.width), -1, np.int32), None)
-    fill = -1 if f.kind in (Kind.CATEGORY, Kind.COMMUNE) else 0
-    return Column(np.full(n, fill, STORAGE[f.kind]), np.zeros(n, bool))
