@@ -1,0 +1,859 @@
+"""Side-by-side benchmark of the compiled kernel, its physical floor and three peers; one JSON summary.
+
+Run ``python -m benchmarks.summary [--sizes 10000,100000,1000000] [--quick]``. Every timing is taken
+in this process, implementations interleaved round-robin, median of ``REPEATS`` runs after a warm-up;
+the ratios are what to read (absolute times on a shared VM drift by +-30 %). Keys: benchmarks/README.md.
+
+The peers (pandas with np.where/np.select, polars lazy pl.when/then, DuckDB ``CASE WHEN``) and the
+floor are generated from a small *spec* of each grid, the same spec that writes the generated
+40-criterion grid's YAML, so that each peer is what an analyst would write by hand. Every peer's
+totals (and flags, and tiers where covered) are checked against the kernel before anything is timed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numba
+import numpy as np
+
+from cotation.api import load_grid, parse_grid
+from cotation.catalogue import default_catalogue
+from cotation.generate import generate_applications
+from cotation.kernel import compile_grid
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / "grids" / "exemple-metropole.yaml"
+DATE = datetime.date(2026, 1, 1)
+REPEATS = 7
+TARGETS = {
+    "kernel_over_floor_max": 1.5,
+    "best_peer_over_kernel_min": 20.0,
+    "best_peer_over_kernel_breakdown_min": 10.0,
+    "cold_start_40_s_max": 3.0,
+    "warm_start_s_max": 0.5,
+    "peak_rss_mb_max": 1024.0,
+}
+
+# --------------------------------------------------------------------------------------------------
+# Grid specs. A condition is a list of atoms, OR'ed (Kleene: a missing atom is not true):
+#   ("bool", field) | ("cat", field, [values]) | ("bit", field, value) | ("ge", field, k)
+# Criteria: {"id", "kind": "fixed", "cond", "points"} | {"kind": "per_unit", "field", "per", "max"|"min"}
+#           | {"kind": "bands", "field" or ("num", "den"), "bands": [(from|None, to|None, points)]}
+#   plus optional "rubric" (only the best met criterion counts) or "group" (capped sum).
+# --------------------------------------------------------------------------------------------------
+
+_BOOLS = [("parent_isole", 5), ("grossesse", 3), ("handicap_menage", 4), ("besoin_logement_adapte", 3),
+          ("dalo", 50), ("pdalhpd", 10), ("accord_collectif", 8), ("sortie_act", 6),
+          ("heberge_structure_transition", 7), ("reprise_activite", 2), ("habitat_indigne", 10),
+          ("violences_couple", 15), ("victime_viol_agression", 15), ("sortie_prostitution", 9),
+          ("victime_traite", 9), ("logement_suroccupe_ou_indecent", 6), ("menace_expulsion", 12),
+          ("sortie_ase", 5), ("difficultes_financieres", -2)]
+
+
+def spec_40() -> dict[str, Any]:
+    """The generated 40-criterion grid: 19 bools, 6 categories (4 in a rubric), 5 set members
+    (3 in a capped group), 4 per_unit with max/min, 6 bands (2 in a capped group), 4 priorities."""
+    crit: list[dict[str, Any]] = [
+        {"id": f"b_{f}", "kind": "fixed", "cond": [("bool", f)], "points": p} for f, p in _BOOLS]
+    crit += [
+        {"id": "c_sans_abri", "kind": "fixed", "cond": [("cat", "situation_logement", ["sans_abri", "squat"])],
+         "points": 17, "rubric": "logement"},
+        {"id": "c_hebergement", "kind": "fixed",
+         "cond": [("cat", "situation_logement", ["structure_hebergement", "hotel", "camping_caravane"])],
+         "points": 12, "rubric": "logement"},
+        {"id": "c_heberge_tiers", "kind": "fixed", "cond": [("cat", "situation_logement", ["heberge_tiers"])],
+         "points": 4, "rubric": "logement"},
+        {"id": "c_heberge_parents", "kind": "fixed", "cond": [("cat", "situation_logement", ["heberge_parents"])],
+         "points": 2, "rubric": "logement"},
+        {"id": "c_separation", "kind": "fixed", "cond": [("cat", "situation_familiale", ["divorce", "separe"])],
+         "points": 3},
+        {"id": "c_precaire", "kind": "fixed", "cond": [("cat", "situation_professionnelle", ["cdd", "interim"])],
+         "points": 4},
+        {"id": "m_expulsion", "kind": "fixed", "cond": [("bit", "motifs", "procedure_expulsion")], "points": 20,
+         "group": "urgence"},
+        {"id": "m_violences", "kind": "fixed", "cond": [("bit", "motifs", "violences")], "points": 20,
+         "group": "urgence"},
+        {"id": "m_repris", "kind": "fixed", "cond": [("bit", "motifs", "logement_repris")], "points": 10,
+         "group": "urgence"},
+        {"id": "m_sante", "kind": "fixed", "cond": [("bit", "motifs", "sante")], "points": 3},
+        {"id": "m_decohabitation", "kind": "fixed", "cond": [("bit", "motifs", "decohabitation")], "points": 2},
+        {"id": "u_enfants", "kind": "per_unit", "field": "nb_enfants", "per": 3, "max": 12},
+        {"id": "u_personnes", "kind": "per_unit", "field": "nb_personnes", "per": 1, "max": 6},
+        {"id": "u_moins_14", "kind": "per_unit", "field": "nb_enfants_moins_14", "per": 2, "max": 8},
+        {"id": "u_refus", "kind": "per_unit", "field": "nb_refus_propositions", "per": -10, "min": -20},
+        {"id": "n_loyer", "kind": "bands", "field": "loyer_actuel",
+         "bands": [(600, 900, 3), (900, None, 6)], "group": "ressources"},
+        {"id": "n_ressources", "kind": "bands", "field": "ressources_mensuelles",
+         "bands": [(None, 500, 10), (500, 1000, 5)], "group": "ressources"},
+        {"id": "n_rfr", "kind": "bands", "field": "revenu_fiscal_reference",
+         "bands": [(None, 10000, 4), (10000, 20000, 2)]},
+        {"id": "n_surface", "kind": "bands", "field": "surface_actuelle",
+         "bands": [(None, 20, 6), (20, 35, 3)]},
+        {"id": "n_trajet", "kind": "bands", "field": "temps_trajet_travail",
+         "bands": [(30, 45, 2), (45, None, 5)]},
+        {"id": "n_pieces", "kind": "bands", "field": "pieces_actuelles", "bands": [(None, 2, 3), (2, 3, 1)]},
+    ]
+    assert len(crit) == 40, len(crit)
+    return {
+        "criteria": crit,
+        "groups": {"urgence": 30, "ressources": 12},
+        "rubrics": ["logement"],
+        "priorities": [
+            {"id": "p_dalo", "cond": [("bool", "dalo")], "points": 0, "tier": 2},
+            {"id": "p_pdalhpd", "cond": [("bool", "pdalhpd")], "points": 40, "tier": 1},
+            {"id": "p_accord", "cond": [("bool", "accord_collectif")], "points": 30, "tier": 1},
+            {"id": "p_sans_logement", "cond": [("cat", "situation_logement", ["sans_abri", "squat", "heberge_tiers"])],
+             "points": 0, "tier": 1},
+        ],
+    }
+
+
+def _cond_text(cond: list[tuple]) -> str:
+    parts = []
+    for atom in cond:
+        if atom[0] == "bool":
+            parts.append(atom[1])
+        elif atom[0] == "cat":
+            parts.append(f'{atom[1]} in {{{", ".join(json.dumps(v) for v in atom[2])}}}')
+        elif atom[0] == "bit":
+            parts.append(f'"{atom[2]}" in {atom[1]}')
+        else:
+            parts.append(f"{atom[1]} >= {atom[2]}")
+    return " or ".join(parts)
+
+
+def grid_yaml(spec: dict[str, Any], salt: str = "") -> str:
+    """The YAML text of a spec'd grid (``salt`` changes its title, hence its hash and kernel module)."""
+    lines = ["id: bench-40", f'title: "Grille de benchmark à 40 critères{salt}"', 'version: "1"', "criteria:"]
+    for c in spec["criteria"]:
+        lines.append(f"  - id: {c['id']}")
+        lines.append(f"    label: {c['id']}")
+        if c["kind"] == "fixed":
+            lines.append(f"    when: {json.dumps(_cond_text(c['cond']))}")
+            lines.append(f"    points: {c['points']}")
+        elif c["kind"] == "per_unit":
+            lines.append(f"    value: {c['field']}")
+            lines.append(f"    per_unit: {c['per']}")
+            lines.append(f"    max: {c['max']}" if "max" in c else f"    min: {c['min']}")
+        else:
+            lines.append(f"    value: {c['field']}")
+            lines.append("    bands:")
+            for lo, hi, pts in c["bands"]:
+                keys = ([f"from: {lo}"] if lo is not None else []) + ([f"to: {hi}"] if hi is not None else [])
+                lines.append(f"      - {{{', '.join(keys + [f'points: {pts}'])}}}")
+        for key in ("rubric", "group"):
+            if key in c:
+                lines.append(f"    {key}: {c[key]}")
+    lines.append("rubrics:")
+    lines += [f"  - {{id: {r}, label: {r}}}" for r in spec["rubrics"]]
+    lines.append("groups:")
+    lines += [f"  - {{id: {g}, label: {g}, max: {m}}}" for g, m in spec["groups"].items()]
+    lines.append("priorities:")
+    for p in spec["priorities"]:
+        lines.append(f"  - {{id: {p['id']}, label: {p['id']}, legal_basis: L441-1 CCH, "
+                     f"when: {json.dumps(_cond_text(p['cond']))}, points: {p['points']}, tier: {p['tier']}}}")
+    lines.append("tie_break: [date_depot asc, numero_unique asc]")
+    return "\n".join(lines) + "\n"
+
+
+def grid_40(salt: str = ""):
+    return parse_grid(grid_yaml(spec_40(), salt), "bench-40.yaml")
+
+
+def spec_example() -> dict[str, Any]:
+    """A representative subset of grids/exemple-metropole.yaml (see PEER_SCOPE_EXAMPLE)."""
+    def cat(ids, field, values):
+        return [("cat", field, values)]
+    crit = [
+        {"id": "dalo", "kind": "fixed", "cond": [("bool", "dalo")], "points": 50},
+        {"id": "sans_abri", "kind": "fixed", "cond": cat(0, "situation_logement", ["sans_abri", "squat"]),
+         "points": 17, "rubric": "logement"},
+        {"id": "hebergement_temporaire", "kind": "fixed",
+         "cond": cat(0, "situation_logement", ["structure_hebergement", "hotel", "camping_caravane"]),
+         "points": 12, "rubric": "logement"},
+        {"id": "heberge_tiers", "kind": "fixed", "cond": cat(0, "situation_logement", ["heberge_tiers"]),
+         "points": 4, "rubric": "logement"},
+        {"id": "heberge_parents", "kind": "fixed", "cond": cat(0, "situation_logement", ["heberge_parents"]),
+         "points": 2, "rubric": "logement"},
+        {"id": "suroccupation", "kind": "bands", "num": "surface_actuelle", "den": "nb_personnes",
+         "bands": [(None, 9, 8), (9, 12, 4)], "rubric": "logement"},
+        {"id": "logement_indigne", "kind": "fixed", "cond": [("bool", "habitat_indigne"),
+                                                               ("bit", "motifs", "logement_indigne")],
+         "points": 10, "rubric": "logement"},
+        {"id": "parent_isole", "kind": "fixed", "cond": [("bool", "parent_isole")], "points": 5},
+        {"id": "handicap", "kind": "fixed", "cond": [("bool", "handicap_menage")], "points": 4},
+        {"id": "menace_expulsion", "kind": "fixed", "cond": [("bool", "menace_expulsion"),
+                                                               ("bit", "motifs", "procedure_expulsion")],
+         "points": 20, "group": "urgence"},
+        {"id": "violences", "kind": "fixed", "cond": [("bool", "violences_couple"), ("bit", "motifs", "violences")],
+         "points": 20, "group": "urgence"},
+        {"id": "logement_repris", "kind": "fixed", "cond": [("bit", "motifs", "logement_repris")], "points": 10,
+         "group": "urgence"},
+        {"id": "emploi_precaire", "kind": "fixed", "cond": cat(0, "situation_professionnelle", ["cdd", "interim"]),
+         "points": 4},
+    ]
+    simple = [("prio_dalo", "dalo", 0, 2), ("prio_handicap", "handicap_menage", 0, 1),
+              ("prio_sortie_act", "sortie_act", 0, 1), ("prio_defavorise", "difficultes_financieres", 0, 1),
+              ("prio_reprise_activite", "reprise_activite", 0, 1), ("prio_habitat_indigne", "habitat_indigne", 0, 1),
+              ("prio_violences_couple", "violences_couple", 0, 1),
+              ("prio_menace_expulsion", "menace_expulsion", 0, 1), ("prio_sortie_ase", "sortie_ase", 0, 1),
+              ("prio_pdalhpd", "pdalhpd", 40, 1), ("prio_accord_collectif", "accord_collectif", 30, 1)]
+    prios = [{"id": i, "cond": [("bool", f)], "points": p, "tier": t} for i, f, p, t in simple]
+    prios.append({"id": "prio_sans_logement", "cond": cat(0, "situation_logement", ["sans_abri", "squat",
+                                                                                    "heberge_tiers"]),
+                  "points": 0, "tier": 1})
+    prios.append({"id": "prio_structure_transition", "cond": [("bool", "heberge_structure_transition"),
+                                                              ("cat", "situation_logement",
+                                                               ["structure_hebergement"])],
+                  "points": 0, "tier": 1})
+    return {"criteria": crit, "groups": {"urgence": 30}, "rubrics": ["logement"], "priorities": prios}
+
+
+PEER_SCOPE_EXAMPLE = (
+    "exemple-metropole: peers cover 13 of 24 criteria (dalo, the whole 'logement' rubric of 6 criteria, "
+    "parent_isole, handicap, the whole 'urgence' capped group of 3, emploi_precaire) and 13 of 17 priority "
+    "flags (incl. prio_pdalhpd and prio_accord_collectif with their points); their totals are checked "
+    "against the sum of the kernel's breakdown columns for those criteria, priorities and plafond_urgence, "
+    "and their flags against the kernel's flags; the date-based criteria (anciennete, delais, ages, "
+    "valid_for), the ratio bands taux_effort/reste_a_vivre and enfants are not translated. "
+    "bench-40: peers cover all 40 criteria and 4 priorities; totals, flags and tiers are checked.")
+
+
+# --------------------------------------------------------------------------------------------------
+# Data
+# --------------------------------------------------------------------------------------------------
+
+def spec_fields(spec: dict[str, Any]) -> list[str]:
+    names: list[str] = []
+    def add(f):
+        if f not in names:
+            names.append(f)
+    for c in spec["criteria"] + spec["priorities"]:
+        for atom in c.get("cond", []):
+            add(atom[1])
+        for key in ("field", "num", "den"):
+            if key in c:
+                add(c[key])
+    return names
+
+
+def numpy_columns(batch, fields: list[str]) -> dict[str, np.ndarray]:
+    """{field: values, 'valid_'+field: mask} from the batch (mask all True where the column has none)."""
+    out: dict[str, np.ndarray] = {}
+    for f in fields:
+        col = batch.column(f)
+        out[f] = np.ascontiguousarray(col.values)
+        out["valid_" + f] = (np.ones(len(batch), np.bool_) if col.valid is None
+                             else np.ascontiguousarray(col.valid, np.bool_))
+    return out
+
+
+def arrow_table(cols: dict[str, np.ndarray], fields: list[str]):
+    """The same columns as an Arrow table with nulls (what polars and DuckDB read, zero-copy)."""
+    import pyarrow as pa
+    arrays = {f: pa.array(cols[f], mask=~cols["valid_" + f]) for f in fields}
+    return pa.table(arrays)
+
+
+# --------------------------------------------------------------------------------------------------
+# Peers
+# --------------------------------------------------------------------------------------------------
+
+def _codes(field: str, values: list[str]) -> list[int]:
+    fv = default_catalogue()[field].values
+    return [fv.index(v) for v in values]
+
+
+def _bit(field: str, value: str) -> int:
+    return 1 << default_catalogue()[field].values.index(value)
+
+
+def _clip(c) -> tuple[int | None, int | None]:
+    return c.get("min"), c.get("max")
+
+
+def pandas_peer(spec: dict[str, Any], breakdown: bool) -> Callable[[Any], Any]:
+    """np.where / np.select per criterion over a pandas DataFrame with value + mask columns."""
+    import pandas as pd
+
+    def atom(df, a):
+        if a[0] == "bool":
+            return df[a[1]].to_numpy() & df["valid_" + a[1]].to_numpy()
+        if a[0] == "cat":
+            return np.isin(df[a[1]].to_numpy(), _codes(a[1], a[2])) & df["valid_" + a[1]].to_numpy()
+        if a[0] == "bit":
+            return (df[a[1]].to_numpy() & np.uint64(_bit(a[1], a[2]))) != 0
+        return (df[a[1]].to_numpy() >= a[2]) & df["valid_" + a[1]].to_numpy()
+
+    def cond(df, atoms):
+        m = atom(df, atoms[0])
+        for a in atoms[1:]:
+            m = m | atom(df, a)
+        return m
+
+    def run(df):
+        pts = {}
+        for c in spec["criteria"]:
+            if c["kind"] == "fixed":
+                pts[c["id"]] = np.where(cond(df, c["cond"]), c["points"], 0)
+            elif c["kind"] == "per_unit":
+                v = df[c["field"]].to_numpy().astype(np.int64) * c["per"]
+                lo, hi = _clip(c)
+                v = np.clip(v, lo, hi)
+                pts[c["id"]] = np.where(df["valid_" + c["field"]].to_numpy(), v, 0)
+            else:
+                if "num" in c:
+                    den = df[c["den"]].to_numpy()
+                    ok = df["valid_" + c["num"]].to_numpy() & df["valid_" + c["den"]].to_numpy() & (den != 0)
+                    x = df[c["num"]].to_numpy() / np.where(den != 0, den, 1)
+                else:
+                    ok = df["valid_" + c["field"]].to_numpy()
+                    x = df[c["field"]].to_numpy()
+                conds, choices = [], []
+                for lo, hi, p in c["bands"]:
+                    m = ok
+                    if lo is not None:
+                        m = m & (x >= lo)
+                    if hi is not None:
+                        m = m & (x < hi)
+                    conds.append(m)
+                    choices.append(p)
+                pts[c["id"]] = np.select(conds, choices, 0)
+        total = np.zeros(len(df), np.int64)
+        members: dict[str, list[str]] = {}
+        for c in spec["criteria"]:
+            key = c.get("rubric") or c.get("group")
+            if key:
+                members.setdefault(key, []).append(c["id"])
+            else:
+                total += pts[c["id"]]
+        for r in spec["rubrics"]:
+            total += np.maximum.reduce([pts[i] for i in members[r]])
+        for g, cap in spec["groups"].items():
+            total += np.minimum(sum(pts[i] for i in members[g]), cap)
+        out = {}
+        tier = np.zeros(len(df), np.int64)
+        for p in spec["priorities"]:
+            f = cond(df, p["cond"])
+            out[p["id"]] = f
+            if p["points"]:
+                total += np.where(f, p["points"], 0)
+            tier = np.maximum(tier, np.where(f, p["tier"], 0))
+        res = {"total": total, "tier": tier, **out}
+        if breakdown:
+            res.update(pts)
+        return pd.DataFrame(res, copy=False)
+    return run
+
+
+def polars_peer(spec: dict[str, Any], breakdown: bool) -> Callable[[Any], Any]:
+    """pl.when/then per criterion, lazy, over a polars DataFrame with nulls."""
+    import polars as pl
+
+    def atom(a):
+        col = pl.col(a[1])
+        if a[0] == "bool":
+            return col.fill_null(False)
+        if a[0] == "cat":
+            return col.is_in(_codes(a[1], a[2])).fill_null(False)
+        if a[0] == "bit":
+            return (col & _bit(a[1], a[2])) != 0
+        return (col >= a[2]).fill_null(False)
+
+    def cond(atoms):
+        e = atom(atoms[0])
+        for a in atoms[1:]:
+            e = e | atom(a)
+        return e
+
+    crit_exprs = []
+    for c in spec["criteria"]:
+        if c["kind"] == "fixed":
+            e = pl.when(cond(c["cond"])).then(c["points"]).otherwise(0)
+        elif c["kind"] == "per_unit":
+            lo, hi = _clip(c)
+            e = (pl.col(c["field"]).cast(pl.Int64) * c["per"]).clip(lo, hi).fill_null(0)
+        else:
+            if "num" in c:
+                den = pl.col(c["den"])
+                x = pl.when(den != 0).then(pl.col(c["num"]) / den)
+            else:
+                x = pl.col(c["field"])
+            e = None
+            for lo, hi, p in c["bands"]:
+                m = pl.lit(True)
+                if lo is not None:
+                    m = m & (x >= lo)
+                if hi is not None:
+                    m = m & (x < hi)
+                e = pl.when(m).then(p) if e is None else e.when(m).then(p)
+            e = e.otherwise(0).fill_null(0)
+        crit_exprs.append(e.cast(pl.Int64).alias(c["id"]))
+    members: dict[str, list[str]] = {}
+    plain = []
+    for c in spec["criteria"]:
+        key = c.get("rubric") or c.get("group")
+        (members.setdefault(key, []) if key else plain).append(c["id"])
+    total = pl.sum_horizontal([pl.col(i) for i in plain])
+    for r in spec["rubrics"]:
+        total = total + pl.max_horizontal([pl.col(i) for i in members[r]])
+    for g, cap in spec["groups"].items():
+        total = total + pl.min_horizontal(pl.sum_horizontal([pl.col(i) for i in members[g]]), pl.lit(cap))
+    flag_exprs = [cond(p["cond"]).alias(p["id"]) for p in spec["priorities"]]
+    for p in spec["priorities"]:
+        if p["points"]:
+            total = total + pl.when(pl.col(p["id"])).then(p["points"]).otherwise(0)
+    tier = pl.max_horizontal([pl.when(pl.col(p["id"])).then(p["tier"]).otherwise(0)
+                              for p in spec["priorities"]])
+    keep = ["total", "tier"] + [p["id"] for p in spec["priorities"]]
+    if breakdown:
+        keep += [c["id"] for c in spec["criteria"]]
+
+    def run(frame):
+        return (frame.lazy().with_columns(crit_exprs + flag_exprs)
+                .with_columns(total.alias("total"), tier.alias("tier")).select(keep).collect())
+    return run
+
+
+def duckdb_sql(spec: dict[str, Any], breakdown: bool) -> str:
+    """CASE WHEN per criterion over the registered table ``apps``."""
+    def atom(a):
+        if a[0] == "bool":
+            return f"coalesce({a[1]}, false)"
+        if a[0] == "cat":
+            return f"coalesce({a[1]} in ({', '.join(map(str, _codes(a[1], a[2])))}), false)"
+        if a[0] == "bit":
+            return f"(({a[1]} & {_bit(a[1], a[2])}::UBIGINT) <> 0)"
+        return f"coalesce({a[1]} >= {a[2]}, false)"
+
+    def cond(atoms):
+        return " OR ".join(atom(a) for a in atoms)
+
+    cols = []
+    for c in spec["criteria"]:
+        if c["kind"] == "fixed":
+            e = f"CASE WHEN {cond(c['cond'])} THEN {c['points']} ELSE 0 END"
+        elif c["kind"] == "per_unit":
+            v = f"{c['field']}::BIGINT * {c['per']}"
+            v = f"least({v}, {c['max']})" if "max" in c else f"greatest({v}, {c['min']})"
+            e = f"coalesce({v}, 0)"
+        else:
+            x = (f"(CASE WHEN {c['den']} <> 0 THEN {c['num']} / {c['den']} END)" if "num" in c else c["field"])
+            whens = []
+            for lo, hi, p in c["bands"]:
+                t = " AND ".join(([f"{x} >= {lo}"] if lo is not None else []) +
+                                 ([f"{x} < {hi}"] if hi is not None else []))
+                whens.append(f"WHEN {t} THEN {p}")
+            e = f"CASE {' '.join(whens)} ELSE 0 END"
+        cols.append(f"({e})::BIGINT AS {c['id']}")
+    flags = [f"({cond(p['cond'])}) AS {p['id']}" for p in spec["priorities"]]
+    members: dict[str, list[str]] = {}
+    plain = []
+    for c in spec["criteria"]:
+        key = c.get("rubric") or c.get("group")
+        (members.setdefault(key, []) if key else plain).append(c["id"])
+    terms = plain + [f"greatest({', '.join(members[r])})" for r in spec["rubrics"]]
+    terms += [f"least({' + '.join(members[g])}, {cap})" for g, cap in spec["groups"].items()]
+    terms += [f"CASE WHEN {p['id']} THEN {p['points']} ELSE 0 END" for p in spec["priorities"] if p["points"]]
+    tier = "greatest(" + ", ".join(f"CASE WHEN {p['id']} THEN {p['tier']} ELSE 0 END"
+                                   for p in spec["priorities"]) + ")"
+    keep = [f"{' + '.join(terms)} AS total", f"{tier} AS tier"] + [p["id"] for p in spec["priorities"]]
+    if breakdown:
+        keep += [c["id"] for c in spec["criteria"]]
+    return f"WITH c AS (SELECT {', '.join(cols + flags)} FROM apps) SELECT {', '.join(keep)} FROM c"
+
+
+def duckdb_peer(spec: dict[str, Any], breakdown: bool, con) -> Callable[[Any], Any]:
+    sql = duckdb_sql(spec, breakdown)
+
+    rel = con.sql(sql)
+    fetch = "to_arrow_table" if hasattr(rel, "to_arrow_table") else "arrow"
+
+    def run(_):
+        return getattr(con.sql(sql), fetch)()
+    return run
+
+
+# --------------------------------------------------------------------------------------------------
+# The floor: read every input column the kernel reads, once; write total + flags (+ a C x N breakdown)
+# --------------------------------------------------------------------------------------------------
+
+_FLOOR_CACHE: dict[tuple, Any] = {}
+
+
+def floor_kernels(n_inputs: int, kinds: tuple[str, ...]):
+    """Two parallel Numba kernels over ``n_inputs`` arrays: (total, flags) and (total, flags, bd C x N)."""
+    key = (n_inputs, kinds)
+    if key in _FLOOR_CACHE:
+        return _FLOOR_CACHE[key]
+    args = ", ".join(f"a{k}" for k in range(n_inputs))
+    body = []
+    for k, kind in enumerate(kinds):
+        if kind == "2":
+            body.append(f"        for j in range(a{k}.shape[1]):\n            acc += np.int64(a{k}[i, j])")
+        elif kind == "f":
+            body.append(f"        acc += np.int64(a{k}[i] > 0.0)")
+        elif kind == "u":
+            body.append(f"        acc += np.int64(a{k}[i] & np.uint64(1))")
+        else:
+            body.append(f"        acc += np.int64(a{k}[i])")
+    src = f"""
+import numba
+import numpy as np
+
+@numba.njit(parallel=True, error_model="numpy", nogil=True)
+def floor_total(total, flags, {args}):
+    nf = flags.shape[1]
+    for i in numba.prange(total.shape[0]):
+        acc = np.int64(0)
+{chr(10).join(body)}
+        total[i] = acc
+        for j in range(nf):
+            flags[i, j] = ((acc >> j) & 1) != 0
+
+@numba.njit(parallel=True, error_model="numpy", nogil=True)
+def floor_breakdown(total, flags, bd, {args}):
+    nf = flags.shape[1]
+    nc = bd.shape[0]
+    for i in numba.prange(total.shape[0]):
+        acc = np.int64(0)
+{chr(10).join(body)}
+        total[i] = acc
+        for j in range(nf):
+            flags[i, j] = ((acc >> j) & 1) != 0
+        for j in range(nc):
+            bd[j, i] = acc + j
+"""
+    ns: dict[str, Any] = {}
+    exec(compile(src, "<floor>", "exec"), ns)
+    _FLOOR_CACHE[key] = (ns["floor_total"], ns["floor_breakdown"])
+    return _FLOOR_CACHE[key]
+
+
+def _kind(a: np.ndarray) -> str:
+    if a.ndim == 2:
+        return "2"
+    return "f" if a.dtype.kind == "f" else ("u" if a.dtype == np.uint64 else "i")
+
+
+# --------------------------------------------------------------------------------------------------
+# One grid at one size
+# --------------------------------------------------------------------------------------------------
+
+class Case:
+    """Everything for one grid and one batch: prepared kernel arguments, peers and floor, verified."""
+
+    def __init__(self, name: str, grid, spec, batch, cache_dir: str | None = None):
+        import duckdb
+        import pandas as pd
+        import polars as pl
+
+        batch = batch.with_catalogue(grid.catalogue)  # the grid's local fields: all missing
+        self.name, self.grid, self.spec, self.batch = name, grid, spec, batch
+        self.cg = compile_grid(grid, cache_dir)
+        n = len(batch)
+        self.n = n
+        self.inputs = self.cg._inputs(batch)
+        self.today = np.int64((DATE - datetime.date(1970, 1, 1)).days)
+        g = grid
+        self.out = dict(total=np.zeros(n, np.int64), flags=np.zeros((n, len(g.priorities)), np.bool_),
+                        tier=np.zeros(n, np.int64), breakdown=np.zeros((n, len(g.columns)), np.int64),
+                        met=np.zeros((n, len(g.criteria)), np.bool_))
+        fields = spec_fields(spec)
+        cols = numpy_columns(batch, fields)
+        self.df = pd.DataFrame(cols, copy=False)
+        table = arrow_table(cols, fields)
+        self.pl_frame = pl.from_arrow(table)
+        self.con = duckdb.connect()
+        self.con.register("apps", table)
+        self.peers = {
+            "pandas": (pandas_peer(spec, False), pandas_peer(spec, True), self.df),
+            "polars": (polars_peer(spec, False), polars_peer(spec, True), self.pl_frame),
+            "duckdb": (duckdb_peer(spec, False, self.con), duckdb_peer(spec, True, self.con), None),
+        }
+        ft, fb = floor_kernels(len(self.inputs), tuple(_kind(a) for a in self.inputs))
+        self.floor_out = dict(total=np.zeros(n, np.int64), flags=np.zeros((n, len(g.priorities)), np.bool_),
+                              bd=np.zeros((len(g.columns), n), np.int64))
+        self._floor_total, self._floor_bd = ft, fb
+
+    # the timed callables ------------------------------------------------------------------------
+    def kernel(self, with_breakdown: bool) -> None:
+        o = self.out
+        self.cg.kernel(*self.inputs, self.today, o["total"], o["flags"], o["tier"], o["breakdown"], o["met"],
+                       with_breakdown)
+
+    def full_score(self):
+        return self.cg.score(self.batch, DATE)
+
+    def floor(self, with_breakdown: bool) -> None:
+        o = self.floor_out
+        if with_breakdown:
+            self._floor_bd(o["total"], o["flags"], o["bd"], *self.inputs)
+        else:
+            self._floor_total(o["total"], o["flags"], *self.inputs)
+
+    def peer(self, name: str, with_breakdown: bool):
+        lean, full, data = self.peers[name]
+        return (full if with_breakdown else lean)(data)
+
+    # verification -------------------------------------------------------------------------------
+    def verify(self) -> dict[str, str]:
+        """Each peer's totals/flags(/tiers) equal the kernel's on what they cover; raise otherwise."""
+        self.kernel(True)
+        g, o = self.grid, self.out
+        col_ids = [c.id for c in g.columns]
+        prio_ids = [p.id for p in g.priorities]
+        covered = [c["id"] for c in self.spec["criteria"]]
+        covered += [p["id"] for p in self.spec["priorities"] if p["points"] and p["id"] in col_ids]
+        covered += [f"plafond_{gid}" for gid in self.spec["groups"] if f"plafond_{gid}" in col_ids]
+        expected_total = o["breakdown"][:, [col_ids.index(c) for c in covered]].sum(axis=1)
+        full = len(self.spec["criteria"]) == len(g.criteria)
+        if full:
+            assert np.array_equal(expected_total, o["total"]), "breakdown does not sum to total"
+        result = {}
+        for name in self.peers:
+            for wb in (False, True):
+                res = self.peer(name, wb)
+                get = ((lambda k: res[k].to_numpy()) if name != "duckdb"
+                       else (lambda k: res.column(k).to_numpy()))
+                total = np.asarray(get("total"), np.int64)
+                bad = np.flatnonzero(total != expected_total)
+                if bad.size:
+                    raise AssertionError(f"{self.name}: peer {name} (breakdown={wb}) total differs from the "
+                                         f"kernel on {bad.size} rows, e.g. row {bad[0]}: {total[bad[0]]} vs "
+                                         f"{expected_total[bad[0]]}")
+                for p in self.spec["priorities"]:
+                    flag = np.asarray(get(p["id"]), np.bool_)
+                    if not np.array_equal(flag, o["flags"][:, prio_ids.index(p["id"])]):
+                        raise AssertionError(f"{self.name}: peer {name} flag {p['id']} differs from the kernel")
+                if full and not np.array_equal(np.asarray(get("tier"), np.int64), o["tier"]):
+                    raise AssertionError(f"{self.name}: peer {name} tier differs from the kernel")
+            result[name] = "totals, flags" + (", tiers equal" if full else " equal on the covered criteria")
+        return result
+
+
+def time_round_robin(fns: dict[str, Callable[[], Any]], repeats: int) -> dict[str, float]:
+    """Median milliseconds per callable, after one warm-up each, interleaved round-robin."""
+    for fn in fns.values():
+        fn()
+    samples: dict[str, list[float]] = {k: [] for k in fns}
+    for _ in range(repeats):
+        for k, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            samples[k].append((time.perf_counter() - t0) * 1e3)
+    return {k: statistics.median(v) for k, v in samples.items()}
+
+
+def measure_case(case: Case, repeats: int) -> dict[str, Any]:
+    fns = {
+        "kernel_total_flags": lambda: case.kernel(False),
+        "kernel_breakdown": lambda: case.kernel(True),
+        "floor_total_flags": lambda: case.floor(False),
+        "floor_breakdown": lambda: case.floor(True),
+        "score_call": case.full_score,
+    }
+    for name in case.peers:
+        fns[f"{name}_total_flags"] = (lambda nm=name: case.peer(nm, False))
+        fns[f"{name}_breakdown"] = (lambda nm=name: case.peer(nm, True))
+    ms = time_round_robin(fns, repeats)
+    best = min(case.peers, key=lambda nm: ms[f"{nm}_total_flags"])
+    best_bd = min(case.peers, key=lambda nm: ms[f"{nm}_breakdown"])
+    r = lambda a, b: round(a / b, 2)
+    return {
+        "ms": {k: round(v, 3) for k, v in ms.items()},
+        "best_peer": best,
+        "best_peer_breakdown": best_bd,
+        "ratios": {
+            "kernel_over_floor": r(ms["kernel_total_flags"], ms["floor_total_flags"]),
+            "kernel_over_floor_breakdown": r(ms["kernel_breakdown"], ms["floor_breakdown"]),
+            "best_peer_over_kernel": r(ms[f"{best}_total_flags"], ms["kernel_total_flags"]),
+            "best_peer_over_kernel_breakdown": r(ms[f"{best_bd}_breakdown"], ms["kernel_breakdown"]),
+            "score_call_over_kernel_breakdown": r(ms["score_call"], ms["kernel_breakdown"]),
+        },
+    }
+
+
+# --------------------------------------------------------------------------------------------------
+# Subprocess measurements: import, cold and warm start, peak RSS
+# --------------------------------------------------------------------------------------------------
+
+def _wall(code: str, env: dict[str, str] | None = None) -> tuple[float, str]:
+    t0 = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
+                          env={**os.environ, **(env or {})})
+    wall = time.perf_counter() - t0
+    if proc.returncode:
+        raise RuntimeError(f"subprocess failed: {proc.stderr[-2000:]}")
+    return wall, proc.stdout
+
+
+def import_time_s(repeats: int = 5) -> float:
+    base = statistics.median(_wall("pass")[0] for _ in range(repeats))
+    imp = statistics.median(_wall("import cotation")[0] for _ in range(repeats))
+    return round(imp - base, 3)
+
+
+_START_CODE = """
+import time, json, datetime
+t0 = time.perf_counter()
+import cotation
+from cotation.kernel import compile_grid
+from cotation.data import read_applications
+t1 = time.perf_counter()
+{load}
+batch = read_applications({parquet!r}, grid.catalogue, date_calcul=datetime.date(2026, 1, 1))
+t2 = time.perf_counter()
+scores = compile_grid(grid).score(batch, datetime.date(2026, 1, 1))
+t3 = time.perf_counter()
+print(json.dumps({{"import_s": t1 - t0, "load_and_read_s": t2 - t1, "compile_and_score_s": t3 - t2}}))
+"""
+
+
+def _load_code(grid_name: str, salt: str) -> str:
+    if grid_name == "exemple-metropole":
+        return f"from cotation.api import load_grid\ngrid = load_grid({str(EXAMPLE)!r})"
+    return f"from benchmarks.summary import grid_40\ngrid = grid_40({salt!r})"
+
+
+def start_times(workdir: Path, grid_name: str, parquet: Path) -> dict[str, Any]:
+    """Cold start (empty cache dir, fresh grid) then warm start (same cache, new processes, median of 3)."""
+    salt = f" {time.time_ns()}"
+    cache = tempfile.mkdtemp(prefix="cold-", dir=workdir)
+    code = _START_CODE.format(load=_load_code(grid_name, salt), parquet=str(parquet))
+    env = {"COTATION_CACHE_DIR": cache, "PYTHONPATH": str(ROOT)}
+    cold_wall, out = _wall(code, env)
+    cold = json.loads(out)
+    warm = []
+    for _ in range(3):
+        wall, out = _wall(code, env)
+        warm.append((wall, json.loads(out)))
+    warm.sort(key=lambda w: w[0])
+    wall, inner = warm[1]
+    return {"cold_start_wall_s": round(cold_wall, 3),
+            "cold_first_score_s": round(cold["compile_and_score_s"], 3),
+            "warm_start_wall_s": round(wall, 3),
+            "warm_first_score_s": round(inner["compile_and_score_s"], 3)}
+
+
+_RSS_CODE = """
+import datetime, json, resource, time
+from cotation.kernel import compile_grid
+from cotation.data import read_applications
+{load}
+t0 = time.perf_counter()
+batch = read_applications({parquet!r}, grid.catalogue, date_calcul=datetime.date(2026, 1, 1))
+t1 = time.perf_counter()
+scores = compile_grid(grid).score(batch, datetime.date(2026, 1, 1))
+t2 = time.perf_counter()
+print(json.dumps({{"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                  "read_s": t1 - t0, "score_s": t2 - t1, "rows": len(batch)}}))
+"""
+
+
+def peak_rss(grid_name: str, parquet: Path, cache_dir: str) -> dict[str, Any]:
+    code = _RSS_CODE.format(load=_load_code(grid_name, ""), parquet=str(parquet))
+    _, out = _wall(code, {"COTATION_CACHE_DIR": cache_dir, "PYTHONPATH": str(ROOT)})
+    res = json.loads(out)
+    return {k: round(v, 3) if isinstance(v, float) else v for k, v in res.items()}
+
+
+# --------------------------------------------------------------------------------------------------
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", default="10000,100000,1000000")
+    ap.add_argument("--quick", action="store_true", help="N = 10 000 and 100 000 only; no memory, no cold start")
+    ap.add_argument("--repeats", type=int, default=REPEATS)
+    args = ap.parse_args(argv)
+    sizes = [10_000, 100_000] if args.quick else [int(s) for s in args.sizes.split(",")]
+    work = Path(tempfile.mkdtemp(prefix="cotation-bench-"))
+    cache_dir = str(work / "cache")
+    t_start = time.perf_counter()
+    grids = {"exemple-metropole": (load_grid(EXAMPLE), spec_example()), "bench-40": (grid_40(), spec_40())}
+    summary: dict[str, Any] = {
+        "schema": 1,
+        "machine": {"cpus": os.cpu_count(), "numba_threads": numba.get_num_threads(),
+                    "threading_layer": None, "python": sys.version.split()[0], "numba": numba.__version__},
+        "quick": args.quick, "repeats": args.repeats, "sizes": sizes,
+        "peer_scope": PEER_SCOPE_EXAMPLE,
+        "targets": TARGETS,
+        "grids": {},
+    }
+    for name, (grid, spec) in grids.items():
+        summary["grids"][name] = {"criteria": len(grid.criteria), "priorities": len(grid.priorities),
+                                  "breakdown_columns": len(grid.columns), "sizes": {}}
+    for n in sizes:
+        batch = generate_applications(n, seed=1)
+        for name, (grid, spec) in grids.items():
+            case = Case(name, grid, spec, batch, cache_dir)
+            t0 = time.perf_counter()
+            case.kernel(True)  # first call compiles (or loads from the cache)
+            first = time.perf_counter() - t0
+            verified = case.verify()
+            res = measure_case(case, args.repeats)
+            res["verified"] = verified
+            res["first_kernel_call_s"] = round(first, 3)
+            summary["grids"][name]["sizes"][str(n)] = res
+            del case
+        del batch
+    try:
+        summary["machine"]["threading_layer"] = numba.threading_layer()
+    except ValueError:
+        pass
+    summary["import_cotation_s"] = import_time_s()
+    if not args.quick:
+        small = work / "apps-1k.parquet"
+        big = work / "apps-1m.parquet"
+        from cotation.data import write_applications
+        write_applications(generate_applications(1000, seed=1), small)
+        summary["start"] = {name: start_times(work, name, small) for name in grids}
+        write_applications(generate_applications(1_000_000, seed=1), big)
+        summary["memory_1m_parquet_breakdown"] = {name: peak_rss(name, big, cache_dir) for name in grids}
+    summary["checks"] = _checks(summary)
+    summary["elapsed_s"] = round(time.perf_counter() - t_start, 1)
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+def _checks(s: dict[str, Any]) -> dict[str, Any]:
+    """Each target of the issue: measured value and met (true/false), or null where not measured."""
+    t = s["targets"]
+    big = str(max(s["sizes"]))
+    out: dict[str, Any] = {"at_n": int(big)}
+    for name, g in s["grids"].items():
+        r = g["sizes"][big]["ratios"]
+        out[name] = {
+            "kernel_over_floor": [r["kernel_over_floor"], r["kernel_over_floor"] <= t["kernel_over_floor_max"]],
+            "kernel_over_floor_breakdown": [r["kernel_over_floor_breakdown"],
+                                            r["kernel_over_floor_breakdown"] <= t["kernel_over_floor_max"]],
+            "best_peer_over_kernel": [r["best_peer_over_kernel"],
+                                      r["best_peer_over_kernel"] >= t["best_peer_over_kernel_min"]],
+            "best_peer_over_kernel_breakdown": [r["best_peer_over_kernel_breakdown"],
+                                                r["best_peer_over_kernel_breakdown"]
+                                                >= t["best_peer_over_kernel_breakdown_min"]],
+        }
+    if "start" in s:
+        c40 = s["start"]["bench-40"]
+        out["cold_start_40_s"] = [c40["cold_start_wall_s"], c40["cold_start_wall_s"] < t["cold_start_40_s_max"]]
+        warm = max(v["warm_start_wall_s"] for v in s["start"].values())
+        out["warm_start_s"] = [warm, warm < t["warm_start_s_max"]]
+    if "memory_1m_parquet_breakdown" in s:
+        rss = max(v["peak_rss_mb"] for v in s["memory_1m_parquet_breakdown"].values())
+        out["peak_rss_mb"] = [rss, rss < t["peak_rss_mb_max"]]
+    return out
+
+
+if __name__ == "__main__":
+    sys.exit(main())
