@@ -323,13 +323,20 @@ def evaluate(grid: ir.Grid, batch: object, date_calcul: datetime.date) -> Scores
                   tuple(p.id for p in grid.priorities), tier, rank_of(grid, batch, total, tier))
 
 
+def _string_ranks(ids: np.ndarray) -> np.ndarray:
+    """The position of each id in sorted order (ids are unique: the readers reject duplicates)."""
+    order = np.argsort(ids.astype(str))  # fixed-width text sorts ~3x faster than Python objects
+    ranks = np.empty(len(ids), dtype=np.int64)
+    ranks[order] = np.arange(len(ids))
+    return ranks
+
+
 def rank_of(grid: ir.Grid, batch: object, total: np.ndarray, tier: np.ndarray) -> np.ndarray:
     """Rank (1 = best): tier desc, total desc, then the grid's tie-breaks."""
     keys: list[np.ndarray] = []
     for tb in reversed(grid.tie_break):
         if tb.field == grid.catalogue.id_field.name:
-            codes = np.unique(batch.ids, return_inverse=True)[1]  # type: ignore[attr-defined]
-            key = codes.astype(np.int64)
+            key = _string_ranks(batch.ids)  # type: ignore[attr-defined]
             missing = np.zeros(len(key), dtype=bool)
         else:
             col = batch.column(tb.field)  # type: ignore[attr-defined]
