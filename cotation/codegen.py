@@ -205,7 +205,7 @@ class _Emitter:
 
     def _emit_Cond(self, node: ir.Cond) -> _Slot:
         if node.type == ir.COMMUNES:
-            raise NotImplementedError("a conditional over lists of communes cannot be compiled")
+            raise TypeError("unreachable: the type checker rejects a conditional over lists of communes")
         c, t, o = self.emit(node.cond), self.emit(node.then), self.emit(node.otherwise)
         tv, ov = _to_float(t.v, node.then, node.type), _to_float(o.v, node.otherwise, node.type)
         picked = t.m if t.m == o.m else f"({t.m} if {c.v} else {o.m})"
@@ -313,7 +313,7 @@ class _Emitter:
 
     def _call_coalesce(self, node: ir.Call) -> _Slot:
         if node.type == ir.COMMUNES:
-            raise NotImplementedError("coalesce() over lists of communes cannot be compiled")
+            raise TypeError("unreachable: the type checker rejects coalesce() over lists of communes")
         x, d = (self.emit(a) for a in node.args)
         xv, dv = (_to_float(s.v, a, node.type) for s, a in zip((x, d), node.args, strict=True))
         value = xv if x.m == TRUE else f"{xv} if {x.m} else {dv}"

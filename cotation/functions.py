@@ -68,6 +68,8 @@ def _count(types: list[Type]) -> Type:
 
 
 def _coalesce(types: list[Type]) -> Type:
+    if types[0].kind == "communes":
+        raise SignatureError("a list of communes is never missing (it may be empty): coalesce() is not needed")
     joined = compatible(types[0], types[1])
     if joined is None:
         raise SignatureError(f"coalesce() needs two values of the same type, not {types[0]} and {types[1]}")

@@ -219,6 +219,10 @@ class TypeChecker:
             self.error("E207", node.cond, f"the condition of 'if' must be boolean, not {cond.type}")
             return None
         rtype = compatible(then.type, otherwise.type)
+        if rtype == COMMUNES:
+            self.error("E204", node, "'if' cannot choose between lists of communes (test membership in each "
+                       "branch instead)")
+            return None
         if rtype is None:
             self.error("E204", node, f"the two branches of 'if' have different types: {then.type} and {otherwise.type}")
             return None

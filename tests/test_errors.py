@@ -274,3 +274,14 @@ def test_variable_cycle_is_reported_once() -> None:
 def test_failed_variable_does_not_cascade() -> None:
     err = grid_error(FIXTURES / "E205.yaml")
     assert [d.code for d in err.diagnostics] == ["E205"]
+
+
+@pytest.mark.parametrize(("expr", "code"), [
+    ("count(communes_souhaitees if dalo else communes_souhaitees) > 0", "E204"),
+    ("count(coalesce(communes_souhaitees, communes_souhaitees)) > 0", "E206"),
+])
+def test_lists_of_communes_cannot_be_chosen_or_coalesced(expr: str, code: str) -> None:
+    text = f'id: x\ntitle: y\ncriteria:\n  - {{id: a, label: A, when: "{expr}", points: 1}}\n'
+    with pytest.raises(GridError) as info:
+        parse_grid(text)
+    assert [d.code for d in info.value.diagnostics] == [code]
