@@ -1,0 +1,47 @@
+"""Golden files of the generated kernel source for the shipped grids.
+
+A change to the code generator shows up here as a readable diff of generated Python. After checking
+the diff, regenerate with ``COTATION_UPDATE_GOLDEN=1 pytest tests/test_codegen_golden.py``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from pathlib import Path
+
+import pytest
+
+from cotation.api import load_grid
+from cotation.codegen import generate_source
+
+ROOT = Path(__file__).resolve().parent.parent
+GOLDEN = Path(__file__).resolve().parent / "golden" / "kernels"
+GRIDS = sorted(p for p in (ROOT / "grids").glob("*.yaml") if not p.name.endswith(".tests.yaml")
+               and "kind: pool" not in p.read_text(encoding="utf-8"))
+
+
+def _generated(path: Path) -> str:
+    text = generate_source(load_grid(path)).text
+    return text.replace(str(ROOT) + os.sep, "")  # no machine-specific paths in golden files
+
+
+@pytest.mark.parametrize("path", GRIDS, ids=lambda p: p.stem)
+def test_generated_source_matches_golden(path: Path) -> None:
+    golden = GOLDEN / f"{path.stem}.py.txt"
+    text = _generated(path)
+    if os.environ.get("COTATION_UPDATE_GOLDEN"):
+        golden.write_text(text, encoding="utf-8")
+    expected = golden.read_text(encoding="utf-8")
+    diff = "".join(difflib.unified_diff(expected.splitlines(True), text.splitlines(True), "golden", "generated"))
+    assert text == expected, f"generated source changed (COTATION_UPDATE_GOLDEN=1 to accept):\n{diff[:4000]}"
+
+
+def test_generated_source_is_valid_python_and_names_every_criterion() -> None:
+    for path in GRIDS:
+        grid = load_grid(path)
+        text = _generated(path)
+        compile(text, path.name, "exec")
+        assert grid.content_hash in text
+        for criterion in grid.criteria:
+            assert criterion.id in text
