@@ -27,7 +27,7 @@ KERNEL = "score_kernel"
 ROWS = "score_rows"
 CHUNK = 4096  # rows per call of the (serial) row function; the entry point runs chunks in parallel
 _JIT = 'cache=True, error_model="numpy", nogil=True'
-HELPERS = ("_popcount", "_civil", "_months_between", "_round_half_away")
+HELPERS = ("_popcount", "_civil", "_months_between", "_months_to", "_round_half_away")
 OUTPUTS = ("today", "total", "flags", "tier", "breakdown", "met", "with_breakdown")
 
 TRUE, FALSE = "True", "False"
@@ -280,15 +280,21 @@ class _Emitter:
     def _call_days_between(self, node: ir.Call) -> _Slot:
         return self._dates(node, "{b} - {a}")
 
+    def _months(self, node: ir.Call) -> str:
+        """Months between the two arguments; date_calcul's calendar date is computed once per chunk."""
+        if isinstance(node.args[1], ir.DateCalcul):
+            return "_months_to({a}, t_year, t_month, t_day)"
+        return "_months_between({a}, {b})"
+
     def _call_months_between(self, node: ir.Call) -> _Slot:
-        return self._dates(node, "_months_between({a}, {b})")
+        return self._dates(node, self._months(node))
 
     def _call_years_between(self, node: ir.Call) -> _Slot:
-        return self._dates(node, "_months_between({a}, {b}) // 12")
+        return self._dates(node, self._months(node) + " // 12")
 
     def _call_age(self, node: ir.Call) -> _Slot:
         birth = self.emit(node.args[0])
-        return self.bind(f"_months_between({birth.v}, today) // 12", birth.m)
+        return self.bind(f"_months_to({birth.v}, t_year, t_month, t_day) // 12", birth.m)
 
     def _call_count(self, node: ir.Call) -> _Slot:
         a = self.emit(node.args[0])
@@ -480,6 +486,13 @@ def _months_between(a, b):
 
 
 @numba.njit(cache=True, error_model="numpy", nogil=True)
+def _months_to(a, yb, mb, db):
+    """_months_between(a, b) where b's calendar date (yb, mb, db) is already known."""
+    ya, ma, da = _civil(a)
+    return (yb - ya) * 12 + (mb - ma) - (1 if db < da else 0)
+
+
+@numba.njit(cache=True, error_model="numpy", nogil=True)
 def _round_half_away(x):
     """Nearest integer, halves away from zero."""
     r = np.floor(abs(x) + 0.5)
@@ -535,6 +548,7 @@ def _functions(columns: tuple[str, ...], masks: tuple[str, ...],
     args = [f"c_{_ident(n)}" for n in columns] + [f"valid_{_ident(n)}" for n in masks] + list(OUTPUTS)
     rows = [f"@numba.njit({_JIT})", *_wrapped(f"def {ROWS}", [*args, "start", "stop"], ":"),
             '    """Score rows start..stop-1: total, tier, flags; met and breakdown if with_breakdown."""',
+            "    t_year, t_month, t_day = _civil(today)",
             "    for i in range(start, stop):"]
     call = _wrapped(f"{ROWS}", [*args, "start", "min(start + CHUNK, n)"], "")
     driver = [f"@numba.njit(parallel={parallel}, {_JIT})", *_wrapped(f"def {KERNEL}", args, ":"),
