@@ -10,24 +10,24 @@ from .catalogue import Catalogue
 from .check import check_grid
 from .errors import Collector
 from .ir import Grid
-from .loader import load_grid_files
+from .loader import LoadedGrid, load_grid_files
 from .loader import load_grid_text as _load_text
 
 
 def load_grid(path: str | Path, catalogue: Catalogue | None = None) -> Grid:
     """Load, validate and type-check the grid at ``path``; raise GridError with every problem."""
     errors = Collector()
-    loaded = load_grid_files(path, errors)
-    errors.raise_if_any()
-    assert loaded is not None
-    return check_grid(loaded, catalogue, errors)
+    return _check(load_grid_files(path, errors), catalogue, errors)
 
 
 def parse_grid(text: str, name: str = "<grid>", catalogue: Catalogue | None = None) -> Grid:
     """Like :func:`load_grid`, from YAML text (includes resolve from the current directory)."""
     errors = Collector()
-    loaded = _load_text(text, name, errors)
-    errors.raise_if_any()
+    return _check(_load_text(text, name, errors), catalogue, errors)
+
+
+def _check(loaded: LoadedGrid | None, catalogue: Catalogue | None, errors: Collector) -> Grid:
+    errors.raise_if_any()  # shape errors stop here: the checker needs a well-formed grid
     assert loaded is not None
     return check_grid(loaded, catalogue, errors)
 

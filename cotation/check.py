@@ -7,7 +7,6 @@ orders and types the variables, type-checks criteria and priorities, and checks 
 
 from __future__ import annotations
 
-import datetime
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,7 +18,7 @@ from .errors import Collector, did_you_mean
 from .loader import GridSource, LoadedGrid
 from .parser import ExprSyntaxError, parse
 from .source import Span
-from .typecheck import EPOCH, TypeChecker
+from .typecheck import TypeChecker
 from .yamlio import Path_
 
 DEFAULT_TIE_BREAK = ("date_depot asc", "numero_unique asc")
@@ -418,7 +417,3 @@ def _check_tie_break(gc: GridChecker) -> tuple[ir.TieBreak, ...]:
     if not any(t.field == gc.catalogue.id_field.name for t in out):
         out.append(ir.TieBreak(gc.catalogue.id_field.name, False))  # a total order, always
     return tuple(out)
-
-
-def day_number(d: datetime.date) -> int:
-    return (d - EPOCH).days

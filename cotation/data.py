@@ -41,6 +41,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .catalogue import Catalogue, Field, Kind, default_catalogue
+from .dates import day_number, from_day_number
 from .errors import MAX_ROWS, DataError, DataProblem, did_you_mean
 
 __all__ = [
@@ -52,7 +53,6 @@ __all__ = [
     "write_applications",
 ]
 
-EPOCH = datetime.date(1970, 1, 1)
 INT32_MAX = 2**31 - 1
 FILE_COLUMN = "<file>"
 MISSPELT_RATIO = 0.8
@@ -73,16 +73,6 @@ STORAGE: dict[Kind, type] = {
     Kind.COMMUNE: np.int32,
     Kind.COMMUNES: np.int32,
 }
-
-
-def day_number(d: datetime.date) -> int:
-    """Days since 1970-01-01 (the storage of date fields)."""
-    return (d - EPOCH).days
-
-
-def from_day_number(n: int) -> datetime.date:
-    """Inverse of :func:`day_number`."""
-    return EPOCH + datetime.timedelta(days=int(n))
 
 
 # --------------------------------------------------------------------------------------------

@@ -115,4 +115,3 @@ FUNCTIONS: dict[str, Function] = {f.name: f for f in [
     Function("date", 1, 1, lambda types: DATE, "never", 'date("YYYY-MM-DD"): a date constant.'),
 ]}
 
-_ = FLOAT  # re-exported type used in docs

@@ -20,7 +20,7 @@ from .source import Sources, Span
 from .yamlio import Document, Path_, load_yaml
 
 _UNION_TAGS = {"str", "int", "float", "bool", "Variable", "list[str]", "dict[str,str]", "none",
-               "constrained-str", "function-after[_version_as_text(), str]"}
+               "constrained-str"}
 
 
 @dataclass(frozen=True)

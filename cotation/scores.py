@@ -60,13 +60,21 @@ class Scores:
     def table(self) -> dict[str, Any]:
         """Columns as a dict of arrays: numero_unique, total, tier, rank, flags, one column per breakdown column."""
         out: dict[str, Any] = {"numero_unique": self.ids, "total": self.total, "tier": self.tier, "rank": self.rank,
-                               "flags": np.array([";".join(self._flags_of(i)) for i in range(len(self))], dtype=object)}
+                               "flags": self.flag_labels()}
         for j, col in enumerate(self.columns):
             out[col.id] = self.breakdown[:, j]
         return out
 
-    def _flags_of(self, i: int) -> list[str]:
-        return [f for k, f in enumerate(self.flag_ids) if self.flags[i, k]]
+    def flag_labels(self) -> np.ndarray:
+        """Per application, the ids of its raised flags joined by ';' (one string per distinct pattern)."""
+        if len(self) == 0:
+            return np.zeros(0, dtype=object)
+        packed = np.packbits(self.flags, axis=1)  # one row of bytes per application
+        keys = packed.view(np.dtype((np.void, packed.shape[1]))).ravel() if packed.shape[1] else np.zeros(len(self))
+        _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+        texts = np.array([";".join(f for f, on in zip(self.flag_ids, self.flags[i], strict=True) if on)
+                          for i in first], dtype=object)
+        return texts[inverse.reshape(-1)]
 
     def to_arrow(self) -> Any:
         import pyarrow as pa

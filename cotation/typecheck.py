@@ -12,11 +12,11 @@ from collections.abc import Callable
 from . import ir
 from . import syntax as s
 from .catalogue import Catalogue, Field, Kind, encode_commune
+from .dates import day_number
 from .errors import Collector, did_you_mean
 from .functions import FUNCTIONS, SignatureError, compatible, join_numeric
 from .ir import BOOL, COMMUNE, COMMUNES, DATE, FLOAT, INT, IExpr, Type
 
-EPOCH = datetime.date(1970, 1, 1)
 
 _KIND_TYPES: dict[Kind, Callable[[Field], Type]] = {
     Kind.BOOL: lambda f: BOOL, Kind.INT: lambda f: INT, Kind.FLOAT: lambda f: FLOAT,
@@ -266,7 +266,7 @@ class TypeChecker:
         except ValueError:
             self.error("E206", node, 'date() takes a text constant "YYYY-MM-DD"')
             return None
-        return ir.Const((day - EPOCH).days, DATE, span=node.span)
+        return ir.Const(day_number(day), DATE, span=node.span)
 
 
 def _arith_type(op: str, a: Type, b: Type) -> Type | None:

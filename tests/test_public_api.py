@@ -27,3 +27,17 @@ def test_import_does_not_import_numba() -> None:
     code = "import sys, cotation; print('numba' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_flag_labels_join_each_rows_raised_flags() -> None:
+    import datetime
+
+    import numpy as np
+
+    day = datetime.date(2026, 1, 1)
+    grid = cotation.load_grid("grids/exemple-metropole.yaml")
+    scores = cotation.score(grid, cotation.generate_applications(3000, seed=5, date_calcul=day), day)
+    expected = [";".join(f for f, on in zip(scores.flag_ids, row, strict=True) if on) for row in scores.flags]
+    assert scores.flag_labels().tolist() == expected
+    assert any(";" in label for label in expected)  # several flags on one row are covered
+    assert scores.flag_labels()[np.zeros(0, dtype=int)].shape == (0,)
