@@ -35,7 +35,9 @@ def test_flag_labels_join_each_rows_raised_flags() -> None:
     import numpy as np
 
     day = datetime.date(2026, 1, 1)
-    grid = cotation.load_grid("grids/exemple-metropole.yaml")
+    from pathlib import Path
+
+    grid = cotation.load_grid(Path(__file__).resolve().parent.parent / "grids" / "exemple-metropole.yaml")
     scores = cotation.score(grid, cotation.generate_applications(3000, seed=5, date_calcul=day), day)
     expected = [";".join(f for f, on in zip(scores.flag_ids, row, strict=True) if on) for row in scores.flags]
     assert scores.flag_labels().tolist() == expected
