@@ -7,17 +7,19 @@ orders and types the variables, type-checks criteria and priorities, and checks 
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
 from . import ir
 from . import model as m
 from . import syntax as s
+from .bounds import I64, grid_bounds, widths
 from .catalogue import Catalogue, Field, Kind, default_catalogue, field_from_dict
 from .errors import Collector, did_you_mean
 from .loader import GridSource, LoadedGrid
 from .parser import ExprSyntaxError, parse
-from .source import Span
+from .source import NOWHERE, Span
 from .typecheck import TypeChecker
 from .yamlio import Path_
 
@@ -134,8 +136,27 @@ def check_grid(loaded: LoadedGrid, catalogue: Catalogue | None = None, errors: C
     tie_break = _check_tie_break(gc)
     meta = _check_meta(gc)
     errors.raise_if_any()
-    return ir.Grid(meta, gc.catalogue, tuple(variables), tuple(criteria), tuple(r for r in rubrics),  # type: ignore[arg-type]
+    grid = ir.Grid(meta, gc.catalogue, tuple(variables), tuple(criteria), tuple(r for r in rubrics),  # type: ignore[arg-type]
                    tuple(groups), tuple(priorities), tie_break, loaded.content_hash)  # type: ignore[arg-type]
+    return _with_widths(gc, grid)
+
+
+def _with_widths(gc: GridChecker, grid: ir.Grid) -> ir.Grid:
+    """The grid with the integer widths its bounds allow (E309 where points may exceed int64)."""
+    found = grid_bounds(grid)
+    for j in found.unbounded:
+        c = grid.criteria[j]
+        gc.errors.error("E309", c.span, "its points are not bounded within 64-bit integers: give the criterion "
+                        "a 'min:' and a 'max:'", criterion=c.id)
+    if not found.unbounded and not found.total.fits(I64):
+        gc.errors.error("E309", grid.criteria[0].span if grid.criteria else NOWHERE,
+                        f"the total can reach [{found.total.lo:.0f}, {found.total.hi:.0f}], beyond 64-bit "
+                        "integers: give the largest criteria a 'min:' and a 'max:'")
+    if len(grid.priorities) > 64:
+        gc.errors.error("E310", grid.priorities[64].span,
+                        f"{len(grid.priorities)} priorities, at most 64 (one bit each in the flags)")
+    gc.errors.raise_if_any()
+    return dataclasses.replace(grid, widths=widths(found, len(grid.priorities)))
 
 
 def _check_meta(gc: GridChecker) -> ir.Meta:

@@ -1,12 +1,22 @@
-"""Stage 5: generate the source of a grid's scoring kernel, as readable Python text.
+"""Stage 5: generate the source of a grid's scoring kernels, as readable Python text.
 
-:func:`generate_source` walks the typed IR and writes one scalar loop body that scores one
-application: every expression node becomes a value local ``v_<k>`` and, when the node can be
-missing, a presence local ``m_<k>`` (a node that cannot be missing has no mask: it is ``True``,
-folded away). Variables are computed once per row, before the criteria. The semantics are those of
-the reference evaluator (:mod:`cotation.reference`), node by node: Kleene ``and``/``or``, division
-by zero is missing, floor division and ``%`` as in NumPy, rounding half away from zero, civil-date
-month arithmetic, rubrics, group caps, priorities and tiers.
+:func:`generate_source` walks the typed IR and writes a module with two kernels:
+
+- ``score_kernel``: total, priority flags (one bit each) and tier. One fused loop over the rows of a
+  chunk (``score_rows``), branch-free, with only three stores per row so that LLVM vectorises it.
+- ``breakdown_kernel``: the same plus the breakdown and the ``met`` matrix, stored criterion-major
+  (``C x N``). Within a chunk of rows, one small loop per criterion writes one contiguous row of
+  the breakdown (``breakdown_rows``); a last loop applies rubrics and group caps and sums the total.
+  A single loop writing every column would not vectorise (shared/perf-notes.md §2.5).
+
+Every expression node becomes a value local ``v_<k>`` and, when the node can be missing, a presence
+local ``m_<k>`` (a node that cannot be missing has no mask: it is ``True``, folded away). Fields
+and variables are read or computed in each loop where they are first used. The semantics are those
+of the reference evaluator (:mod:`cotation.reference`), node by node: Kleene ``and``/``or``,
+division by zero is missing, floor division and ``%`` as in NumPy, rounding half away from zero,
+civil-date month arithmetic, rubrics, group caps, priorities and tiers. Integer floor division by a
+positive constant is written ``_fdiv`` (a float multiply, exact for the operands' proven bounds, see
+:mod:`cotation.bounds`) because 64-bit integer division does not vectorise.
 
 This module only writes text and never imports numba; :mod:`cotation.kernel` builds the text.
 Emitters are found by name: ``_emit_<Node>`` for expression nodes, ``_call_<function>`` for calls,
@@ -20,15 +30,18 @@ import re
 from dataclasses import dataclass
 
 from . import ir
+from .bounds import analyzer
 from .catalogue import Kind
 
-CODEGEN_VERSION = "1"
-KERNEL = "score_kernel"
+CODEGEN_VERSION = "2"
 ROWS = "score_rows"
-CHUNK = 4096  # rows per call of the (serial) row function; the entry point runs chunks in parallel
+BREAKDOWN_ROWS = "breakdown_rows"
+CHUNK = 4096  # rows per inner chunk of the breakdown function (its rows stay in the L2 cache)
 _JIT = 'cache=True, error_model="numpy", nogil=True'
-HELPERS = ("_popcount", "_civil", "_months_between", "_months_to", "_round_half_away")
-OUTPUTS = ("today", "total", "flags", "tier", "breakdown", "met", "with_breakdown")
+HELPERS = ("_fdiv", "_popcount", "_civil", "_months_between", "_months_to", "_round_half_away")
+OUTPUTS = ("today", "total", "flags", "tier")
+BREAKDOWN_OUTPUTS = (*OUTPUTS, "breakdown", "met")
+_FDIV_LIMIT = 2**50  # _fdiv is exact for |x| below this
 
 TRUE, FALSE = "True", "False"
 _INT_KINDS = (Kind.INT, Kind.DATE, Kind.CATEGORY, Kind.COMMUNE)
@@ -39,19 +52,24 @@ _FLOAT_KINDS = (Kind.FLOAT, Kind.MONEY)
 class KernelSource:
     """The generated module of one grid.
 
-    The kernel is called as ``score_kernel(*values, *masks, today, total, flags, tier, breakdown,
-    met, with_breakdown)``: ``values`` are the columns of ``columns`` (in that order), ``masks`` the
-    validity masks of the fields in ``masks``; the outputs are preallocated by the caller.
+    The kernels are called as ``score_rows(*values, *masks, today, total, flags, tier, start, stop)``
+    and ``breakdown_rows(*values, *masks, today, total, flags, tier, breakdown, met, start, stop)``
+    on the rows ``start..stop-1``: ``values``
+    are the columns of ``columns`` (in that order), ``masks`` the validity masks of the fields in
+    ``masks``; the outputs are preallocated by the caller: ``total`` (``widths.total``), ``flags``
+    (``widths.flags``, bit j = priority j), ``tier`` (int8), ``breakdown`` (``C x N``,
+    ``widths.breakdown``) and ``met`` (``K x N`` bool).
     """
 
     text: str
-    columns: tuple[str, ...]  # fields whose values the kernel reads, in argument order
+    columns: tuple[str, ...]  # fields whose values the kernels read, in argument order
     masks: tuple[str, ...]  # fields whose validity masks follow the values, in argument order
-    kernel: str  # name of the entry point
+    kernel: str  # name of the function for total, flags and tier
+    breakdown_kernel: str  # name of the function that also fills breakdown and met
     functions: tuple[str, ...]  # every function the module defines
-    parallel: bool
     grid_id: str
     grid_hash: str
+    widths: ir.Widths
 
 
 @dataclass(frozen=True)
@@ -123,8 +141,15 @@ class _Emitter:
         self.lines: list[str] = []
         self.depth = 2
         self.count = 0
-        self.fields: dict[str, bool] = {}  # field -> whether its mask is read
+        self.fields: dict[str, bool] = {}  # field -> whether its mask is read (in any loop)
+        self.var_defs = {v.name: v for v in grid.variables}
+        self.bounds = analyzer(grid)
+        self.begin_loop()
+
+    def begin_loop(self) -> None:
+        """A new loop over rows: fields and variables are read and computed again where first used."""
         self.vars: dict[str, _Slot] = {}
+        self.read: set[str] = set()
 
     def line(self, text: str) -> None:
         self.lines.append("    " * self.depth + text)
@@ -145,22 +170,40 @@ class _Emitter:
     def emit(self, node: ir.IExpr) -> _Slot:
         return getattr(self, f"_emit_{type(node).__name__}")(node)  # type: ignore[no-any-return]
 
-    def loop(self, k: int, matrix: str) -> None:
-        self.line(f"for j_{k} in range({matrix}.shape[1]):")
-
     # leaves
     def _emit_Const(self, node: ir.Const) -> _Slot:
         return _Slot(_literal(node.value, node.type.kind))
 
     def _emit_FieldRef(self, node: ir.FieldRef) -> _Slot:
-        name = _ident(node.name)
+        name, kind = _ident(node.name), self.grid.catalogue[node.name].kind
         self.fields[node.name] = self.fields.get(node.name, False) or node.nullable
-        if self.grid.catalogue[node.name].kind is Kind.COMMUNES:
+        if kind is Kind.COMMUNES:
             return _Slot(f"c_{name}")  # the matrix itself: readers index it with [i, j]
+        if node.name not in self.read:
+            self.read.add(node.name)
+            cast = "np.int64" if kind in _INT_KINDS else "np.float64" if kind in _FLOAT_KINDS else None
+            self.line(f"f_{name} = {cast}(c_{name}[i])" if cast else f"f_{name} = c_{name}[i]")
+        if node.nullable and f"?{node.name}" not in self.read:
+            self.read.add(f"?{node.name}")
+            self.line(f"fm_{name} = valid_{name}[i]")
         return _Slot(f"f_{name}", f"fm_{name}" if node.nullable else TRUE)
 
     def _emit_VarRef(self, node: ir.VarRef) -> _Slot:
+        if node.name not in self.vars:
+            var = self.var_defs[node.name]
+            self.line(f"# variable {var.name} = {_comment(var.source)}")
+            self.vars[node.name] = self.emit(var.expr)
         return self.vars[node.name]
+
+    def small(self, node: ir.IExpr) -> bool:
+        """Whether an integer node is provably within the range where _fdiv is exact."""
+        b = self.bounds.of(node)
+        return -_FDIV_LIMIT < b.lo and b.hi < _FDIV_LIMIT
+
+    def width(self, node: ir.IExpr) -> int:
+        """Number of columns of a list of communes (the catalogue's width of the field)."""
+        assert isinstance(node, ir.FieldRef), "the type checker only lets fields be lists of communes"
+        return self.grid.catalogue[node.name].width
 
     def _emit_DateCalcul(self, node: ir.DateCalcul) -> _Slot:
         return _Slot("today")
@@ -177,6 +220,8 @@ class _Emitter:
         if node.op == "/":
             return self.bind(f"{a.v} / {safe}", ok)
         floor = f"({a.v} // {safe})" if node.type.kind == "int" else f"np.floor({a.v} / {safe})"
+        if node.type.kind == "int" and const and node.right.value > 0 and self.small(node.left):  # type: ignore[union-attr, operator]
+            floor = f"_fdiv({a.v}, {b.v})"
         if node.op == "//":
             return self.bind(floor, ok)
         return self.bind(f"{a.v} - {safe} * {floor}", ok)
@@ -226,10 +271,8 @@ class _Emitter:
     def _emit_ListHas(self, node: ir.ListHas) -> _Slot:
         e, c = self.emit(node.elem), self.emit(node.container)
         k = self.fresh()
-        self.line(f"h_{k} = False")
-        self.loop(k, c.v)
-        self.line(f"    if {c.v}[i, j_{k}] == {e.v}:")
-        self.line(f"        h_{k} = True")
+        terms = [f"({c.v}[i, {j}] == {e.v})" for j in range(self.width(node.container))]
+        self.line(f"h_{k} = {_or(*terms)}")  # unrolled over the list's width: no inner loop
         hit = f"(h_{k} & ({e.v} >= 0))"
         return self.bind(_not(hit) if node.negate else hit, _and(e.m, c.m))
 
@@ -280,6 +323,9 @@ class _Emitter:
     def _call_days_between(self, node: ir.Call) -> _Slot:
         return self._dates(node, "{b} - {a}")
 
+    def _years(self, node: ir.Call) -> str:
+        return f"_fdiv({self._months(node)}, 12)"
+
     def _months(self, node: ir.Call) -> str:
         """Months between the two arguments; date_calcul's calendar date is computed once per chunk."""
         if isinstance(node.args[1], ir.DateCalcul):
@@ -290,21 +336,19 @@ class _Emitter:
         return self._dates(node, self._months(node))
 
     def _call_years_between(self, node: ir.Call) -> _Slot:
-        return self._dates(node, self._months(node) + " // 12")
+        return self._dates(node, self._years(node))
 
     def _call_age(self, node: ir.Call) -> _Slot:
         birth = self.emit(node.args[0])
-        return self.bind(f"_months_to({birth.v}, t_year, t_month, t_day) // 12", birth.m)
+        return self.bind(f"_fdiv(_months_to({birth.v}, t_year, t_month, t_day), 12)", birth.m)
 
     def _call_count(self, node: ir.Call) -> _Slot:
         a = self.emit(node.args[0])
         if node.args[0].type.kind == "set":
             return self.bind(f"_popcount({a.v})", a.m)
         k = self.fresh()
-        self.line(f"v_{k} = 0")
-        self.loop(k, a.v)
-        self.line(f"    if {a.v}[i, j_{k}] >= 0:")
-        self.line(f"        v_{k} += 1")
+        terms = [f"np.int64({a.v}[i, {j}] >= 0)" for j in range(self.width(node.args[0]))]
+        self.line(f"v_{k} = {' + '.join(terms) or '0'}")
         return _Slot(f"v_{k}", a.m)
 
     def _call_first(self, node: ir.Call) -> _Slot:
@@ -336,7 +380,9 @@ def _rule_Fixed(em: _Emitter, j: int, rule: ir.Fixed) -> str:
 def _rule_PerUnit(em: _Emitter, j: int, rule: ir.PerUnit) -> str:
     x = em.emit(rule.value)
     if rule.value.type.kind == "int" and float(rule.unit).is_integer():
-        units = x.v if rule.unit == 1 else f"({x.v} // {_literal(int(rule.unit))})"
+        unit = int(rule.unit)
+        divide = f"_fdiv({x.v}, {unit})" if em.small(rule.value) else f"({x.v} // {_literal(unit)})"
+        units = x.v if unit == 1 else divide
     else:
         units = f"np.int64(np.floor({x.v} / {_literal(float(rule.unit), 'float')}))"
     em.line(f"pts_{j} = {units} * {_literal(rule.per_unit)}")
@@ -344,21 +390,25 @@ def _rule_PerUnit(em: _Emitter, j: int, rule: ir.PerUnit) -> str:
 
 
 def _rule_Bands(em: _Emitter, j: int, rule: ir.Bands) -> str:
+    """Branch-free: the points of the first band that holds the value (bands do not overlap)."""
     x = em.emit(rule.value)
-    em.line(f"pts_{j} = 0")
-    em.line(f"ok_{j} = False")
-    if x.m != TRUE:
-        em.line(f"if {x.m}:")
-        em.depth += 1
-    for b, band in enumerate(rule.bands):
-        tests = ([f"{x.v} >= {_literal(band.lo)}"] if band.lo is not None else []) + (
-            [f"{x.v} < {_literal(band.hi)}"] if band.hi is not None else [])
-        em.line(f"{'elif' if b else 'if'} {' and '.join(tests) or TRUE}:  # band {b + 1}")
-        em.line(f"    pts_{j} = {_literal(band.points)}")
-        em.line(f"    ok_{j} = True")
-    if x.m != TRUE:
-        em.depth -= 1
+    tests = []
+    for band in rule.bands:
+        parts = ([f"({x.v} >= {_literal(band.lo)})"] if band.lo is not None else []) + (
+            [f"({x.v} < {_literal(band.hi)})"] if band.hi is not None else [])
+        tests.append(_and(*parts))
+    chosen = "0"
+    for test, band in reversed(list(zip(tests, rule.bands, strict=True))):
+        chosen = f"{_literal(band.points)} if {test} else {chosen}" if test != TRUE else _literal(band.points)
+    em.line(f"pts_{j} = {chosen}  # bands: {', '.join(_band_text(b) for b in rule.bands)}")
+    em.line(f"ok_{j} = {_and(x.m, _or(*tests))}")
     return f"ok_{j}"
+
+
+def _band_text(band: ir.Band) -> str:
+    lo = "" if band.lo is None else f"{band.lo:g} <= "
+    hi = "" if band.hi is None else f" < {band.hi:g}"
+    return f"{lo}x{hi}: {band.points}"
 
 
 _RULES = {"Fixed": _rule_Fixed, "PerUnit": _rule_PerUnit, "Bands": _rule_Bands}
@@ -373,14 +423,14 @@ def _criterion(em: _Emitter, j: int, c: ir.Criterion) -> None:
 
 
 def _rubric(em: _Emitter, r: int, rubric: ir.Rubric, counted: list[str]) -> None:
-    """Only the best met member counts (the first declared on ties)."""
+    """Only the best met member counts (the first declared on ties); branch-free selects."""
     em.line(f"# rubric {rubric.id}: only the best met criterion counts")
     em.line(f"best_{r} = -1")
     em.line(f"bestp_{r} = 0")
     for j in rubric.members:
-        em.line(f"if met_{j} and (best_{r} < 0 or p_{j} > bestp_{r}):")
-        em.line(f"    best_{r} = {j}")
-        em.line(f"    bestp_{r} = p_{j}")
+        em.line(f"take_{j} = met_{j} & ((best_{r} < 0) | (p_{j} > bestp_{r}))")
+        em.line(f"best_{r} = {j} if take_{j} else best_{r}")
+        em.line(f"bestp_{r} = p_{j} if take_{j} else bestp_{r}")
     for j in rubric.members:
         em.line(f"k_{j} = p_{j} if best_{r} == {j} else 0")
         counted[j] = f"k_{j}"
@@ -396,13 +446,13 @@ def _group(em: _Emitter, g: int, group: ir.Group, counted: list[str]) -> str:
 
 
 def _priority(em: _Emitter, j: int, p: ir.Priority) -> str | None:
+    """Sets bit j of the flags, raises the tier; returns the local of its points, if it has any."""
     em.line(f"# priority [{j}] {p.id}: {_comment(p.when_source)}")
     w = em.emit(p.when)
     em.line(f"fl_{j} = {_and(w.v, w.m)}")
-    em.line(f"flags[i, {j}] = fl_{j}")
+    em.line(f"fb = fb | (np.uint64(fl_{j}) << np.uint64({j}))")
     if p.tier:
-        em.line(f"if fl_{j}:")
-        em.line(f"    tier_ = max(tier_, {_literal(p.tier)})")
+        em.line(f"tier_ = max(tier_, {_literal(p.tier)} if fl_{j} else 0)")
     if not p.points:
         return None
     em.line(f"pp_{j} = {_literal(p.points)} if fl_{j} else 0")
@@ -415,31 +465,75 @@ def _describe(c: ir.Criterion) -> str:
     return f"{when}{rule} {_comment(c.points_source)}"
 
 
-def _body(em: _Emitter) -> list[str]:
-    """The scalar body for row ``i``: variables, criteria, rubrics, priorities, caps, outputs."""
+def _priorities(em: _Emitter) -> list[str | None]:
+    em.line("fb = np.uint64(0)")
+    em.line("tier_ = 0")
+    return [_priority(em, j, p) for j, p in enumerate(em.grid.priorities)]
+
+
+def _row_loop(em: _Emitter, comment: str, depth: int = 1, rows: str = "start, stop") -> None:
+    """Open a loop over rows; the unsigned index lets LLVM vectorise it (shared/perf-notes.md §2.5)."""
+    em.begin_loop()
+    em.depth = depth
+    em.line(f"# {comment}")
+    em.line(f"for i0 in range({rows}):")
+    em.depth = depth + 1
+    em.line("i = np.uint64(i0)")
+
+
+def _fused_body(em: _Emitter) -> list[str]:
+    """score_rows: one loop computing total, flags and tier of each row (no breakdown)."""
     grid = em.grid
-    for var in grid.variables:
-        em.line(f"# variable {var.name} = {_comment(var.source)}")
-        em.vars[var.name] = em.emit(var.expr)
+    _row_loop(em, "one fused loop: total, flags and tier")
     for j, c in enumerate(grid.criteria):
         _criterion(em, j, c)
     counted = [f"p_{j}" for j in range(len(grid.criteria))]
     for r, rubric in enumerate(grid.rubrics):
         _rubric(em, r, rubric, counted)
-    em.line("tier_ = 0")
-    prio = [_priority(em, j, p) for j, p in enumerate(grid.priorities)]
+    prio = _priorities(em)
     caps = [_group(em, g, group, counted) for g, group in enumerate(grid.groups)]
     columns = counted + [x for x in prio if x is not None] + caps
     em.line("# outputs")
     em.line(f"total[i] = {' + '.join(columns) or '0'}")
+    em.line("flags[i] = fb")
     em.line("tier[i] = tier_")
-    em.line("if with_breakdown:")
-    for j in range(len(grid.criteria)):
-        em.line(f"    met[i, {j}] = met_{j}")
-    for j, col in enumerate(columns):
-        em.line(f"    breakdown[i, {j}] = {col}")
-    if not grid.criteria and not columns:
-        em.line("    pass")
+    return em.lines
+
+
+def _breakdown_body(em: _Emitter) -> list[str]:
+    """breakdown_rows: one loop per criterion writing its row of breakdown and met, then the rest."""
+    grid = em.grid
+    em.depth = 1
+    em.line("for s in range(start, stop, CHUNK):")
+    em.line("    e = min(s + CHUNK, stop)")
+    for j, c in enumerate(grid.criteria):
+        _row_loop(em, f"criterion [{j}] {c.id}", 2, "s, e")
+        _criterion(em, j, c)
+        em.line(f"breakdown[{j}, i] = p_{j}")
+        em.line(f"met[{j}, i] = met_{j}")
+    ncrit, prio_cols = len(grid.criteria), [j for j, p in enumerate(grid.priorities) if p.points]
+    _row_loop(em, "priorities: flags, tier and their points", 2, "s, e")
+    prio = _priorities(em)
+    for col, j in enumerate(prio_cols, start=ncrit):
+        em.line(f"breakdown[{col}, i] = {prio[j]}")
+    em.line("flags[i] = fb")
+    em.line("tier[i] = tier_")
+    _row_loop(em, "rubrics, group caps and the total, from the chunk's rows of breakdown", 2, "s, e")
+    counted = [f"np.int64(breakdown[{j}, i])" for j in range(ncrit)]
+    in_rubric = {j for r in grid.rubrics for j in r.members}
+    for j in sorted(in_rubric):
+        em.line(f"p_{j} = np.int64(breakdown[{j}, i])")
+        em.line(f"met_{j} = met[{j}, i]")
+    for r, rubric in enumerate(grid.rubrics):
+        _rubric(em, r, rubric, counted)
+    for j in sorted(in_rubric):
+        em.line(f"breakdown[{j}, i] = k_{j}")
+    first_cap = ncrit + len(prio_cols)
+    caps = [_group(em, g, group, counted) for g, group in enumerate(grid.groups)]
+    for g, cap in enumerate(caps):
+        em.line(f"breakdown[{first_cap + g}, i] = {cap}")
+    columns = counted + [f"np.int64(breakdown[{c}, i])" for c in range(ncrit, first_cap)] + caps
+    em.line(f"total[i] = {' + '.join(columns) or '0'}")
     return em.lines
 
 
@@ -448,6 +542,12 @@ _HELPER_TEXT = '''
 _M1 = np.uint64(0x5555555555555555)
 _M2 = np.uint64(0x3333333333333333)
 _M4 = np.uint64(0x0F0F0F0F0F0F0F0F)
+
+
+@numba.njit(cache=True, error_model="numpy", nogil=True)
+def _fdiv(x, k):
+    """x // k for an integer |x| < 2**50 and a constant k > 0: exact, and it vectorises."""
+    return np.int64(np.floor((np.float64(x) + 0.5) * (1.0 / k)))
 
 
 @numba.njit(cache=True, error_model="numpy", nogil=True)
@@ -466,12 +566,12 @@ def _popcount(x):
 def _civil(days):
     """(year, month, day) of a day number (days since 1970-01-01), Hinnant's algorithm."""
     z = days + 719468
-    era = z // 146097
+    era = _fdiv(z, 146097)
     doe = z - era * 146097
-    yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
-    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
-    mp = (5 * doy + 2) // 153
-    day = doy - (153 * mp + 2) // 5 + 1
+    yoe = _fdiv(doe - _fdiv(doe, 1460) + _fdiv(doe, 36524) - _fdiv(doe, 146096), 365)
+    doy = doe - (365 * yoe + _fdiv(yoe, 4) - _fdiv(yoe, 100))
+    mp = _fdiv(5 * doy + 2, 153)
+    day = doy - _fdiv(153 * mp + 2, 5) + 1
     month = mp + 3 if mp < 10 else mp - 9
     year = yoe + era * 400 + (1 if month <= 2 else 0)
     return year, month, day
@@ -500,13 +600,17 @@ def _round_half_away(x):
 '''
 
 
-def _header(grid: ir.Grid, parallel: bool) -> list[str]:
+def _header(grid: ir.Grid) -> list[str]:
     meta = grid.meta
-    out = [f"# Scoring kernel of grid '{meta.id}' (version {meta.version or '-'}), "
+    w = grid.widths
+    out = [f"# Scoring kernels of grid '{meta.id}' (version {meta.version or '-'}), "
            f"generated by cotation.codegen {CODEGEN_VERSION}: do not edit.",
            f"# grid content hash: {grid.content_hash}",
            f"# file: {_comment(meta.file)}",
-           f"# parallel: {parallel}; date_calcul is the argument 'today' (days since 1970-01-01)",
+           "# date_calcul is the argument 'today' (days since 1970-01-01); rows start..stop-1 are scored, "
+           "the caller runs slices of rows in parallel threads (the functions release the GIL)",
+           f"# outputs: total {w.total}, flags {w.flags} (bit j = priority j), tier int8, "
+           f"breakdown {w.breakdown} and met bool (criterion-major: one row per column)",
            "# criteria (breakdown columns, in order):"]
     out += [f"#   [{j}] {c.id}: {_describe(c)}" for j, c in enumerate(grid.criteria)]
     out.append("# priorities:")
@@ -515,20 +619,6 @@ def _header(grid: ir.Grid, parallel: bool) -> list[str]:
         out.append(f"#   [{j}] {p.id}: {_comment(p.when_source)}{extra}")
     out.append("# breakdown columns: " + ", ".join(col.id for col in grid.columns))
     return [*out, "", "import numba", "import numpy as np"]
-
-
-def _reads(grid: ir.Grid, em: _Emitter, columns: tuple[str, ...]) -> list[str]:
-    out = []
-    for name in columns:
-        kind, ident = grid.catalogue[name].kind, _ident(name)
-        if kind is Kind.COMMUNES:
-            continue
-        read = f"c_{ident}[i]"
-        cast = "np.int64" if kind in _INT_KINDS else "np.float64" if kind in _FLOAT_KINDS else None
-        out.append(f"        f_{ident} = {f'{cast}({read})' if cast else read}")
-        if em.fields[name]:
-            out.append(f"        fm_{ident} = valid_{ident}[i]")
-    return out
 
 
 def _wrapped(head: str, args: list[str], tail: str) -> list[str]:
@@ -542,32 +632,27 @@ def _wrapped(head: str, args: list[str], tail: str) -> list[str]:
     return [*lines, current[:-2] + ")" + tail]
 
 
-def _functions(columns: tuple[str, ...], masks: tuple[str, ...],
-               parallel: bool) -> tuple[list[str], list[str]]:
-    """The row function's head (the body follows) and the entry point that drives it."""
-    args = [f"c_{_ident(n)}" for n in columns] + [f"valid_{_ident(n)}" for n in masks] + list(OUTPUTS)
-    rows = [f"@numba.njit({_JIT})", *_wrapped(f"def {ROWS}", [*args, "start", "stop"], ":"),
-            '    """Score rows start..stop-1: total, tier, flags; met and breakdown if with_breakdown."""',
-            "    t_year, t_month, t_day = _civil(today)",
-            "    for i in range(start, stop):"]
-    call = _wrapped(f"{ROWS}", [*args, "start", "min(start + CHUNK, n)"], "")
-    driver = [f"@numba.njit(parallel={parallel}, {_JIT})", *_wrapped(f"def {KERNEL}", args, ":"),
-              f'    """Score every row, in chunks of CHUNK rows{" run in parallel" if parallel else ""}."""',
-              "    n = total.shape[0]",
-              f"    for chunk in {'numba.prange' if parallel else 'range'}((n + CHUNK - 1) // CHUNK):",
-              "        start = chunk * CHUNK",
-              *("        " + line for line in call)]
-    return rows, driver
+def _function(rows: str, outputs: tuple[str, ...], body: list[str], doc: str, inputs: list[str]) -> list[str]:
+    """A serial row function over rows start..stop-1 (the caller splits rows between threads)."""
+    args = [*inputs, *outputs]
+    return [f"@numba.njit({_JIT})", *_wrapped(f"def {rows}", [*args, "start", "stop"], ":"),
+            f'    """{doc}"""',
+            "    t_year, t_month, t_day = _civil(today)", *body]
 
 
-def generate_source(grid: ir.Grid, *, parallel: bool = True) -> KernelSource:
+def generate_source(grid: ir.Grid) -> KernelSource:
     """The kernel module of ``grid``: readable Python text for Numba, and how to call it."""
     em = _Emitter(grid)
-    body = _body(em)
+    fused = list(_fused_body(em))
+    em.lines = []
+    breakdown = list(_breakdown_body(em))
     columns = tuple(f.name for f in grid.catalogue if f.name in em.fields)
     masks = tuple(n for n in columns if em.fields[n])
-    rows, driver = _functions(columns, masks, parallel)
-    text = "\n".join([*_header(grid, parallel), _HELPER_TEXT, f"CHUNK = {CHUNK}", "", "", *rows,
-                       *_reads(grid, em, columns), *body, "", "", *driver, ""])
-    return KernelSource(text, columns, masks, KERNEL, (*HELPERS, ROWS, KERNEL), parallel, grid.meta.id,
-                        grid.content_hash)
+    inputs = [f"c_{_ident(n)}" for n in columns] + [f"valid_{_ident(n)}" for n in masks]
+    first = _function(ROWS, OUTPUTS, fused, "Rows start..stop-1: total, flags (bits) and tier.", inputs)
+    second = _function(BREAKDOWN_ROWS, BREAKDOWN_OUTPUTS, breakdown,
+                       "Rows start..stop-1, by chunks of CHUNK rows: breakdown and met (criterion-major), "
+                       "total, flags, tier.", inputs)
+    text = "\n".join([*_header(grid), _HELPER_TEXT, f"CHUNK = {CHUNK}", "", "", *first, "", "", *second, ""])
+    return KernelSource(text, columns, masks, ROWS, BREAKDOWN_ROWS, (*HELPERS, ROWS, BREAKDOWN_ROWS),
+                        grid.meta.id, grid.content_hash, grid.widths)

@@ -623,6 +623,9 @@ def _convert_number(f: Field, arr: pa.Array, ctx: _Ctx) -> Column:
     if f.min is not None:
         below = ok & (values < f.min)
         ctx.report.add_rows("D104", f.name, f"value below the minimum {f.min:g}", below, arr)
+    if f.max is not None:
+        above = ok & (values > f.max)
+        ctx.report.add_rows("D111", f.name, f"value above the maximum {f.max:g}", above, arr)
     return _finish(f, values, ok, arr, ctx)
 
 

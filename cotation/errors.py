@@ -51,6 +51,8 @@ GRID_CODES: dict[str, str] = {
     "E306": "invalid tie-break",
     "E307": "invalid local field declaration",
     "E308": "minimum greater than maximum",
+    "E309": "points not provably within 64-bit integers (an unbounded criterion or total)",
+    "E310": "more than 64 priorities",
 }
 
 #: Every data error code with its one-line meaning.
@@ -65,6 +67,7 @@ DATA_CODES: dict[str, str] = {
     "D108": "unreadable file or unsupported format",
     "D109": "unknown column that looks like a misspelt field",
     "D110": "too many values in a multi-valued cell",
+    "D111": "value above the field maximum (an implausible amount, household size or duration)",
 }
 
 

@@ -332,6 +332,15 @@ class Meta:
 
 
 @dataclass(frozen=True)
+class Widths:
+    """Integer types of the outputs, chosen from the grid's bounds (:mod:`cotation.bounds`)."""
+
+    total: str = "int64"  # 'int32' | 'int64'
+    breakdown: str = "int64"  # 'int16' | 'int32' | 'int64'
+    flags: str = "uint64"  # 'uint8' .. 'uint64': one bit per priority
+
+
+@dataclass(frozen=True)
 class Grid:
     """A checked grid: typed, resolved, ready to evaluate or compile."""
 
@@ -344,6 +353,7 @@ class Grid:
     priorities: tuple[Priority, ...]
     tie_break: tuple[TieBreak, ...]
     content_hash: str
+    widths: Widths = Widths()
 
     @property
     def columns(self) -> tuple[Column, ...]:

@@ -20,6 +20,7 @@ import os
 import sys
 import tempfile
 import types
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,13 +31,23 @@ import numpy as np
 
 from . import ir
 from .catalogue import Kind
-from .codegen import KernelSource, generate_source
+from .codegen import CHUNK, KernelSource, generate_source
 from .dates import day_number
 from .reference import rank_of
-from .scores import Scores
+from .scores import Lazy, Scores
 
 MODULE_PREFIX = "cotation_grid_"
+#: Below this many rows per thread, one thread scores everything (handing work over costs ~50 us).
+MIN_ROWS_PER_THREAD = 16_384
 _LOADED: dict[Path, types.ModuleType] = {}
+_POOLS: dict[int, ThreadPoolExecutor] = {}
+
+
+def _pool(threads: int) -> ThreadPoolExecutor:
+    """A process-wide pool of ``threads - 1`` workers (the calling thread is the last one)."""
+    if threads not in _POOLS:
+        _POOLS[threads] = ThreadPoolExecutor(threads - 1, thread_name_prefix="cotation")
+    return _POOLS[threads]
 
 
 def cache_directory(cache_dir: str | os.PathLike[str] | None = None) -> Path:
@@ -56,55 +67,115 @@ def module_key(text: str) -> str:
 
 @dataclass(frozen=True, eq=False)
 class CompiledGrid:
-    """A grid with its built kernel. ``source`` is the generated module text."""
+    """A grid with its built kernels. ``source`` is the generated module text.
+
+    ``kernel`` computes total, flags and tier; ``breakdown_kernel`` also the breakdown and ``met``.
+    Numba compiles each on its first call (or loads it from the disk cache), so scoring without
+    ever reading ``Scores.breakdown`` never compiles the breakdown kernel.
+    """
 
     grid: ir.Grid
     kernel_source: KernelSource
     path: Path  # the module file in the cache directory
-    kernel: Any = field(repr=False)  # the numba dispatcher
+    module: types.ModuleType = field(repr=False)
+    parallel: bool = True  # split rows between numba.get_num_threads() threads
 
     @property
     def source(self) -> str:
         return self.kernel_source.text
 
-    def score(self, batch: Any, date_calcul: datetime.date | str) -> Scores:
-        """Score ``batch`` on ``date_calcul``; the same :class:`Scores` as the reference evaluator."""
-        day = datetime.date.fromisoformat(date_calcul) if isinstance(date_calcul, str) else date_calcul
-        grid, n = self.grid, len(batch)
-        total, tier = np.zeros(n, np.int64), np.zeros(n, np.int64)
-        flags = np.zeros((n, len(grid.priorities)), np.bool_)
-        breakdown = np.zeros((n, len(grid.columns)), np.int64)
-        met = np.zeros((n, len(grid.criteria)), np.bool_)
-        self.kernel(*self._inputs(batch), np.int64(day_number(day)), total, flags, tier, breakdown, met, True)
-        return Scores(grid.meta.id, grid.meta.version, grid.content_hash, day, batch.ids, total, breakdown,
-                      grid.columns, met, flags, tuple(p.id for p in grid.priorities), tier,
-                      rank_of(grid, batch, total, tier))
+    @property
+    def kernel(self) -> Any:
+        return getattr(self.module, self.kernel_source.kernel)
 
-    def _inputs(self, batch: Any) -> list[np.ndarray]:
-        values = [_values(batch, self.grid.catalogue[name].kind, name) for name in self.kernel_source.columns]
-        masks = []
+    @property
+    def breakdown_kernel(self) -> Any:
+        return getattr(self.module, self.kernel_source.breakdown_kernel)
+
+    def score(self, batch: Any, date_calcul: datetime.date | str, *, breakdown: bool = False) -> Scores:
+        """Score ``batch`` on ``date_calcul``; the same :class:`Scores` as the reference evaluator.
+
+        The breakdown and ``met`` are computed when first read, or now with ``breakdown=True``.
+        """
+        day = datetime.date.fromisoformat(date_calcul) if isinstance(date_calcul, str) else date_calcul
+        batch.check_dates(day)
+        grid, inputs, today = self.grid, self.inputs(batch), np.int64(day_number(day))
+        total, bits, tier = self._outputs(len(batch))
+        details = Lazy(lambda: self._details(inputs, today, len(batch)))
+        if breakdown:
+            total, bits, tier = details.get()[2:]
+        else:
+            self._run(self.kernel, [*inputs, today, total, bits, tier], len(batch))
+        return Scores(grid.meta.id, grid.meta.version, grid.content_hash, day, batch.ids, total, grid.columns,
+                      tuple(p.id for p in grid.priorities), bits, tier,
+                      details=Lazy.of(details.get()[:2]) if breakdown else Lazy(lambda: details.get()[:2]),
+                      ranks=Lazy(lambda: rank_of(grid, batch, total, tier)))
+
+    def _outputs(self, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        w = self.grid.widths
+        return np.empty(n, w.total), np.empty(n, w.flags), np.empty(n, np.int8)
+
+    def _details(self, inputs: list[np.ndarray], today: np.int64, n: int) -> tuple[np.ndarray, ...]:
+        """(breakdown C x N, met K x N, total, flags, tier) from the breakdown kernel."""
+        total, bits, tier = self._outputs(n)
+        bd = np.empty((len(self.grid.columns), n), self.grid.widths.breakdown)
+        met = np.empty((len(self.grid.criteria), n), np.bool_)
+        self._run(self.breakdown_kernel, [*inputs, today, total, bits, tier, bd, met], n)
+        return bd, met, total, bits, tier
+
+    def _run(self, function: Any, args: list[Any], n: int) -> None:
+        """``function(*args, start, stop)`` over rows 0..n-1, split between threads (it releases the GIL).
+
+        Each row is computed independently, so results never depend on the number of threads.
+        """
+        threads = min(numba.get_num_threads() if self.parallel else 1, max(1, n // MIN_ROWS_PER_THREAD))
+        if threads == 1:
+            function(*args, 0, n)
+            return
+        step = -(-n // threads // CHUNK) * CHUNK
+        cuts = [(s, min(s + step, n)) for s in range(0, n, step)]
+        pool = _pool(threads)
+        pending = [pool.submit(function, *args, s, e) for s, e in cuts[1:]]
+        function(*args, *cuts[0])
+        for job in pending:
+            job.result()
+
+    def inputs(self, batch: Any) -> list[np.ndarray]:
+        """The kernels' input arrays for ``batch``: values, then validity masks (one shared all-true
+        array for the columns without missing values)."""
+        values = [_values(batch, self.grid.catalogue[name], name) for name in self.kernel_source.columns]
+        masks, everywhere = [], None
         for name in self.kernel_source.masks:
             valid = batch.column(name).valid
-            present = np.ones(len(batch), np.bool_) if valid is None else valid
-            masks.append(np.ascontiguousarray(present, np.bool_))
+            if valid is None:
+                everywhere = np.ones(len(batch), np.bool_) if everywhere is None else everywhere
+                valid = everywhere
+            masks.append(np.ascontiguousarray(valid, np.bool_))
         return values + masks
 
 
-def _values(batch: Any, kind: Kind, name: str) -> np.ndarray:
+def _values(batch: Any, f: Any, name: str) -> np.ndarray:
     values = batch.column(name).values
-    if kind is Kind.SET:
+    if f.kind is Kind.SET:
         return np.ascontiguousarray(values, np.uint64)
-    if kind is Kind.BOOL:
+    if f.kind is Kind.BOOL:
         return np.ascontiguousarray(values, np.bool_)
+    if f.kind is Kind.COMMUNES and values.shape[1] != f.width:
+        raise ValueError(f"column '{name}' has {values.shape[1]} communes per row, the catalogue {f.width}")
     return np.ascontiguousarray(values)
 
 
 def compile_grid(grid: ir.Grid, cache_dir: str | os.PathLike[str] | None = None, *,
                  parallel: bool = True) -> CompiledGrid:
-    """Generate, write (once) and load the kernel of ``grid``; Numba compiles it on the first score."""
-    src = generate_source(grid, parallel=parallel)
+    """Generate, write (once) and load the kernels of ``grid``; Numba compiles each on its first call.
+
+    ``parallel``: score slices of rows in ``numba.get_num_threads()`` threads (the kernels release
+    the GIL). A prange driver would do the same but costs seconds of compilation (about 3 s for the
+    example grid, more than the row function itself), hence plain threads.
+    """
+    src = generate_source(grid)
     module = load_module(src.text, cache_directory(cache_dir))
-    return CompiledGrid(grid, src, Path(str(module.__file__)), getattr(module, src.kernel))
+    return CompiledGrid(grid, src, Path(str(module.__file__)), module, parallel)
 
 
 def load_module(text: str, directory: Path) -> types.ModuleType:

@@ -16,7 +16,7 @@ import numpy as np
 from . import ir
 from .catalogue import Kind
 from .dates import day_number, months_between
-from .scores import Scores
+from .scores import Lazy, Scores
 
 NEVER = np.iinfo(np.int64).min
 
@@ -296,7 +296,8 @@ def cap_adjustments(grid: ir.Grid, points: np.ndarray) -> np.ndarray:
 
 
 def evaluate(grid: ir.Grid, batch: object, date_calcul: datetime.date) -> Scores:
-    """Score ``batch`` under ``grid`` on ``date_calcul``."""
+    """Score ``batch`` under ``grid`` on ``date_calcul`` (every date of the batch must be before it)."""
+    batch.check_dates(date_calcul)  # type: ignore[attr-defined]
     env = Env(grid, batch, date_calcul)
     for var in grid.variables:
         env.vars[var.name] = ev(var.expr, env)
@@ -313,14 +314,18 @@ def evaluate(grid: ir.Grid, batch: object, date_calcul: datetime.date) -> Scores
     prio_rows = [np.where(flags[j], p.points, 0) for j, p in enumerate(grid.priorities) if p.points]
     breakdown = np.concatenate([counted, np.array(prio_rows, dtype=np.int64).reshape(len(prio_rows), n),
                                 cap_adjustments(grid, counted)])
-    tier = np.zeros(n, dtype=np.int64)
+    tier = np.zeros(n, dtype=np.int8)
     for j, p in enumerate(grid.priorities):
         if p.tier:
-            tier = np.maximum(tier, np.where(flags[j], p.tier, 0))
-    total = breakdown.sum(axis=0)
+            tier = np.maximum(tier, np.where(flags[j], p.tier, 0).astype(np.int8))
+    total = breakdown.sum(axis=0).astype(grid.widths.total)
+    bits = np.zeros(n, dtype=grid.widths.flags)
+    for j in range(len(grid.priorities)):
+        bits |= flags[j].astype(bits.dtype) << bits.dtype.type(j)
+    widths = breakdown.astype(grid.widths.breakdown)
     return Scores(grid.meta.id, grid.meta.version, grid.content_hash, date_calcul, batch.ids,  # type: ignore[attr-defined]
-                  total, breakdown.T.copy(), grid.columns, met.T.copy(), flags.T.copy(),
-                  tuple(p.id for p in grid.priorities), tier, rank_of(grid, batch, total, tier))
+                  total, grid.columns, tuple(p.id for p in grid.priorities), bits, tier,
+                  details=Lazy.of((widths, met)), ranks=Lazy(lambda: rank_of(grid, batch, total, tier)))
 
 
 def _string_ranks(ids: np.ndarray) -> np.ndarray:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -11,14 +13,43 @@ import numpy as np
 from .ir import Column
 
 
+class Lazy:
+    """A value computed on first use by ``compute``, which is then released (it may hold the inputs)."""
+
+    def __init__(self, compute: Callable[[], Any]):
+        self._compute: Callable[[], Any] | None = compute
+        self._value: Any = None
+
+    @classmethod
+    def of(cls, value: Any) -> Lazy:
+        done = cls(lambda: value)
+        done.get()
+        return done
+
+    def get(self) -> Any:
+        if self._compute is not None:
+            self._value, self._compute = self._compute(), None
+        return self._value
+
+    @property
+    def ready(self) -> bool:
+        return self._compute is None
+
+
 @dataclass(frozen=True, eq=False)
 class Scores:
     """Scores of a batch of applications under one grid on one computation date.
 
+    ``total``, ``tier`` and ``flag_bits`` (bit ``k`` = priority ``flag_ids[k]``) are computed by
+    the scoring call; ``breakdown``, ``met``, ``flags`` and ``rank`` on first access (the compiled
+    engine runs its breakdown kernel then), so a caller that only needs totals never pays for them.
+
     ``breakdown[i, j]`` is what column ``columns[j]`` contributes to application ``i`` after rubric
-    and cap rules, so ``total == breakdown.sum(axis=1)``. ``met[i, k]`` says whether criterion ``k``
-    was met (before rubric rules). ``rank`` is 1 for the best application: tier first (higher
-    first), then total (higher first), then the grid's tie-breaks.
+    and cap rules, so ``total == breakdown.sum(axis=1)``; it is an ``N x C`` view of a
+    criterion-major ``C x N`` array (``breakdown[:, j]`` is contiguous). ``met[i, k]`` says whether
+    criterion ``k`` was met (before rubric rules). ``rank`` is 1 for the best application: tier
+    first (higher first), then total (higher first), then the grid's tie-breaks. Integer widths
+    follow the grid's proven bounds (``grid.widths``): the same for every engine.
     """
 
     grid_id: str
@@ -27,13 +58,30 @@ class Scores:
     date_calcul: datetime.date
     ids: np.ndarray
     total: np.ndarray
-    breakdown: np.ndarray
     columns: tuple[Column, ...]
-    met: np.ndarray
-    flags: np.ndarray
     flag_ids: tuple[str, ...]
+    flag_bits: np.ndarray
     tier: np.ndarray
-    rank: np.ndarray
+    details: Lazy = field(repr=False)  # -> (breakdown C x N, met K x N)
+    ranks: Lazy = field(repr=False)  # -> rank
+
+    @cached_property
+    def breakdown(self) -> np.ndarray:
+        return self.details.get()[0].T  # type: ignore[no-any-return]
+
+    @cached_property
+    def met(self) -> np.ndarray:
+        return self.details.get()[1].T  # type: ignore[no-any-return]
+
+    @cached_property
+    def flags(self) -> np.ndarray:
+        """``flags[i, k]``: whether application ``i`` raised priority ``flag_ids[k]``."""
+        shifts = np.arange(len(self.flag_ids), dtype=self.flag_bits.dtype)
+        return ((self.flag_bits[:, None] >> shifts[None, :]) & 1).astype(np.bool_)
+
+    @cached_property
+    def rank(self) -> np.ndarray:
+        return self.ranks.get()  # type: ignore[no-any-return]
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -69,10 +117,8 @@ class Scores:
         """Per application, the ids of its raised flags joined by ';' (one string per distinct pattern)."""
         if len(self) == 0:
             return np.zeros(0, dtype=object)
-        packed = np.packbits(self.flags, axis=1)  # one row of bytes per application
-        keys = packed.view(np.dtype((np.void, packed.shape[1]))).ravel() if packed.shape[1] else np.zeros(len(self))
-        _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
-        texts = np.array([";".join(f for f, on in zip(self.flag_ids, self.flags[i], strict=True) if on)
+        _, first, inverse = np.unique(self.flag_bits, return_index=True, return_inverse=True)
+        texts = np.array([";".join(f for k, f in enumerate(self.flag_ids) if (int(self.flag_bits[i]) >> k) & 1)
                           for i in first], dtype=object)
         return texts[inverse.reshape(-1)]
 

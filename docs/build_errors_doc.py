@@ -111,6 +111,13 @@ GRID = {
 "E308": ("A lower bound is greater than its upper bound: `min > max` on a criterion or a group, or "
          "`effective_until` before `effective_from`.",
          "Swap or fix the bounds."),
+"E309": ("The checker bounds every point column with interval arithmetic over the catalogue's "
+         "`min`/`max` of each field (cotation/bounds.py) to choose the integer width of the outputs. "
+         "This criterion's points (or the grid's total) cannot be proven to stay within 64-bit "
+         "integers: a product of amounts without a cap, a rounded ratio of unbounded floats.",
+         "Give the criterion a `min:` and a `max:` (both engines clamp to them), or cap the value."),
+"E310": ("The grid declares more than 64 priorities; each raises one bit of a 64-bit flag word.",
+         "Merge priorities that share a legal basis, or move some into criteria."),
 }
 
 DATA = {
@@ -143,6 +150,10 @@ DATA = {
 "D110": ("A multi-valued cell holds more values than the field allows (more communes than the "
          "`width` of a `communes` field, 8 by default).",
          "Keep the first choices only, or widen the field in a local declaration."),
+"D111": ("A number is above the field's maximum (docs/catalogue.md): an implausible amount, household "
+         "size or duration. The maxima bound every point column, which lets the checker prove that "
+         "points cannot overflow (E309).",
+         "Fix the source data; a value cannot be clamped silently."),
 }
 
 DATA_EX = {
@@ -177,6 +188,7 @@ def data_examples():
      "D108": None,
      "D109": H + ",nb_enfant\n" + OK + ",2\n",
      "D110": H + ",communes_souhaitees\n" + OK + ",31555;31069;31149;31557;31506;31113;31157;31044;31186\n",
+     "D111": H + "\n069122500001,2024-03-01,3,2,1985-06-12,185000000,locataire_prive\n",
     }
     out = {}
     d = Path(tempfile.mkdtemp())

@@ -312,6 +312,12 @@ def test_d110_too_many_communes(tmp_path: Path) -> None:
     assert only(problems, "D102", "communes_souhaitees").rows == ("A2",)
 
 
+def test_d111_value_above_the_maximum(tmp_path: Path) -> None:
+    lines = [GOOD[0] + ",31", GOOD[1] + ",30"]
+    problems = problems_of(write_csv(tmp_path, HEADER + ",nb_enfants", lines))
+    assert only(problems, "D111", "nb_enfants").rows == ("A1",)
+
+
 def test_all_problems_reported_at_once(tmp_path: Path) -> None:
     header = HEADER.replace(",nb_adultes", "") + ",typologie_souhaitee,nb_enfans"
     lines = [

@@ -27,10 +27,10 @@ from hypothesis import strategies as st
 
 from cotation.api import load_grid, parse_grid
 from cotation.codegen import generate_source
-from cotation.data import Batch, day_number
+from cotation.data import Batch
 from cotation.dates import months_between
 from cotation.generate import generate_applications
-from cotation.kernel import cache_directory, compile_grid, load_module, module_key
+from cotation.kernel import MIN_ROWS_PER_THREAD, cache_directory, compile_grid, load_module, module_key
 from cotation.reference import evaluate
 from cotation.scores import Scores
 
@@ -113,7 +113,7 @@ tie_break: [date_depot asc, numero_unique asc]
 """
 
 ALWAYS_MET = {"anciennete", "enfants", "parite", "ressources", "arrondis", "conditionnel"}
-FIELDS = ("total", "breakdown", "met", "flags", "tier", "rank")
+FIELDS = ("total", "flag_bits", "breakdown", "met", "flags", "tier", "rank")
 
 
 def assert_same(got: Scores, want: Scores) -> None:
@@ -161,17 +161,25 @@ def test_empty_and_single_row(compiled: Any, grid: Any) -> None:
 
 
 def test_totals_without_breakdown(compiled: Any, grid: Any) -> None:
+    """score() runs the total kernel only; the breakdown kernel runs when the breakdown is read."""
     batch = generate_applications(500, seed=2)
-    want = compiled.score(batch, TODAY)
-    n = len(batch)
-    total, tier = np.zeros(n, np.int64), np.zeros(n, np.int64)
-    flags = np.zeros((n, len(grid.priorities)), np.bool_)
-    empty = np.zeros((0, 0), np.int64)
-    today = np.int64(day_number(TODAY))
-    no_met = np.zeros((0, 0), np.bool_)
-    compiled.kernel(*compiled._inputs(batch), today, total, flags, tier, empty, no_met, False)
-    assert np.array_equal(total, want.total) and np.array_equal(tier, want.tier)
-    assert np.array_equal(flags, want.flags)
+    lazy = compiled.score(batch, TODAY)
+    assert not lazy.details.ready
+    eager = compiled.score(batch, TODAY, breakdown=True)
+    assert eager.details.ready
+    for name in ("total", "flag_bits", "tier"):
+        assert np.array_equal(getattr(lazy, name), getattr(eager, name)), name
+    assert_same(lazy, eager)
+    assert lazy.details.ready
+
+
+def test_outputs_are_narrow_and_criterion_major(compiled: Any, grid: Any) -> None:
+    scores = compiled.score(generate_applications(300, seed=2), TODAY)
+    assert (scores.total.dtype, scores.tier.dtype, scores.flag_bits.dtype) == (
+        np.dtype(grid.widths.total), np.int8, np.dtype(grid.widths.flags))
+    assert scores.breakdown.dtype == np.dtype(grid.widths.breakdown)
+    assert scores.breakdown.T.flags.c_contiguous and scores.met.T.flags.c_contiguous
+    assert np.array_equal(scores.total, scores.breakdown.sum(axis=1))
 
 
 def shipped_grids() -> list[Path]:
@@ -197,13 +205,14 @@ def test_row_order_independence(compiled: Any) -> None:
 
 
 def test_thread_count_does_not_matter(compiled: Any) -> None:
-    batch = generate_applications(20000, seed=4)
+    batch = generate_applications(2 * MIN_ROWS_PER_THREAD + 999, seed=4)  # an uneven split in two threads
     before = numba.get_num_threads()
     try:
         numba.set_num_threads(1)
         one = compiled.score(batch, TODAY)
         numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))
         two = compiled.score(batch, TODAY)
+        assert numba.config.NUMBA_NUM_THREADS < 2 or len(batch) >= 2 * MIN_ROWS_PER_THREAD
     finally:
         numba.set_num_threads(before)
     for name in FIELDS:
@@ -221,7 +230,7 @@ def test_source_is_readable_and_deterministic(compiled: Any, grid: Any) -> None:
     assert "fastmath" not in text and 'error_model="numpy"' in text
     assert generate_source(grid).text == text
     compile(text, "<kernel>", "exec")
-    assert generate_source(grid, parallel=False).text != text
+    assert "numba.prange" not in text and "parallel=" not in text  # threads split the rows
 
 
 def test_codegen_does_not_import_numba() -> None:

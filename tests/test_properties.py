@@ -224,14 +224,14 @@ def dates(lo: int = 1990) -> st.SearchStrategy[datetime.date]:
 
 ROW = {
     "date_depot": dates(),
-    "nb_personnes": st.one_of(st.integers(1, 8), st.just(10**6)),
+    "nb_personnes": st.one_of(st.integers(1, 8), st.just(30)),  # 30: the catalogue maximum
     "nb_adultes": st.integers(1, 3),
     "date_naissance_demandeur": dates(1900),
-    "ressources_mensuelles": st.one_of(st.just(0.0), st.floats(0, 1e5), st.just(1e9)),
+    "ressources_mensuelles": st.one_of(st.just(0.0), st.floats(0, 1e5), st.just(1e7)),
     "situation_logement": st.sampled_from(CATEGORIES["situation_logement"]),
-    "nb_enfants": maybe(st.one_of(st.integers(0, 6), st.just(10**6))),
+    "nb_enfants": maybe(st.one_of(st.integers(0, 6), st.just(30))),
     "nb_refus_propositions": maybe(st.integers(0, 4)),
-    "loyer_actuel": maybe(st.one_of(st.floats(0, 5000), st.just(1e7))),
+    "loyer_actuel": maybe(st.one_of(st.floats(0, 5000), st.just(1e6))),
     "situation_familiale": maybe(st.sampled_from(CATEGORIES["situation_familiale"])),
     "motifs": maybe(st.lists(st.sampled_from(SETS["motifs"]), max_size=4, unique=True)),
     "typologies_acceptees": maybe(st.lists(st.sampled_from(SETS["typologies_acceptees"]), max_size=3,

@@ -90,8 +90,8 @@ def test_per_unit_with_missing_value_is_not_met() -> None:
 def test_bands_from_inclusive_to_exclusive_with_a_gap() -> None:
     body = ("criteria:\n  - id: b\n    label: B\n    value: nb_enfants\n"
             "    bands: [{to: 1, points: 1}, {from: 2, to: 4, points: 5}, {from: 4, points: 9}]\n")
-    s = run(body, *({"nb_enfants": n} for n in (0, 1, 2, 3, 4, 40, None)))
-    # 0 -> first band (no 'from'); 1 -> gap [1, 2); 2, 3 -> [2, 4); 4, 40 -> [4, inf); missing -> none
+    s = run(body, *({"nb_enfants": n} for n in (0, 1, 2, 3, 4, 30, None)))
+    # 0 -> first band (no 'from'); 1 -> gap [1, 2); 2, 3 -> [2, 4); 4, 30 -> [4, inf); missing -> none
     assert column(s, "b") == [1, 0, 5, 5, 9, 9, 0]
     assert met(s) == [True, False, True, True, True, True, False]
 
