@@ -493,7 +493,9 @@ _FLOOR_CACHE: dict[tuple, Any] = {}
 
 
 def floor_kernels(n_inputs: int, kinds: tuple[str, ...]):
-    """Two parallel Numba kernels over ``n_inputs`` arrays: (total, flags) and (total, flags, bd C x N)."""
+    """Two parallel Numba kernels over ``n_inputs`` arrays, writing the kernel's outputs once each:
+    (total, flag bits, tier) and the same plus a C x N breakdown and a K x N met matrix, written row
+    by row per chunk of rows (the layout that reaches the write bandwidth, perf-notes §2.3)."""
     key = (n_inputs, kinds)
     if key in _FLOOR_CACHE:
         return _FLOOR_CACHE[key]
@@ -508,32 +510,41 @@ def floor_kernels(n_inputs: int, kinds: tuple[str, ...]):
             body.append(f"        acc += np.int64(a{k}[i] & np.uint64(1))")
         else:
             body.append(f"        acc += np.int64(a{k}[i])")
+    rows = chr(10).join("    " + line for b in body for line in b.split(chr(10)))
     src = f"""
 import numba
 import numpy as np
 
 @numba.njit(parallel=True, error_model="numpy", nogil=True)
-def floor_total(total, flags, {args}):
-    nf = flags.shape[1]
+def floor_total(total, flags, tier, {args}):
     for i in numba.prange(total.shape[0]):
         acc = np.int64(0)
 {chr(10).join(body)}
         total[i] = acc
-        for j in range(nf):
-            flags[i, j] = ((acc >> j) & 1) != 0
+        flags[i] = acc
+        tier[i] = acc & 3
 
 @numba.njit(parallel=True, error_model="numpy", nogil=True)
-def floor_breakdown(total, flags, bd, {args}):
-    nf = flags.shape[1]
-    nc = bd.shape[0]
-    for i in numba.prange(total.shape[0]):
-        acc = np.int64(0)
-{chr(10).join(body)}
-        total[i] = acc
-        for j in range(nf):
-            flags[i, j] = ((acc >> j) & 1) != 0
-        for j in range(nc):
-            bd[j, i] = acc + j
+def floor_breakdown(total, flags, tier, bd, met, {args}):
+    n = total.shape[0]
+    for ch in numba.prange((n + 4095) // 4096):
+        s = ch * 4096
+        e = min(s + 4096, n)
+        for i0 in range(s, e):
+            i = np.uint64(i0)
+            acc = np.int64(0)
+{rows}
+            total[i] = acc
+            flags[i] = acc
+            tier[i] = acc & 3
+        for j in range(bd.shape[0]):
+            for i0 in range(s, e):
+                i = np.uint64(i0)
+                bd[j, i] = total[i] + j
+        for j in range(met.shape[0]):
+            for i0 in range(s, e):
+                i = np.uint64(i0)
+                met[j, i] = ((total[i] >> j) & 1) != 0
 """
     ns: dict[str, Any] = {}
     exec(compile(src, "<floor>", "exec"), ns)
@@ -564,12 +575,13 @@ class Case:
         self.cg = compile_grid(grid, cache_dir)
         n = len(batch)
         self.n = n
-        self.inputs = self.cg._inputs(batch)
+        self.inputs = self.cg.inputs(batch)  # the columns (the floor reads each once)
         self.today = np.int64((DATE - datetime.date(1970, 1, 1)).days)
-        g = grid
-        self.out = dict(total=np.zeros(n, np.int64), flags=np.zeros((n, len(g.priorities)), np.bool_),
-                        tier=np.zeros(n, np.int64), breakdown=np.zeros((n, len(g.columns)), np.int64),
-                        met=np.zeros((n, len(g.criteria)), np.bool_))
+        self.calendar = list(self.cg.calendar(batch, int(self.today)))  # a lookup table, not a column
+        g, w = grid, grid.widths
+        self.out = dict(total=np.zeros(n, w.total), flags=np.zeros(n, w.flags), tier=np.zeros(n, np.int8),
+                        breakdown=np.zeros((len(g.columns), n), w.breakdown),
+                        met=np.zeros((len(g.criteria), n), np.bool_))
         fields = spec_fields(spec)
         cols = numpy_columns(batch, fields)
         self.df = pd.DataFrame(cols, copy=False)
@@ -583,25 +595,30 @@ class Case:
             "duckdb": (duckdb_peer(spec, False, self.con), duckdb_peer(spec, True, self.con), None),
         }
         ft, fb = floor_kernels(len(self.inputs), tuple(_kind(a) for a in self.inputs))
-        self.floor_out = dict(total=np.zeros(n, np.int64), flags=np.zeros((n, len(g.priorities)), np.bool_),
-                              bd=np.zeros((len(g.columns), n), np.int64))
+        self.floor_out = {k: np.zeros_like(v) for k, v in self.out.items()}
         self._floor_total, self._floor_bd = ft, fb
 
     # the timed callables ------------------------------------------------------------------------
     def kernel(self, with_breakdown: bool) -> None:
-        o = self.out
-        self.cg.kernel(*self.inputs, self.today, o["total"], o["flags"], o["tier"], o["breakdown"], o["met"],
-                       with_breakdown)
+        """The compiled grid's kernels with preallocated outputs, split between threads as in score()."""
+        o, cg = self.out, self.cg
+        head = [*self.inputs, *self.calendar, self.today, o["total"], o["flags"], o["tier"]]
+        if with_breakdown:
+            cg._run(cg.breakdown_kernel, [*head, o["breakdown"], o["met"]], self.n)
+        else:
+            cg._run(cg.kernel, head, self.n)
 
     def full_score(self):
-        return self.cg.score(self.batch, DATE)
+        """score() then reading the breakdown and the ranks: everything a caller can ask for."""
+        scores = self.cg.score(self.batch, DATE, breakdown=True)
+        return scores.rank
 
     def floor(self, with_breakdown: bool) -> None:
         o = self.floor_out
         if with_breakdown:
-            self._floor_bd(o["total"], o["flags"], o["bd"], *self.inputs)
+            self._floor_bd(o["total"], o["flags"], o["tier"], o["breakdown"], o["met"], *self.inputs)
         else:
-            self._floor_total(o["total"], o["flags"], *self.inputs)
+            self._floor_total(o["total"], o["flags"], o["tier"], *self.inputs)
 
     def peer(self, name: str, with_breakdown: bool):
         lean, full, data = self.peers[name]
@@ -617,7 +634,7 @@ class Case:
         covered = [c["id"] for c in self.spec["criteria"]]
         covered += [p["id"] for p in self.spec["priorities"] if p["points"] and p["id"] in col_ids]
         covered += [f"plafond_{gid}" for gid in self.spec["groups"] if f"plafond_{gid}" in col_ids]
-        expected_total = o["breakdown"][:, [col_ids.index(c) for c in covered]].sum(axis=1)
+        expected_total = o["breakdown"][[col_ids.index(c) for c in covered]].astype(np.int64).sum(axis=0)
         full = len(self.spec["criteria"]) == len(g.criteria)
         if full:
             assert np.array_equal(expected_total, o["total"]), "breakdown does not sum to total"
@@ -635,7 +652,8 @@ class Case:
                                          f"{expected_total[bad[0]]}")
                 for p in self.spec["priorities"]:
                     flag = np.asarray(get(p["id"]), np.bool_)
-                    if not np.array_equal(flag, o["flags"][:, prio_ids.index(p["id"])]):
+                    bit = (o["flags"] >> o["flags"].dtype.type(prio_ids.index(p["id"]))) & 1
+                    if not np.array_equal(flag, bit.astype(np.bool_)):
                         raise AssertionError(f"{self.name}: peer {name} flag {p['id']} differs from the kernel")
                 if full and not np.array_equal(np.asarray(get("tier"), np.int64), o["tier"]):
                     raise AssertionError(f"{self.name}: peer {name} tier differs from the kernel")

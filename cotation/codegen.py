@@ -38,8 +38,8 @@ ROWS = "score_rows"
 BREAKDOWN_ROWS = "breakdown_rows"
 CHUNK = 4096  # rows per inner chunk of the breakdown function (its rows stay in the L2 cache)
 _JIT = 'cache=True, error_model="numpy", nogil=True'
-HELPERS = ("_fdiv", "_popcount", "_civil", "_months_between", "_months_to", "_round_half_away")
-OUTPUTS = ("today", "total", "flags", "tier")
+HELPERS = ("_fdiv", "_popcount", "_civil", "_months_between", "_months_to", "_cal_months", "_round_half_away")
+OUTPUTS = ("cal", "cal_lo", "today", "total", "flags", "tier")
 BREAKDOWN_OUTPUTS = (*OUTPUTS, "breakdown", "met")
 _FDIV_LIMIT = 2**50  # _fdiv is exact for |x| below this
 
@@ -52,9 +52,10 @@ _FLOAT_KINDS = (Kind.FLOAT, Kind.MONEY)
 class KernelSource:
     """The generated module of one grid.
 
-    The kernels are called as ``score_rows(*values, *masks, today, total, flags, tier, start, stop)``
-    and ``breakdown_rows(*values, *masks, today, total, flags, tier, breakdown, met, start, stop)``
-    on the rows ``start..stop-1``: ``values``
+    The kernels are called as ``score_rows(*values, *masks, cal, cal_lo, today, total, flags, tier,
+    start, stop)`` and ``breakdown_rows(..., tier, breakdown, met, start, stop)`` on the rows
+    ``start..stop-1``: ``cal`` is :func:`cotation.dates.calendar_table` from day ``cal_lo``, covering
+    today and every stored value of the fields in ``calendar``; ``values``
     are the columns of ``columns`` (in that order), ``masks`` the validity masks of the fields in
     ``masks``; the outputs are preallocated by the caller: ``total`` (``widths.total``), ``flags``
     (``widths.flags``, bit j = priority j), ``tier`` (int8), ``breakdown`` (``C x N``,
@@ -64,6 +65,7 @@ class KernelSource:
     text: str
     columns: tuple[str, ...]  # fields whose values the kernels read, in argument order
     masks: tuple[str, ...]  # fields whose validity masks follow the values, in argument order
+    calendar: tuple[str, ...]  # date fields read through the calendar table ``cal`` (day ``cal_lo`` first)
     kernel: str  # name of the function for total, flags and tier
     breakdown_kernel: str  # name of the function that also fills breakdown and met
     functions: tuple[str, ...]  # every function the module defines
@@ -113,6 +115,11 @@ def _literal(value: object, kind: str = "") -> str:
     return f"({text})" if text.startswith("-") else text
 
 
+def _at(width: int, j: int) -> str:
+    """Index of column j of row i in a flattened row-major matrix of ``width`` columns (unsigned)."""
+    return f"i * np.uint64({width}) + np.uint64({j})"
+
+
 def _ident(name: str) -> str:
     return re.sub(r"\W", "_", name, flags=re.ASCII)
 
@@ -143,6 +150,7 @@ class _Emitter:
         self.count = 0
         self.fields: dict[str, bool] = {}  # field -> whether its mask is read (in any loop)
         self.var_defs = {v.name: v for v in grid.variables}
+        self.calendar: set[str] = set()  # date fields read through the calendar table
         self.bounds = analyzer(grid)
         self.begin_loop()
 
@@ -178,7 +186,7 @@ class _Emitter:
         name, kind = _ident(node.name), self.grid.catalogue[node.name].kind
         self.fields[node.name] = self.fields.get(node.name, False) or node.nullable
         if kind is Kind.COMMUNES:
-            return _Slot(f"c_{name}")  # the matrix itself: readers index it with [i, j]
+            return _Slot(f"c_{name}")  # the row-major matrix, flattened: readers index it with _at(i, j)
         if node.name not in self.read:
             self.read.add(node.name)
             cast = "np.int64" if kind in _INT_KINDS else "np.float64" if kind in _FLOAT_KINDS else None
@@ -271,7 +279,8 @@ class _Emitter:
     def _emit_ListHas(self, node: ir.ListHas) -> _Slot:
         e, c = self.emit(node.elem), self.emit(node.container)
         k = self.fresh()
-        terms = [f"({c.v}[i, {j}] == {e.v})" for j in range(self.width(node.container))]
+        w = self.width(node.container)
+        terms = [f"({c.v}[{_at(w, j)}] == {e.v})" for j in range(w)]
         self.line(f"h_{k} = {_or(*terms)}")  # unrolled over the list's width: no inner loop
         hit = f"(h_{k} & ({e.v} >= 0))"
         return self.bind(_not(hit) if node.negate else hit, _and(e.m, c.m))
@@ -327,10 +336,23 @@ class _Emitter:
         return f"_fdiv({self._months(node)}, 12)"
 
     def _months(self, node: ir.Call) -> str:
-        """Months between the two arguments; date_calcul's calendar date is computed once per chunk."""
+        """Months between the two arguments: from the calendar table when both are date fields or
+        date_calcul (one gather each), else by civil-date arithmetic."""
+        a, b = (self._calendar(x) for x in node.args)
+        if a is not None and b is not None:
+            return f"_cal_months({a}, {b})"
         if isinstance(node.args[1], ir.DateCalcul):
             return "_months_to({a}, t_year, t_month, t_day)"
         return "_months_between({a}, {b})"
+
+    def _calendar(self, node: ir.IExpr) -> str | None:
+        """The packed calendar entry of a date field or date_calcul (see cotation.dates.calendar_table)."""
+        if isinstance(node, ir.DateCalcul):
+            return "t_cal"
+        if isinstance(node, ir.FieldRef) and self.grid.catalogue[node.name].kind is Kind.DATE:
+            self.calendar.add(node.name)
+            return f"kb_{_ident(node.name)}[i - us]"  # gathered before the loop (see _calendar_loops)
+        return None
 
     def _call_months_between(self, node: ir.Call) -> _Slot:
         return self._dates(node, self._months(node))
@@ -340,21 +362,25 @@ class _Emitter:
 
     def _call_age(self, node: ir.Call) -> _Slot:
         birth = self.emit(node.args[0])
-        return self.bind(f"_fdiv(_months_to({birth.v}, t_year, t_month, t_day), 12)", birth.m)
+        packed = self._calendar(node.args[0])
+        months = (f"_cal_months({packed}, t_cal)" if packed is not None
+                  else f"_months_to({birth.v}, t_year, t_month, t_day)")
+        return self.bind(f"_fdiv({months}, 12)", birth.m)
 
     def _call_count(self, node: ir.Call) -> _Slot:
         a = self.emit(node.args[0])
         if node.args[0].type.kind == "set":
             return self.bind(f"_popcount({a.v})", a.m)
         k = self.fresh()
-        terms = [f"np.int64({a.v}[i, {j}] >= 0)" for j in range(self.width(node.args[0]))]
+        w = self.width(node.args[0])
+        terms = [f"np.int64({a.v}[{_at(w, j)}] >= 0)" for j in range(w)]
         self.line(f"v_{k} = {' + '.join(terms) or '0'}")
         return _Slot(f"v_{k}", a.m)
 
     def _call_first(self, node: ir.Call) -> _Slot:
         a = self.emit(node.args[0])
         k = self.fresh()
-        self.line(f"v_{k} = np.int64({a.v}[i, 0])")
+        self.line(f"v_{k} = np.int64({a.v}[{_at(self.width(node.args[0]), 0)}])")
         self.line(f"m_{k} = {_and(a.m, f'(v_{k} >= 0)')}")
         return _Slot(f"v_{k}", f"m_{k}")
 
@@ -481,10 +507,39 @@ def _row_loop(em: _Emitter, comment: str, depth: int = 1, rows: str = "start, st
     em.line("i = np.uint64(i0)")
 
 
+_CALENDAR = "#@calendar"
+
+
+def _chunks(em: _Emitter) -> None:
+    """Open the loop over chunks of CHUNK rows; the calendar look-ups of the chunk come first."""
+    em.depth = 1
+    em.line("for s in range(start, stop, CHUNK):")
+    em.line("    e = min(s + CHUNK, stop)")
+    em.line("    us = np.uint64(s)")
+    em.line(_CALENDAR)
+
+
+def _calendar_loops(lines: list[str], fields: list[str]) -> list[str]:
+    """Replace the placeholders: a buffer per date field read through the calendar table, allocated
+    once, and filled for each chunk by a gather loop of its own. A gather inside the main loop would
+    stop LLVM from vectorising it (it cannot bound the table's addresses for its overlap checks)."""
+    allocate = [f"    kb_{_ident(n)} = np.empty(CHUNK, np.int64)" for n in fields]
+    out = allocate[:]
+    for line in lines:
+        if line.strip() != _CALENDAR:
+            out.append(line)
+            continue
+        for n in fields:
+            out += [f"        for i0 in range(s, e):  # calendar entries of {n}",
+                    f"            kb_{_ident(n)}[i0 - s] = cal[np.uint64(c_{_ident(n)}[i0] - cal_lo)]"]
+    return out
+
+
 def _fused_body(em: _Emitter) -> list[str]:
     """score_rows: one loop computing total, flags and tier of each row (no breakdown)."""
     grid = em.grid
-    _row_loop(em, "one fused loop: total, flags and tier")
+    _chunks(em)
+    _row_loop(em, "one fused loop: total, flags and tier", 2, "s, e")
     for j, c in enumerate(grid.criteria):
         _criterion(em, j, c)
     counted = [f"p_{j}" for j in range(len(grid.criteria))]
@@ -503,9 +558,7 @@ def _fused_body(em: _Emitter) -> list[str]:
 def _breakdown_body(em: _Emitter) -> list[str]:
     """breakdown_rows: one loop per criterion writing its row of breakdown and met, then the rest."""
     grid = em.grid
-    em.depth = 1
-    em.line("for s in range(start, stop, CHUNK):")
-    em.line("    e = min(s + CHUNK, stop)")
+    _chunks(em)
     for j, c in enumerate(grid.criteria):
         _row_loop(em, f"criterion [{j}] {c.id}", 2, "s, e")
         _criterion(em, j, c)
@@ -593,6 +646,12 @@ def _months_to(a, yb, mb, db):
 
 
 @numba.njit(cache=True, error_model="numpy", nogil=True)
+def _cal_months(pa, pb):
+    """Whole months between two packed calendar entries (month index * 32 + day of month)."""
+    return (pb >> 5) - (pa >> 5) - (1 if (pb & 31) < (pa & 31) else 0)
+
+
+@numba.njit(cache=True, error_model="numpy", nogil=True)
 def _round_half_away(x):
     """Nearest integer, halves away from zero."""
     r = np.floor(abs(x) + 0.5)
@@ -637,7 +696,8 @@ def _function(rows: str, outputs: tuple[str, ...], body: list[str], doc: str, in
     args = [*inputs, *outputs]
     return [f"@numba.njit({_JIT})", *_wrapped(f"def {rows}", [*args, "start", "stop"], ":"),
             f'    """{doc}"""',
-            "    t_year, t_month, t_day = _civil(today)", *body]
+            "    t_year, t_month, t_day = _civil(today)",
+            "    t_cal = np.int64(cal[np.uint64(today - cal_lo)])", *body]
 
 
 def generate_source(grid: ir.Grid) -> KernelSource:
@@ -646,6 +706,8 @@ def generate_source(grid: ir.Grid) -> KernelSource:
     fused = list(_fused_body(em))
     em.lines = []
     breakdown = list(_breakdown_body(em))
+    calendar = [f.name for f in grid.catalogue if f.name in em.calendar]
+    fused, breakdown = _calendar_loops(fused, calendar), _calendar_loops(breakdown, calendar)
     columns = tuple(f.name for f in grid.catalogue if f.name in em.fields)
     masks = tuple(n for n in columns if em.fields[n])
     inputs = [f"c_{_ident(n)}" for n in columns] + [f"valid_{_ident(n)}" for n in masks]
@@ -654,5 +716,5 @@ def generate_source(grid: ir.Grid) -> KernelSource:
                        "Rows start..stop-1, by chunks of CHUNK rows: breakdown and met (criterion-major), "
                        "total, flags, tier.", inputs)
     text = "\n".join([*_header(grid), _HELPER_TEXT, f"CHUNK = {CHUNK}", "", "", *first, "", "", *second, ""])
-    return KernelSource(text, columns, masks, ROWS, BREAKDOWN_ROWS, (*HELPERS, ROWS, BREAKDOWN_ROWS),
+    return KernelSource(text, columns, masks, tuple(calendar), ROWS, BREAKDOWN_ROWS, (*HELPERS, ROWS, BREAKDOWN_ROWS),
                         grid.meta.id, grid.content_hash, grid.widths)

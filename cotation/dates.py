@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import datetime
+import functools
 
 import numpy as np
 
@@ -32,6 +33,17 @@ def civil(days: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     month = np.where(mp < 10, mp + 3, mp - 9)
     year = yoe + era * 400 + (month <= 2)
     return year, month, day
+
+
+@functools.lru_cache(maxsize=8)
+def calendar_table(lo: int, hi: int) -> np.ndarray:
+    """Packed calendar of the days lo..hi: ``(year * 12 + month - 1) * 32 + day`` as int32, so that
+    whole months between two days are ``(b >> 5) - (a >> 5) - ((b & 31) < (a & 31))``: one table
+    look-up per date instead of a civil-date conversion (the compiled kernels read it)."""
+    year, month, day = civil(np.arange(lo, hi + 1, dtype=np.int64))
+    table = ((year * 12 + month - 1) * 32 + day).astype(np.int32)
+    table.flags.writeable = False
+    return table
 
 
 def months_between(a: np.ndarray, b: np.ndarray) -> np.ndarray:

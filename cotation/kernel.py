@@ -32,15 +32,24 @@ import numpy as np
 from . import ir
 from .catalogue import Kind
 from .codegen import CHUNK, KernelSource, generate_source
-from .dates import day_number
+from .dates import calendar_table, day_number
 from .reference import rank_of
 from .scores import Lazy, Scores
 
 MODULE_PREFIX = "cotation_grid_"
 #: Below this many rows per thread, one thread scores everything (handing work over costs ~50 us).
 MIN_ROWS_PER_THREAD = 16_384
+MAX_CALENDAR_DAYS = 3_652_059  # 0001-01-01 .. 9999-12-31
 _LOADED: dict[Path, types.ModuleType] = {}
 _POOLS: dict[int, ThreadPoolExecutor] = {}
+
+
+#: LLVM gives up vectorising a loop that needs more than 8 runtime checks that its arrays do not
+#: overlap (a store against each load); a row loop reads dozens of columns, so allow many. This is
+#: a process-wide LLVM option: it only lets other Numba code vectorise more loops too.
+LLVM_OPTIONS = ("-runtime-memory-check-threshold=4096", "-vectorize-memory-check-threshold=4096")
+for _option in LLVM_OPTIONS:
+    llvmlite.binding.set_option("", _option)
 
 
 def _pool(threads: int) -> ThreadPoolExecutor:
@@ -99,7 +108,8 @@ class CompiledGrid:
         """
         day = datetime.date.fromisoformat(date_calcul) if isinstance(date_calcul, str) else date_calcul
         batch.check_dates(day)
-        grid, inputs, today = self.grid, self.inputs(batch), np.int64(day_number(day))
+        grid, today = self.grid, np.int64(day_number(day))
+        inputs = [*self.inputs(batch), *self.calendar(batch, int(today))]
         total, bits, tier = self._outputs(len(batch))
         details = Lazy(lambda: self._details(inputs, today, len(batch)))
         if breakdown:
@@ -153,6 +163,18 @@ class CompiledGrid:
             masks.append(np.ascontiguousarray(valid, np.bool_))
         return values + masks
 
+    def calendar(self, batch: Any, today: int) -> tuple[np.ndarray, np.int64]:
+        """The calendar table and its first day, covering ``today`` and every stored value of the
+        date fields the kernels look up (missing ones included: the kernels read them too)."""
+        lo = hi = today
+        for name in self.kernel_source.calendar:
+            values = batch.column(name).values
+            if len(values):
+                lo, hi = min(lo, int(values.min())), max(hi, int(values.max()))
+        if hi - lo > MAX_CALENDAR_DAYS:
+            raise ValueError(f"dates span {hi - lo} days, beyond the years 0001-9999")
+        return calendar_table(lo, hi), np.int64(lo)
+
 
 def _values(batch: Any, f: Any, name: str) -> np.ndarray:
     values = batch.column(name).values
@@ -162,7 +184,7 @@ def _values(batch: Any, f: Any, name: str) -> np.ndarray:
         return np.ascontiguousarray(values, np.bool_)
     if f.kind is Kind.COMMUNES and values.shape[1] != f.width:
         raise ValueError(f"column '{name}' has {values.shape[1]} communes per row, the catalogue {f.width}")
-    return np.ascontiguousarray(values)
+    return np.ascontiguousarray(values).reshape(-1) if f.kind is Kind.COMMUNES else np.ascontiguousarray(values)
 
 
 def compile_grid(grid: ir.Grid, cache_dir: str | os.PathLike[str] | None = None, *,
