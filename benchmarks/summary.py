@@ -575,7 +575,8 @@ class Case:
         self.cg = compile_grid(grid, cache_dir)
         n = len(batch)
         self.n = n
-        self.inputs = self.cg.inputs(batch)  # the columns (the floor reads each once)
+        self.inputs = self.cg.inputs(batch)  # the columns (the floor reads each once) and masks or None
+        self.read = [a for a in self.inputs if a is not None]
         self.today = np.int64((DATE - datetime.date(1970, 1, 1)).days)
         self.calendar = list(self.cg.calendar(batch, int(self.today)))  # a lookup table, not a column
         g, w = grid, grid.widths
@@ -594,7 +595,7 @@ class Case:
             "polars": (polars_peer(spec, False), polars_peer(spec, True), self.pl_frame),
             "duckdb": (duckdb_peer(spec, False, self.con), duckdb_peer(spec, True, self.con), None),
         }
-        ft, fb = floor_kernels(len(self.inputs), tuple(_kind(a) for a in self.inputs))
+        ft, fb = floor_kernels(len(self.read), tuple(_kind(a) for a in self.read))
         self.floor_out = {k: np.zeros_like(v) for k, v in self.out.items()}
         self._floor_total, self._floor_bd = ft, fb
 
@@ -616,9 +617,9 @@ class Case:
     def floor(self, with_breakdown: bool) -> None:
         o = self.floor_out
         if with_breakdown:
-            self._floor_bd(o["total"], o["flags"], o["tier"], o["breakdown"], o["met"], *self.inputs)
+            self._floor_bd(o["total"], o["flags"], o["tier"], o["breakdown"], o["met"], *self.read)
         else:
-            self._floor_total(o["total"], o["flags"], o["tier"], *self.inputs)
+            self._floor_total(o["total"], o["flags"], o["tier"], *self.read)
 
     def peer(self, name: str, with_breakdown: bool):
         lean, full, data = self.peers[name]
@@ -735,7 +736,30 @@ batch = read_applications({parquet!r}, grid.catalogue, date_calcul=datetime.date
 t2 = time.perf_counter()
 scores = compile_grid(grid).score(batch, datetime.date(2026, 1, 1))
 t3 = time.perf_counter()
-print(json.dumps({{"import_s": t1 - t0, "load_and_read_s": t2 - t1, "compile_and_score_s": t3 - t2}}))
+scores.breakdown
+t4 = time.perf_counter()
+print(json.dumps({{"import_s": t1 - t0, "load_and_read_s": t2 - t1, "compile_and_score_s": t3 - t2,
+                  "breakdown_s": t4 - t3}}))
+"""
+
+# A grid author in a notebook: the grid is cached; change the points of one criterion, score again.
+_EDIT_CODE = """
+import time, json, datetime
+import cotation
+from cotation.api import parse_grid
+from cotation.kernel import compile_grid
+from cotation.data import read_applications
+{load}
+text = {text!r}
+batch = read_applications({parquet!r}, grid.catalogue, date_calcul=datetime.date(2026, 1, 1))
+compile_grid(grid).score(batch, datetime.date(2026, 1, 1))  # cached: loads
+import os
+os.chdir({cwd!r})  # where the grid's includes are
+t0 = time.perf_counter()
+edited = parse_grid(text.replace({old!r}, {new!r}, 1), {name!r})
+scores = compile_grid(edited).score(batch, datetime.date(2026, 1, 1))
+t1 = time.perf_counter()
+print(json.dumps({{"edit_and_score_s": t1 - t0, "rows": len(batch)}}))
 """
 
 
@@ -759,8 +783,18 @@ def start_times(workdir: Path, grid_name: str, parquet: Path) -> dict[str, Any]:
         warm.append((wall, json.loads(out)))
     warm.sort(key=lambda w: w[0])
     wall, inner = warm[1]
+    if grid_name == "exemple-metropole":
+        text, name, old, new = EXAMPLE.read_text(encoding="utf-8"), str(EXAMPLE), "points: 17", "points: 18"
+    else:
+        text, name, old, new = grid_yaml(spec_40(), salt), "bench-40.yaml", "points: 5", "points: 6"
+    edit_code = _EDIT_CODE.format(load=_load_code(grid_name, salt), text=text, parquet=str(parquet),
+                                  old=old, new=new, name=name, cwd=str(EXAMPLE.parent))
+    _, out = _wall(edit_code, env)
+    edit = json.loads(out)
     return {"cold_start_wall_s": round(cold_wall, 3),
             "cold_first_score_s": round(cold["compile_and_score_s"], 3),
+            "cold_breakdown_s": round(cold["breakdown_s"], 3),
+            "edit_one_criterion_score_s": round(edit["edit_and_score_s"], 3),
             "warm_start_wall_s": round(wall, 3),
             "warm_first_score_s": round(inner["compile_and_score_s"], 3)}
 
@@ -773,7 +807,7 @@ from cotation.data import read_applications
 t0 = time.perf_counter()
 batch = read_applications({parquet!r}, grid.catalogue, date_calcul=datetime.date(2026, 1, 1))
 t1 = time.perf_counter()
-scores = compile_grid(grid).score(batch, datetime.date(2026, 1, 1))
+scores = compile_grid(grid).score(batch, datetime.date(2026, 1, 1), breakdown=True)
 t2 = time.perf_counter()
 print(json.dumps({{"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                   "read_s": t1 - t0, "score_s": t2 - t1, "rows": len(batch)}}))

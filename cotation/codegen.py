@@ -193,7 +193,7 @@ class _Emitter:
             self.line(f"f_{name} = {cast}(c_{name}[i])" if cast else f"f_{name} = c_{name}[i]")
         if node.nullable and f"?{node.name}" not in self.read:
             self.read.add(f"?{node.name}")
-            self.line(f"fm_{name} = valid_{name}[i]")
+            self.line(f"fm_{name} = True if valid_{name} is None else valid_{name}[i]")
         return _Slot(f"f_{name}", f"fm_{name}" if node.nullable else TRUE)
 
     def _emit_VarRef(self, node: ir.VarRef) -> _Slot:

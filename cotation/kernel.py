@@ -150,17 +150,15 @@ class CompiledGrid:
         for job in pending:
             job.result()
 
-    def inputs(self, batch: Any) -> list[np.ndarray]:
-        """The kernels' input arrays for ``batch``: values, then validity masks (one shared all-true
-        array for the columns without missing values)."""
+    def inputs(self, batch: Any) -> list[np.ndarray | None]:
+        """The kernels' input arrays for ``batch``: values, then validity masks, ``None`` for a column
+        without missing values: Numba compiles (and caches) a version of the kernel for each pattern
+        of ``None``, in which those masks are the constant true and are never read."""
         values = [_values(batch, self.grid.catalogue[name], name) for name in self.kernel_source.columns]
-        masks, everywhere = [], None
+        masks = []
         for name in self.kernel_source.masks:
             valid = batch.column(name).valid
-            if valid is None:
-                everywhere = np.ones(len(batch), np.bool_) if everywhere is None else everywhere
-                valid = everywhere
-            masks.append(np.ascontiguousarray(valid, np.bool_))
+            masks.append(None if valid is None else np.ascontiguousarray(valid, np.bool_))
         return values + masks
 
     def calendar(self, batch: Any, today: int) -> tuple[np.ndarray, np.int64]:
