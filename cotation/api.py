@@ -32,17 +32,30 @@ def _check(loaded: LoadedGrid | None, catalogue: Catalogue | None, errors: Colle
     return check_grid(loaded, catalogue, errors)
 
 
-ENGINES = ("auto", "compiled", "reference")
-#: With engine="auto", batches of at least this many applications use the compiled kernel.
+ENGINES = ("compiled", "reference", "auto")
+#: With engine="auto", batches of at least this many applications use the compiled kernel even when
+#: it is not in the disk cache yet (below, the NumPy reference answers while nothing is compiled).
 AUTO_COMPILED_FROM = 50_000
 
 
-def score(grid: Grid, applications: Any, date_calcul: datetime.date | str, *, engine: str = "auto") -> Any:
+def score(grid: Grid, applications: Any, date_calcul: datetime.date | str, *, engine: str = "compiled",
+          breakdown: bool = False) -> Any:
     """Score ``applications`` (a Batch, a path, a DataFrame or an Arrow table) on ``date_calcul``.
 
-    ``engine``: "compiled" (the Numba kernel, compiled once per grid and cached on disk),
-    "reference" (the NumPy oracle, no compilation) or "auto" (compiled from
-    ``AUTO_COMPILED_FROM`` applications, reference below). Every engine gives identical Scores.
+    ``engine``: "compiled" (the default: Numba kernels, compiled once per grid and cached on disk),
+    "reference" (the NumPy oracle, for debugging; no compilation) or "auto" (compiled when the
+    grid's kernel is already cached or the batch has ``AUTO_COMPILED_FROM`` applications, else the
+    reference: the fast path for a notebook editing a grid). Every engine gives identical Scores.
+    ``breakdown``: compute the breakdown now rather than when ``Scores.breakdown`` is first read.
+
+    >>> import datetime, cotation
+    >>> grid = cotation.parse_grid("id: g\\ntitle: G\\ncriteria:\\n  - {id: dalo, label: DALO, when: dalo, points: 50}")
+    >>> rows = [{"numero_unique": "A1", "date_depot": "2024-01-01", "nb_personnes": 1, "nb_adultes": 1,
+    ...          "date_naissance_demandeur": "1990-01-01", "ressources_mensuelles": 900,
+    ...          "situation_logement": "locataire_prive", "dalo": True}]
+    >>> batch = cotation.Batch.from_rows(rows)
+    >>> cotation.score(grid, batch, datetime.date(2026, 1, 1), engine="reference").total.tolist()
+    [50]
     """
     from .data import Batch, read_applications
 
@@ -51,13 +64,14 @@ def score(grid: Grid, applications: Any, date_calcul: datetime.date | str, *, en
     day = datetime.date.fromisoformat(date_calcul) if isinstance(date_calcul, str) else date_calcul
     if isinstance(applications, Batch):
         batch = applications.with_catalogue(grid.catalogue)
-        batch.check_dates(day)
     else:
         batch = read_applications(applications, grid.catalogue, date_calcul=day)
-    if engine == "compiled" or (engine == "auto" and len(batch) >= AUTO_COMPILED_FROM):
+    if engine != "reference":
         from .kernel import compile_grid
 
-        return compile_grid(grid).score(batch, day)
+        compiled = compile_grid(grid)
+        if engine == "compiled" or len(batch) >= AUTO_COMPILED_FROM or compiled.is_cached:
+            return compiled.score(batch, day, breakdown=breakdown)
     from .reference import evaluate
 
     return evaluate(grid, batch, day)

@@ -3,7 +3,7 @@
 Usage (``cotation --help`` and ``cotation COMMAND --help`` say more)::
 
     cotation check GRID [--json]
-    cotation score GRID DATA [--date YYYY-MM-DD] [-o OUT.csv|OUT.parquet] [--engine auto|compiled|reference]
+    cotation score GRID DATA [--date YYYY-MM-DD] [-o OUT.csv|OUT.parquet] [--engine compiled|reference|auto]
     cotation explain GRID DATA --id NUMERO [--date D] [--format text|json]
     cotation generate [-n 10000] [--seed 0] [--date D] -o OUT.csv|OUT.parquet
     cotation test FILE...
@@ -164,9 +164,9 @@ def _configure_score(p: argparse.ArgumentParser) -> None:
     _add_date(p)
     p.add_argument("-o", "--output", type=_table_path,
                    help="write every row, best first, to .csv or .parquet")
-    p.add_argument("--engine", choices=api.ENGINES, default="auto",
-                   help="scoring engine: compiled (Numba, cached), reference (NumPy) or auto "
-                        "(compiled for large batches; default)")
+    p.add_argument("--engine", choices=api.ENGINES, default="compiled",
+                   help="scoring engine: compiled (Numba, cached on disk; default), reference (NumPy) or "
+                        "auto (compiled when the kernel is already cached or the batch is large)")
 
 
 def _configure_explain(p: argparse.ArgumentParser) -> None:
@@ -275,7 +275,7 @@ def cmd_score(args: argparse.Namespace) -> int:
 
 
 def _load_and_score(grid_path: Path, data: Path, day: datetime.date, steps: Steps,
-                    engine: str = "auto") -> tuple[Grid, Any, Scores]:
+                    engine: str = "compiled") -> tuple[Grid, Any, Scores]:
     from .data import read_applications
 
     with steps.step("loading the grid"):

@@ -94,6 +94,11 @@ class CompiledGrid:
         return self.kernel_source.text
 
     @property
+    def is_cached(self) -> bool:
+        """Whether Numba already keeps machine code of the total kernel for this module on disk."""
+        return any(self.path.parent.glob(f"__pycache__/{self.path.stem}.{self.kernel_source.kernel}-*.nbi"))
+
+    @property
     def kernel(self) -> Any:
         return getattr(self.module, self.kernel_source.kernel)
 
