@@ -250,7 +250,7 @@ def _read_file(path: Path) -> pa.Table:
 def _read_parquet(path: Path) -> pa.Table:
     import pyarrow.parquet as pq
 
-    return pq.read_table(path)
+    return pq.ParquetFile(path, memory_map=True).read()  # not read_table: its dataset layer imports pandas
 
 
 def _read_csv(path: Path) -> pa.Table:

@@ -37,6 +37,8 @@ from .reference import rank_of
 from .scores import Lazy, Scores
 
 MODULE_PREFIX = "cotation_grid_"
+#: The generated modules call cotation.jit_helpers: a change there must not reuse old machine code.
+_HELPERS_HASH = hashlib.sha256((Path(__file__).parent / "jit_helpers.py").read_bytes()).hexdigest()
 #: Below this many rows per thread, one thread scores everything (handing work over costs ~50 us).
 MIN_ROWS_PER_THREAD = 16_384
 MAX_CALENDAR_DAYS = 3_652_059  # 0001-01-01 .. 9999-12-31
@@ -70,7 +72,7 @@ def module_key(text: str) -> str:
     from . import __version__  # at call time: the package is initialised by then
 
     cpu = numba.config.CPU_NAME or llvmlite.binding.get_host_cpu_name()
-    salt = "\0".join([text, __version__, numba.__version__, cpu])
+    salt = "\0".join([text, __version__, numba.__version__, cpu, _HELPERS_HASH])
     return hashlib.sha256(salt.encode("utf-8")).hexdigest()[:24]
 
 
