@@ -578,7 +578,7 @@ class Case:
         self.inputs = self.cg.inputs(batch)  # the columns (the floor reads each once) and masks or None
         self.read = [a for a in self.inputs if a is not None]
         self.today = np.int64((DATE - datetime.date(1970, 1, 1)).days)
-        self.calendar = list(self.cg.calendar(batch, int(self.today)))  # a lookup table, not a column
+        self.arguments = self.cg.arguments(batch, self.today)  # inputs + the calendar (a lookup, not a column)
         g, w = grid, grid.widths
         self.out = dict(total=np.zeros(n, w.total), flags=np.zeros(n, w.flags), tier=np.zeros(n, np.int8),
                         breakdown=np.zeros((len(g.columns), n), w.breakdown),
@@ -603,7 +603,7 @@ class Case:
     def kernel(self, with_breakdown: bool) -> None:
         """The compiled grid's kernels with preallocated outputs, split between threads as in score()."""
         o, cg = self.out, self.cg
-        head = [*self.inputs, *self.calendar, self.today, o["total"], o["flags"], o["tier"]]
+        head = [*self.arguments, self.today, o["total"], o["flags"], o["tier"]]
         if with_breakdown:
             cg._run(cg.breakdown_kernel, [*head, o["breakdown"], o["met"]], self.n)
         else:

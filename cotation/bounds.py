@@ -44,7 +44,6 @@ class Interval:
 
 BOOL = Interval(0, 1)
 ANY = Interval(-INF, INF)
-ZERO = Interval(0, 0)
 
 
 def _mul(a: Interval, b: Interval) -> Interval:
@@ -80,8 +79,6 @@ def _to_int(a: Interval) -> Interval:
     return Interval(math.floor(lo), math.ceil(hi))
 
 
-
-
 class _Bounds:
     def __init__(self, grid: ir.Grid):
         self.grid = grid
@@ -98,8 +95,8 @@ class _Bounds:
         return out
 
     def _b_Const(self, node: ir.Const) -> Interval:
-        return Interval(float(node.value) if node.type.kind == "float" else int(node.value),
-                        float(node.value) if node.type.kind == "float" else int(node.value))
+        value = float(node.value) if node.type.kind == "float" else int(node.value)
+        return Interval(value, value)
 
     def _b_FieldRef(self, node: ir.FieldRef) -> Interval:
         f = self.grid.catalogue[node.name]
@@ -240,10 +237,12 @@ def _rule(b: _Bounds, rule: ir.Rule) -> Interval:
 
 def _criterion(b: _Bounds, c: ir.Criterion) -> Interval:
     p = _rule(b, c.rule)
-    lo = p.lo if c.min is None else max(p.lo, c.min)
-    hi = p.hi if c.max is None else min(p.hi, c.max)
-    lo, hi = (lo, hi) if lo <= hi else (c.min if c.min is not None else lo, c.max if c.max is not None else hi)
-    return Interval(min(lo, 0), max(hi, 0))  # an unmet criterion gives 0
+
+    def clip(x: float) -> float:  # the criterion's own min/max, applied as both engines do (monotone)
+        x = x if c.min is None else max(x, c.min)
+        return x if c.max is None else min(x, c.max)
+
+    return Interval(min(clip(p.lo), 0), max(clip(p.hi), 0))  # an unmet criterion gives 0
 
 
 def _cap(group: ir.Group, members: list[Interval]) -> Interval:
@@ -293,7 +292,3 @@ def widths(bounds: GridBounds, priorities: int) -> ir.Widths:
     point = "int16" if all(c.fits(I16) for c in cols) else "int32" if all(c.fits(I32) for c in cols) else "int64"
     flags = next(f"uint{w}" for w in (8, 16, 32, 64) if priorities <= w or w == 64)
     return ir.Widths(total=total, breakdown=point, flags=flags)
-
-
-def fits_int64(bounds: GridBounds) -> bool:
-    return bounds.total.fits(I64)

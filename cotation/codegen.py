@@ -2,11 +2,14 @@
 
 :func:`generate_source` walks the typed IR and writes a module with two kernels:
 
-- ``score_kernel``: total, priority flags (one bit each) and tier. One fused loop over the rows of a
-  chunk (``score_rows``), branch-free, with only three stores per row so that LLVM vectorises it.
-- ``breakdown_kernel``: the same plus the breakdown and the ``met`` matrix, stored criterion-major
+- ``score_rows``: total, priority flags (one bit each) and tier. One fused loop over the rows of a
+  chunk, branch-free, with only three stores per row so that LLVM vectorises it.
+- ``breakdown_rows``: the same plus the breakdown and the ``met`` matrix, stored criterion-major
   (``C x N``). Within a chunk of rows, one small loop per criterion writes one contiguous row of
-  the breakdown (``breakdown_rows``); a last loop applies rubrics and group caps and sums the total.
+  the breakdown; a last loop applies rubrics and group caps and sums the total.
+
+Both are serial functions over rows ``start..stop-1`` that release the GIL; :mod:`cotation.kernel`
+runs slices of rows in threads. The scalar helpers they call live in :mod:`cotation.jit_helpers`.
   A single loop writing every column would not vectorise (shared/perf-notes.md §2.5).
 
 Every expression node becomes a value local ``v_<k>`` and, when the node can be missing, a presence
@@ -38,7 +41,6 @@ ROWS = "score_rows"
 BREAKDOWN_ROWS = "breakdown_rows"
 CHUNK = 4096  # rows per inner chunk of the breakdown function (its rows stay in the L2 cache)
 _JIT = 'cache=True, error_model="numpy", nogil=True'
-HELPERS = ("_fdiv", "_popcount", "_civil", "_months_between", "_months_to", "_cal_months", "_round_half_away")
 OUTPUTS = ("cal", "cal_lo", "today", "total", "flags", "tier")
 BREAKDOWN_OUTPUTS = (*OUTPUTS, "breakdown", "met")
 _FDIV_LIMIT = 2**50  # _fdiv is exact for |x| below this

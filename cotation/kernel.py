@@ -15,6 +15,7 @@ The cache directory is the ``cache_dir`` argument, else ``$COTATION_CACHE_DIR``,
 from __future__ import annotations
 
 import datetime
+import functools
 import hashlib
 import os
 import sys
@@ -37,8 +38,6 @@ from .reference import rank_of
 from .scores import Lazy, Scores
 
 MODULE_PREFIX = "cotation_grid_"
-#: The generated modules call cotation.jit_helpers: a change there must not reuse old machine code.
-_HELPERS_HASH = hashlib.sha256((Path(__file__).parent / "jit_helpers.py").read_bytes()).hexdigest()
 #: Below this many rows per thread, one thread scores everything (handing work over costs ~50 us).
 MIN_ROWS_PER_THREAD = 16_384
 MAX_CALENDAR_DAYS = 3_652_059  # 0001-01-01 .. 9999-12-31
@@ -67,12 +66,18 @@ def cache_directory(cache_dir: str | os.PathLike[str] | None = None) -> Path:
     return Path(chosen).expanduser()
 
 
+@functools.cache
+def _helpers_hash() -> str:
+    """The generated modules call cotation.jit_helpers: a change there must not reuse old machine code."""
+    return hashlib.sha256((Path(__file__).parent / "jit_helpers.py").read_bytes()).hexdigest()
+
+
 def module_key(text: str) -> str:
     """The name-giving hash of a generated module: its text, the versions and the CPU it targets."""
     from . import __version__  # at call time: the package is initialised by then
 
     cpu = numba.config.CPU_NAME or llvmlite.binding.get_host_cpu_name()
-    salt = "\0".join([text, __version__, numba.__version__, cpu, _HELPERS_HASH])
+    salt = "\0".join([text, __version__, numba.__version__, cpu, _helpers_hash()])
     return hashlib.sha256(salt.encode("utf-8")).hexdigest()[:24]
 
 
@@ -116,7 +121,7 @@ class CompiledGrid:
         day = datetime.date.fromisoformat(date_calcul) if isinstance(date_calcul, str) else date_calcul
         batch.check_dates(day)
         grid, today = self.grid, np.int64(day_number(day))
-        inputs = [*self.inputs(batch), *self.calendar(batch, int(today))]
+        inputs = self.arguments(batch, today)
         total, bits, tier = self._outputs(len(batch))
         details = Lazy(lambda: self._details(inputs, today, len(batch)))
         if breakdown:
@@ -156,6 +161,10 @@ class CompiledGrid:
         function(*args, *cuts[0])
         for job in pending:
             job.result()
+
+    def arguments(self, batch: Any, today: np.int64) -> list[Any]:
+        """Everything the kernels read for ``batch`` scored on day ``today``: inputs, then calendar."""
+        return [*self.inputs(batch), *self.calendar(batch, int(today))]
 
     def inputs(self, batch: Any) -> list[np.ndarray | None]:
         """The kernels' input arrays for ``batch``: values, then validity masks, ``None`` for a column

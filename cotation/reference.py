@@ -322,10 +322,10 @@ def evaluate(grid: ir.Grid, batch: object, date_calcul: datetime.date) -> Scores
     bits = np.zeros(n, dtype=grid.widths.flags)
     for j in range(len(grid.priorities)):
         bits |= flags[j].astype(bits.dtype) << bits.dtype.type(j)
-    widths = breakdown.astype(grid.widths.breakdown)
+    narrow = breakdown.astype(grid.widths.breakdown)
     return Scores(grid.meta.id, grid.meta.version, grid.content_hash, date_calcul, batch.ids,  # type: ignore[attr-defined]
                   total, grid.columns, tuple(p.id for p in grid.priorities), bits, tier,
-                  details=Lazy.of((widths, met)), ranks=Lazy(lambda: rank_of(grid, batch, total, tier)))
+                  details=Lazy.of((narrow, met)), ranks=Lazy(lambda: rank_of(grid, batch, total, tier)))
 
 
 def _string_ranks(ids: np.ndarray) -> np.ndarray:
