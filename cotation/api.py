@@ -75,3 +75,34 @@ def score(grid: Grid, applications: Any, date_calcul: datetime.date | str, *, en
     from .reference import evaluate
 
     return evaluate(grid, batch, day)
+
+
+def rank(grid: Grid, applications: Any, dwellings: Any, k: int = 3, *, date_calcul: datetime.date | str,
+         engine: str = "compiled", assignment: str | None = None) -> Any:
+    """The top ``k`` eligible applications of every dwelling, under the grid's ``match`` part.
+
+    ``applications`` and ``dwellings``: Batches, paths (.csv/.parquet), DataFrames or Arrow tables.
+    Candidates are ordered by tier, then pair total (the application's total plus the points of
+    the match criteria), then the grid's tie-breaks (a total order). ``assignment``: None (each
+    dwelling independently), "given" or "best": an application is proposed for at most one
+    dwelling of the batch, the dwellings choosing in the given order, or best candidate first (see
+    :func:`cotation.ranking.dwelling_order`). ``engine``: "compiled" (default) or "reference".
+    Returns a :class:`~cotation.ranking.Ranking`.
+    """
+    from .ranking import ASSIGNMENT_ORDERS, finish, prepare, reference_rank
+
+    if engine not in ("compiled", "reference"):
+        raise ValueError(f"unknown engine {engine!r} (available: compiled, reference)")
+    if assignment is not None and assignment not in ASSIGNMENT_ORDERS:
+        raise ValueError(f"unknown assignment order {assignment!r} (available: {', '.join(ASSIGNMENT_ORDERS)})")
+    if k < 0:
+        raise ValueError(f"k must be at least 0, got {k}")
+    day = datetime.date.fromisoformat(date_calcul) if isinstance(date_calcul, str) else date_calcul
+    prep = prepare(grid, applications, dwellings, day, engine)
+    if engine == "reference":
+        result, order = reference_rank(prep, k, assignment)
+    else:
+        from .pairs import compile_pairs
+
+        result, order = compile_pairs(grid).run(prep, k, assignment)
+    return finish(prep, result, k, assignment, order)

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from . import ir
-from .catalogue import Kind
+from .catalogue import Field, Kind
 
 INF = math.inf
 I16 = (-(2**15), 2**15 - 1)
@@ -99,7 +99,13 @@ class _Bounds:
         return Interval(value, value)
 
     def _b_FieldRef(self, node: ir.FieldRef) -> Interval:
-        f = self.grid.catalogue[node.name]
+        return self._field(self.grid.catalogue[node.name])
+
+    def _b_DwellingRef(self, node: ir.DwellingRef) -> Interval:
+        assert self.grid.match is not None
+        return self._field(self.grid.match.catalogue[node.name])
+
+    def _field(self, f: Field) -> Interval:
         if f.kind is Kind.CATEGORY:
             return Interval(0, max(len(f.values) - 1, 0))
         lo, hi = _FIELD_RANGE.get(f.kind, I64)
@@ -218,7 +224,10 @@ _CALLS: dict[str, Callable[[_Bounds, ir.Call], Interval]] = {
     "days_between": _c_days, "months_between": _c_months, "years_between": _c_years, "age": _c_age,
     "count": lambda b, n: Interval(0, 64), "first": lambda b, n: Interval(*I32),
     "coalesce": _c_coalesce, "present": lambda b, n: BOOL,
+    "rang_souhait": lambda b, n: Interval(1, 64), "adequation_typologie": lambda b, n: Interval(-1, 1),
+    "plafond_ressources": lambda b, n: Interval(0, CEILING_MAX),
 }
+CEILING_MAX = 2**40  # the ceilings' cells are checked below this when the tables are read
 
 
 def _rule(b: _Bounds, rule: ir.Rule) -> Interval:
@@ -262,9 +271,22 @@ class GridBounds:
 def analyzer(grid: ir.Grid) -> _Bounds:
     """An object whose ``of(node)`` is the interval of any expression of ``grid`` (variables known)."""
     b = _Bounds(grid)
-    for var in grid.variables:
+    for var in (*grid.variables, *(grid.match.variables if grid.match else ())):
         b.vars[var.name] = b.of(var.expr)
     return b
+
+
+def pair_bounds(grid: ir.Grid) -> tuple[list[Interval], list[int]]:
+    """Bounds of each criterion of the match part, and the indices of those not within int64."""
+    assert grid.match is not None
+    b = analyzer(grid)
+    out, unbounded = [], []
+    for j, c in enumerate(grid.match.criteria):
+        b.overflow = False
+        out.append(_criterion(b, c))
+        if (b.overflow and (c.min is None or c.max is None)) or not out[-1].fits(I64):
+            unbounded.append(j)
+    return out, unbounded
 
 
 def grid_bounds(grid: ir.Grid) -> GridBounds:

@@ -146,6 +146,14 @@ def default_catalogue() -> Catalogue:
     return Catalogue(tuple(field_from_dict(name, spec) for name, spec in raw["fields"].items()))
 
 
+@cache
+def dwelling_catalogue() -> Catalogue:
+    """The fields of a dwelling (``cotation/data/logements.yaml``), read as ``logement.<name>`` in grids."""
+    text = resources.files("cotation").joinpath("data/logements.yaml").read_text(encoding="utf-8")
+    raw = yaml.safe_load(text)
+    return Catalogue(tuple(field_from_dict(name, spec) for name, spec in raw["fields"].items()))
+
+
 def encode_commune(code: str) -> int:
     """Encode an INSEE commune code ('75056', '2A004', '97411') as a non-negative int.
 

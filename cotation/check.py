@@ -8,16 +8,18 @@ orders and types the variables, type-checks criteria and priorities, and checks 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
 from . import ir
 from . import model as m
 from . import syntax as s
-from .bounds import I64, grid_bounds, widths
-from .catalogue import Catalogue, Field, Kind, default_catalogue, field_from_dict
+from .bounds import I64, grid_bounds, pair_bounds, widths
+from .catalogue import Catalogue, Field, Kind, default_catalogue, dwelling_catalogue, field_from_dict
 from .errors import Collector, did_you_mean
-from .loader import GridSource, LoadedGrid
+from .loader import PRELUDE_NAME, GridSource, LoadedGrid, load_prelude
 from .parser import ExprSyntaxError, parse
 from .source import NOWHERE, Span
 from .typecheck import TypeChecker
@@ -50,6 +52,10 @@ class _Merged:
     rubrics: list[_Item] = field(default_factory=list)
     groups: list[_Item] = field(default_factory=list)
     priorities: list[_Item] = field(default_factory=list)
+    filters: list[_Item] = field(default_factory=list)  # match.filters
+    pair_criteria: list[_Item] = field(default_factory=list)  # match.criteria
+    typology: _Item | None = None  # match.typology of the last file that declares one
+    has_match: bool = False
 
 
 def _merge(loaded: LoadedGrid) -> _Merged:
@@ -60,6 +66,12 @@ def _merge(loaded: LoadedGrid) -> _Merged:
         merged.variables += [_Item((k, v), src, ("variables", k)) for k, v in mod.variables.items()]
         for section in ("criteria", "rubrics", "groups", "priorities"):
             getattr(merged, section).extend(_Item(v, src, (section, i)) for i, v in enumerate(getattr(mod, section)))
+        if mod.match is not None:
+            merged.has_match = True
+            merged.filters += [_Item(v, src, ("match", "filters", i)) for i, v in enumerate(mod.match.filters)]
+            merged.pair_criteria += [_Item(v, src, ("match", "criteria", i)) for i, v in enumerate(mod.match.criteria)]
+            if mod.match.typology is not None:
+                merged.typology = _Item(mod.match.typology, src, ("match", "typology"))
     return merged
 
 
@@ -68,7 +80,12 @@ class GridChecker:
         self.loaded, self.errors = loaded, errors
         self.merged = _merge(loaded)
         self.catalogue = self._extend(catalogue)
-        self.types = TypeChecker(self.catalogue, errors)
+        self.types = TypeChecker(self.catalogue, errors, dwelling_catalogue())
+        self.prelude, prelude_text = load_prelude()
+        if hasattr(errors.sources, "add"):
+            errors.sources.add(PRELUDE_NAME, prelude_text)  # type: ignore[attr-defined]
+        self.prelude_used = False
+        self.prelude_names: set[str] = set()
 
     # -- expressions -----------------------------------------------------------------------
     def parse_at(self, item: _Item, *sub: str | int) -> s.Expr | None:
@@ -133,12 +150,44 @@ def check_grid(loaded: LoadedGrid, catalogue: Catalogue | None = None, errors: C
     rubrics = _check_sets(gc, criteria, gc.merged.rubrics, "rubric")
     groups = _check_sets(gc, criteria, gc.merged.groups, "group")
     priorities = [p for p in (_check_priority(gc, item) for item in gc.merged.priorities) if p is not None]
+    filters, pair_criteria = _check_match_items(gc)
+    similar = _check_similar(gc)
+    typology = _check_typology(gc)
     tie_break = _check_tie_break(gc)
     meta = _check_meta(gc)
     errors.raise_if_any()
-    grid = ir.Grid(meta, gc.catalogue, tuple(variables), tuple(criteria), tuple(r for r in rubrics),  # type: ignore[arg-type]
-                   tuple(groups), tuple(priorities), tie_break, loaded.content_hash)  # type: ignore[arg-type]
+    roots = [c.when for c in criteria if c.when] + [c.rule.points if isinstance(c.rule, ir.Fixed) else c.rule.value
+                                                    for c in (*criteria, *pair_criteria)]
+    roots += [p.when for p in priorities] + [f.when for f in filters] + [c.when for c in pair_criteria if c.when]
+    roots += [x.expr for x in similar]
+    variables = _used(gc, variables, roots)
+    app_vars = tuple(v for v in variables if v.name not in gc.types.pair_vars)
+    match = _match(gc, variables, filters, pair_criteria)
+    grid = ir.Grid(meta, gc.catalogue, app_vars, tuple(criteria), tuple(r for r in rubrics),  # type: ignore[arg-type]
+                   tuple(groups), tuple(priorities), tie_break, _content_hash(gc, loaded),  # type: ignore[arg-type]
+                   match=match, similar=tuple(similar), typology=typology)
     return _with_widths(gc, grid)
+
+
+def _content_hash(gc: GridChecker, loaded: LoadedGrid) -> str:
+    """The hash of the grid's files and of the prelude (its variables and default tables)."""
+    prelude = json.dumps(gc.prelude.model.model_dump(mode="json", by_alias=True), sort_keys=True)
+    return hashlib.sha256((loaded.content_hash + prelude).encode()).hexdigest()
+
+
+def _used(gc: GridChecker, variables: list[ir.Variable], roots: list[ir.IExpr]) -> list[ir.Variable]:
+    """The grid's own variables, and the prelude's that the grid uses (directly or not)."""
+    by_name = {v.name: v for v in variables}
+    needed: set[str] = set()
+    stack = [n for r in roots for n in ir.vars_read(r)] + [v.name for v in variables if v.name not in gc.prelude_names]
+    while stack:
+        name = stack.pop()
+        if name in needed or name not in by_name:
+            continue
+        needed.add(name)
+        stack += list(ir.vars_read(by_name[name].expr))
+    gc.prelude_used = any(n in gc.prelude_names for n in needed)
+    return [v for v in variables if v.name in needed]
 
 
 def _with_widths(gc: GridChecker, grid: ir.Grid) -> ir.Grid:
@@ -152,6 +201,11 @@ def _with_widths(gc: GridChecker, grid: ir.Grid) -> ir.Grid:
         gc.errors.error("E309", grid.criteria[0].span if grid.criteria else NOWHERE,
                         f"the total can reach [{found.total.lo:.0f}, {found.total.hi:.0f}], beyond 64-bit "
                         "integers: give the largest criteria a 'min:' and a 'max:'")
+    if grid.match is not None:
+        for j in pair_bounds(grid)[1]:
+            c = grid.match.criteria[j]
+            gc.errors.error("E309", c.span, "its points are not bounded within 64-bit integers: give the criterion "
+                            "a 'min:' and a 'max:'", criterion=c.id)
     if len(grid.priorities) > 64:
         gc.errors.error("E310", grid.priorities[64].span,
                         f"{len(grid.priorities)} priorities, at most 64 (one bit each in the flags)")
@@ -177,7 +231,7 @@ def _check_meta(gc: GridChecker) -> ir.Meta:
 def _check_ids(gc: GridChecker) -> None:
     seen: dict[str, Span] = {}
     m_ = gc.merged
-    items = [*m_.criteria, *m_.priorities, *m_.rubrics, *m_.groups]
+    items = [*m_.criteria, *m_.priorities, *m_.rubrics, *m_.groups, *m_.filters, *m_.pair_criteria]
     names = [(it.value.id, it) for it in items] + [(f"plafond_{it.value.id}", it) for it in m_.groups]
     for ident, item in names:
         span = item.span("id")
@@ -193,8 +247,12 @@ def _check_ids(gc: GridChecker) -> None:
 
 
 def _check_variables(gc: GridChecker) -> list[ir.Variable]:
-    """Type the variables in dependency order; a cycle is E209."""
+    """Type the variables (the grid's and the prelude's it does not redefine) in dependency order; a
+    cycle is E209. Variables that read the dwelling (directly or not) become pair-level."""
     items = {it.value[0]: it for it in gc.merged.variables}
+    prelude = _prelude_items(gc, items)
+    gc.prelude_names = set(prelude)
+    items = {**prelude, **items}
     trees: dict[str, s.Expr] = {}
     for name, item in items.items():
         gc.types.criterion = name
@@ -205,6 +263,7 @@ def _check_variables(gc: GridChecker) -> list[ir.Variable]:
         else:
             gc.types.failed.add(name)
     out: list[ir.Variable] = []
+    gc.types.pair_allowed = True
     for name in _dependency_order(gc, trees, items):
         gc.types.criterion = name
         typed = gc.types.check(trees[name])
@@ -212,13 +271,51 @@ def _check_variables(gc: GridChecker) -> list[ir.Variable]:
             gc.types.failed.add(name)
             continue
         gc.types.variables[name] = ir.VarRef(name, typed.type, typed.nullable)
+        if ir.reads_dwelling(typed) or ir.vars_read(typed) & gc.types.pair_vars:
+            gc.types.pair_vars.add(name)
         item = items[name]
         spec = item.value[1]
         label = spec.label if isinstance(spec, m.Variable) else None
         text = spec.expr if isinstance(spec, m.Variable) else spec
         out.append(ir.Variable(name, typed, label, str(text), item.key_span()))
+    gc.types.pair_allowed = False
     gc.types.criterion = None
     return out
+
+
+def _prelude_items(gc: GridChecker, own: dict[str, _Item]) -> dict[str, _Item]:
+    """The prelude's variables that this grid does not redefine and that type-check against its
+    catalogue (a prelude variable whose fields a custom catalogue lacks is simply not offered)."""
+    candidates = {k: _Item((k, v), gc.prelude, ("variables", k)) for k, v in gc.prelude.model.variables.items()
+                  if k not in own and k not in gc.catalogue}
+    scratch = Collector(gc.errors.sources)
+    checker = TypeChecker(gc.catalogue, scratch, gc.types.dwellings)
+    checker.pair_allowed = True
+    saved = gc.errors, gc.types
+    gc.errors, gc.types = scratch, checker
+    try:
+        trees = {}
+        for name, item in candidates.items():
+            sub = ("expr",) if isinstance(item.value[1], m.Variable) else ()
+            tree = gc.parse_at(_Item(item.value[1], item.source, item.path), *sub)
+            if tree is not None:
+                trees[name] = tree
+        own_names = {x.name for t in trees.values() for x in s.walk(t) if isinstance(x, s.Name)} & set(own)
+        ok: dict[str, _Item] = {}
+        for name in _dependency_order(gc, trees, candidates):
+            if own_names & {x.name for x in s.walk(trees[name]) if isinstance(x, s.Name)}:
+                ok[name] = candidates[name]  # reads a variable the grid redefines: typed with the grid's
+                continue
+            before = len(scratch.diagnostics)
+            typed = checker.check(trees[name])
+            if typed is not None and len(scratch.diagnostics) == before:
+                checker.variables[name] = ir.VarRef(name, typed.type, typed.nullable)
+                ok[name] = candidates[name]
+            else:
+                checker.failed.add(name)
+    finally:
+        gc.errors, gc.types = saved
+    return ok
 
 
 def _dependency_order(gc: GridChecker, trees: dict[str, s.Expr], items: dict[str, _Item]) -> list[str]:
@@ -415,6 +512,105 @@ def _check_priority(gc: GridChecker, item: _Item) -> ir.Priority | None:
         return None
     return ir.Priority(p.id, p.label, p.legal_basis, p.letter, p.description, when, gc.source_text(item, "when"),
                        p.points, p.tier, item.span())
+
+
+def _check_match_items(gc: GridChecker) -> tuple[list[ir.Filter], list[ir.Criterion]]:
+    """Filters and pair criteria of the match part (they may read logement.* and pair variables)."""
+    gc.types.pair_allowed = True
+    filters: list[ir.Filter] = []
+    for item in gc.merged.filters:
+        f: m.Filter = item.value
+        gc.types.criterion = f.id
+        when = _condition(gc, item, "when")
+        if when is not None:
+            filters.append(ir.Filter(f.id, f.label, f.description, when, gc.source_text(item, "when"), item.span()))
+    criteria = []
+    for item in gc.merged.pair_criteria:
+        c: m.Criterion = item.value
+        for key in ("rubric", "group"):
+            if getattr(c, key) is not None:
+                gc.errors.error("E311", item.span(key), f"a criterion of the match part cannot belong to a {key} "
+                                "(rubrics and group caps apply to the application's criteria)", criterion=c.id)
+        checked = _check_criterion(gc, item)
+        if checked is not None:
+            criteria.append(checked)
+    gc.types.pair_allowed = False
+    gc.types.criterion = None
+    return filters, criteria
+
+
+def _check_typology(gc: GridChecker) -> tuple[tuple[int, int], ...]:
+    """match.typology (the grid's, else the prelude's): persons 1..n -> (min rooms, max rooms)."""
+    item = gc.merged.typology or _Item(gc.prelude.model.match.typology, gc.prelude, ("match", "typology"))  # type: ignore[union-attr]
+    raw: dict[str, list[int]] = item.value
+    table = {int(k): (k, v) for k, v in raw.items() if k.strip().isdigit()}
+    sizes = sorted(table)
+    if len(table) != len(raw) or sizes != list(range(1, len(sizes) + 1)):
+        gc.errors.error("E311", item.span(), "match.typology must give every household size from 1 up to the "
+                        f"largest one it lists, got sizes {', '.join(raw) or 'none'}")
+        return ()
+    out = []
+    for n in sizes:
+        key, rooms = table[n]
+        if len(rooms) != 2 or not 1 <= rooms[0] <= rooms[1]:
+            gc.errors.error("E311", item.span(key), f"match.typology, {n} person(s): expected [min rooms, max rooms] "
+                            f"with 1 <= min <= max, got {rooms}")
+            return ()
+        out.append((rooms[0], rooms[1]))
+    return tuple(out)
+
+
+def _index(filters: list[ir.Filter]) -> ir.Index | None:
+    """The inverted index the pair engine may use: when the first filter is exactly
+    ``logement.<commune> in <communes field>``."""
+    if not filters:
+        return None
+    w = filters[0].when
+    if (isinstance(w, ir.ListHas) and not w.negate and isinstance(w.elem, ir.DwellingRef)
+            and isinstance(w.container, ir.FieldRef)):
+        return ir.Index(w.elem.name, w.container.name)
+    return None
+
+
+def _match(gc: GridChecker, variables: list[ir.Variable], filters: list[ir.Filter],
+           criteria: list[ir.Criterion]) -> ir.Match | None:
+    if not gc.merged.has_match:
+        return None  # variables that read the dwelling are then simply unused
+    pair_vars = tuple(v for v in variables if v.name in gc.types.pair_vars)
+    return ir.Match(dwelling_catalogue(), pair_vars, tuple(filters), tuple(criteria), _index(filters))
+
+
+def _check_similar(gc: GridChecker) -> list[ir.Similar]:
+    """The keys of "similar demands" for positioning (default: first wished typology and commune)."""
+    main = gc.loaded.main
+    declared = main.model.similar
+    item = _Item(declared, main, ("similar",))
+    if declared is None:
+        defaults = [("typologie_souhaitee", "typologie_souhaitee"),
+                    ("first(communes_souhaitees)", "communes_souhaitees")]
+        texts = [t for t, f in defaults if f in gc.catalogue]
+        item = _Item(texts, main, ())
+    out = []
+    for i, text in enumerate(item.value):
+        gc.types.criterion = "similar"
+        typed = gc.typed(item, i) if declared is not None else gc.types.check(parse(text))
+        if typed is None:
+            continue
+        if typed.type == ir.COMMUNES:
+            gc.errors.error("E204", item.span(i), "a key of similar demands cannot be a list of communes",
+                            criterion="similar", suggestion=f"first({text})")
+            continue
+        out.append(ir.Similar(typed, str(text), _similar_label(gc, typed, str(text))))
+    gc.types.criterion = None
+    return out
+
+
+def _similar_label(gc: GridChecker, typed: ir.IExpr, text: str) -> str:
+    if isinstance(typed, ir.FieldRef):
+        return gc.catalogue[typed.name].label.lower()
+    if isinstance(typed, ir.Call) and typed.func == "first" and isinstance(typed.args[0], ir.FieldRef):
+        return "première " + gc.catalogue[typed.args[0].name].label.lower().removesuffix("s").replace("es ", "e ")
+    return text
 
 
 def _check_tie_break(gc: GridChecker) -> tuple[ir.TieBreak, ...]:

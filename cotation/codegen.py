@@ -153,6 +153,7 @@ class _Emitter:
         self.fields: dict[str, bool] = {}  # field -> whether its mask is read (in any loop)
         self.var_defs = {v.name: v for v in grid.variables}
         self.calendar: set[str] = set()  # date fields read through the calendar table
+        self.uses_typology = False  # adequation_typologie() reads the TYPO_LO/TYPO_HI constants
         self.bounds = analyzer(grid)
         self.begin_loop()
 
@@ -386,6 +387,23 @@ class _Emitter:
         self.line(f"m_{k} = {_and(a.m, f'(v_{k} >= 0)')}")
         return _Slot(f"v_{k}", f"m_{k}")
 
+    def _call_adequation_typologie(self, node: ir.Call) -> _Slot:
+        persons, rooms = (self.emit(a) for a in node.args)
+        self.uses_typology = True
+        return self.bind(f"_adequation({persons.v}, {rooms.v}, TYPO_LO, TYPO_HI)", _and(persons.m, rooms.m))
+
+    def _call_rang_souhait(self, node: ir.Call) -> _Slot:
+        e, c = (self.emit(a) for a in node.args)
+        w = self.width(node.args[1])
+        rank = "0"
+        for j in reversed(range(w)):  # the first position that holds the commune, unrolled
+            rank = f"{j + 1} if {c.v}[{_at(w, j)}] == {e.v} else {rank}" if rank != "0" else \
+                f"{j + 1} if {c.v}[{_at(w, j)}] == {e.v} else 0"
+        k = self.fresh()
+        self.line(f"v_{k} = np.int64({rank})")
+        self.line(f"m_{k} = {_and(e.m, c.m, f'(v_{k} > 0)', f'({e.v} >= 0)')}")
+        return _Slot(f"v_{k}", f"m_{k}")
+
     def _call_present(self, node: ir.Call) -> _Slot:
         return self.bind(self.emit(node.args[0]).m)
 
@@ -593,8 +611,8 @@ def _breakdown_body(em: _Emitter) -> list[str]:
 
 
 # -- the module ----------------------------------------------------------------------------
-_HELPER_IMPORT = ("from cotation.jit_helpers import (_cal_months, _civil, _fdiv, _months_between, _months_to,\n"
-                  "                                  _popcount, _round_half_away)")
+_HELPER_IMPORT = ("from cotation.jit_helpers import (_adequation, _cal_months, _civil, _fdiv, _months_between,\n"
+                  "                                  _months_to, _popcount, _round_half_away)")
 
 
 def _header(grid: ir.Grid) -> list[str]:
@@ -638,6 +656,14 @@ def _function(rows: str, outputs: tuple[str, ...], body: list[str], doc: str, in
             "    t_cal = np.int64(cal[np.uint64(today - cal_lo)])", *body]
 
 
+def typology_constants(grid: ir.Grid) -> list[str]:
+    """Module constants of the grid's typology table (rooms suited to each household size)."""
+    lo = ", ".join(str(t[0]) for t in grid.typology)
+    hi = ", ".join(str(t[1]) for t in grid.typology)
+    return [f"TYPO_LO = np.array([{lo}], np.int64)  # match.typology: minimum rooms for 1, 2, ... persons",
+            f"TYPO_HI = np.array([{hi}], np.int64)  # maximum rooms", ""]
+
+
 def generate_source(grid: ir.Grid) -> KernelSource:
     """The kernel module of ``grid``: readable Python text for Numba, and how to call it."""
     em = _Emitter(grid)
@@ -653,6 +679,8 @@ def generate_source(grid: ir.Grid) -> KernelSource:
     second = _function(BREAKDOWN_ROWS, BREAKDOWN_OUTPUTS, breakdown,
                        "Rows start..stop-1, by chunks of CHUNK rows: breakdown and met (criterion-major), "
                        "total, flags, tier.", inputs)
-    text = "\n".join([*_header(grid), _HELPER_IMPORT, "", f"CHUNK = {CHUNK}", "", "", *first, "", "", *second, ""])
+    constants = typology_constants(grid) if em.uses_typology else []
+    text = "\n".join([*_header(grid), _HELPER_IMPORT, "", f"CHUNK = {CHUNK}", *constants, "", "", *first, "", "",
+                      *second, ""])
     return KernelSource(text, columns, masks, tuple(calendar), ROWS, BREAKDOWN_ROWS, (ROWS, BREAKDOWN_ROWS),
                         grid.meta.id, grid.content_hash, grid.widths)

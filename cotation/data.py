@@ -40,7 +40,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .catalogue import Catalogue, Field, Kind, default_catalogue
+from .catalogue import Catalogue, Field, Kind, default_catalogue, dwelling_catalogue
 from .dates import day_number, from_day_number
 from .errors import MAX_ROWS, DataError, DataProblem, did_you_mean
 
@@ -201,6 +201,14 @@ def read_applications(
     catalogue = catalogue or default_catalogue()
     table, name = _load_table(source)
     return _build_batch(table, catalogue, date_calcul, name)
+
+
+def read_dwellings(source: Any, catalogue: Catalogue | None = None) -> Batch:
+    """Read and validate dwellings (``cotation/data/logements.yaml`` fields) like applications:
+    from a .csv/.parquet path, a DataFrame or an Arrow Table; DataError lists every problem."""
+    catalogue = catalogue or dwelling_catalogue()
+    table, name = _load_table(source)
+    return _build_batch(table, catalogue, None, name)
 
 
 def write_applications(batch: Batch, path: str | os.PathLike[str]) -> None:
@@ -567,7 +575,7 @@ def _check_duplicates(f: Field, arr: pa.Array, ctx: _Ctx) -> None:
         return
     ids = dup.field("values").to_pylist()
     rows = int(pc.sum(dup.field("counts")).as_py())
-    message = f"{len(ids)} numero_unique value(s) appear more than once ({rows} rows)"
+    message = f"{len(ids)} {f.name} value(s) appear more than once ({rows} rows)"
     ctx.report.add("D106", f.name, message, rows=tuple(ids[:MAX_ROWS]), count=len(ids))
 
 

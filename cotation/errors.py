@@ -53,6 +53,7 @@ GRID_CODES: dict[str, str] = {
     "E308": "minimum greater than maximum",
     "E309": "points not provably within 64-bit integers (an unbounded criterion or total)",
     "E310": "more than 64 priorities",
+    "E311": "invalid match part (a match criterion in a rubric or group, a malformed typology table)",
 }
 
 #: Every data error code with its one-line meaning.
@@ -68,6 +69,7 @@ DATA_CODES: dict[str, str] = {
     "D109": "unknown column that looks like a misspelt field",
     "D110": "too many values in a multi-valued cell",
     "D111": "value above the field maximum (an implausible amount, household size or duration)",
+    "D112": "no income ceiling shipped for a dwelling's financing, zone and the year of date_calcul",
 }
 
 

@@ -82,6 +82,27 @@ def _first(types: list[Type]) -> Type:
     return COMMUNE
 
 
+def _wish_rank(types: list[Type]) -> Type:
+    if types[0].kind != "commune" or types[1].kind != "communes":
+        raise SignatureError("rang_souhait(commune, communes) takes a commune and a list of communes")
+    return INT
+
+
+FINANCINGS = ("PLAI", "PLUS", "PLS", "PLI")
+ZONES = ("paris_limitrophes", "ile_de_france", "autres")
+
+
+def _ceiling(types: list[Type]) -> Type:
+    fin, zone, cat, extra = types
+    if fin.kind != "category" or not set(fin.domain) <= set(FINANCINGS):
+        raise SignatureError(f"argument 1 must be a financing (a category among {', '.join(FINANCINGS)})")
+    if zone.kind != "category" or not set(zone.domain) <= set(ZONES):
+        raise SignatureError(f"argument 2 must be a zone (a category among {', '.join(ZONES)})")
+    if cat.kind != "int" or extra.kind != "int":
+        raise SignatureError("arguments 3 and 4 must be integers (household category, extra persons)")
+    return INT
+
+
 @dataclass(frozen=True)
 class Function:
     name: str
@@ -113,5 +134,18 @@ FUNCTIONS: dict[str, Function] = {f.name: f for f in [
     Function("present", 1, 1, lambda types: BOOL, "never", "True when the value is not missing."),
     Function("coalesce", 2, 2, _coalesce, "coalesce", "coalesce(x, d): x, or d when x is missing."),
     Function("date", 1, 1, lambda types: DATE, "never", 'date("YYYY-MM-DD"): a date constant.'),
+    Function("rang_souhait", 2, 2, _wish_rank, "maybe",
+             "rang_souhait(commune, communes): position (1 = first) of the commune in the list; "
+             "missing when it is not listed."),
+    Function("plafond_ressources", 4, 4, _ceiling, "maybe",
+             "plafond_ressources(financement, zone, categorie, supplementaires): the income ceiling (EUR/year) "
+             "of the year of date_calcul, from the tables shipped with cotation (cotation/data/plafonds.yaml); "
+             "categories below 1 count as 1, above 6 as 6; each extra person adds the per-person amount. "
+             "Missing when the table has no such cell (the ranking refuses dwellings without a ceiling)."),
+    Function("adequation_typologie", 2, 2, _fixed(("int", "int"), INT), "args",
+             "adequation_typologie(persons, rooms): -1 when the dwelling has fewer rooms than the grid's "
+             "match.typology gives for the household, 1 when it has more, else 0."),
 ]}
+
+DWELLING_ONLY = ("plafond_ressources",)  # calls that make an expression pair-level (the ceilings of the year)
 

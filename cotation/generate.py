@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 from .catalogue import Catalogue, Field, Kind, default_catalogue
 from .data import Batch, Column, absent_column, day_number
 
-__all__ = ["COMMUNES", "generate_applications"]
+__all__ = ["COMMUNES", "generate_applications", "generate_dwellings"]
 
 #: Toulouse metropolis communes (INSEE codes), Toulouse first, with their weight as a first wish.
 COMMUNES: tuple[tuple[str, float], ...] = (
@@ -345,9 +345,9 @@ def _ids(d: _Draw) -> np.ndarray:
 # --- fit to the catalogue ------------------------------------------------------------------------------------
 
 
-def _fit(cols: dict[str, Column], catalogue: Catalogue, n: int) -> dict[str, Column]:
+def _fit(cols: dict[str, Column], catalogue: Catalogue, n: int, standard: Catalogue | None = None) -> dict[str, Column]:
     """One column per non-id catalogue field: generated ones remapped, unknown ones missing."""
-    standard = default_catalogue()
+    standard = standard or default_catalogue()
     out = {}
     for f in catalogue:
         if f.kind is Kind.ID:
@@ -378,3 +378,59 @@ def _remap(std: Field, f: Field, col: Column) -> Column:
             out |= hit << np.uint64(j)
     return Column(out, None)
 
+
+
+# --- dwellings ---------------------------------------------------------------------------------------------
+
+TYPOLOGY_P = (0.10, 0.25, 0.33, 0.22, 0.08, 0.02)  # T1..T6
+RENT_PER_M2 = {"PLAI": 5.6, "PLUS": 6.4, "PLS": 9.6, "PLI": 11.5}  # EUR/m2/month, orders of magnitude
+RESERVATION_P = {"prefet": 0.25, "commune": 0.20, "epci": 0.05, "action_logement": 0.30, "bailleur": 0.18,
+                 "autre": 0.02}
+
+
+def generate_dwellings(
+    n: int,
+    *,
+    seed: int = 0,
+    financings: dict[str, float] | None = None,
+    zone: str = "autres",
+    catalogue: Catalogue | None = None,
+) -> Batch:
+    """``n`` synthetic vacant dwellings in the communes of :data:`COMMUNES`, deterministic for ``seed``.
+
+    ``financings``: the mix of financings (default PLUS 70 %, PLS 30 %: the shipped income ceilings
+    of 2025-2026 cover them in every zone, PLAI only partly, PLI not at all).
+    """
+    from .catalogue import dwelling_catalogue
+
+    if n < 0:
+        raise ValueError("n must be >= 0")
+    catalogue = catalogue or dwelling_catalogue()
+    rng = np.random.default_rng(seed)
+    d = _Draw(rng, n, 0, {})
+    codes, weights = _commune_table()
+    d.put("commune", rng.choice(codes, size=n, p=weights).astype(np.int32))
+    d.put("zone", np.full(n, catalogue["zone"].code_of(zone), np.int8))
+    typ = rng.choice(6, size=n, p=TYPOLOGY_P)
+    d.put("typologie", typ.astype(np.int8))
+    rooms = typ + 1
+    d.put("pieces", rooms.astype(np.int32))
+    surface = np.round(14.0 + 15.5 * rooms + rng.normal(0, 4, n), 1).clip(9, None)
+    d.put("surface", surface)
+    mix = financings or {"PLUS": 0.7, "PLS": 0.3}
+    names = list(mix)
+    fin = rng.choice(len(names), size=n, p=np.array(list(mix.values())) / sum(mix.values()))
+    d.put("financement", np.array([catalogue["financement"].code_of(names[i]) for i in fin], np.int8))
+    rate = np.array([RENT_PER_M2[names[i]] for i in fin])
+    d.put("loyer", np.round(surface * rate * rng.uniform(0.9, 1.1, n), 2))
+    d.put("charges", np.round(surface * rng.uniform(1.2, 2.4, n), 2))
+    d.put("qpv", rng.random(n) < 0.2)
+    d.put("accessible", rng.random(n) < 0.15)
+    floor = rng.integers(0, 9, n)
+    d.put("etage", floor.astype(np.int32))
+    d.put("ascenseur", (floor >= 3) & (rng.random(n) < 0.75) | (rng.random(n) < 0.1))
+    res = list(RESERVATION_P)
+    d.put("reservataire", np.array([catalogue["reservataire"].code_of(res[i]) for i in
+                                    rng.choice(len(res), size=n, p=list(RESERVATION_P.values()))], np.int8))
+    ids = np.array([f"L{i + 1:06d}" for i in range(n)], dtype=object)
+    return Batch(catalogue, ids, _fit(d.cols, catalogue, n, dwelling_catalogue()), "<generated>", ())

@@ -54,6 +54,16 @@ class FieldRef:
 
 
 @dataclass(frozen=True)
+class DwellingRef:
+    """``logement.<name>``: a field of the dwelling, in the expressions of a grid's ``match`` part."""
+
+    name: str
+    type: Type
+    nullable: bool
+    span: Span = _span
+
+
+@dataclass(frozen=True)
 class VarRef:
     name: str
     type: Type
@@ -173,7 +183,7 @@ class Call:
     span: Span = _span
 
 
-IExpr = (Const | FieldRef | VarRef | DateCalcul | Arith | Neg | Cmp | Logic | Not | Cond | InValues | SetHas
+IExpr = (Const | FieldRef | DwellingRef | VarRef | DateCalcul | Arith | Neg | Cmp | Logic | Not | Cond | InValues | SetHas
          | ListHas | Call)
 
 
@@ -201,6 +211,14 @@ def fields_read(node: IExpr) -> set[str]:
     for child in children(node):
         out |= fields_read(child)
     return out
+
+
+def reads_dwelling(node: IExpr) -> bool:
+    """Whether an expression is pair-level by itself: it reads a field of the dwelling, or the income
+    ceilings (not through variables)."""
+    if isinstance(node, DwellingRef) or (isinstance(node, Call) and node.func == "plafond_ressources"):
+        return True
+    return any(reads_dwelling(c) for c in children(node))
 
 
 def vars_read(node: IExpr) -> set[str]:
@@ -332,6 +350,56 @@ class Meta:
 
 
 @dataclass(frozen=True)
+class Filter:
+    """A hard filter of the ``match`` part: an application is eligible for a dwelling only when
+    every filter's condition is true (a missing condition excludes it)."""
+
+    id: str
+    label: str
+    description: str
+    when: IExpr
+    when_source: str
+    span: Span = _span
+
+
+@dataclass(frozen=True)
+class Index:
+    """How the pair engine finds candidates without scanning every application: filter 0 reads
+    ``logement.<dwelling_field> in <field>`` (a list of communes), so only the applications listing
+    the dwelling's commune are visited (an inverted index by commune)."""
+
+    dwelling_field: str
+    field: str
+
+
+@dataclass(frozen=True)
+class Match:
+    """The dwelling-dependent part of a grid: filters, pair criteria and their variables."""
+
+    catalogue: Catalogue  # the fields of a dwelling (logement.<name>)
+    variables: tuple[Variable, ...]  # variables that read the dwelling, in dependency order
+    filters: tuple[Filter, ...]
+    criteria: tuple[Criterion, ...]
+    index: Index | None
+
+    def expressions(self) -> list[IExpr]:
+        exprs: list[IExpr] = [v.expr for v in self.variables] + [f.when for f in self.filters]
+        for c in self.criteria:
+            exprs += [c.when] if c.when is not None else []
+            exprs.append(c.rule.points if isinstance(c.rule, Fixed) else c.rule.value)
+        return exprs
+
+
+@dataclass(frozen=True)
+class Similar:
+    """One key of "similar demands" (positioning): applications with equal keys are compared."""
+
+    expr: IExpr
+    source: str
+    label: str
+
+
+@dataclass(frozen=True)
 class Widths:
     """Integer types of the outputs, chosen from the grid's bounds (:mod:`cotation.bounds`)."""
 
@@ -354,6 +422,9 @@ class Grid:
     tie_break: tuple[TieBreak, ...]
     content_hash: str
     widths: Widths = Widths()
+    match: Match | None = None
+    similar: tuple[Similar, ...] = ()
+    typology: tuple[tuple[int, int], ...] = ((1, 2),)  # persons - 1 -> (min, max rooms); the last row repeats
 
     @property
     def columns(self) -> tuple[Column, ...]:

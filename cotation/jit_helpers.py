@@ -9,7 +9,8 @@ user-wide cache directory when the package is read-only), and LLVM inlines them 
 import numba
 import numpy as np
 
-__all__ = ["_cal_months", "_civil", "_fdiv", "_months_between", "_months_to", "_popcount", "_round_half_away"]
+__all__ = ["_adequation", "_cal_months", "_ceiling", "_civil", "_commune_index", "_fdiv", "_finish", "_months_between",
+           "_months_to", "_offer", "_popcount", "_round_half_away"]
 
 _M1 = np.uint64(0x5555555555555555)
 _M2 = np.uint64(0x3333333333333333)
@@ -75,3 +76,113 @@ def _round_half_away(x):
     """Nearest integer, halves away from zero."""
     r = np.floor(abs(x) + 0.5)
     return np.int64(-r if x < 0 else r)
+
+
+@numba.njit(cache=True, error_model="numpy", nogil=True)
+def _adequation(persons, rooms, lo, hi):
+    """-1 when ``rooms`` is below the table's minimum for the household, 1 above its maximum, else 0."""
+    k = min(max(persons, 1), lo.shape[0]) - 1
+    return np.int64(-1) if rooms < lo[k] else (np.int64(1) if rooms > hi[k] else np.int64(0))
+
+
+@numba.njit(cache=True, error_model="numpy", nogil=True)
+def _ceiling(table, f, z, category, extra):
+    """The income ceiling of cell (f, z) for a category (1..6) and extra persons; -1 when unknown."""
+    if table[f, z, 0] < 0:
+        return np.int64(-1)
+    c = min(max(category, 1), 6) - 1
+    x = min(max(extra, 0), 1000)
+    return table[f, z, c] + x * table[f, z, 6]
+
+
+@numba.njit(cache=True, error_model="numpy", nogil=True, inline="always")
+def _worse(t1, s1, r1, t2, s2, r2):
+    """Whether candidate 1 ranks after candidate 2: tier, then total (higher first), then row (lower first)."""
+    if t1 != t2:
+        return t1 < t2
+    if s1 != s2:
+        return s1 < s2
+    return r1 > r2
+
+
+@numba.njit(cache=True, error_model="numpy", nogil=True)
+def _offer(ht, hs, hr, cnt, k, t, s, r):
+    """Offer a candidate to a bounded min-heap of the k best (root = the worst kept); returns the count."""
+    if k == 0:
+        return 0
+    if cnt == k:
+        if not _worse(ht[0], hs[0], hr[0], t, s, r):
+            return cnt  # the common case: no better than the worst kept
+        j = 0
+        while True:
+            c = 2 * j + 1
+            if c >= k:
+                break
+            if c + 1 < k and _worse(ht[c + 1], hs[c + 1], hr[c + 1], ht[c], hs[c], hr[c]):
+                c += 1
+            if not _worse(ht[c], hs[c], hr[c], t, s, r):
+                break
+            ht[j], hs[j], hr[j] = ht[c], hs[c], hr[c]
+            j = c
+        ht[j], hs[j], hr[j] = t, s, r
+        return cnt
+    j = cnt
+    while j > 0:
+        p = (j - 1) // 2
+        if not _worse(t, s, r, ht[p], hs[p], hr[p]):
+            break
+        ht[j], hs[j], hr[j] = ht[p], hs[p], hr[p]
+        j = p
+    ht[j], hs[j], hr[j] = t, s, r
+    return cnt + 1
+
+
+@numba.njit(cache=True, error_model="numpy", nogil=True)
+def _finish(ht, hs, hr, cnt, rows, totals):
+    """Write the kept candidates best first into ``rows``/``totals`` (one dwelling's row; -1 padded)."""
+    for a in range(cnt):  # selection sort: k is small
+        best = a
+        for b in range(a + 1, cnt):
+            if _worse(ht[best], hs[best], hr[best], ht[b], hs[b], hr[b]):
+                best = b
+        ht[a], ht[best] = ht[best], ht[a]
+        hs[a], hs[best] = hs[best], hs[a]
+        hr[a], hr[best] = hr[best], hr[a]
+        rows[a] = hr[a]
+        totals[a] = hs[a]
+    for a in range(cnt, rows.shape[0]):
+        rows[a] = -1
+        totals[a] = 0
+
+
+@numba.njit(cache=True, error_model="numpy", nogil=True)
+def _commune_index(lists, width, n, size):
+    """Inverted index of a list-of-communes column (``n`` rows of ``width``, flattened): for commune
+    code c, ``rows[ptr[c]:ptr[c + 1]]`` are the rows listing it, ascending, each once."""
+    ptr = np.zeros(size + 1, np.int64)
+    for i in range(n):
+        for j in range(width):
+            c = lists[i * width + j]
+            if c < 0 or c >= size:
+                continue
+            dup = False
+            for q in range(j):
+                dup = dup or lists[i * width + q] == c
+            if not dup:
+                ptr[c + 1] += 1
+    for c in range(size):
+        ptr[c + 1] += ptr[c]
+    fill = ptr[:-1].copy()
+    rows = np.empty(ptr[size], np.int32)
+    for i in range(n):
+        for j in range(width):
+            c = lists[i * width + j]
+            if c < 0 or c >= size:
+                continue
+            dup = False
+            for q in range(j):
+                dup = dup or lists[i * width + q] == c
+            if not dup:
+                rows[fill[c]] = i
+                fill[c] += 1
+    return ptr, rows

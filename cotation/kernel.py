@@ -34,7 +34,7 @@ from . import ir
 from .catalogue import Kind
 from .codegen import CHUNK, KernelSource, generate_source
 from .dates import calendar_table, day_number
-from .reference import rank_of
+from .reference import positioning, rank_of
 from .scores import Lazy, Scores
 
 MODULE_PREFIX = "cotation_grid_"
@@ -128,10 +128,11 @@ class CompiledGrid:
             total, bits, tier = details.get()[2:]
         else:
             self._run(self.kernel, [*inputs, today, total, bits, tier], len(batch))
+        ranks = Lazy(lambda: rank_of(grid, batch, total, tier))
         return Scores(grid.meta.id, grid.meta.version, grid.content_hash, day, batch.ids, total, grid.columns,
                       tuple(p.id for p in grid.priorities), bits, tier,
                       details=Lazy.of(details.get()[:2]) if breakdown else Lazy(lambda: details.get()[:2]),
-                      ranks=Lazy(lambda: rank_of(grid, batch, total, tier)))
+                      ranks=ranks, **positioning(grid, batch, day, ranks))
 
     def _outputs(self, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         w = self.grid.widths

@@ -6,6 +6,7 @@ order, each once) as a :class:`GridSource`; all problems are collected into one 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from dataclasses import dataclass
@@ -181,3 +182,19 @@ def _allowed_keys(parent: Path_) -> list[str]:
         elif len(parent) >= 3 and parent[2] == "valid_for":
             cls = m.Validity
     return [f.alias or name for name, f in cls.model_fields.items()]  # type: ignore[attr-defined]
+
+
+PRELUDE_NAME = "<cotation>/data/prelude.yaml"
+
+
+@functools.cache
+def load_prelude() -> tuple[GridSource, str]:
+    """The predefined variables and default tables shipped with cotation, and the prelude's text."""
+    from importlib import resources
+
+    text = resources.files("cotation").joinpath("data/prelude.yaml").read_text(encoding="utf-8")
+    errors = Collector(Sources())
+    source = _Loader(errors).from_text(text, PRELUDE_NAME, Path.cwd(), chain=())
+    errors.raise_if_any()
+    assert source is not None
+    return source, text

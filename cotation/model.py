@@ -112,6 +112,26 @@ class Priority(_Strict):
                              description="Priority tier: a higher tier ranks before any number of points.")
 
 
+class Filter(_Strict):
+    """A hard filter of the match part: applications for which ``when`` is not true are excluded."""
+
+    id: Ident
+    label: str
+    description: str = ""
+    when: ExprText = Field(description="Condition an application must meet to be eligible for the dwelling.")
+
+
+class Match(_Strict):
+    """The dwelling-dependent part: filters and pair criteria that may read ``logement.<field>``."""
+
+    filters: list[Filter] = Field(default_factory=list, description="Hard filters, applied in this order.")
+    criteria: list[Criterion] = Field(default_factory=list,
+                                      description="Pair criteria: their points add to the application's total.")
+    typology: dict[str, list[int]] | None = Field(
+        default=None, description="Rooms suited to a household: persons -> [min rooms, max rooms] "
+        "(used by adequation_typologie(); the largest household size given applies above it).")
+
+
 class GridFile(_Strict):
     """A grid file, or a pool of shared definitions pulled in with ``include``."""
 
@@ -131,6 +151,10 @@ class GridFile(_Strict):
     rubrics: list[Rubric] = Field(default_factory=list)
     groups: list[Group] = Field(default_factory=list)
     priorities: list[Priority] = Field(default_factory=list)
+    match: Match | None = Field(default=None, description="Dwelling-dependent filters and criteria (ranking).")
+    similar: list[ExprText] | None = Field(
+        default=None, description="What makes demands similar, for positioning: expressions whose values "
+        "must be equal (default: typologie_souhaitee and first(communes_souhaitees)).")
     tie_break: list[str] | None = Field(
         default=None, description="Ordering after tier and total, e.g. ['date_depot asc', 'numero_unique asc'].")
 

@@ -15,7 +15,8 @@ import numpy as np
 
 from . import ir
 from .catalogue import Kind
-from .dates import day_number, months_between
+from .ceilings import ceiling_table
+from .dates import day_number, from_day_number, months_between
 from .scores import Lazy, Scores
 
 NEVER = np.iinfo(np.int64).min
@@ -43,6 +44,7 @@ class Env:
         self.today = day_number(date_calcul)
         self.vars: dict[str, Val] = {}
         self._fields: dict[str, Val] = {}
+        self._ceilings: dict[tuple[tuple[str, ...], tuple[str, ...]], np.ndarray] = {}
 
     def field(self, name: str) -> Val:
         if name not in self._fields:
@@ -56,6 +58,34 @@ class Env:
 
     def full(self, value: object, dtype: type) -> Val:
         return Val(np.full(self.n, value, dtype=dtype), np.ones(self.n, dtype=bool))
+
+    def dwelling(self, name: str) -> Val:
+        raise TypeError(f"logement.{name} outside a pair evaluation")  # the type checker prevents it
+
+    def ceilings(self, financings: tuple[str, ...], zones: tuple[str, ...]) -> np.ndarray:
+        """The income ceilings of the year of date_calcul: (financing, zone, 7) int64, -1 where unknown."""
+        key = (financings, zones)
+        if key not in self._ceilings:
+            self._ceilings[key] = ceiling_table(from_day_number(self.today).year, financings, zones)
+        return self._ceilings[key]
+
+
+class PairEnv(Env):
+    """The applications against one dwelling: its fields are broadcast over the applications."""
+
+    def __init__(self, grid: ir.Grid, batch: object, date_calcul: datetime.date, dwellings: object, m: int):
+        super().__init__(grid, batch, date_calcul)
+        self.dwellings, self.m = dwellings, m
+
+    def dwelling(self, name: str) -> Val:
+        col = self.dwellings.column(name)  # type: ignore[attr-defined]
+        assert self.grid.match is not None
+        kind = self.grid.match.catalogue[name].kind
+        value = col.values[self.m]
+        dtype = (col.values.dtype if kind in (Kind.BOOL, Kind.SET)
+                 else np.float64 if kind in (Kind.FLOAT, Kind.MONEY) else np.int64)
+        present = True if col.valid is None else bool(col.valid[self.m])
+        return Val(np.full(self.n, value, dtype=dtype), np.full(self.n, present))
 
 
 def ev(node: ir.IExpr, env: Env) -> Val:
@@ -198,6 +228,38 @@ def _coalesce(args: list[Val], node: ir.Call, env: Env) -> Val:
     return Val(np.where(args[0].ok, x, d), args[0].ok | args[1].ok)
 
 
+def _wish_rank(args: list[Val], node: ir.Call, env: Env) -> Val:
+    e, c = args
+    hit = (c.v == e.v[:, None]) & (e.v[:, None] >= 0)
+    listed = hit.any(axis=1)
+    return Val(np.where(listed, hit.argmax(axis=1) + 1, 0).astype(np.int64), e.ok & c.ok & listed)
+
+
+EXTRA_PERSONS_MAX = 1000  # plafond_ressources counts at most this many persons beyond category 6
+
+
+def _ceiling(args: list[Val], node: ir.Call, env: Env) -> Val:
+    fin, zone, cat, extra = args
+    table = env.ceilings(node.args[0].type.domain, node.args[1].type.domain)
+    f = np.where(fin.ok, fin.v, 0).clip(0, table.shape[0] - 1)
+    z = np.where(zone.ok, zone.v, 0).clip(0, table.shape[1] - 1)
+    cells = table[f, z]  # (n, 7)
+    c = np.clip(cat.v, 1, 6) - 1
+    x = np.clip(extra.v, 0, EXTRA_PERSONS_MAX)
+    value = cells[np.arange(env.n), c] + x * cells[:, 6]
+    ok = _and_ok(*args) & (cells[:, 0] >= 0)
+    return Val(np.where(ok, value, 0), ok)
+
+
+def _adequation(args: list[Val], node: ir.Call, env: Env) -> Val:
+    persons, rooms = args
+    lo = np.array([t[0] for t in env.grid.typology], dtype=np.int64)
+    hi = np.array([t[1] for t in env.grid.typology], dtype=np.int64)
+    k = np.clip(persons.v, 1, len(lo)) - 1
+    out = np.where(rooms.v < lo[k], -1, np.where(rooms.v > hi[k], 1, 0)).astype(np.int64)
+    return Val(out, _and_ok(*args))
+
+
 _FUNCS: dict[str, Callable[[list[Val], ir.Call, Env], Val]] = {
     "min": _reduce(np.minimum), "max": _reduce(np.maximum), "abs": _unary(np.abs), "clip": _clip,
     "round": _unary(_round), "floor": _unary(_to_int(np.floor)), "ceil": _unary(_to_int(np.ceil)),
@@ -205,11 +267,13 @@ _FUNCS: dict[str, Callable[[list[Val], ir.Call, Env], Val]] = {
     "years_between": _dates(lambda a, b: np.floor_divide(months_between(a, b), 12)), "age": _age,
     "count": _unary(_count), "first": _first, "coalesce": _coalesce,
     "present": lambda args, node, env: Val(args[0].ok.copy(), np.ones(env.n, dtype=bool)),
+    "rang_souhait": _wish_rank, "plafond_ressources": _ceiling, "adequation_typologie": _adequation,
 }
 
 _EVAL: dict[str, Callable[..., Val]] = {
     "Const": _const,
     "FieldRef": lambda node, env: env.field(node.name),
+    "DwellingRef": lambda node, env: env.dwelling(node.name),
     "VarRef": lambda node, env: env.vars[node.name],
     "DateCalcul": lambda node, env: env.full(env.today, np.int64),
     "Arith": _arith,
@@ -323,9 +387,18 @@ def evaluate(grid: ir.Grid, batch: object, date_calcul: datetime.date) -> Scores
     for j in range(len(grid.priorities)):
         bits |= flags[j].astype(bits.dtype) << bits.dtype.type(j)
     narrow = breakdown.astype(grid.widths.breakdown)
+    ranks = Lazy(lambda: rank_of(grid, batch, total, tier))
     return Scores(grid.meta.id, grid.meta.version, grid.content_hash, date_calcul, batch.ids,  # type: ignore[attr-defined]
                   total, grid.columns, tuple(p.id for p in grid.priorities), bits, tier,
-                  details=Lazy.of((narrow, met)), ranks=Lazy(lambda: rank_of(grid, batch, total, tier)))
+                  details=Lazy.of((narrow, met)), ranks=ranks, **positioning(grid, batch, date_calcul, ranks))
+
+
+def positioning(grid: ir.Grid, batch: object, date_calcul: datetime.date, ranks: Lazy) -> dict[str, object]:
+    """The Scores arguments for the position among similar demands (computed on first use)."""
+    from .ranking import positions_of
+
+    return {"positions": Lazy(lambda: positions_of(grid, batch, date_calcul, ranks.get())),
+            "similar": tuple(s.label for s in grid.similar)}
 
 
 def _string_ranks(ids: np.ndarray) -> np.ndarray:

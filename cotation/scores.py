@@ -64,6 +64,8 @@ class Scores:
     tier: np.ndarray
     details: Lazy = field(repr=False)  # -> (breakdown C x N, met K x N)
     ranks: Lazy = field(repr=False)  # -> rank
+    positions: Lazy | None = field(default=None, repr=False)  # -> (position, count) among similar demands
+    similar: tuple[str, ...] = ()  # what makes two demands similar (labels of the grid's keys)
 
     @cached_property
     def breakdown(self) -> np.ndarray:
@@ -82,6 +84,21 @@ class Scores:
     @cached_property
     def rank(self) -> np.ndarray:
         return self.ranks.get()  # type: ignore[no-any-return]
+
+    @cached_property
+    def position(self) -> np.ndarray:
+        """Rank among similar demands (1 = best; same order as ``rank``); see ``similar``."""
+        return self._positions()[0]
+
+    @cached_property
+    def position_count(self) -> np.ndarray:
+        """Number of similar demands (the application included)."""
+        return self._positions()[1]
+
+    def _positions(self) -> tuple[np.ndarray, np.ndarray]:
+        if self.positions is None:
+            raise ValueError("these scores were built without positioning")
+        return self.positions.get()  # type: ignore[no-any-return]
 
     def __len__(self) -> int:
         return len(self.ids)

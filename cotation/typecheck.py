@@ -14,7 +14,7 @@ from . import syntax as s
 from .catalogue import Catalogue, Field, Kind, encode_commune
 from .dates import day_number
 from .errors import Collector, did_you_mean
-from .functions import FUNCTIONS, SignatureError, compatible, join_numeric
+from .functions import DWELLING_ONLY, FUNCTIONS, SignatureError, compatible, join_numeric
 from .ir import BOOL, COMMUNE, COMMUNES, DATE, FLOAT, INT, IExpr, Type
 
 
@@ -35,11 +35,13 @@ def field_type(f: Field) -> Type:
 class TypeChecker:
     """Checks expressions of one grid; ``variables`` grows as variables are checked."""
 
-    def __init__(self, catalogue: Catalogue, errors: Collector):
-        self.catalogue, self.errors = catalogue, errors
+    def __init__(self, catalogue: Catalogue, errors: Collector, dwellings: Catalogue | None = None):
+        self.catalogue, self.errors, self.dwellings = catalogue, errors, dwellings
         self.variables: dict[str, ir.VarRef] = {}
         self.failed: set[str] = set()  # variables already reported: their uses stay quiet
         self.criterion: str | None = None
+        self.pair_allowed = False  # True while checking variables and the match part
+        self.pair_vars: set[str] = set()  # variables that depend on the dwelling
 
     def error(self, code: str, node: s.Expr, message: str, suggestion: str | None = None) -> None:
         self.errors.error(code, node.span, message, criterion=self.criterion, suggestion=suggestion)
@@ -69,14 +71,35 @@ class TypeChecker:
             return ir.DateCalcul(span=node.span)
         if node.name in self.variables:
             ref = self.variables[node.name]
+            if node.name in self.pair_vars and not self.pair_allowed:
+                self.error("E202", node, f"variable '{node.name}' depends on the dwelling (logement.* or the income "
+                           "ceilings): use it in the match part (filters and criteria)")
+                return None
             return ir.VarRef(ref.name, ref.type, ref.nullable, node.span)
         if node.name in self.failed:
             return None
+        if node.name.startswith("logement.") and self.dwellings is not None:
+            return self._dwelling_field(node)
         f = self.catalogue.get(node.name)
         if f is not None and f.kind is not Kind.ID:
             return ir.FieldRef(f.name, field_type(f), not f.required and f.kind not in _NEVER_MISSING, node.span)
         self._unknown_name(node, f)
         return None
+
+    def _dwelling_field(self, node: s.Name) -> IExpr | None:
+        assert self.dwellings is not None
+        name = node.name.removeprefix("logement.")
+        f = self.dwellings.get(name)
+        if f is None or f.kind is Kind.ID:
+            names = [g.name for g in self.dwellings if g.kind is not Kind.ID]
+            hint = did_you_mean(name, names)
+            self.error("E202", node, f"unknown field of the dwelling '{name}'", f"logement.{hint}" if hint else None)
+            return None
+        if not self.pair_allowed:
+            self.error("E202", node, f"'{node.name}' is a field of the dwelling: only the match part (filters and "
+                       "criteria) and variables may read it")
+            return None
+        return ir.DwellingRef(f.name, field_type(f), not f.required and f.kind not in _NEVER_MISSING, node.span)
 
     def _unknown_name(self, node: s.Name, f: Field | None) -> None:
         if f is not None:
@@ -241,6 +264,10 @@ class TypeChecker:
             return None
         if fn.name == "date":
             return self._date_literal(node)
+        if fn.name in DWELLING_ONLY and not self.pair_allowed:
+            self.error("E206", node, f"{fn.name}() depends on the dwelling: only the match part (filters and "
+                       "criteria) and variables may call it")
+            return None
         args = [self.check(a) for a in node.args]
         if any(a is None for a in args):
             return None

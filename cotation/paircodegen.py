@@ -1,0 +1,168 @@
+"""Stage 5b: generate the pair kernel of a grid's ``match`` part, as readable Python text.
+
+``rank_dwellings`` visits, for each dwelling of ``order[q_start:q_stop]``, its candidate
+applications: every row, or with an inverted index (when the first filter is
+``logement.commune in communes_souhaitees``) only the rows that list the dwelling's commune. For
+each candidate it evaluates the filters in order (the first that fails counts the exclusion and
+moves on), then the pair criteria, and offers (tier, pair total, row) to a bounded heap of the
+``k`` best (:func:`cotation.jit_helpers._offer`). The applications are sorted by the grid's
+tie-breaks beforehand, so the lower row wins any tie of tier and total.
+
+The expressions are written by the same emitter as the scoring kernels (:mod:`cotation.codegen`),
+so that their semantics cannot drift: a dwelling's field ``logement.x`` reads ``dc_x[m]``; dates are
+computed by civil-date arithmetic (no calendar table). With ``taken`` (a batch assignment), the
+kernel runs serially over dwellings in the assignment order and marks the rows it proposes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from . import ir
+from .codegen import (_FLOAT_KINDS, _INT_KINDS, _JIT, _and, _comment, _criterion, _Emitter, _ident, _Slot, _wrapped,
+                      typology_constants)
+from .functions import FINANCINGS, ZONES
+
+PAIR_KERNEL = "rank_dwellings"
+PAIR_OUTPUTS = ("out_rows", "out_total", "out_eligible", "out_excluded", "out_already")
+
+
+@dataclass(frozen=True)
+class PairSource:
+    """The generated pair module: ``rank_dwellings(*values, *masks, *dwelling_values, *dwelling_masks,
+    plafonds, today, base_total, base_tier, ptr, cand, dkey, order, taken, k, q_start, q_stop,
+    out_rows, out_total, out_eligible, out_excluded, out_already)``."""
+
+    text: str
+    columns: tuple[str, ...]  # application fields read, in argument order
+    masks: tuple[str, ...]
+    dwelling_columns: tuple[str, ...]  # dwelling fields read, in argument order
+    dwelling_masks: tuple[str, ...]
+    indexed: ir.Index | None
+    kernel: str = PAIR_KERNEL
+
+
+class _PairEmitter(_Emitter):
+    """The scoring emitter, plus the dwelling's fields and the income ceilings."""
+
+    def __init__(self, grid: ir.Grid):
+        super().__init__(grid)
+        assert grid.match is not None
+        self.var_defs.update({v.name: v for v in grid.match.variables})
+        self.dwelling_fields: dict[str, bool] = {}
+        self.uses_ceilings = False
+
+    def _calendar(self, node: ir.IExpr) -> str | None:
+        return None  # no calendar table in the pair kernel: civil-date arithmetic throughout
+
+    def _emit_DwellingRef(self, node: ir.DwellingRef) -> _Slot:
+        assert self.grid.match is not None
+        name, kind = _ident(node.name), self.grid.match.catalogue[node.name].kind
+        self.dwelling_fields[node.name] = self.dwelling_fields.get(node.name, False) or node.nullable
+        if f"@{node.name}" not in self.read:
+            self.read.add(f"@{node.name}")
+            cast = "np.int64" if kind in _INT_KINDS else "np.float64" if kind in _FLOAT_KINDS else ""
+            self.line(f"l_{name} = {cast}(dc_{name}[m])")
+        if node.nullable and f"@?{node.name}" not in self.read:
+            self.read.add(f"@?{node.name}")
+            self.line(f"lm_{name} = True if dvalid_{name} is None else dvalid_{name}[m]")
+        return _Slot(f"l_{name}", f"lm_{name}" if node.nullable else "True")
+
+    def _call_plafond_ressources(self, node: ir.Call) -> _Slot:
+        f, z, c, x = (self.emit(a) for a in node.args)
+        self.uses_ceilings = True
+        fmap = [FINANCINGS.index(v) for v in node.args[0].type.domain]
+        zmap = [ZONES.index(v) for v in node.args[1].type.domain]
+        fi = f"np.int64({fmap})[{f.v}]" if fmap != list(range(len(fmap))) else f.v
+        zi = f"np.int64({zmap})[{z.v}]" if zmap != list(range(len(zmap))) else z.v
+        k = self.fresh()
+        self.line(f"v_{k} = _ceiling(plafonds, {fi} if {f.m} else 0, {zi} if {z.m} else 0, {c.v}, {x.v})")
+        self.line(f"m_{k} = {_and(f.m, z.m, c.m, x.m, f'(v_{k} >= 0)')}")
+        return _Slot(f"v_{k}", f"m_{k}")
+
+
+def _candidate_loop(em: _PairEmitter, grid: ir.Grid, index: ir.Index | None) -> None:
+    assert grid.match is not None
+    match = grid.match
+    em.depth = 2
+    em.line("m = order[q]")
+    em.line("cnt = 0")
+    em.line("elig = 0")
+    em.line("already = 0")
+    for j in range(len(match.filters)):
+        em.line(f"ex_{j} = 0")
+    if index is not None:
+        em.line("d = dkey[m]")
+        em.line("lo = ptr[d] if d >= 0 else 0")
+        em.line("hi = ptr[d + 1] if d >= 0 else 0")
+        em.line(f"ex_0 = n - (hi - lo)  # filter [0] {match.filters[0].id}: the inverted index by commune")
+        em.line("for t in range(lo, hi):")
+        em.depth = 3
+        em.line("i = np.uint64(cand[t])")
+    else:
+        em.line("for t in range(n):")
+        em.depth = 3
+        em.line("i = np.uint64(t)")
+    em.begin_loop()
+    first = 1 if index is not None else 0
+    for j, f in enumerate(match.filters[first:], start=first):
+        em.line(f"# filter [{j}] {f.id}: {_comment(f.when_source)}")
+        w = em.emit(f.when)
+        em.line(f"if not {_and(w.v, w.m)}:")
+        em.line(f"    ex_{j} += 1")
+        em.line("    continue")
+    em.line("elig += 1")
+    em.line("if taken is not None and taken[i]:")
+    em.line("    already += 1")
+    em.line("    continue")
+    for j, c in enumerate(match.criteria):
+        _criterion(em, j, c)
+    points = " + ".join(f"p_{j}" for j in range(len(match.criteria))) or "0"
+    em.line(f"s_ = np.int64(base_total[i]) + {points}")
+    em.line("cnt = _offer(ht, hs, hr, cnt, k, np.int64(base_tier[i]), s_, np.int64(i))")
+    em.depth = 2
+    em.line("_finish(ht, hs, hr, cnt, out_rows[m], out_total[m])")
+    em.line("out_eligible[m] = elig")
+    em.line("out_already[m] = already")
+    for j in range(len(match.filters)):
+        em.line(f"out_excluded[m, {j}] = ex_{j}")
+    em.line("if taken is not None:")
+    em.line("    for r in range(cnt):")
+    em.line("        taken[out_rows[m, r]] = True")
+
+
+def generate_pair_source(grid: ir.Grid) -> PairSource:
+    """The pair kernel of ``grid`` (which must have a match part)."""
+    assert grid.match is not None
+    em = _PairEmitter(grid)
+    em.lines = []
+    index = grid.match.index
+    _candidate_loop(em, grid, index)
+    body = em.lines
+    columns = tuple(f.name for f in grid.catalogue if f.name in em.fields)
+    masks = tuple(n for n in columns if em.fields[n])
+    dcols = tuple(f.name for f in grid.match.catalogue if f.name in em.dwelling_fields)
+    dmasks = tuple(n for n in dcols if em.dwelling_fields[n])
+    inputs = ([f"c_{_ident(n)}" for n in columns] + [f"valid_{_ident(n)}" for n in masks]
+              + [f"dc_{_ident(n)}" for n in dcols] + [f"dvalid_{_ident(n)}" for n in dmasks])
+    args = [*inputs, "plafonds", "today", "base_total", "base_tier", "ptr", "cand", "dkey", "order", "taken", "k",
+            "q_start", "q_stop", *PAIR_OUTPUTS]
+    head = [f"# Pair kernel of grid '{grid.meta.id}' (version {grid.meta.version or '-'}): do not edit.",
+            f"# grid content hash: {grid.content_hash}",
+            "# filters: " + "; ".join(f"[{j}] {f.id}" for j, f in enumerate(grid.match.filters)),
+            "# pair criteria: " + "; ".join(f"[{j}] {c.id}" for j, c in enumerate(grid.match.criteria)),
+            "# index: " + (f"logement.{index.dwelling_field} in {index.field}" if index else "none (every row)"),
+            "", "import numba", "import numpy as np",
+            "from cotation.jit_helpers import (_adequation, _ceiling, _civil, _fdiv, _finish, _months_between,",
+            "                                  _months_to, _offer, _popcount, _round_half_away)", "",
+            *(typology_constants(grid) if em.uses_typology else []), ""]
+    fn = [f"@numba.njit({_JIT})", *_wrapped(f"def {PAIR_KERNEL}", args, ":"),
+          '    """Dwellings order[q_start:q_stop]: top k candidates (sorted rows), eligible and excluded counts."""',
+          "    n = base_total.shape[0]",
+          "    t_year, t_month, t_day = _civil(today)",
+          "    ht = np.empty(max(k, 1), np.int64)",
+          "    hs = np.empty(max(k, 1), np.int64)",
+          "    hr = np.empty(max(k, 1), np.int64)",
+          "    for q in range(q_start, q_stop):", *body]
+    text = "\n".join([*head, *fn, ""])
+    return PairSource(text, columns, masks, dcols, dmasks, index)

@@ -1,0 +1,123 @@
+"""The compiled pair engine: run a grid's generated pair kernel over dwellings, in threads.
+
+The module of the pair kernel is written and cached like the scoring kernels
+(:func:`cotation.kernel.load_module`: content-addressed file, Numba's own cache next to it). The
+applications arrive sorted by the grid's tie-breaks (:class:`cotation.ranking.Prepared`), so a row
+number is its tie-break rank. Dwellings are independent: slices of them run in threads (the kernel
+releases the GIL) and the result does not depend on the number of threads. A batch assignment runs
+serially, in the assignment order, because each dwelling removes its candidates from the next.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import numba
+import numpy as np
+
+from . import ir
+from .ceilings import ceiling_table
+from .dates import day_number
+from .functions import FINANCINGS, ZONES
+from .jit_helpers import _commune_index
+from .kernel import _pool, _values, cache_directory, load_module
+from .paircodegen import PairSource, generate_pair_source
+from .ranking import DwellingResult, Prepared, dwelling_order
+
+SLICES_PER_THREAD = 4  # dwellings differ in their number of candidates: smaller slices balance threads
+
+
+@dataclass
+class CompiledPairs:
+    """A grid's pair kernel, loaded (Numba compiles it on its first call, then caches it on disk)."""
+
+    grid: ir.Grid
+    source: PairSource
+    module: Any
+    parallel: bool = True
+
+    @property
+    def kernel(self) -> Any:
+        return getattr(self.module, self.source.kernel)
+
+    def arguments(self, prep: Prepared) -> list[Any]:
+        """Everything the kernel reads before its per-call arguments (order, taken, k, slice, outputs)."""
+        grid, src = self.grid, self.source
+        assert grid.match is not None
+        batch, dw = prep.batch, prep.dwellings
+        values = [_values(batch, grid.catalogue[n], n) for n in src.columns]
+        masks = [_mask(batch, n) for n in src.masks]
+        dvalues = [_values(dw, grid.match.catalogue[n], n) for n in src.dwelling_columns]
+        dmasks = [_mask(dw, n) for n in src.dwelling_masks]
+        plafonds = ceiling_table(prep.date_calcul.year, FINANCINGS, ZONES)
+        ptr, cand, dkey = self._index(prep)
+        return [*values, *masks, *dvalues, *dmasks, plafonds, np.int64(day_number(prep.date_calcul)),
+                np.ascontiguousarray(prep.scores.total), np.ascontiguousarray(prep.scores.tier), ptr, cand, dkey]
+
+    def _index(self, prep: Prepared) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The inverted index by commune (CSR over commune codes), or empty arrays without one."""
+        index = self.source.indexed
+        m = len(prep.dwellings)
+        if index is None:
+            return np.zeros(1, np.int64), np.zeros(0, np.int32), np.full(m, -1, np.int64)
+        field = self.grid.catalogue[index.field]
+        lists = _values(prep.batch, field, index.field)
+        size = int(lists.max()) + 1 if len(lists) and lists.max() >= 0 else 1
+        ptr, cand = _commune_index(lists, np.int64(field.width), np.int64(len(prep.batch)), np.int64(size))
+        col = prep.dwellings.column(index.dwelling_field)
+        codes = col.values.astype(np.int64)
+        ok = (codes >= 0) & (codes < size) & (col.valid if col.valid is not None else True)
+        return ptr, cand, np.where(ok, codes, -1)
+
+    def run(self, prep: Prepared, k: int, assignment: str | None) -> tuple[DwellingResult, np.ndarray]:
+        assert self.grid.match is not None
+        m, f = len(prep.dwellings), len(self.grid.match.filters)
+        args = self.arguments(prep)
+        free = _outputs(m, k, f)
+        self._parallel(args, np.arange(m, dtype=np.int64), k, free)
+        if assignment is None:
+            return free, np.arange(m)
+        order = dwelling_order(assignment, free.rows, free.total, prep.scores.tier.astype(np.int64))
+        out = _outputs(m, k, f)
+        taken = np.zeros(len(prep.batch), np.bool_)
+        self.kernel(*args, np.ascontiguousarray(order, np.int64), taken, np.int64(k), 0, m, *_fields(out))
+        return out, order
+
+    def _parallel(self, args: list[Any], order: np.ndarray, k: int, out: DwellingResult) -> None:
+        m = len(order)
+        threads = min(numba.get_num_threads() if self.parallel else 1, max(1, m))
+        call = [*args, order, None, np.int64(k)]
+        if threads == 1:
+            self.kernel(*call, 0, m, *_fields(out))
+            return
+        pieces = threads * SLICES_PER_THREAD
+        cuts = sorted({round(i * m / pieces) for i in range(pieces + 1)})
+        pool = _pool(threads)
+        jobs = [pool.submit(self.kernel, *call, a, b, *_fields(out)) for a, b in zip(cuts, cuts[1:], strict=False)]
+        for job in jobs:
+            job.result()
+
+
+def _mask(batch: Any, name: str) -> np.ndarray | None:
+    valid = batch.column(name).valid
+    return None if valid is None else np.ascontiguousarray(valid, np.bool_)
+
+
+def _outputs(m: int, k: int, f: int) -> DwellingResult:
+    return DwellingResult(np.full((m, k), -1, np.int64), np.zeros((m, k), np.int64), np.zeros(m, np.int64),
+                          np.zeros((m, f), np.int64), np.zeros(m, np.int64))
+
+
+def _fields(out: DwellingResult) -> tuple[np.ndarray, ...]:
+    return out.rows, out.total, out.eligible, out.excluded, out.already
+
+
+def compile_pairs(grid: ir.Grid, cache_dir: str | os.PathLike[str] | None = None, *,
+                  parallel: bool = True) -> CompiledPairs:
+    """Generate, write (once) and load the pair kernel of ``grid`` (which has a match part)."""
+    src = generate_pair_source(grid)
+    module = load_module(src.text, cache_directory(cache_dir))
+    return CompiledPairs(grid, src, module, parallel)
+

@@ -1,0 +1,401 @@
+"""Stage 6: candidates per dwelling, batch assignment, and positioning among similar demands.
+
+For every dwelling, an application is *eligible* when every filter of the grid's ``match`` part is
+true for the pair; its *pair total* is its own total plus the points of the match criteria. The
+candidates of a dwelling are its eligible applications ordered by tier (higher first), pair total
+(higher first), then the grid's tie-breaks (default: older ``date_depot``, then ``numero_unique``):
+a total order, so the top ``k`` is deterministic.
+
+Both engines first sort the applications once by the tie-breaks (the row then *is* the tie-break
+rank) and score them. The reference engine (:func:`reference_rank`) evaluates every pair with
+NumPy, one dwelling at a time; the compiled engine (:mod:`cotation.pairs`) runs a generated kernel
+over dwellings in threads, with a bounded heap per dwelling and, when the first filter is
+``logement.commune in communes_souhaitees``, an inverted index by commune. They are tested equal.
+
+Filter counts: each excluded application is counted under the *first* filter (in the grid's order)
+that excludes it, so ``eligible + sum(excluded) == number of applications`` for every dwelling.
+"""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from . import ir
+from .ceilings import MissingCeilingError, require, years
+from .errors import DataError, DataProblem, MAX_ROWS
+from .reference import Env, PairEnv, _string_ranks, criterion_points, ev
+from .scores import Scores
+
+ASSIGNMENT_ORDERS = ("given", "best")
+
+
+@dataclass(eq=False)
+class Ranking:
+    """The top ``k`` candidates of each dwelling (``M`` dwellings), with the filters' counts.
+
+    ``rows[m, r]`` is the row (in the applications as given) of the candidate of rank ``r + 1`` for
+    dwelling ``dwelling_ids[m]``, ``-1`` when the dwelling has fewer than ``r + 1`` eligible
+    applications; ``application_ids``, ``tier``, ``total`` (the pair total) and
+    ``application_total`` (the application's own total) follow the same layout.
+    ``excluded[m, f]`` counts the applications that filter ``filter_ids[f]`` excluded (each under
+    the first filter that excludes it) and ``eligible[m]`` those that passed every filter. With an
+    assignment (``assignment`` = "given" or "best"), an application is proposed for at most one
+    dwelling of the batch: ``already_proposed[m]`` counts the eligible applications skipped because
+    an earlier dwelling (in ``dwelling_order``) had taken them.
+    """
+
+    grid_id: str
+    grid_version: str | None
+    grid_hash: str
+    date_calcul: datetime.date
+    k: int
+    dwelling_ids: np.ndarray
+    filter_ids: tuple[str, ...]
+    rows: np.ndarray
+    application_ids: np.ndarray
+    tier: np.ndarray
+    total: np.ndarray
+    application_total: np.ndarray
+    eligible: np.ndarray
+    excluded: np.ndarray
+    assignment: str | None = None
+    dwelling_order: np.ndarray | None = None
+    already_proposed: np.ndarray | None = field(default=None)
+
+    def __len__(self) -> int:
+        return len(self.dwelling_ids)
+
+    def __repr__(self) -> str:
+        mode = f" assignment={self.assignment!r}" if self.assignment else ""
+        return (f"<Ranking grid={self.grid_id!r} date_calcul={self.date_calcul} dwellings={len(self)} "
+                f"k={self.k}{mode}>")
+
+    @property
+    def pair_points(self) -> np.ndarray:
+        """Points of the match criteria (pair total minus the application's total); 0 where no candidate."""
+        return np.where(self.rows >= 0, self.total - self.application_total, 0)
+
+    def index_of(self, dwelling_id: str) -> int:
+        hits = np.flatnonzero(self.dwelling_ids == dwelling_id)
+        if len(hits) == 0:
+            raise KeyError(dwelling_id)
+        return int(hits[0])
+
+    def candidates(self, dwelling_id: str) -> list[dict[str, Any]]:
+        """The candidates of one dwelling, best first, as plain dicts."""
+        m = self.index_of(dwelling_id)
+        return [self._row(m, r) for r in range(self.k) if self.rows[m, r] >= 0]
+
+    def _row(self, m: int, r: int) -> dict[str, Any]:
+        return {"logement": str(self.dwelling_ids[m]), "rang": r + 1,
+                "numero_unique": str(self.application_ids[m, r]), "tier": int(self.tier[m, r]),
+                "total": int(self.total[m, r]), "points_demande": int(self.application_total[m, r]),
+                "points_logement": int(self.total[m, r] - self.application_total[m, r])}
+
+    def table(self) -> dict[str, Any]:
+        """One row per (dwelling, candidate), best first within each dwelling."""
+        m, r = np.nonzero(self.rows >= 0)
+        return {"logement": self.dwelling_ids[m], "rang": r + 1, "numero_unique": self.application_ids[m, r],
+                "tier": self.tier[m, r], "total": self.total[m, r],
+                "points_demande": self.application_total[m, r],
+                "points_logement": self.total[m, r] - self.application_total[m, r]}
+
+    def counts(self) -> dict[str, Any]:
+        """One row per dwelling: eligible applications and how many each filter excluded."""
+        out: dict[str, Any] = {"logement": self.dwelling_ids, "eligibles": self.eligible}
+        for f, fid in enumerate(self.filter_ids):
+            out[f"exclus_{fid}"] = self.excluded[:, f]
+        if self.already_proposed is not None:
+            out["deja_proposes"] = self.already_proposed
+        return out
+
+    def _meta(self) -> dict[str, str]:
+        return {"grid_id": self.grid_id, "grid_version": self.grid_version or "", "grid_hash": self.grid_hash,
+                "date_calcul": self.date_calcul.isoformat(), "k": str(self.k),
+                "assignment": self.assignment or ""}
+
+    def to_arrow(self) -> Any:
+        import pyarrow as pa
+
+        return pa.table(self.table()).replace_schema_metadata(self._meta())
+
+    def to_pandas(self) -> Any:
+        import pandas as pd
+
+        frame = pd.DataFrame(self.table())
+        frame.attrs.update(self._meta())
+        return frame
+
+    def _repr_html_(self) -> str:
+        from .render import ranking_html
+
+        return ranking_html(self)
+
+
+# -- shared preparation --------------------------------------------------------------------------
+def tie_order(grid: ir.Grid, batch: Any) -> np.ndarray:
+    """Rows in the order of the grid's tie-breaks only (the first row wins any tie)."""
+    keys: list[np.ndarray] = []
+    for tb in reversed(grid.tie_break):
+        if tb.field == grid.catalogue.id_field.name:
+            key = _string_ranks(batch.ids).astype(np.float64)
+            missing = np.zeros(len(key), dtype=bool)
+        else:
+            col = batch.column(tb.field)
+            key = col.values.astype(np.float64)
+            missing = ~col.valid if col.valid is not None else np.zeros(len(key), dtype=bool)
+        keys += [-key if tb.descending else key, missing]  # missing values sort last
+    return np.lexsort(keys) if len(batch) else np.zeros(0, dtype=np.int64)
+
+
+@dataclass
+class Prepared:
+    """Applications sorted by the tie-breaks and scored, dwellings validated: what both engines rank."""
+
+    grid: ir.Grid
+    batch: Any  # the applications in tie-break order
+    perm: np.ndarray  # sorted row -> row as given
+    scores: Scores  # of the sorted applications
+    dwellings: Any
+    date_calcul: datetime.date
+
+
+def prepare(grid: ir.Grid, applications: Any, dwellings: Any, day: datetime.date, engine: str) -> Prepared:
+    """Validate both inputs, sort the applications by the tie-breaks and score them."""
+    from .api import score
+    from .data import Batch, read_applications, read_dwellings
+
+    if grid.match is None:
+        raise ValueError(f"grid '{grid.meta.id}' has no match part: it cannot rank applications for dwellings")
+    if isinstance(applications, Batch):
+        batch = applications.with_catalogue(grid.catalogue)
+    else:
+        batch = read_applications(applications, grid.catalogue, date_calcul=day)
+    if isinstance(dwellings, Batch):
+        dw = dwellings.with_catalogue(grid.match.catalogue)
+    else:
+        dw = read_dwellings(dwellings, grid.match.catalogue)
+    batch.check_dates(day)
+    check_ceilings(grid, dw, day)
+    perm = tie_order(grid, batch)
+    ordered = batch.take(perm)
+    return Prepared(grid, ordered, perm, score(grid, ordered, day, engine=engine), dw, day)
+
+
+def check_ceilings(grid: ir.Grid, dwellings: Any, date_calcul: datetime.date) -> None:
+    """D112 when the grid reads an income ceiling that the shipped tables lack for this year."""
+    assert grid.match is not None
+    calls = [n for e in grid.match.expressions() for n in _walk(e)
+             if isinstance(n, ir.Call) and n.func == "plafond_ressources"]
+    year = date_calcul.year
+    problems: dict[tuple[str, str], list[int]] = {}
+    for call in calls:
+        fin, zone = call.args[0], call.args[1]
+        if not (isinstance(fin, ir.DwellingRef) and isinstance(zone, ir.DwellingRef)):
+            if not any(year in years(f) for f in fin.type.domain):
+                raise DataError([DataProblem("D112", "<plafonds>", f"no income ceiling is shipped for {year} "
+                                             f"(financings {', '.join(fin.type.domain)})")])
+            continue
+        fc, zc = dwellings.column(fin.name), dwellings.column(zone.name)
+        present = np.ones(len(dwellings), dtype=bool)
+        for col in (fc, zc):
+            present &= col.valid if col.valid is not None else True
+        for m in np.flatnonzero(present):
+            key = (fin.type.domain[fc.values[m]], zone.type.domain[zc.values[m]])
+            problems.setdefault(key, []).append(int(m))
+    out = []
+    for (f, z), rows in problems.items():
+        try:
+            require(year, f, z)
+        except MissingCeilingError as exc:
+            ids = tuple(str(dwellings.ids[m]) for m in rows[:MAX_ROWS])
+            out.append(DataProblem("D112", "financement", str(exc), rows=ids, values=(f"{f} / {z}",),
+                                   count=len(rows), source=dwellings.source))
+    if out:
+        raise DataError(out)
+
+
+def _walk(node: ir.IExpr) -> list[ir.IExpr]:
+    out = [node]
+    for child in ir.children(node):
+        out += _walk(child)
+    return out
+
+
+# -- the reference engine ---------------------------------------------------------------------------
+@dataclass
+class DwellingResult:
+    """One dwelling's top k in sorted rows, and its counts (the engines' common output)."""
+
+    rows: np.ndarray  # (M, k) sorted rows, -1 padded
+    total: np.ndarray  # (M, k) pair totals
+    eligible: np.ndarray  # (M,)
+    excluded: np.ndarray  # (M, F)
+    already: np.ndarray  # (M,)
+
+
+class ReferencePairs:
+    """Every pair of one dwelling with the applications, evaluated with NumPy."""
+
+    def __init__(self, prep: Prepared):
+        self.prep = prep
+        grid = prep.grid
+        base = Env(grid, prep.batch, prep.date_calcul)
+        for var in grid.variables:
+            base.vars[var.name] = ev(var.expr, base)
+        self.app_vars = base.vars
+        self.total = prep.scores.total.astype(np.int64)
+        self.tier = prep.scores.tier.astype(np.int64)
+
+    def evaluate(self, m: int) -> tuple[np.ndarray, np.ndarray, list[int]]:
+        """(eligible mask, pair totals, excluded count per filter) of dwelling m."""
+        grid, prep = self.prep.grid, self.prep
+        assert grid.match is not None
+        env = PairEnv(grid, prep.batch, prep.date_calcul, prep.dwellings, m)
+        env.vars = dict(self.app_vars)
+        for var in grid.match.variables:
+            env.vars[var.name] = ev(var.expr, env)
+        alive = np.ones(env.n, dtype=bool)
+        excluded = []
+        for f in grid.match.filters:
+            w = ev(f.when, env)
+            passes = w.v & w.ok
+            excluded.append(int((alive & ~passes).sum()))
+            alive &= passes
+        points = np.zeros(env.n, dtype=np.int64)
+        for c in grid.match.criteria:
+            points += criterion_points(c, env)[0]
+        return alive, self.total + points, excluded
+
+    def top(self, m: int, k: int, taken: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, int, list[int], int]:
+        alive, total, excluded = self.evaluate(m)
+        eligible = int(alive.sum())
+        already = 0
+        if taken is not None:
+            already = int((alive & taken).sum())
+            alive = alive & ~taken
+        idx = np.flatnonzero(alive)
+        order = np.lexsort((idx, -total[idx], -self.tier[idx]))[:k]
+        return idx[order], total[idx[order]], eligible, excluded, already
+
+
+def reference_rank(prep: Prepared, k: int, assignment: str | None) -> tuple[DwellingResult, np.ndarray]:
+    """The top k of every dwelling (and the order in which dwellings chose, for an assignment)."""
+    pairs = ReferencePairs(prep)
+    m_count = len(prep.dwellings)
+    free = _empty(m_count, k, len(prep.grid.match.filters))  # type: ignore[union-attr]
+    for m in range(m_count):
+        _store(free, m, pairs.top(m, k, None))
+    if assignment is None:
+        return free, np.arange(m_count)
+    order = dwelling_order(assignment, free.rows, free.total, pairs.tier)
+    out = _empty(m_count, k, len(prep.grid.match.filters))  # type: ignore[union-attr]
+    taken = np.zeros(len(prep.batch), dtype=bool)
+    for m in order:
+        _store(out, int(m), pairs.top(int(m), k, taken))
+        chosen = out.rows[m][out.rows[m] >= 0]
+        taken[chosen] = True
+    return out, order
+
+
+def _empty(m: int, k: int, f: int) -> DwellingResult:
+    return DwellingResult(np.full((m, k), -1, np.int64), np.zeros((m, k), np.int64), np.zeros(m, np.int64),
+                          np.zeros((m, f), np.int64), np.zeros(m, np.int64))
+
+
+def _store(out: DwellingResult, m: int, found: tuple[np.ndarray, np.ndarray, int, list[int], int]) -> None:
+    rows, total, eligible, excluded, already = found
+    out.rows[m, :len(rows)] = rows
+    out.total[m, :len(rows)] = total
+    out.eligible[m], out.already[m] = eligible, already
+    out.excluded[m, :] = excluded
+
+
+def dwelling_order(assignment: str, rows: np.ndarray, total: np.ndarray, tier: np.ndarray) -> np.ndarray:
+    """The order in which the dwellings of a batch choose their candidates.
+
+    "given": the order of the dwellings file. "best": the dwelling whose best candidate (without the
+    assignment rule) ranks highest first (tier, then pair total, then the candidate's tie-break rank,
+    then the given order); dwellings without any candidate come last, in the given order.
+    """
+    m = rows.shape[0]
+    if assignment == "given" or m == 0 or rows.shape[1] == 0:
+        return np.arange(m)
+    best = rows[:, 0]
+    has = best >= 0
+    safe = np.where(has, best, 0)
+    keys = (np.arange(m), np.where(has, safe, 0), -np.where(has, total[:, 0], 0), -np.where(has, tier[safe], 0),
+            ~has)
+    return np.lexsort(keys)
+
+
+def finish(prep: Prepared, result: DwellingResult, k: int, assignment: str | None, order: np.ndarray) -> Ranking:
+    """The user-facing Ranking: rows mapped back to the applications as given."""
+    grid, scores = prep.grid, prep.scores
+    assert grid.match is not None
+    has = result.rows >= 0
+    safe = np.where(has, result.rows, 0)
+    rows = np.where(has, prep.perm[safe] if len(prep.perm) else 0, -1)
+    ids = np.where(has, prep.batch.ids[safe] if len(prep.batch) else "", "").astype(object)
+    return Ranking(scores.grid_id, scores.grid_version, scores.grid_hash, prep.date_calcul, k,
+                   prep.dwellings.ids, tuple(f.id for f in grid.match.filters), rows, ids,
+                   np.where(has, scores.tier[safe] if len(prep.batch) else 0, 0).astype(np.int8),
+                   np.where(has, result.total, 0),
+                   np.where(has, scores.total[safe].astype(np.int64) if len(prep.batch) else 0, 0),
+                   result.eligible, result.excluded, assignment,
+                   order if assignment else None, result.already if assignment else None)
+
+
+# -- positioning ----------------------------------------------------------------------------------
+def positions_of(grid: ir.Grid, batch: Any, date_calcul: datetime.date, rank: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(position, count): each application's rank among the applications with the same values of the
+    grid's ``similar`` keys (1 = best, same order as ``rank``), and how many they are. A missing
+    value is a value of its own."""
+    n = len(rank)
+    if n == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    env = Env(grid, batch, date_calcul)
+    needed = _needed_vars(grid, [s.expr for s in grid.similar])
+    for var in grid.variables:
+        if var.name in needed:
+            env.vars[var.name] = ev(var.expr, env)
+    codes = [np.zeros(n, np.int64)]
+    for s in grid.similar:
+        val = ev(s.expr, env)
+        values = np.where(val.ok, val.v, 0)
+        pairs = np.stack([val.ok.astype(np.float64), values.astype(np.float64)], axis=1)
+        codes.append(np.unique(pairs, axis=0, return_inverse=True)[1].reshape(-1))
+    group = np.unique(np.stack(codes, axis=1), axis=0, return_inverse=True)[1].reshape(-1)
+    order = np.lexsort((rank, group))
+    sizes = np.bincount(group)
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    position = np.empty(n, np.int64)
+    position[order] = np.arange(n) - starts[group[order]] + 1
+    return position, sizes[group].astype(np.int64)
+
+
+def _needed_vars(grid: ir.Grid, exprs: list[ir.IExpr]) -> set[str]:
+    by_name = {v.name: v for v in grid.variables}
+    stack = [n for e in exprs for n in ir.vars_read(e)]
+    needed: set[str] = set()
+    while stack:
+        name = stack.pop()
+        if name not in needed and name in by_name:
+            needed.add(name)
+            stack += list(ir.vars_read(by_name[name].expr))
+    return needed
+
+
+def ordinal(n: int) -> str:
+    """French ordinal: 1re, 2e, 152e."""
+    return "1re" if n == 1 else f"{n}e"
+
+
+def position_text(position: int, count: int) -> str:
+    """'152e sur 1 340' (narrow no-break spaces between thousands, as in French typography)."""
+    return f"{ordinal(position)} sur {count:,}".replace(",", "\u202f")
+
