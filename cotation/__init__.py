@@ -6,17 +6,20 @@ The public API (everything else is private and may change)::
     batch = cotation.read_applications("demandes.csv", grid.catalogue, date_calcul=day)
     scores = cotation.score(grid, batch, date_calcul=day)         # Scores
     print(cotation.explain_text(grid, scores, batch, "031202200000000"))
+    logements = cotation.read_dwellings("logements.csv")
+    ranking = cotation.rank(grid, batch, logements, 3, date_calcul=day)  # Ranking: top 3 per dwelling
 """
 
 
-from .api import load_grid, parse_grid, score
-from .catalogue import Catalogue, Field, Kind, default_catalogue
-from .data import Batch, read_applications, write_applications
+from .api import load_grid, parse_grid, rank, score
+from .catalogue import Catalogue, Field, Kind, default_catalogue, dwelling_catalogue
+from .data import Batch, read_applications, read_dwellings, write_applications
 from .errors import CotationError, DataError, DataProblem, Diagnostic, GridError, TestCaseError
 from .explain import explain_text, trace
-from .generate import generate_applications
+from .generate import generate_applications, generate_dwellings
 from .ir import Grid
 from .model import grid_json_schema
+from .ranking import Ranking
 from .scores import Scores
 
 __version__ = "0.1.0"
@@ -32,16 +35,21 @@ __all__ = [
     "Grid",
     "GridError",
     "Kind",
+    "Ranking",
     "Scores",
     "TestCaseError",
     "__version__",
     "default_catalogue",
+    "dwelling_catalogue",
     "explain_text",
     "generate_applications",
+    "generate_dwellings",
     "grid_json_schema",
     "load_grid",
     "parse_grid",
+    "rank",
     "read_applications",
+    "read_dwellings",
     "score",
     "trace",
     "write_applications",

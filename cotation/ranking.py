@@ -323,7 +323,7 @@ def dwelling_order(assignment: str, rows: np.ndarray, total: np.ndarray, tier: n
     then the given order); dwellings without any candidate come last, in the given order.
     """
     m = rows.shape[0]
-    if assignment == "given" or m == 0 or rows.shape[1] == 0:
+    if assignment == "given" or m == 0 or rows.shape[1] == 0 or len(tier) == 0:
         return np.arange(m)
     best = rows[:, 0]
     has = best >= 0

@@ -7,7 +7,7 @@ from typing import Any
 
 from .scores import Scores
 
-__all__ = ["scores_html"]
+__all__ = ["ranking_html", "scores_html"]
 
 
 def scores_html(scores: Scores, limit: int = 20) -> str:
@@ -44,3 +44,26 @@ def _row(scores: Scores, i: int) -> str:
     cells: list[Any] = [scores.rank[i], scores.ids[i], scores.total[i], scores.tier[i], flags,
                         *scores.breakdown[i]]
     return "<tr>" + "".join(f"<td>{escape(str(c))}</td>" for c in cells) + "</tr>"
+
+
+def ranking_html(ranking: Any, limit: int = 20) -> str:
+    """The candidates of the first ``limit`` dwellings, one row per candidate, with the filters' counts."""
+    head = ["logement", "éligibles", "rang", "numero_unique", "tier", "total", "points demande", "points logement"]
+    rows = []
+    for m in range(min(limit, len(ranking))):
+        cands = [r for r in range(ranking.k) if ranking.rows[m, r] >= 0] or [None]
+        for j, r in enumerate(cands):
+            lead = [ranking.dwelling_ids[m], ranking.eligible[m]] if j == 0 else ["", ""]
+            cells: list[Any] = lead + (["", "aucun candidat", "", "", "", ""] if r is None else [
+                r + 1, ranking.application_ids[m, r], ranking.tier[m, r], ranking.total[m, r],
+                ranking.application_total[m, r], ranking.total[m, r] - ranking.application_total[m, r]])
+            rows.append("<tr>" + "".join(f"<td>{escape(str(c))}</td>" for c in cells) + "</tr>")
+    more = len(ranking) - min(limit, len(ranking))
+    foot = f"<p>… {more} autres logements</p>" if more > 0 else ""
+    mode = {"given": ", attribution dans l'ordre donné", "best": ", attribution meilleur candidat d'abord"}.get(
+        ranking.assignment or "", "")
+    caption = (f"Grille {ranking.grid_id} ({ranking.grid_hash[:12]}), calcul au {ranking.date_calcul.isoformat()}, "
+               f"{len(ranking)} logements, {ranking.k} candidats au plus{mode}")
+    header = "".join(_th(h, "") for h in head)
+    return (f'<table class="cotation-ranking"><caption>{escape(caption)}</caption><thead><tr>{header}</tr></thead>'
+            f"<tbody>{''.join(rows)}</tbody></table>{foot}")
