@@ -178,6 +178,29 @@ def _configure_explain(p: argparse.ArgumentParser) -> None:
     p.add_argument("--format", choices=("text", "json"), default="text", help="output format (default: text)")
 
 
+def _configure_rank(p: argparse.ArgumentParser) -> None:
+    p.add_argument("grid", type=Path, help="grid file (YAML) with a match part")
+    p.add_argument("data", type=Path, help="applications (.csv or .parquet)")
+    p.add_argument("dwellings", type=Path, help="dwellings (.csv or .parquet)")
+    p.add_argument("-k", type=_count, default=3, help="candidates per dwelling (default: 3)")
+    _add_date(p)
+    p.add_argument("--assignment", choices=("given", "best"),
+                   help="propose each application for at most one dwelling: dwellings choose in the given "
+                        "order, or the one with the best candidate first (default: each dwelling independently)")
+    p.add_argument("-o", "--output", type=_table_path,
+                   help="write one row per (dwelling, candidate) to .csv or .parquet")
+    p.add_argument("--engine", choices=("compiled", "reference"), default="compiled",
+                   help="ranking engine: compiled (Numba; default) or reference (NumPy)")
+
+
+def _configure_position(p: argparse.ArgumentParser) -> None:
+    p.add_argument("grid", type=Path, help="grid file (YAML)")
+    p.add_argument("data", type=Path, help="applications (.csv or .parquet)")
+    _add_date(p)
+    p.add_argument("-o", "--output", type=_table_path,
+                   help="write every application's position to .csv or .parquet")
+
+
 def _configure_generate(p: argparse.ArgumentParser) -> None:
     p.add_argument("-n", type=_count, default=10_000, help="number of applications (default: 10000)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
@@ -305,6 +328,56 @@ def _require_id(scores: Scores, numero: str, data: Path) -> None:
                   + (f" (did you mean '{hint}'?)" if hint else ""))
 
 
+def cmd_rank(args: argparse.Namespace) -> int:
+    from .data import read_dwellings
+
+    steps = Steps()
+    day = args.date or datetime.date.today()
+    with steps.step("loading the grid"):
+        grid = api.load_grid(args.grid)
+    if grid.match is None:
+        raise Failure(f"{args.grid}: the grid has no match part (filters and criteria for a dwelling)")
+    from .data import read_applications
+
+    with steps.step(f"reading {args.data}"):
+        batch = read_applications(args.data, grid.catalogue, date_calcul=day)
+    with steps.step(f"reading {args.dwellings}"):
+        dwellings = read_dwellings(args.dwellings, grid.match.catalogue)
+    with steps.step(f"ranking {len(batch)} applications for {len(dwellings)} dwellings"):
+        ranking = api.rank(grid, batch, dwellings, args.k, date_calcul=day, engine=args.engine,
+                           assignment=args.assignment)
+    if args.output:
+        with steps.step(f"writing {args.output}"):
+            write_table(ranking.to_arrow(), args.output)
+        print(f"wrote {int((ranking.rows >= 0).sum())} candidates of {len(ranking)} dwellings to {args.output}")
+    else:
+        print(ranking_text(ranking, TOP_ROWS))
+    return EXIT_OK
+
+
+def cmd_position(args: argparse.Namespace) -> int:
+    from .ranking import position_text
+
+    steps = Steps()
+    _, _, scores = _load_and_score(args.grid, args.data, args.date or datetime.date.today(), steps)
+    with steps.step("positioning among similar demands"):
+        position, count = scores.position, scores.position_count
+    if args.output:
+        import pyarrow as pa
+
+        table = pa.table({"numero_unique": scores.ids, "total": scores.total, "rang": scores.rank,
+                          "position": position, "demandes_similaires": count})
+        write_table(table, args.output)
+        print(f"wrote {len(scores)} positions to {args.output}")
+        return EXIT_OK
+    similar = ", ".join(f"même {s}" for s in scores.similar) or "toutes les demandes"
+    print(f"position among similar demands ({similar}):")
+    rows = [[str(scores.ids[i]), str(scores.total[i]), position_text(int(position[i]), int(count[i]))]
+            for i in scores.order()[:TOP_ROWS]]
+    print(_aligned(["numero_unique", "total", "position"], rows, text_columns={0, 2}))
+    return EXIT_OK
+
+
 def cmd_generate(args: argparse.Namespace) -> int:
     from .data import write_applications
     from .generate import generate_applications
@@ -390,14 +463,41 @@ def cmd_demo(args: argparse.Namespace) -> int:
     with steps.step("explain the top 3"):
         texts = [render_text(trace(grid, scores, batch, str(scores.ids[i]))) for i in scores.order()[:3]]
     print("\n" + "\n\n".join(texts))
+    if grid.match is not None:
+        _demo_rank(grid, batch, args, out, steps)
     print("\ntimings:\n" + steps.report())
     return EXIT_OK
+
+
+DEMO_DWELLINGS = 5
+
+
+def _demo_rank(grid: Grid, batch: Any, args: argparse.Namespace, out: Path, steps: Steps) -> None:
+    """Rank a few generated dwellings (compiled and reference engines) and show their candidates."""
+    from .data import read_dwellings, write_applications
+    from .generate import generate_dwellings
+
+    path = out / "logements.csv"
+    with steps.step(f"generate {DEMO_DWELLINGS} vacant dwellings"):
+        write_applications(generate_dwellings(DEMO_DWELLINGS, seed=args.seed), path)
+    dwellings = read_dwellings(path, grid.match.catalogue)  # type: ignore[union-attr]
+    with steps.step("rank 3 candidates per dwelling, compiled engine (first call: compiles or loads)"):
+        ranking = api.rank(grid, batch, dwellings, 3, date_calcul=args.date, assignment="given")
+    with steps.step("rank again, reference engine"):
+        oracle = api.rank(grid, batch, dwellings, 3, date_calcul=args.date, assignment="given", engine="reference")
+    if not (np.array_equal(ranking.rows, oracle.rows) and np.array_equal(ranking.total, oracle.total)):
+        raise Failure("the compiled pair kernel and the reference evaluator disagree: please report this")
+    print(f"\ndwellings: {path}\ncandidates (3 per dwelling, each application proposed once; compiled and "
+          "reference engines agree):\n")
+    print(ranking_text(ranking, DEMO_DWELLINGS))
 
 
 COMMANDS = {
     "check": (_configure_check, cmd_check, "check a grid and print a summary (or every error)"),
     "score": (_configure_score, cmd_score, "score and rank applications"),
     "explain": (_configure_explain, cmd_explain, "explain one application's score in French (or JSON)"),
+    "rank": (_configure_rank, cmd_rank, "rank the eligible applications of each dwelling (top k)"),
+    "position": (_configure_position, cmd_position, "each application's position among similar demands"),
     "generate": (_configure_generate, cmd_generate, "generate synthetic applications"),
     "test": (_configure_test, cmd_test, "run grid test-case files"),
     "schema": (_configure_schema, cmd_schema, "print the JSON Schema of grid files"),
@@ -411,7 +511,11 @@ def write_scores(scores: Scores, path: Path) -> None:
 
     Columns: numero_unique, total, tier, rank, flags (``;``-joined), one per breakdown column.
     """
-    table = scores.to_arrow().take(scores.order())
+    write_table(scores.to_arrow().take(scores.order()), path)
+
+
+def write_table(table: Any, path: Path) -> None:
+    """An Arrow table to .csv or .parquet (by suffix)."""
     if path.suffix.lower() == ".parquet":
         import pyarrow.parquet as pq
 
@@ -443,6 +547,29 @@ def _aligned(headers: list[str], rows: list[list[str]], text_columns: set[int]) 
                          for k, (c, w) in enumerate(zip(cells, widths, strict=True))).rstrip()
 
     return "\n".join([line(headers), line(["-" * w for w in widths]), *map(line, rows)])
+
+
+def ranking_text(ranking: Any, limit: int) -> str:
+    """The candidates of the first ``limit`` dwellings, and each dwelling's filter counts."""
+    headers = ["logement", "rang", "numero_unique", "tier", "total", "demande", "logement+", "eligibles"]
+    rows = []
+    for m in range(min(limit, len(ranking))):
+        for r in range(ranking.k):
+            if ranking.rows[m, r] < 0:
+                break
+            rows.append([str(ranking.dwelling_ids[m]) if r == 0 else "", str(r + 1), str(ranking.application_ids[m, r]),
+                         str(ranking.tier[m, r]), str(ranking.total[m, r]), str(ranking.application_total[m, r]),
+                         str(ranking.total[m, r] - ranking.application_total[m, r]),
+                         str(ranking.eligible[m]) if r == 0 else ""])
+        if ranking.k == 0 or ranking.rows[m, 0] < 0:
+            rows.append([str(ranking.dwelling_ids[m]), "-", "(aucun candidat)", "", "", "", "", str(ranking.eligible[m])])
+    text = _aligned(headers, rows, text_columns={0, 2})
+    excluded = ranking.excluded.sum(axis=0)
+    counts = ", ".join(f"{fid} {int(x)}" for fid, x in zip(ranking.filter_ids, excluded, strict=True))
+    more = len(ranking) - min(limit, len(ranking))
+    tail = f"\n... {more} more dwellings" if more > 0 else ""
+    return (f"{text}{tail}\n{len(ranking)} dwellings; applications excluded by each filter, summed over the "
+            f"dwellings: {counts or 'no filter'}")
 
 
 def summary_text(scores: Scores) -> str:

@@ -107,6 +107,9 @@ class Trace:
     grid_version: str | None
     grid_hash: str
     date_calcul: datetime.date
+    position: int = 0  # rank among similar demands (1 = best)
+    similar_count: int = 0  # how many similar demands, this one included
+    similar: tuple[str, ...] = ()  # what makes demands similar (labels)
 
 
 # -- building it ------------------------------------------------------------------------------
@@ -128,6 +131,7 @@ def trace(grid: ir.Grid, scores: Scores, batch: Batch, numero_unique: str) -> Tr
         flags=tuple(_flag(p, scores, i) for k, p in enumerate(grid.priorities) if scores.flags[i, k]),
         grid_id=grid.meta.id, grid_title=grid.meta.title, grid_version=grid.meta.version,
         grid_hash=grid.content_hash, date_calcul=scores.date_calcul,
+        position=int(scores.position[i]), similar_count=int(scores.position_count[i]), similar=scores.similar,
     )
 
 
@@ -253,7 +257,16 @@ def render_text(tr: Trace) -> str:
         lines.append(f"Niveau de priorité : {tr.tier} "
                      "(classé avant les niveaux inférieurs, quel que soit le total)")
     lines.append(f"Total : {_points(tr.total)}")
+    if tr.similar_count:
+        lines.append(_position_line(tr))
     return "\n".join(lines)
+
+
+def _position_line(tr: Trace) -> str:
+    from .ranking import position_text
+
+    similar = ", ".join(f"même {s}" for s in tr.similar) or "toutes les demandes"
+    return f"Position parmi les demandes similaires ({similar}) : {position_text(tr.position, tr.similar_count)}"
 
 
 def _header(tr: Trace) -> str:
@@ -320,7 +333,10 @@ def to_json(tr: Trace) -> dict[str, Any]:
                        "inputs": [{"name", "label", "kind": "field" | "variable", "value", "text"}]}],
          "caps": [{"id": "plafond_<group>", "group", "label", "points": int}],
          "flags": [{"id", "label", "legal_basis", "letter": str | null, "points": int,
-                    "tier": int | null}]}
+                    "tier": int | null}],
+         "position": {"rank": int, "count": int, "similar": [str]}}
+
+    ``position``: the rank among similar demands (what makes them similar: ``similar``).
 
     Every criterion of the grid is listed (met or not); only raised flags are. Dates are ISO
     strings, sets lists of codes, missing values null.
@@ -334,6 +350,7 @@ def to_json(tr: Trace) -> dict[str, Any]:
         "caps": [{"id": c.id, "group": c.group, "label": c.label, "points": c.points} for c in tr.caps],
         "flags": [{"id": f.id, "label": f.label, "legal_basis": f.legal_basis, "letter": f.letter,
                    "points": f.points, "tier": f.tier} for f in tr.flags],
+        "position": {"rank": tr.position, "count": tr.similar_count, "similar": list(tr.similar)},
     }
 
 

@@ -110,7 +110,9 @@ def test_render_text_in_french(run):
     assert "Public prioritaire : Victime de violences (L441-1 d) CCH) : +5 points" in text
     assert "rubrique Logement actuel" in text
     assert "Niveau de priorité : 2" in text
-    assert text.splitlines()[-1] == "Total : 115 points"
+    assert text.splitlines()[-2] == "Total : 115 points"
+    assert text.splitlines()[-1] == ("Position parmi les demandes similaires (même typologie souhaitée, "
+                                     "même première commune souhaitée) : 1re sur 3")
     assert "Violences conjugales" in text and "Sans abri" in text
 
 
@@ -125,7 +127,7 @@ def test_to_json_has_stable_keys(run):
     data = to_json(trace(*run, "A"))
     json.dumps(data)  # serialisable as is
     assert list(data) == ["numero_unique", "total", "rank", "count", "tier", "grid", "date_calcul",
-                          "criteria", "caps", "flags"]
+                          "criteria", "caps", "flags", "position"]
     assert data["grid"]["id"] == "essai" and data["date_calcul"] == "2026-01-01"
     assert list(data["criteria"][0]) == ["id", "label", "when", "points_rule", "met", "points_before",
                                          "points", "removed_by", "inputs"]
