@@ -12,7 +12,7 @@ import json
 import sys
 from pathlib import Path
 
-from cotation.catalogue import Catalogue, Field, Kind, default_catalogue
+from cotation.catalogue import Catalogue, Field, Kind, default_catalogue, dwelling_catalogue
 from cotation.model import grid_json_schema
 
 DOCS = Path(__file__).resolve().parent
@@ -61,17 +61,19 @@ def _limits(f: Field) -> str:
     return ", ".join(parts)
 
 
-def _overview(catalogue: Catalogue) -> list[str]:
-    lines = ["## Summary", "", "| field | type | unit | required | label |", "|---|---|---|---|---|"]
+def _overview(catalogue: Catalogue, prefix: str = "") -> list[str]:
+    title = "## Summary" if not prefix else "## Summary of the fields of a dwelling"
+    lines = [title, "", "| field | type | unit | required | label |", "|---|---|---|---|---|"]
     for f in catalogue:
-        lines.append(f"| [`{f.name}`](#{f.name}) | {f.kind.value} | {_cell(f.unit or '')} | "
+        anchor = (prefix + f.name).replace(".", "")
+        lines.append(f"| [`{prefix}{f.name}`](#{anchor}) | {f.kind.value} | {_cell(f.unit or '')} | "
                      f"{'yes' if f.required else ''} | {_cell(f.label)} |")
     return [*lines, ""]
 
 
-def _field_section(f: Field) -> list[str]:
+def _field_section(f: Field, prefix: str = "") -> list[str]:
     rows = [
-        ("name", f"`{f.name}`"),
+        ("name", f"`{prefix}{f.name}`"),
         ("type", f"`{f.kind.value}`: {KIND_TEXT[f.kind]}"),
         ("unit", f.unit or "—"),
         ("required", "yes" if f.required else "no"),
@@ -80,7 +82,7 @@ def _field_section(f: Field) -> list[str]:
     ]
     if _limits(f):
         rows.append(("limits", _limits(f)))
-    lines = [f"### {f.name}", "", "| | |", "|---|---|"]
+    lines = [f"### {prefix}{f.name}", "", "| | |", "|---|---|"]
     lines += [f"| {key} | {_cell(value)} |" for key, value in rows]
     if f.values:
         lines += ["", "Allowed values:", "", "| value | label |", "|---|---|"]
@@ -88,12 +90,25 @@ def _field_section(f: Field) -> list[str]:
     return [*lines, ""]
 
 
-def render_catalogue(catalogue: Catalogue | None = None) -> str:
-    """The Markdown text of docs/catalogue.md."""
+DWELLINGS = """\
+# Dwellings
+
+The fields of a dwelling (`cotation/data/logements.yaml`), read with `cotation.read_dwellings` (CSV,
+Parquet, pandas or Arrow; same types, validation and error codes as applications) and used in the
+`match` part of a grid as `logement.<field>` (see [grid-format.md](grid-format.md#match-dwellings-filters-and-pair-criteria)).
+"""
+
+
+def render_catalogue(catalogue: Catalogue | None = None, dwellings: Catalogue | None = None) -> str:
+    """The Markdown text of docs/catalogue.md: the applications' fields, then the dwellings'."""
     catalogue = catalogue or default_catalogue()
+    dwellings = dwellings or dwelling_catalogue()
     lines = [HEADER, *_overview(catalogue), "## Fields", ""]
     for f in catalogue:
         lines += _field_section(f)
+    lines += [DWELLINGS, *_overview(dwellings, "logement."), "## Fields of a dwelling", ""]
+    for f in dwellings:
+        lines += _field_section(f, "logement.")
     return "\n".join(lines).rstrip("\n") + "\n"
 
 

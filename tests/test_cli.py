@@ -278,6 +278,8 @@ def test_demo_missing_grid(tmp_path, capsys):
 def test_demo_with_the_shipped_grid(tmp_path, capsys):
     code, out, _ = run(capsys, "demo", "--n", "500", "--out", tmp_path)
     assert code == 0 and "exemple-metropole" in out and out.count("Demande ") == 3
+    assert "compiled and reference engines agree" in out and "L000001" in out
+    assert (tmp_path / "logements.csv").is_file()
 
 
 def test_python_dash_m(files):
@@ -309,3 +311,72 @@ def test_status_line_only_on_a_terminal(tty):
     assert ("scoring 10 applications…" in stream.text) == tty
     assert [label for label, _ in steps.timings] == ["scoring 10 applications"]
     assert "scoring 10 applications" in steps.report()
+
+
+# -- rank and position --------------------------------------------------------------------------------
+MATCH = """
+match:
+  filters:
+    - {id: commune, label: Commune souhaitée, when: logement.commune in communes_souhaitees}
+  criteria:
+    - {id: premier, label: Premier souhait, when: rang_commune == 1, points: 30}
+"""
+RANK_DATA = HEADER.rstrip("\n") + ",communes_souhaitees\n" + "".join(
+    line + (",31555;31069\n" if i != 1 else ",31069\n") for i, line in enumerate(DATA.splitlines()[1:]))
+DWELLINGS = """identifiant,commune,zone,typologie,pieces,loyer,financement
+L1,31555,autres,T2,2,450,PLUS
+L2,31069,autres,T3,3,520.5,PLS
+L3,31044,autres,T1,1,300,PLUS
+"""
+
+
+@pytest.fixture
+def rank_files(tmp_path):
+    grid, data, dws = tmp_path / "essai-rang.yaml", tmp_path / "demandes-rang.csv", tmp_path / "logements.csv"
+    grid.write_text(GRID + MATCH, encoding="utf-8")
+    data.write_text(RANK_DATA, encoding="utf-8")
+    dws.write_text(DWELLINGS, encoding="utf-8")
+    return grid, data, dws
+
+
+def test_rank_prints_candidates_and_counts(rank_files, capsys):
+    code, out, _ = run(capsys, "rank", *rank_files, "-k", "2", *DATE)
+    assert code == 0, out
+    lines = out.splitlines()
+    assert lines[0].split() == ["logement", "rang", "numero_unique", "tier", "total", "demande", "logement+",
+                                "eligibles"]
+    assert lines[2].split()[:3] == ["L1", "1", "A"]  # DALO: tier 2
+    assert "(aucun candidat)" in out  # nobody wishes 31044
+    assert "commune 4" in out  # excluded by the commune filter: B for L1, all three for L3
+
+
+def test_rank_to_parquet_with_assignment(rank_files, tmp_path, capsys):
+    out = tmp_path / "candidats.parquet"
+    code, text, _ = run(capsys, "rank", *rank_files, "-k", "3", "--assignment", "given", "-o", out, *DATE)
+    assert code == 0 and "wrote" in text
+    table = pq.read_table(out)
+    assert table.column_names == ["logement", "rang", "numero_unique", "tier", "total", "points_demande",
+                                  "points_logement"]
+    ids = table.column("numero_unique").to_pylist()
+    assert len(ids) == len(set(ids))  # each application proposed once
+    assert table.schema.metadata[b"assignment"] == b"given"
+
+
+def test_rank_errors_exit_1(rank_files, files, tmp_path, capsys):
+    code, _, err = run(capsys, "rank", files[0], rank_files[1], rank_files[2], *DATE)
+    assert code == 1 and "no match part" in err
+    bad = tmp_path / "mauvais.csv"
+    bad.write_text(DWELLINGS.replace("PLS", "PLX"), encoding="utf-8")
+    code, _, err = run(capsys, "rank", rank_files[0], rank_files[1], bad, *DATE)
+    assert code == 1 and "D103" in err and "Traceback" not in err
+
+
+def test_position(rank_files, tmp_path, capsys):
+    code, out, _ = run(capsys, "position", rank_files[0], rank_files[1], *DATE)
+    assert code == 0 and "1re sur" in out and "même typologie souhaitée" in out
+    target = tmp_path / "positions.csv"
+    code, _, _ = run(capsys, "position", rank_files[0], rank_files[1], "-o", target, *DATE)
+    with target.open(encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    assert code == 0 and {r["numero_unique"] for r in rows} == {"A", "B", "C"}
+    assert all(1 <= int(r["position"]) <= int(r["demandes_similaires"]) for r in rows)
