@@ -24,6 +24,7 @@ from .codegen import (_FLOAT_KINDS, _INT_KINDS, _JIT, _and, _comment, _criterion
 from .functions import FINANCINGS, ZONES
 
 PAIR_KERNEL = "rank_dwellings"
+APP_VALUES = "app_values"
 PAIR_OUTPUTS = ("out_rows", "out_total", "out_eligible", "out_excluded", "out_already")
 
 
@@ -39,18 +40,36 @@ class PairSource:
     dwelling_columns: tuple[str, ...]  # dwelling fields read, in argument order
     dwelling_masks: tuple[str, ...]
     indexed: ir.Index | None
+    hoisted: tuple[str, ...]  # dtypes of the per-application values (hv_k), in order
+    app_columns: tuple[str, ...]  # application fields read by app_values, in argument order
+    app_masks: tuple[str, ...]
     kernel: str = PAIR_KERNEL
+    app_kernel: str = APP_VALUES
 
 
 class _PairEmitter(_Emitter):
-    """The scoring emitter, plus the dwelling's fields and the income ceilings."""
+    """The scoring emitter, plus the dwelling's fields and the income ceilings. The application-level
+    parts of the pair expressions listed in ``hoisted`` are read from arrays computed once per
+    application (``hv_<k>``, ``hm_<k>``) instead of once per pair."""
 
-    def __init__(self, grid: ir.Grid):
+    def __init__(self, grid: ir.Grid, hoisted: tuple[ir.IExpr, ...] = ()):
         super().__init__(grid)
         assert grid.match is not None
         self.var_defs.update({v.name: v for v in grid.match.variables})
         self.dwelling_fields: dict[str, bool] = {}
         self.uses_ceilings = False
+        self.hoisted = {node: k for k, node in enumerate(hoisted)}
+
+    def emit(self, node: ir.IExpr) -> _Slot:
+        k = self.hoisted.get(node)
+        if k is None:
+            return super().emit(node)
+        if f"#{k}" not in self.read:
+            self.read.add(f"#{k}")
+            self.line(f"h_{k} = hv_{k}[i]  # {_comment(_show(node))}, per application")
+            if node.nullable:
+                self.line(f"hmk_{k} = hm_{k}[i]")
+        return _Slot(f"h_{k}", f"hmk_{k}" if node.nullable else "True")
 
     def _calendar(self, node: ir.IExpr) -> str | None:
         return None  # no calendar table in the pair kernel: civil-date arithmetic throughout
@@ -79,6 +98,71 @@ class _PairEmitter(_Emitter):
         self.line(f"v_{k} = _ceiling(plafonds, {fi} if {f.m} else 0, {zi} if {z.m} else 0, {c.v}, {x.v})")
         self.line(f"m_{k} = {_and(f.m, z.m, c.m, x.m, f'(v_{k} >= 0)')}")
         return _Slot(f"v_{k}", f"m_{k}")
+
+
+def _show(node: ir.IExpr) -> str:
+    """A short description of a hoisted node for the generated comments."""
+    if isinstance(node, ir.VarRef):
+        return f"variable {node.name}"
+    if isinstance(node, ir.Call):
+        return f"{node.func}(...)"
+    return type(node).__name__
+
+
+def _pair_level(node: ir.IExpr, pair_vars: set[str]) -> bool:
+    """Whether a node depends on the dwelling (directly, or through a pair-level variable)."""
+    return ir.reads_dwelling(node) or bool(ir.vars_read(node) & pair_vars)
+
+
+def _costly(node: ir.IExpr) -> bool:
+    return isinstance(node, ir.VarRef | ir.Call) or any(_costly(c) for c in ir.children(node))
+
+
+def hoistable(grid: ir.Grid) -> tuple[ir.IExpr, ...]:
+    """The maximal application-level sub-expressions of the match part that call a function or read a
+    variable: computed once per application rather than once per (application, dwelling) pair."""
+    assert grid.match is not None
+    pair_vars = {v.name for v in grid.match.variables}
+    found: dict[ir.IExpr, None] = {}
+
+    def visit(node: ir.IExpr) -> None:
+        if not _pair_level(node, pair_vars):
+            if _costly(node) and node.type != ir.COMMUNES:
+                found.setdefault(node)
+            return
+        for child in ir.children(node):
+            visit(child)
+
+    for expr in grid.match.expressions():
+        visit(expr)
+    return tuple(found)
+
+
+def _dtype(node: ir.IExpr) -> str:
+    return {"float": "np.float64", "bool": "np.bool_", "set": "np.uint64"}.get(node.type.kind, "np.int64")
+
+
+def _app_values(grid: ir.Grid, hoisted: tuple[ir.IExpr, ...]) -> tuple[list[str], tuple[str, ...], tuple[str, ...]]:
+    """``app_values``: the hoisted sub-expressions of every application, one row loop."""
+    em = _PairEmitter(grid)
+    em.lines = []
+    em.depth = 1
+    em.line("for i0 in range(start, stop):")
+    em.depth = 2
+    em.line("i = np.uint64(i0)")
+    em.begin_loop()
+    for k, node in enumerate(hoisted):
+        slot = em.emit(node)
+        em.line(f"hv_{k}[i] = {slot.v} if {slot.m} else {_dtype(node)}(0)")
+        em.line(f"hm_{k}[i] = {slot.m}")
+    columns = tuple(f.name for f in grid.catalogue if f.name in em.fields)
+    masks = tuple(n for n in columns if em.fields[n])
+    inputs = [f"c_{_ident(n)}" for n in columns] + [f"valid_{_ident(n)}" for n in masks]
+    outs = [f"hv_{k}" for k in range(len(hoisted))] + [f"hm_{k}" for k in range(len(hoisted))]
+    fn = [f"@numba.njit({_JIT})", *_wrapped(f"def {APP_VALUES}", [*inputs, "today", *outs, "start", "stop"], ":"),
+          '    """Rows start..stop-1: the application-level values the pair kernel reads (see hoistable)."""',
+          "    t_year, t_month, t_day = _civil(today)", *em.lines]
+    return fn, columns, masks
 
 
 def _candidate_loop(em: _PairEmitter, grid: ir.Grid, index: ir.Index | None) -> None:
@@ -134,7 +218,8 @@ def _candidate_loop(em: _PairEmitter, grid: ir.Grid, index: ir.Index | None) -> 
 def generate_pair_source(grid: ir.Grid) -> PairSource:
     """The pair kernel of ``grid`` (which must have a match part)."""
     assert grid.match is not None
-    em = _PairEmitter(grid)
+    hoisted = hoistable(grid)
+    em = _PairEmitter(grid, hoisted)
     em.lines = []
     index = grid.match.index
     _candidate_loop(em, grid, index)
@@ -144,7 +229,9 @@ def generate_pair_source(grid: ir.Grid) -> PairSource:
     dcols = tuple(f.name for f in grid.match.catalogue if f.name in em.dwelling_fields)
     dmasks = tuple(n for n in dcols if em.dwelling_fields[n])
     inputs = ([f"c_{_ident(n)}" for n in columns] + [f"valid_{_ident(n)}" for n in masks]
-              + [f"dc_{_ident(n)}" for n in dcols] + [f"dvalid_{_ident(n)}" for n in dmasks])
+              + [f"dc_{_ident(n)}" for n in dcols] + [f"dvalid_{_ident(n)}" for n in dmasks]
+              + [f"hv_{k}" for k in range(len(hoisted))] + [f"hm_{k}" for k in range(len(hoisted))])
+    app_fn, app_columns, app_masks = _app_values(grid, hoisted)
     args = [*inputs, "plafonds", "today", "base_total", "base_tier", "ptr", "cand", "dkey", "order", "taken", "k",
             "q_start", "q_stop", *PAIR_OUTPUTS]
     head = [f"# Pair kernel of grid '{grid.meta.id}' (version {grid.meta.version or '-'}): do not edit.",
@@ -155,7 +242,7 @@ def generate_pair_source(grid: ir.Grid) -> PairSource:
             "", "import numba", "import numpy as np",
             "from cotation.jit_helpers import (_adequation, _ceiling, _civil, _fdiv, _finish, _months_between,",
             "                                  _months_to, _offer, _popcount, _round_half_away)", "",
-            *(typology_constants(grid) if em.uses_typology else []), ""]
+            *typology_constants(grid), ""]
     fn = [f"@numba.njit({_JIT})", *_wrapped(f"def {PAIR_KERNEL}", args, ":"),
           '    """Dwellings order[q_start:q_stop]: top k candidates (sorted rows), eligible and excluded counts."""',
           "    n = base_total.shape[0]",
@@ -164,5 +251,6 @@ def generate_pair_source(grid: ir.Grid) -> PairSource:
           "    hs = np.empty(max(k, 1), np.int64)",
           "    hr = np.empty(max(k, 1), np.int64)",
           "    for q in range(q_start, q_stop):", *body]
-    text = "\n".join([*head, *fn, ""])
-    return PairSource(text, columns, masks, dcols, dmasks, index)
+    text = "\n".join([*head, *app_fn, "", "", *fn, ""])
+    return PairSource(text, columns, masks, dcols, dmasks, index, tuple(_dtype(h) for h in hoisted),
+                      app_columns, app_masks)

@@ -53,8 +53,21 @@ class CompiledPairs:
         dmasks = [_mask(dw, n) for n in src.dwelling_masks]
         plafonds = ceiling_table(prep.date_calcul.year, FINANCINGS, ZONES)
         ptr, cand, dkey = self._index(prep)
-        return [*values, *masks, *dvalues, *dmasks, plafonds, np.int64(day_number(prep.date_calcul)),
+        today = np.int64(day_number(prep.date_calcul))
+        hoisted = self._app_values(prep, today)
+        return [*values, *masks, *dvalues, *dmasks, *hoisted, plafonds, today,
                 np.ascontiguousarray(prep.scores.total), np.ascontiguousarray(prep.scores.tier), ptr, cand, dkey]
+
+    def _app_values(self, prep: Prepared, today: np.int64) -> list[np.ndarray]:
+        """The application-level values of the pair expressions, computed once per application."""
+        src, batch, n = self.source, prep.batch, len(prep.batch)
+        values = [np.empty(n, np.dtype(t.removeprefix("np."))) for t in src.hoisted]
+        present = [np.empty(n, np.bool_) for _ in src.hoisted]
+        if src.hoisted:
+            inputs = [_values(batch, self.grid.catalogue[c], c) for c in src.app_columns]
+            inputs += [_mask(batch, c) for c in src.app_masks]
+            getattr(self.module, src.app_kernel)(*inputs, today, *values, *present, 0, n)
+        return [*values, *present]
 
     def _index(self, prep: Prepared) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The inverted index by commune (CSR over commune codes), or empty arrays without one."""
@@ -94,8 +107,16 @@ class CompiledPairs:
             return
         pieces = threads * SLICES_PER_THREAD
         cuts = sorted({round(i * m / pieces) for i in range(pieces + 1)})
-        pool = _pool(threads)
-        jobs = [pool.submit(self.kernel, *call, a, b, *_fields(out)) for a, b in zip(cuts, cuts[1:], strict=False)]
+        slices = list(zip(cuts, cuts[1:], strict=False))
+
+        def work(mine: list[tuple[int, int]]) -> None:
+            for a, b in mine:
+                self.kernel(*call, a, b, *_fields(out))
+
+        shares = [slices[t::threads] for t in range(threads)]  # interleaved: neighbours differ in size
+        pool = _pool(threads)  # threads - 1 workers: the calling thread takes the first share
+        jobs = [pool.submit(work, share) for share in shares[1:]]
+        work(shares[0])
         for job in jobs:
             job.result()
 
