@@ -305,18 +305,22 @@ def polars_points():
 
 
 def polars_peer(k: int, cross: bool = False) -> Callable[[Any, Any], Any]:
-    """Equi-join of the dwellings on the exploded wishes (or a cross join + filter), filters and points
-    as expressions, then sort and group_by(maintain_order).head(k)."""
+    """Equi-join of the dwellings on the exploded wishes, filters and points as expressions, then sort
+    and group_by(maintain_order).head(k). ``cross``: a cross join of (row, w0..w7) with (dw, commune)
+    filtered on any_horizontal(w_j == commune), the other columns joined back (``wide_frame``)."""
     import polars as pl
 
     keep, points = polars_points()
     col = pl.col
+    wish = [f"w{j}" for j in range(8)]
 
     def run(apps, dws):
         if cross:
-            wish = [col("wishes").list.get(j, null_on_oob=True) for j in range(8)]
-            pos = pl.coalesce([pl.when(w == col("commune")).then(j) for j, w in enumerate(wish)])
-            pairs = apps.lazy().join(dws.lazy(), how="cross").with_columns(pos=pos).filter(col("pos").is_not_null())
+            pos = pl.coalesce([pl.when(col(w) == col("commune")).then(j) for j, w in enumerate(wish)])
+            pairs = (apps.lazy().select("row", *wish).join(dws.lazy().select("dw", "commune"), how="cross")
+                     .filter(pl.any_horizontal([col(w) == col("commune") for w in wish]))
+                     .select("row", "dw", "commune", pos=pos)
+                     .join(apps.lazy().drop(*wish), on="row").join(dws.lazy().drop("commune"), on="dw"))
         else:
             long = apps.lazy().with_columns(pos=pl.int_ranges(0, col("wishes").list.len())).explode("wishes", "pos")
             pairs = dws.lazy().join(long, left_on="commune", right_on="wishes")
@@ -326,6 +330,14 @@ def polars_peer(k: int, cross: bool = False) -> Callable[[Any, Any], Any]:
                       descending=[False, True, True, False, False])
                 .group_by("dw", maintain_order=True).head(k).select("dw", "row", "total").collect())
     return run
+
+
+def wide_frame(apps: Any) -> Any:
+    """The applications with the wishes as 8 nullable columns w0..w7 instead of a list."""
+    import polars as pl
+
+    wishes = [pl.col("wishes").list.get(j, null_on_oob=True).alias(f"w{j}") for j in range(8)]
+    return apps.with_columns(wishes).drop("wishes")
 
 
 DUCKDB_POINTS = """
@@ -342,7 +354,7 @@ DUCKDB_KEEP = """coalesce(rfr, 0) <= ceil[least(persons, 6)] + greatest(persons 
 
 
 def duckdb_sql(k: int, cross: bool = False) -> str:
-    """Equi-join on the unnested wishes (or a cross join on the 8 wishes) + QUALIFY row_number()."""
+    """Equi-join on the unnested wishes (or a cross join filtered by list_contains) + QUALIFY row_number()."""
     if cross:
         pairs = ("SELECT *, list_position(wishes, commune) AS pos FROM dws CROSS JOIN apps "
                  "WHERE list_contains(wishes, commune)")
@@ -408,7 +420,8 @@ class PairCase:
             "duckdb": lambda q=duckdb_sql(k): self.con.sql(q).to_arrow_table(),
         }
         if cross:
-            self.peers["polars_cross"] = lambda f=polars_peer(k, True): f(*self.frames)
+            wide = wide_frame(self.frames[0])
+            self.peers["polars_cross"] = lambda f=polars_peer(k, True): f(wide, self.frames[1])
             self.peers["duckdb_cross"] = lambda q=duckdb_sql(k, True): self.con.sql(q).to_arrow_table()
 
     # the timed callables of cotation -----------------------------------------------------------

@@ -210,9 +210,18 @@ def compile_grid(grid: ir.Grid, cache_dir: str | os.PathLike[str] | None = None,
     the GIL). A prange driver would do the same but costs seconds of compilation (about 3 s for the
     example grid, more than the row function itself), hence plain threads.
     """
+    key = (id(grid), str(cache_directory(cache_dir)), parallel)
+    known = _COMPILED.get(key)
+    if known is not None and known.grid is grid:
+        return known
     src = generate_source(grid)
     module = load_module(src.text, cache_directory(cache_dir))
-    return CompiledGrid(grid, src, Path(str(module.__file__)), module, parallel)
+    compiled = CompiledGrid(grid, src, Path(str(module.__file__)), module, parallel)
+    _COMPILED[key] = compiled
+    return compiled
+
+
+_COMPILED: dict[tuple[int, str, bool], CompiledGrid] = {}  # per grid object: skips generating the source again
 
 
 def load_module(text: str, directory: Path) -> types.ModuleType:

@@ -165,7 +165,8 @@ class Prepared:
 
 
 def prepare(grid: ir.Grid, applications: Any, dwellings: Any, day: datetime.date, engine: str) -> Prepared:
-    """Validate both inputs, sort the applications by the tie-breaks and score them."""
+    """Validate both inputs, sort the applications by the tie-breaks and score them (scoring checks
+    that no date is after ``day``, D105)."""
     from .api import score
     from .data import Batch, read_applications, read_dwellings
 
@@ -179,7 +180,6 @@ def prepare(grid: ir.Grid, applications: Any, dwellings: Any, day: datetime.date
         dw = dwellings.with_catalogue(grid.match.catalogue)
     else:
         dw = read_dwellings(dwellings, grid.match.catalogue)
-    batch.check_dates(day)
     check_ceilings(grid, dw, day)
     perm = tie_order(grid, batch)
     ordered = batch.take(perm)

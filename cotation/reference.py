@@ -402,8 +402,13 @@ def positioning(grid: ir.Grid, batch: object, date_calcul: datetime.date, ranks:
 
 
 def _string_ranks(ids: np.ndarray) -> np.ndarray:
-    """The position of each id in sorted order (ids are unique: the readers reject duplicates)."""
-    order = np.argsort(ids.astype(str))  # fixed-width text sorts ~3x faster than Python objects
+    """The position of each id in sorted order (ids are unique: the readers reject duplicates).
+
+    Code-point order, as Python sorts strings; Arrow's sort is ~3x faster than NumPy's on text."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    order = pc.sort_indices(pa.array(ids, pa.string())).to_numpy()
     ranks = np.empty(len(ids), dtype=np.int64)
     ranks[order] = np.arange(len(ids))
     return ranks

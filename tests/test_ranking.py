@@ -307,6 +307,8 @@ match:
     - {id: ade, label: a, points: adequation_logement}
     - {id: rang, label: r, points: "coalesce(rang_commune, 0)"}
     - {id: jeune, label: j, points: "1 if jeune_menage else 0"}
+    - {id: effort1000, label: e, points: "round(taux_effort_logement * 1000)"}
+    - {id: rav, label: r, points: "round(reste_a_vivre_uc_logement)"}
 """
 HOUSEHOLD = {"numero_unique": "X", "date_depot": "2024-01-01", "nb_adultes": 1, "nb_personnes": 1,
              "date_naissance_demandeur": "1980-01-01", "ressources_mensuelles": 1000,
@@ -315,8 +317,8 @@ DWELLING = {"identifiant": "L1", "commune": "31555", "zone": "autres", "typologi
             "loyer": 400, "financement": "PLUS"}
 
 
-def probe(**household: Any) -> dict[str, int]:
-    grid = parse_grid(PRELUDE_PROBE, "sonde.yaml")
+def probe(grid_text: str = PRELUDE_PROBE, **household: Any) -> dict[str, int]:
+    grid = parse_grid(grid_text, "sonde.yaml")
     dwelling = {**DWELLING, **household.pop("logement", {})}
     apps = Batch.from_rows([{**HOUSEHOLD, **household}], grid.catalogue, date_calcul=DAY)
     dws = Batch.from_rows([dwelling], cotation.dwelling_catalogue())
@@ -362,6 +364,25 @@ def test_consumption_units_rank_and_adequacy() -> None:
     assert got["ade"] == -1  # 4 persons need 3 rooms in the default table
     assert probe()["rang"] == 2 and probe(communes_souhaitees="31000")["rang"] == 0
     assert probe(logement={"pieces": 3})["ade"] == 1  # 1 person: at most 2 rooms
+
+
+def test_effort_rate_and_remaining_income() -> None:
+    got = probe(ressources_mensuelles=1600, logement={"loyer": 400, "charges": 80})
+    assert got["effort1000"] == 300 and got["rav"] == 1120  # (400 + 80) / 1600; (1600 - 480) / 1 UC
+    assert probe(logement={"loyer": 400})["effort1000"] == 400  # charges absent count as 0
+    family = probe(nb_adultes=2, nb_personnes=3, nb_enfants_moins_14=1, ressources_mensuelles=2700,
+                   logement={"loyer": 500, "charges": 100})
+    assert family["rav"] == round(2100 / 1.8)
+
+
+def test_grid_overrides_the_typology_table() -> None:
+    text = PRELUDE_PROBE + "  typology: {1: [2, 2], 2: [2, 3]}\n"
+    assert probe(text)["ade"] == 0 and probe(text, logement={"pieces": 1})["ade"] == -1
+    assert probe(text, nb_adultes=2, nb_personnes=5, logement={"pieces": 4})["ade"] == 1  # last row applies
+    with pytest.raises(GridError, match="E311"):
+        parse_grid(PRELUDE_PROBE + "  typology: {1: [2, 1]}\n")
+    with pytest.raises(GridError, match="E311"):
+        parse_grid(PRELUDE_PROBE + "  typology: {2: [1, 3]}\n")
 
 
 def test_missing_ceiling_is_a_data_error(full_grid: Any) -> None:
