@@ -1,6 +1,7 @@
 """Side-by-side benchmark of the compiled kernel, its physical floor and three peers; one JSON summary.
 
-Run ``python -m benchmarks.summary [--sizes 10000,100000,1000000] [--quick]``. Every timing is taken
+Run ``python -m benchmarks.summary [--sizes 10000,100000,1000000] [--quick]``; the ``pairs`` key is
+workload (b), the top k applications per dwelling (``benchmarks/pairs.py``). Every timing is taken
 in this process, implementations interleaved round-robin, median of ``REPEATS`` runs after a warm-up;
 the ratios are what to read (absolute times on a shared VM drift by +-30 %). Keys: benchmarks/README.md.
 
@@ -27,6 +28,7 @@ from typing import Any, Callable
 import numba
 import numpy as np
 
+from benchmarks import pairs as pair_bench
 from cotation.api import load_grid, parse_grid
 from cotation.catalogue import default_catalogue
 from cotation.generate import generate_applications
@@ -826,7 +828,8 @@ def peak_rss(grid_name: str, parquet: Path, cache_dir: str) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", default="10000,100000,1000000")
-    ap.add_argument("--quick", action="store_true", help="N = 10 000 and 100 000 only; no memory, no cold start")
+    ap.add_argument("--quick", action="store_true",
+                    help="N = 10 000 and 100 000 only; no memory, no cold start; pairs: 500 x 50 000 only")
     ap.add_argument("--repeats", type=int, default=REPEATS)
     args = ap.parse_args(argv)
     sizes = [10_000, 100_000] if args.quick else [int(s) for s in args.sizes.split(",")]
@@ -865,6 +868,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError:
         pass
     summary["import_cotation_s"] = import_time_s()
+    summary["pairs"] = pair_bench.run(args.quick, args.repeats)  # workload (b): benchmarks/pairs.py
     if not args.quick:
         small = work / "apps-1k.parquet"
         big = work / "apps-1m.parquet"
