@@ -78,14 +78,14 @@ def _round_half_away(x):
     return np.int64(-r if x < 0 else r)
 
 
-@numba.njit(cache=True, error_model="numpy", nogil=True)
+@numba.njit(cache=True, error_model="numpy", nogil=True, inline="always")
 def _adequation(persons, rooms, lo, hi):
     """-1 when ``rooms`` is below the table's minimum for the household, 1 above its maximum, else 0."""
     k = min(max(persons, 1), lo.shape[0]) - 1
     return np.int64(-1) if rooms < lo[k] else (np.int64(1) if rooms > hi[k] else np.int64(0))
 
 
-@numba.njit(cache=True, error_model="numpy", nogil=True)
+@numba.njit(cache=True, error_model="numpy", nogil=True, inline="always")
 def _ceiling(table, f, z, category, extra):
     """The income ceiling of cell (f, z) for a category (1..6) and extra persons; -1 when unknown."""
     if table[f, z, 0] < 0:
@@ -158,31 +158,33 @@ def _finish(ht, hs, hr, cnt, rows, totals):
 @numba.njit(cache=True, error_model="numpy", nogil=True)
 def _commune_index(lists, width, n, size):
     """Inverted index of a list-of-communes column (``n`` rows of ``width``, flattened): for commune
-    code c, ``rows[ptr[c]:ptr[c + 1]]`` are the rows listing it, ascending, each once."""
+    code c, ``rows[ptr[c]:ptr[c + 1]]`` are the rows listing it, ascending, each once, and
+    ``pos[t]`` the position (0 = first wish) where row ``rows[t]`` lists it first."""
     ptr = np.zeros(size + 1, np.int64)
     for i in range(n):
         for j in range(width):
             c = lists[i * width + j]
-            if c < 0 or c >= size:
-                continue
-            dup = False
-            for q in range(j):
-                dup = dup or lists[i * width + q] == c
-            if not dup:
+            if c >= 0 and c < size and _first_at(lists, i * width, j, c):
                 ptr[c + 1] += 1
     for c in range(size):
         ptr[c + 1] += ptr[c]
     fill = ptr[:-1].copy()
     rows = np.empty(ptr[size], np.int32)
+    pos = np.empty(ptr[size], np.int8)
     for i in range(n):
         for j in range(width):
             c = lists[i * width + j]
-            if c < 0 or c >= size:
-                continue
-            dup = False
-            for q in range(j):
-                dup = dup or lists[i * width + q] == c
-            if not dup:
+            if c >= 0 and c < size and _first_at(lists, i * width, j, c):
                 rows[fill[c]] = i
+                pos[fill[c]] = j
                 fill[c] += 1
-    return ptr, rows
+    return ptr, rows, pos
+
+
+@numba.njit(cache=True, error_model="numpy", nogil=True, inline="always")
+def _first_at(lists, base, j, c):
+    """Whether position j of the row starting at ``base`` is the first occurrence of commune c."""
+    for q in range(j):
+        if lists[base + q] == c:
+            return False
+    return True

@@ -31,7 +31,7 @@ PAIR_OUTPUTS = ("out_rows", "out_total", "out_eligible", "out_excluded", "out_al
 @dataclass(frozen=True)
 class PairSource:
     """The generated pair module: ``rank_dwellings(*values, *masks, *dwelling_values, *dwelling_masks,
-    plafonds, today, base_total, base_tier, ptr, cand, dkey, order, taken, k, q_start, q_stop,
+    plafonds, today, base_total, base_tier, n_rows, ptr, cand, cpos, dkey, order, taken, k, q_start, q_stop,
     out_rows, out_total, out_eligible, out_excluded, out_already)``."""
 
     text: str
@@ -52,9 +52,10 @@ class _PairEmitter(_Emitter):
     parts of the pair expressions listed in ``hoisted`` are read from arrays computed once per
     application (``hv_<k>``, ``hm_<k>``) instead of once per pair."""
 
-    def __init__(self, grid: ir.Grid, hoisted: tuple[ir.IExpr, ...] = ()):
+    def __init__(self, grid: ir.Grid, hoisted: tuple[ir.IExpr, ...] = (), in_index: bool = False):
         super().__init__(grid)
         assert grid.match is not None
+        self.in_index = in_index  # emitting the candidate loop of the inverted index (cpos[t] is known)
         self.var_defs.update({v.name: v for v in grid.match.variables})
         self.dwelling_fields: dict[str, bool] = {}
         self.uses_ceilings = False
@@ -86,6 +87,14 @@ class _PairEmitter(_Emitter):
             self.read.add(f"@?{node.name}")
             self.line(f"lm_{name} = True if dvalid_{name} is None else dvalid_{name}[m]")
         return _Slot(f"l_{name}", f"lm_{name}" if node.nullable else "True")
+
+    def _call_rang_souhait(self, node: ir.Call) -> _Slot:
+        index = self.grid.match.index if self.grid.match else None
+        e, c = node.args
+        if (self.in_index and index is not None and isinstance(e, ir.DwellingRef) and isinstance(c, ir.FieldRef)
+                and (e.name, c.name) == (index.dwelling_field, index.field)):
+            return self.bind("np.int64(cpos[t]) + 1")  # the index stored where each candidate lists the commune
+        return super()._call_rang_souhait(node)
 
     def _call_plafond_ressources(self, node: ir.Call) -> _Slot:
         f, z, c, x = (self.emit(a) for a in node.args)
@@ -182,11 +191,13 @@ def _candidate_loop(em: _PairEmitter, grid: ir.Grid, index: ir.Index | None) -> 
         em.line(f"ex_0 = n - (hi - lo)  # filter [0] {match.filters[0].id}: the inverted index by commune")
         em.line("for t in range(lo, hi):")
         em.depth = 3
-        em.line("i = np.uint64(cand[t])")
+        em.line("i = np.uint64(t)  # the application columns are laid out in the index's order")
+        em.line("r_ = np.int64(cand[t])  # the row (tie-break rank) of the candidate")
     else:
         em.line("for t in range(n):")
         em.depth = 3
         em.line("i = np.uint64(t)")
+        em.line("r_ = np.int64(t)")
     em.begin_loop()
     first = 1 if index is not None else 0
     for j, f in enumerate(match.filters[first:], start=first):
@@ -196,14 +207,17 @@ def _candidate_loop(em: _PairEmitter, grid: ir.Grid, index: ir.Index | None) -> 
         em.line(f"    ex_{j} += 1")
         em.line("    continue")
     em.line("elig += 1")
-    em.line("if taken is not None and taken[i]:")
+    em.line("if taken is not None and taken[r_]:")
     em.line("    already += 1")
     em.line("    continue")
     for j, c in enumerate(match.criteria):
         _criterion(em, j, c)
     points = " + ".join(f"p_{j}" for j in range(len(match.criteria))) or "0"
     em.line(f"s_ = np.int64(base_total[i]) + {points}")
-    em.line("cnt = _offer(ht, hs, hr, cnt, k, np.int64(base_tier[i]), s_, np.int64(i))")
+    em.line("t_ = np.int64(base_tier[i])")
+    em.line("if cnt == k and (t_ < ht[0] or (t_ == ht[0] and s_ <= hs[0])):")
+    em.line("    continue  # no better than the worst of a full heap (a later row loses ties): the common case")
+    em.line("cnt = _offer(ht, hs, hr, cnt, k, t_, s_, r_)")
     em.depth = 2
     em.line("_finish(ht, hs, hr, cnt, out_rows[m], out_total[m])")
     em.line("out_eligible[m] = elig")
@@ -219,7 +233,7 @@ def generate_pair_source(grid: ir.Grid) -> PairSource:
     """The pair kernel of ``grid`` (which must have a match part)."""
     assert grid.match is not None
     hoisted = hoistable(grid)
-    em = _PairEmitter(grid, hoisted)
+    em = _PairEmitter(grid, hoisted, in_index=grid.match.index is not None)
     em.lines = []
     index = grid.match.index
     _candidate_loop(em, grid, index)
@@ -232,7 +246,8 @@ def generate_pair_source(grid: ir.Grid) -> PairSource:
               + [f"dc_{_ident(n)}" for n in dcols] + [f"dvalid_{_ident(n)}" for n in dmasks]
               + [f"hv_{k}" for k in range(len(hoisted))] + [f"hm_{k}" for k in range(len(hoisted))])
     app_fn, app_columns, app_masks = _app_values(grid, hoisted)
-    args = [*inputs, "plafonds", "today", "base_total", "base_tier", "ptr", "cand", "dkey", "order", "taken", "k",
+    args = [*inputs, "plafonds", "today", "base_total", "base_tier", "n_rows", "ptr", "cand", "cpos", "dkey", "order",
+            "taken", "k",
             "q_start", "q_stop", *PAIR_OUTPUTS]
     head = [f"# Pair kernel of grid '{grid.meta.id}' (version {grid.meta.version or '-'}): do not edit.",
             f"# grid content hash: {grid.content_hash}",
@@ -245,7 +260,7 @@ def generate_pair_source(grid: ir.Grid) -> PairSource:
             *typology_constants(grid), ""]
     fn = [f"@numba.njit({_JIT})", *_wrapped(f"def {PAIR_KERNEL}", args, ":"),
           '    """Dwellings order[q_start:q_stop]: top k candidates (sorted rows), eligible and excluded counts."""',
-          "    n = base_total.shape[0]",
+          "    n = n_rows",
           "    t_year, t_month, t_day = _civil(today)",
           "    ht = np.empty(max(k, 1), np.int64)",
           "    hs = np.empty(max(k, 1), np.int64)",

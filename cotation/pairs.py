@@ -52,11 +52,17 @@ class CompiledPairs:
         dvalues = [_values(dw, grid.match.catalogue[n], n) for n in src.dwelling_columns]
         dmasks = [_mask(dw, n) for n in src.dwelling_masks]
         plafonds = ceiling_table(prep.date_calcul.year, FINANCINGS, ZONES)
-        ptr, cand, dkey = self._index(prep)
+        ptr, cand, cpos, dkey = self._index(prep)
         today = np.int64(day_number(prep.date_calcul))
         hoisted = self._app_values(prep, today)
-        return [*values, *masks, *dvalues, *dmasks, *hoisted, plafonds, today,
-                np.ascontiguousarray(prep.scores.total), np.ascontiguousarray(prep.scores.tier), ptr, cand, dkey]
+        per_app = [*values, *masks, *hoisted, prep.scores.total, prep.scores.tier]
+        if src.indexed is not None:  # candidate-major: the kernel reads each commune's candidates in sequence
+            per_app = [_in_index_order(a, cand, batch, src) for a in per_app]
+        else:
+            per_app = [None if a is None else np.ascontiguousarray(a) for a in per_app]
+        nv, nm, nh = len(values), len(masks), len(hoisted)
+        return [*per_app[:nv + nm], *dvalues, *dmasks, *per_app[nv + nm:nv + nm + nh], plafonds, today,
+                *per_app[-2:], np.int64(len(batch)), ptr, cand, cpos, dkey]
 
     def _app_values(self, prep: Prepared, today: np.int64) -> list[np.ndarray]:
         """The application-level values of the pair expressions, computed once per application."""
@@ -69,27 +75,29 @@ class CompiledPairs:
             getattr(self.module, src.app_kernel)(*inputs, today, *values, *present, 0, n)
         return [*values, *present]
 
-    def _index(self, prep: Prepared) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The inverted index by commune (CSR over commune codes), or empty arrays without one."""
+    def _index(self, prep: Prepared) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The inverted index by commune (CSR over commune codes: pointers, rows, wish positions,
+        and each dwelling's commune code), or empty arrays without one."""
         index = self.source.indexed
         m = len(prep.dwellings)
         if index is None:
-            return np.zeros(1, np.int64), np.zeros(0, np.int32), np.full(m, -1, np.int64)
+            return np.zeros(1, np.int64), np.zeros(0, np.int32), np.zeros(0, np.int8), np.full(m, -1, np.int64)
         field = self.grid.catalogue[index.field]
         lists = _values(prep.batch, field, index.field)
         size = int(lists.max()) + 1 if len(lists) and lists.max() >= 0 else 1
-        ptr, cand = _commune_index(lists, np.int64(field.width), np.int64(len(prep.batch)), np.int64(size))
+        ptr, cand, cpos = _commune_index(lists, np.int64(field.width), np.int64(len(prep.batch)), np.int64(size))
         col = prep.dwellings.column(index.dwelling_field)
         codes = col.values.astype(np.int64)
         ok = (codes >= 0) & (codes < size) & (col.valid if col.valid is not None else True)
-        return ptr, cand, np.where(ok, codes, -1)
+        return ptr, cand, cpos, np.where(ok, codes, -1)
 
     def run(self, prep: Prepared, k: int, assignment: str | None) -> tuple[DwellingResult, np.ndarray]:
         assert self.grid.match is not None
         m, f = len(prep.dwellings), len(self.grid.match.filters)
         args = self.arguments(prep)
         free = _outputs(m, k, f)
-        self._parallel(args, np.arange(m, dtype=np.int64), k, free)
+        dkey = args[-1]
+        self._parallel(args, np.argsort(dkey, kind="stable"), k, free)  # a commune's dwellings together
         if assignment is None:
             return free, np.arange(m)
         order = dwelling_order(assignment, free.rows, free.total, prep.scores.tier.astype(np.int64))
@@ -119,6 +127,17 @@ class CompiledPairs:
         work(shares[0])
         for job in jobs:
             job.result()
+
+
+def _in_index_order(a: np.ndarray | None, cand: np.ndarray, batch: Any, src: PairSource) -> np.ndarray | None:
+    """``a`` (one value per application, or a flattened rows x width matrix) gathered in the order
+    of the inverted index: entry t is the candidate ``cand[t]``."""
+    if a is None:
+        return None
+    n = len(batch)
+    if n and a.shape[0] != n:  # a list of communes, flattened: whole rows
+        return np.ascontiguousarray(a.reshape(n, -1)[cand]).reshape(-1)
+    return np.ascontiguousarray(a[cand])
 
 
 def _mask(batch: Any, name: str) -> np.ndarray | None:

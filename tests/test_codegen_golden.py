@@ -14,6 +14,7 @@ import pytest
 
 from cotation.api import load_grid
 from cotation.codegen import generate_source
+from cotation.paircodegen import generate_pair_source
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = Path(__file__).resolve().parent / "golden" / "kernels"
@@ -45,3 +46,18 @@ def test_generated_source_is_valid_python_and_names_every_criterion() -> None:
         assert grid.content_hash in text
         for criterion in grid.criteria:
             assert criterion.id in text
+
+
+PAIR_GRIDS = [p for p in GRIDS if load_grid(p).match is not None]
+
+
+@pytest.mark.parametrize("path", PAIR_GRIDS, ids=lambda p: p.stem)
+def test_pair_source_matches_golden(path: Path) -> None:
+    golden = GOLDEN / f"{path.stem}.pairs.py.txt"
+    text = generate_pair_source(load_grid(path)).text
+    if os.environ.get("COTATION_UPDATE_GOLDEN"):
+        golden.write_text(text, encoding="utf-8")
+    expected = golden.read_text(encoding="utf-8")
+    diff = "".join(difflib.unified_diff(expected.splitlines(True), text.splitlines(True), "golden", "generated"))
+    assert text == expected, f"generated pair source changed (COTATION_UPDATE_GOLDEN=1 to accept):\n{diff[:4000]}"
+    compile(text, path.name, "exec")
