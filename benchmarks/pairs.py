@@ -52,7 +52,8 @@ title: Grille de benchmark du rapprochement offre-demande
 version: "1"
 criteria:
   - {id: dalo, label: DALO, when: dalo, points: 50}
-  - {id: anciennete, label: Ancienneté, value: "months_between(date_depot, date_calcul)", per_unit: 1, max: 60}
+  - {id: anciennete, label: Ancienneté, value: "months_between(date_depot, date_calcul)", per_unit: 1,
+     max: 60}
   - {id: parent_isole, label: Parent isolé, when: parent_isole, points: 5}
 priorities:
   - {id: p_dalo, label: DALO, legal_basis: L441-2-3 CCH, when: dalo, tier: 1}
@@ -73,12 +74,12 @@ match:
       label: Accessible si besoin
       when: not coalesce(besoin_logement_adapte, false) or coalesce(logement.accessible, false)
   criteria:
-    - {id: premier_souhait, label: Premier souhait, when: "rang_souhait(logement.commune, communes_souhaitees) == 1",
-       points: 60}
-    - {id: autre_souhait, label: Autre souhait, when: "rang_souhait(logement.commune, communes_souhaitees) >= 2",
-       points: 30}
-    - {id: typologie, label: Typologie adaptée, when: "adequation_typologie(nb_personnes, logement.pieces) == 0",
-       points: 40}
+    - {id: premier_souhait, label: Premier souhait,
+       when: "rang_souhait(logement.commune, communes_souhaitees) == 1", points: 60}
+    - {id: autre_souhait, label: Autre souhait,
+       when: "rang_souhait(logement.commune, communes_souhaitees) >= 2", points: 30}
+    - {id: typologie, label: Typologie adaptée,
+       when: "adequation_typologie(nb_personnes, logement.pieces) == 0", points: 40}
     - {id: trop_grand, label: Trop grand, when: "adequation_typologie(nb_personnes, logement.pieces) == 1",
        points: -50}
     - id: effort
@@ -161,7 +162,8 @@ class PeerData:
 
     app: dict[str, np.ndarray]  # wishes (N,8), nwish, rfr (+ rfr_ok), persons, res, need, work (+ work_ok),
     #                             senior, lo, hi, base, tier, rank, date_depot, numero_unique
-    dw: dict[str, np.ndarray]  # commune, pieces, surface (+ surface_ok), rent, ceil (M,6), extra, acc, etage, lift
+    dw: dict[str, np.ndarray]  # commune, pieces, surface (NaN: missing), rent, ceil (M,6), extra, acc, etage,
+    #                            lift
 
 
 def peer_data(grid: Any, apps: Any, dws: Any, prep: Any) -> PeerData:
@@ -178,14 +180,17 @@ def peer_data(grid: Any, apps: Any, dws: Any, prep: Any) -> PeerData:
     h = np.clip(persons, 1, 7) - 1
     app = {
         "wishes": wishes, "nwish": (wishes >= 0).sum(axis=1),
-        "rfr": _filled(apps, "revenu_fiscal_reference", 0.0), "rfr_ok": _mask(apps, "revenu_fiscal_reference"),
+        "rfr": _filled(apps, "revenu_fiscal_reference", 0.0),
+        "rfr_ok": _mask(apps, "revenu_fiscal_reference"),
         "persons": persons, "res": apps.column("ressources_mensuelles").values.astype(np.float64),
         "need": _filled(apps, "besoin_logement_adapte", False).astype(np.bool_),
         "need_ok": _mask(apps, "besoin_logement_adapte"),
-        "work": _filled(apps, "commune_travail", -1).astype(np.int64), "work_ok": _mask(apps, "commune_travail"),
+        "work": _filled(apps, "commune_travail", -1).astype(np.int64),
+        "work_ok": _mask(apps, "commune_travail"),
         "senior": civil_age(apps.column("date_naissance_demandeur").values, DATE) >= 70,
         "lo": TYPO_LO[h], "hi": TYPO_HI[h], "base": base, "tier": tier, "rank": rank,
-        "date_depot": apps.column("date_depot").values.astype(np.int64), "numero_unique": apps.ids.astype(str),
+        "date_depot": apps.column("date_depot").values.astype(np.int64),
+        "numero_unique": apps.ids.astype(str),
     }
     table = ceiling_table(DATE.year, FINANCINGS, ZONES)
     fin_names = grid.match.catalogue["financement"].values
@@ -240,7 +245,8 @@ def numpy_peer(a: dict[str, np.ndarray], d: dict[str, np.ndarray], k: int) -> tu
         pts += np.where(d["pieces"][m] <= a["hi"][idx], 40, -50)
         res = a["res"][idx]
         effort = d["rent"][m] / np.where(res > 0, res, 1.0)
-        pts += np.where(res > 0, np.select([effort < 0.25, effort < 0.33, effort >= 0.40], [40, 20, -80], 0), 0)
+        bands = np.select([effort < 0.25, effort < 0.33, effort >= 0.40], [40, 20, -80], 0)
+        pts += np.where(res > 0, bands, 0)
         if d["acc"][m]:
             pts += np.where(a["need"][idx], 80, 0)
         pts += np.where(a["work"][idx] == c, 30, 0)
@@ -322,7 +328,8 @@ def polars_peer(k: int, cross: bool = False) -> Callable[[Any, Any], Any]:
                      .select("row", "dw", "commune", pos=pos)
                      .join(apps.lazy().drop(*wish), on="row").join(dws.lazy().drop("commune"), on="dw"))
         else:
-            long = apps.lazy().with_columns(pos=pl.int_ranges(0, col("wishes").list.len())).explode("wishes", "pos")
+            long = (apps.lazy().with_columns(pos=pl.int_ranges(0, col("wishes").list.len()))
+                    .explode("wishes", "pos"))
             pairs = dws.lazy().join(long, left_on="commune", right_on="wishes")
         return (pairs.filter(keep).select("dw", "row", "tier", "date_depot", "numero_unique",
                                           total=col("base") + points)
@@ -451,7 +458,8 @@ class PairCase:
     def verify(self) -> dict[str, str]:
         """Every callable's (M, k) rows, ids and pair totals equal cotation.rank's; raise otherwise."""
         exp = self.expected
-        assert np.array_equal(exp.application_ids, np.where(exp.rows >= 0, self.apps.ids[exp.rows], "")), "ids"
+        ids = np.where(exp.rows >= 0, self.apps.ids[exp.rows], "")
+        assert np.array_equal(exp.application_ids, ids), "Ranking.application_ids do not follow Ranking.rows"
         for name, out in (("pair_kernel", self.pair_kernel()), ("pair_loop", self.pair_loop())):
             rows = np.where(out.rows >= 0, self.prep.perm[out.rows], -1)
             _same(f"{name} (sorted rows mapped back)", rows, out.total, exp)
@@ -521,7 +529,8 @@ def _key(m: int, n: int) -> str:
     return f"{m}x{n}"
 
 
-def run(quick: bool = False, repeats: int = REPEATS, sizes: list[tuple[int, int]] | None = None) -> dict[str, Any]:
+def run(quick: bool = False, repeats: int = REPEATS,
+        sizes: list[tuple[int, int]] | None = None) -> dict[str, Any]:
     """The ``pairs`` summary (keys: benchmarks/README.md)."""
     sizes = sizes or (QUICK_SIZES if quick else SIZES)
     out: dict[str, Any] = {
@@ -531,7 +540,8 @@ def run(quick: bool = False, repeats: int = REPEATS, sizes: list[tuple[int, int]
     }
     for m, n in sizes:
         case = PairCase(m, n)
-        res = {**case.stats(), "first_rank_call_s": round(case.first_rank_call_s, 3), "verified": case.verify()}
+        res = {**case.stats(), "first_rank_call_s": round(case.first_rank_call_s, 3),
+               "verified": case.verify()}
         res.update(measure(case, repeats))
         out["results"][_key(m, n)] = res
         del case
@@ -553,7 +563,8 @@ def _checks(s: dict[str, Any]) -> dict[str, Any]:
     seconds = round(big["ms"]["rank_call"] / 1e3, 4) if big else None
     return {"at": largest,
             "best_peer_over_rank_call": [speedup, speedup >= t["best_peer_over_rank_call_min"]],
-            "rank_call_2000x100000_s": None if big is None else [seconds, seconds < t["rank_call_2000x100000_s_max"]]}
+            "rank_call_2000x100000_s": (None if big is None
+                                        else [seconds, seconds < t["rank_call_2000x100000_s_max"]])}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -145,6 +145,8 @@ class Batch:
             if f.kind is not Kind.DATE or col is None:
                 continue
             after = (col.values > today) if col.valid is None else (col.values > today) & col.valid
+            if not after.any():
+                continue
             shown = pa.array([from_day_number(v).isoformat() for v in col.values[after]][:MAX_ROWS * 10])
             message = f"date after the computation date {date_calcul.isoformat()}"
             report.add_rows("D105", f.name, message, after, _spread(shown, after))

@@ -156,10 +156,12 @@ def _finish(ht, hs, hr, cnt, rows, totals):
 
 
 @numba.njit(cache=True, error_model="numpy", nogil=True)
-def _commune_index(lists, width, n, size):
-    """Inverted index of a list-of-communes column (``n`` rows of ``width``, flattened): for commune
-    code c, ``rows[ptr[c]:ptr[c + 1]]`` are the rows listing it, ascending, each once, and
-    ``pos[t]`` the position (0 = first wish) where row ``rows[t]`` lists it first."""
+def _commune_index(lists, width, perm, size):
+    """Inverted index of a list-of-communes column (rows of ``width`` communes, flattened), visiting
+    the rows in the order ``perm`` (the tie-break order). For commune code c, entries
+    ``ptr[c]:ptr[c + 1]`` are the rows listing it, each once, in that order: ``rows[t]`` the row,
+    ``ranks[t]`` its place in ``perm``, ``pos[t]`` where it lists c first (0 = first wish)."""
+    n = perm.shape[0]
     ptr = np.zeros(size + 1, np.int64)
     for i in range(n):
         for j in range(width):
@@ -170,15 +172,18 @@ def _commune_index(lists, width, n, size):
         ptr[c + 1] += ptr[c]
     fill = ptr[:-1].copy()
     rows = np.empty(ptr[size], np.int32)
+    ranks = np.empty(ptr[size], np.int32)
     pos = np.empty(ptr[size], np.int8)
-    for i in range(n):
+    for q in range(n):
+        i = perm[q]
         for j in range(width):
             c = lists[i * width + j]
             if c >= 0 and c < size and _first_at(lists, i * width, j, c):
                 rows[fill[c]] = i
+                ranks[fill[c]] = q
                 pos[fill[c]] = j
                 fill[c] += 1
-    return ptr, rows, pos
+    return ptr, rows, ranks, pos
 
 
 @numba.njit(cache=True, error_model="numpy", nogil=True, inline="always")

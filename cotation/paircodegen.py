@@ -31,7 +31,8 @@ PAIR_OUTPUTS = ("out_rows", "out_total", "out_eligible", "out_excluded", "out_al
 @dataclass(frozen=True)
 class PairSource:
     """The generated pair module: ``rank_dwellings(*values, *masks, *dwelling_values, *dwelling_masks,
-    plafonds, today, base_total, base_tier, n_rows, ptr, cand, cpos, dkey, order, taken, k, q_start, q_stop,
+    plafonds, today, base_total, base_tier, n_rows, ptr, cand, crank, cpos, dkey, major, order, taken, k, q_start,
+    q_stop,
     out_rows, out_total, out_eligible, out_excluded, out_already)``."""
 
     text: str
@@ -191,12 +192,12 @@ def _candidate_loop(em: _PairEmitter, grid: ir.Grid, index: ir.Index | None) -> 
         em.line(f"ex_0 = n - (hi - lo)  # filter [0] {match.filters[0].id}: the inverted index by commune")
         em.line("for t in range(lo, hi):")
         em.depth = 3
-        em.line("i = np.uint64(t)  # the application columns are laid out in the index's order")
-        em.line("r_ = np.int64(cand[t])  # the row (tie-break rank) of the candidate")
+        em.line("i = np.uint64(t) if major else np.uint64(cand[t])  # major: columns laid out in the index's order")
+        em.line("r_ = np.int64(crank[t])  # the candidate's tie-break rank")
     else:
         em.line("for t in range(n):")
         em.depth = 3
-        em.line("i = np.uint64(t)")
+        em.line("i = np.uint64(cand[t])  # the rows in tie-break order")
         em.line("r_ = np.int64(t)")
     em.begin_loop()
     first = 1 if index is not None else 0
@@ -246,7 +247,8 @@ def generate_pair_source(grid: ir.Grid) -> PairSource:
               + [f"dc_{_ident(n)}" for n in dcols] + [f"dvalid_{_ident(n)}" for n in dmasks]
               + [f"hv_{k}" for k in range(len(hoisted))] + [f"hm_{k}" for k in range(len(hoisted))])
     app_fn, app_columns, app_masks = _app_values(grid, hoisted)
-    args = [*inputs, "plafonds", "today", "base_total", "base_tier", "n_rows", "ptr", "cand", "cpos", "dkey", "order",
+    args = [*inputs, "plafonds", "today", "base_total", "base_tier", "n_rows", "ptr", "cand", "crank", "cpos", "dkey", "major",
+            "order",
             "taken", "k",
             "q_start", "q_stop", *PAIR_OUTPUTS]
     head = [f"# Pair kernel of grid '{grid.meta.id}' (version {grid.meta.version or '-'}): do not edit.",

@@ -26,7 +26,8 @@ from .kernel import _pool, _values, cache_directory, load_module
 from .paircodegen import PairSource, generate_pair_source
 from .ranking import DwellingResult, Prepared, dwelling_order
 
-SLICES_PER_THREAD = 4  # dwellings differ in their number of candidates: smaller slices balance threads
+SLICES_PER_THREAD = 4
+MAJOR_FROM = 3  # dwellings per commune from which the candidates' columns are copied in index order  # dwellings differ in their number of candidates: smaller slices balance threads
 
 
 @dataclass
@@ -52,17 +53,19 @@ class CompiledPairs:
         dvalues = [_values(dw, grid.match.catalogue[n], n) for n in src.dwelling_columns]
         dmasks = [_mask(dw, n) for n in src.dwelling_masks]
         plafonds = ceiling_table(prep.date_calcul.year, FINANCINGS, ZONES)
-        ptr, cand, cpos, dkey = self._index(prep)
+        ptr, cand, crank, cpos, dkey = self._index(prep)
         today = np.int64(day_number(prep.date_calcul))
         hoisted = self._app_values(prep, today)
         per_app = [*values, *masks, *hoisted, prep.scores.total, prep.scores.tier]
-        if src.indexed is not None:  # candidate-major: the kernel reads each commune's candidates in sequence
-            per_app = [_in_index_order(a, cand, batch, src) for a in per_app]
+        major = src.indexed is not None and _revisited(dkey)
+        if major:  # candidate-major: the kernel reads each commune's candidates in sequence
+            where = cand.astype(np.int64)  # NumPy converts narrower indices on every call
+            per_app = [_in_index_order(a, where, len(batch)) for a in per_app]
         else:
             per_app = [None if a is None else np.ascontiguousarray(a) for a in per_app]
         nv, nm, nh = len(values), len(masks), len(hoisted)
         return [*per_app[:nv + nm], *dvalues, *dmasks, *per_app[nv + nm:nv + nm + nh], plafonds, today,
-                *per_app[-2:], np.int64(len(batch)), ptr, cand, cpos, dkey]
+                *per_app[-2:], np.int64(len(batch)), ptr, cand, crank, cpos, dkey, major]
 
     def _app_values(self, prep: Prepared, today: np.int64) -> list[np.ndarray]:
         """The application-level values of the pair expressions, computed once per application."""
@@ -75,35 +78,39 @@ class CompiledPairs:
             getattr(self.module, src.app_kernel)(*inputs, today, *values, *present, 0, n)
         return [*values, *present]
 
-    def _index(self, prep: Prepared) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """The inverted index by commune (CSR over commune codes: pointers, rows, wish positions,
-        and each dwelling's commune code), or empty arrays without one."""
+    def _index(self, prep: Prepared) -> tuple[np.ndarray, ...]:
+        """The inverted index by commune (CSR over commune codes: pointers, rows, tie-break ranks,
+        wish positions, and each dwelling's commune code); without one, the rows in tie-break order."""
         index = self.source.indexed
         m = len(prep.dwellings)
+        perm = np.ascontiguousarray(prep.perm, np.int32)
         if index is None:
-            return np.zeros(1, np.int64), np.zeros(0, np.int32), np.zeros(0, np.int8), np.full(m, -1, np.int64)
+            return np.zeros(1, np.int64), perm, np.zeros(0, np.int32), np.zeros(0, np.int8), np.full(m, -1, np.int64)
         field = self.grid.catalogue[index.field]
         lists = _values(prep.batch, field, index.field)
         size = int(lists.max()) + 1 if len(lists) and lists.max() >= 0 else 1
-        ptr, cand, cpos = _commune_index(lists, np.int64(field.width), np.int64(len(prep.batch)), np.int64(size))
+        ptr, cand, crank, cpos = _commune_index(lists, np.int64(field.width), perm, np.int64(size))
         col = prep.dwellings.column(index.dwelling_field)
         codes = col.values.astype(np.int64)
         ok = (codes >= 0) & (codes < size) & (col.valid if col.valid is not None else True)
-        return ptr, cand, cpos, np.where(ok, codes, -1)
+        return ptr, cand, crank, cpos, np.where(ok, codes, -1)
 
     def run(self, prep: Prepared, k: int, assignment: str | None) -> tuple[DwellingResult, np.ndarray]:
         assert self.grid.match is not None
         m, f = len(prep.dwellings), len(self.grid.match.filters)
         args = self.arguments(prep)
         free = _outputs(m, k, f)
-        dkey = args[-1]
+        dkey = args[-2]
         self._parallel(args, np.argsort(dkey, kind="stable"), k, free)  # a commune's dwellings together
+        _as_rows(free, prep.perm)
         if assignment is None:
             return free, np.arange(m)
-        order = dwelling_order(assignment, free.rows, free.total, prep.scores.tier.astype(np.int64))
+        tier = prep.scores.tier.astype(np.int64)
+        order = dwelling_order(assignment, free.rows, free.total, tier, prep.tie_rank)
         out = _outputs(m, k, f)
-        taken = np.zeros(len(prep.batch), np.bool_)
+        taken = np.zeros(len(prep.batch), np.bool_)  # by tie-break rank
         self.kernel(*args, np.ascontiguousarray(order, np.int64), taken, np.int64(k), 0, m, *_fields(out))
+        _as_rows(out, prep.perm)
         return out, order
 
     def _parallel(self, args: list[Any], order: np.ndarray, k: int, out: DwellingResult) -> None:
@@ -129,15 +136,27 @@ class CompiledPairs:
             job.result()
 
 
-def _in_index_order(a: np.ndarray | None, cand: np.ndarray, batch: Any, src: PairSource) -> np.ndarray | None:
+def _in_index_order(a: np.ndarray | None, where: np.ndarray, n: int) -> np.ndarray | None:
     """``a`` (one value per application, or a flattened rows x width matrix) gathered in the order
-    of the inverted index: entry t is the candidate ``cand[t]``."""
+    of the inverted index: entry t is the candidate ``where[t]``."""
     if a is None:
         return None
-    n = len(batch)
     if n and a.shape[0] != n:  # a list of communes, flattened: whole rows
-        return np.ascontiguousarray(a.reshape(n, -1)[cand]).reshape(-1)
-    return np.ascontiguousarray(a[cand])
+        return np.take(a.reshape(n, -1), where, axis=0).reshape(-1)
+    return np.take(a, where)
+
+
+def _revisited(dkey: np.ndarray) -> bool:
+    """Whether the communes' candidate lists are read often enough (several dwellings per commune)
+    to pay for copying the application columns into the index's order first."""
+    present = dkey[dkey >= 0]
+    return len(present) >= MAJOR_FROM * max(1, len(np.unique(present)))
+
+
+def _as_rows(out: DwellingResult, perm: np.ndarray) -> None:
+    """The kernel keeps tie-break ranks: turn them into rows of the applications as given."""
+    kept = out.rows >= 0
+    out.rows[kept] = perm[out.rows[kept]]
 
 
 def _mask(batch: Any, name: str) -> np.ndarray | None:

@@ -143,25 +143,26 @@ def tie_order(grid: ir.Grid, batch: Any) -> np.ndarray:
     for tb in reversed(grid.tie_break):
         if tb.field == grid.catalogue.id_field.name:
             key = _string_ranks(batch.ids).astype(np.float64)
-            missing = np.zeros(len(key), dtype=bool)
+            missing = None
         else:
             col = batch.column(tb.field)
             key = col.values.astype(np.float64)
-            missing = ~col.valid if col.valid is not None else np.zeros(len(key), dtype=bool)
-        keys += [-key if tb.descending else key, missing]  # missing values sort last
+            missing = ~col.valid if col.valid is not None else None
+        keys += [-key if tb.descending else key] + ([missing] if missing is not None else [])  # missing: last
     return np.lexsort(keys) if len(batch) else np.zeros(0, dtype=np.int64)
 
 
 @dataclass
 class Prepared:
-    """Applications sorted by the tie-breaks and scored, dwellings validated: what both engines rank."""
+    """Applications scored and their tie-break order, dwellings validated: what both engines rank."""
 
     grid: ir.Grid
-    batch: Any  # the applications in tie-break order
-    perm: np.ndarray  # sorted row -> row as given
-    scores: Scores  # of the sorted applications
+    batch: Any  # the applications, as given
+    perm: np.ndarray  # the rows in tie-break order (perm[0] wins every tie)
+    scores: Scores  # of the applications
     dwellings: Any
     date_calcul: datetime.date
+    tie_rank: np.ndarray  # row -> its place in perm
 
 
 def prepare(grid: ir.Grid, applications: Any, dwellings: Any, day: datetime.date, engine: str) -> Prepared:
@@ -182,8 +183,9 @@ def prepare(grid: ir.Grid, applications: Any, dwellings: Any, day: datetime.date
         dw = read_dwellings(dwellings, grid.match.catalogue)
     check_ceilings(grid, dw, day)
     perm = tie_order(grid, batch)
-    ordered = batch.take(perm)
-    return Prepared(grid, ordered, perm, score(grid, ordered, day, engine=engine), dw, day)
+    tie_rank = np.empty(len(perm), np.int64)
+    tie_rank[perm] = np.arange(len(perm))
+    return Prepared(grid, batch, perm, score(grid, batch, day, engine=engine), dw, day, tie_rank)
 
 
 def check_ceilings(grid: ir.Grid, dwellings: Any, date_calcul: datetime.date) -> None:
@@ -231,7 +233,7 @@ def _walk(node: ir.IExpr) -> list[ir.IExpr]:
 class DwellingResult:
     """One dwelling's top k in sorted rows, and its counts (the engines' common output)."""
 
-    rows: np.ndarray  # (M, k) sorted rows, -1 padded
+    rows: np.ndarray  # (M, k) rows of the applications as given, -1 padded
     total: np.ndarray  # (M, k) pair totals
     eligible: np.ndarray  # (M,)
     excluded: np.ndarray  # (M, F)
@@ -279,7 +281,7 @@ class ReferencePairs:
             already = int((alive & taken).sum())
             alive = alive & ~taken
         idx = np.flatnonzero(alive)
-        order = np.lexsort((idx, -total[idx], -self.tier[idx]))[:k]
+        order = np.lexsort((self.prep.tie_rank[idx], -total[idx], -self.tier[idx]))[:k]
         return idx[order], total[idx[order]], eligible, excluded, already
 
 
@@ -292,7 +294,7 @@ def reference_rank(prep: Prepared, k: int, assignment: str | None) -> tuple[Dwel
         _store(free, m, pairs.top(m, k, None))
     if assignment is None:
         return free, np.arange(m_count)
-    order = dwelling_order(assignment, free.rows, free.total, pairs.tier)
+    order = dwelling_order(assignment, free.rows, free.total, pairs.tier, prep.tie_rank)
     out = _empty(m_count, k, len(prep.grid.match.filters))  # type: ignore[union-attr]
     taken = np.zeros(len(prep.batch), dtype=bool)
     for m in order:
@@ -315,7 +317,8 @@ def _store(out: DwellingResult, m: int, found: tuple[np.ndarray, np.ndarray, int
     out.excluded[m, :] = excluded
 
 
-def dwelling_order(assignment: str, rows: np.ndarray, total: np.ndarray, tier: np.ndarray) -> np.ndarray:
+def dwelling_order(assignment: str, rows: np.ndarray, total: np.ndarray, tier: np.ndarray,
+                   tie_rank: np.ndarray) -> np.ndarray:
     """The order in which the dwellings of a batch choose their candidates.
 
     "given": the order of the dwellings file. "best": the dwelling whose best candidate (without the
@@ -328,8 +331,8 @@ def dwelling_order(assignment: str, rows: np.ndarray, total: np.ndarray, tier: n
     best = rows[:, 0]
     has = best >= 0
     safe = np.where(has, best, 0)
-    keys = (np.arange(m), np.where(has, safe, 0), -np.where(has, total[:, 0], 0), -np.where(has, tier[safe], 0),
-            ~has)
+    keys = (np.arange(m), np.where(has, tie_rank[safe], 0), -np.where(has, total[:, 0], 0),
+            -np.where(has, tier[safe], 0), ~has)
     return np.lexsort(keys)
 
 
@@ -339,7 +342,7 @@ def finish(prep: Prepared, result: DwellingResult, k: int, assignment: str | Non
     assert grid.match is not None
     has = result.rows >= 0
     safe = np.where(has, result.rows, 0)
-    rows = np.where(has, prep.perm[safe] if len(prep.perm) else 0, -1)
+    rows = np.where(has, result.rows, -1)
     ids = np.where(has, prep.batch.ids[safe] if len(prep.batch) else "", "").astype(object)
     return Ranking(scores.grid_id, scores.grid_version, scores.grid_hash, prep.date_calcul, k,
                    prep.dwellings.ids, tuple(f.id for f in grid.match.filters), rows, ids,

@@ -22,6 +22,7 @@ from cotation.api import load_grid, parse_grid, rank
 from cotation.data import Batch, read_dwellings
 from cotation.errors import DataError, GridError
 from cotation.generate import generate_applications, generate_dwellings
+import cotation.pairs
 from cotation.pairs import compile_pairs
 from cotation.ranking import Ranking, position_text
 
@@ -468,3 +469,13 @@ def test_similar_keys_are_declared_by_the_grid() -> None:
     assert (s.position_count == np.bincount(sizes)[sizes]).all()
     with pytest.raises(GridError, match="list of communes"):
         parse_grid(BASE + "similar: [communes_souhaitees]\n")
+
+
+@pytest.mark.parametrize("major_from", [0, 10**9])
+def test_candidate_major_layout_or_not(full_grid: Any, monkeypatch: pytest.MonkeyPatch, major_from: int) -> None:
+    """The application columns copied in the index's order (many dwellings per commune) or read in
+    place (few): the same candidates."""
+    monkeypatch.setattr(cotation.pairs, "MAJOR_FROM", major_from)
+    apps, dws = generate_applications(1500, seed=21), generate_dwellings(80, seed=22)
+    both(full_grid, apps, dws, 4)
+    both(full_grid, apps, dws, 2, assignment="best")
