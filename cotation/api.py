@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from .catalogue import Catalogue
 from .check import check_grid
@@ -12,6 +15,7 @@ from .errors import Collector
 from .ir import Grid
 from .loader import LoadedGrid, load_grid_files
 from .loader import load_grid_text as _load_text
+from .scores import Lazy
 
 
 def load_grid(path: str | Path, catalogue: Catalogue | None = None) -> Grid:
@@ -39,7 +43,7 @@ AUTO_COMPILED_FROM = 50_000
 
 
 def score(grid: Grid, applications: Any, date_calcul: datetime.date | str, *, engine: str = "compiled",
-          breakdown: bool = False) -> Any:
+          breakdown: bool = False, verified_only: bool = False) -> Any:
     """Score ``applications`` (a Batch, a path, a DataFrame or an Arrow table) on ``date_calcul``.
 
     ``engine``: "compiled" (the default: Numba kernels, compiled once per grid and cached on disk),
@@ -47,6 +51,9 @@ def score(grid: Grid, applications: Any, date_calcul: datetime.date | str, *, en
     grid's kernel is already cached or the batch has ``AUTO_COMPILED_FROM`` applications, else the
     reference: the fast path for a notebook editing a grid). Every engine gives identical Scores.
     ``breakdown``: compute the breakdown now rather than when ``Scores.breakdown`` is first read.
+    ``verified_only``: count a criterion that declares a justificatif only when the application lists
+    it in ``justificatifs_verifies`` (otherwise the scores are provisional: ``Scores.provisional``
+    says which criteria, ``Scores.verified_total`` gives the verified totals).
 
     >>> import datetime, cotation
     >>> grid = cotation.parse_grid("id: g\\ntitle: G\\ncriteria:\\n  - {id: dalo, label: DALO, when: dalo, points: 50}")
@@ -66,6 +73,17 @@ def score(grid: Grid, applications: Any, date_calcul: datetime.date | str, *, en
         batch = applications.with_catalogue(grid.catalogue)
     else:
         batch = read_applications(applications, grid.catalogue, date_calcul=day)
+    from .check import verified_grid
+
+    run = verified_grid(grid) if verified_only else grid
+    scores = _run(run, batch, day, engine, breakdown)
+    proofs = Lazy(lambda: _proofs(grid, batch))
+    verified = Lazy(lambda: _run(verified_grid(grid), batch, day, scores.engine, False))
+    return dataclasses.replace(scores, grid_hash=grid.content_hash, proofs=proofs, verified_run=verified,
+                               verified_only=verified_only)
+
+
+def _run(grid: Grid, batch: Any, day: datetime.date, engine: str, breakdown: bool) -> Any:
     if engine != "reference":
         from .kernel import compile_grid
 
@@ -75,6 +93,21 @@ def score(grid: Grid, applications: Any, date_calcul: datetime.date | str, *, en
     from .reference import evaluate
 
     return evaluate(grid, batch, day)
+
+
+def _proofs(grid: Grid, batch: Any) -> np.ndarray:
+    """K x N: whether each criterion's justificatif is verified for each application (or none is needed)."""
+    from .check import JUSTIFICATIFS
+
+    out = np.ones((len(grid.criteria), len(batch)), dtype=bool)
+    f = grid.catalogue.get(JUSTIFICATIFS)
+    if f is None or not f.values:
+        return out
+    bits = batch.column(JUSTIFICATIFS).values
+    for k, c in enumerate(grid.criteria):
+        if c.justificatif and c.id in f.values:
+            out[k] = ((bits >> np.uint64(f.values.index(c.id))) & np.uint64(1)).astype(bool)
+    return out
 
 
 def rank(grid: Grid, applications: Any, dwellings: Any, k: int = 3, *, date_calcul: datetime.date | str,

@@ -163,10 +163,51 @@ def check_grid(loaded: LoadedGrid, catalogue: Catalogue | None = None, errors: C
     variables = _used(gc, variables, roots)
     app_vars = tuple(v for v in variables if v.name not in gc.types.pair_vars)
     match = _match(gc, variables, filters, pair_criteria)
-    grid = ir.Grid(meta, gc.catalogue, app_vars, tuple(criteria), tuple(r for r in rubrics),  # type: ignore[arg-type]
+    grid = ir.Grid(meta, _with_justificatifs(gc.catalogue, criteria), app_vars, tuple(criteria), tuple(r for r in rubrics),  # type: ignore[arg-type]
                    tuple(groups), tuple(priorities), tie_break, _content_hash(gc, loaded),  # type: ignore[arg-type]
                    match=match, similar=tuple(similar), typology=typology)
     return _with_widths(gc, grid)
+
+
+JUSTIFICATIFS = "justificatifs_verifies"
+
+
+def _with_justificatifs(catalogue: Catalogue, criteria: list[ir.Criterion]) -> Catalogue:
+    """The catalogue whose ``justificatifs_verifies`` set lists the criteria that declare a
+    justificatif (by id; labelled with the document): what an application may declare verified."""
+    f = catalogue.get(JUSTIFICATIFS)
+    if f is None or f.kind is not Kind.SET or f.local:
+        return catalogue
+    ids = tuple(c.id for c in criteria if c.justificatif)
+    labels = tuple(c.justificatif or "" for c in criteria if c.justificatif)
+    fields = tuple(dataclasses.replace(g, values=ids, value_labels=labels) if g.name == JUSTIFICATIFS else g
+                   for g in catalogue)
+    return Catalogue(fields)
+
+
+def verified_grid(grid: ir.Grid) -> ir.Grid:
+    """The grid where a criterion that declares a justificatif is met only when the application lists
+    it in ``justificatifs_verifies``: the scores of verified criteria only."""
+    f = grid.catalogue.get(JUSTIFICATIFS)
+    if f is None or not f.values:
+        return grid
+    known = _VERIFIED.get(id(grid))
+    if known is not None and known[0] is grid:
+        return known[1]
+    field = ir.FieldRef(JUSTIFICATIFS, ir.Type("set", f.values), False)
+    criteria = []
+    for c in grid.criteria:
+        if c.justificatif and c.id in f.values:
+            proof = ir.SetHas(ir.Const(f.values.index(c.id), ir.Type("category", f.values)), field)
+            when = proof if c.when is None else ir.Logic("and", c.when, proof, nullable=c.when.nullable)
+            c = dataclasses.replace(c, when=when)
+        criteria.append(c)
+    variant = dataclasses.replace(grid, criteria=tuple(criteria))
+    _VERIFIED[id(grid)] = (grid, variant)
+    return variant
+
+
+_VERIFIED: dict[int, tuple[ir.Grid, ir.Grid]] = {}
 
 
 def _content_hash(gc: GridChecker, loaded: LoadedGrid) -> str:

@@ -172,10 +172,20 @@ def _configure_score(p: argparse.ArgumentParser) -> None:
 def _configure_explain(p: argparse.ArgumentParser) -> None:
     p.add_argument("grid", type=Path, help="grid file (YAML)")
     p.add_argument("data", type=Path, help="applications (.csv or .parquet)")
-    p.add_argument("--id", required=True, dest="numero", metavar="NUMERO",
-                   help="numero_unique of the application")
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--id", dest="numero", metavar="NUMERO", help="numero_unique of the application")
+    which.add_argument("--logement", metavar="ID",
+                       help="committee view: the candidates of this dwelling side by side (needs --logements)")
     _add_date(p)
-    p.add_argument("--format", choices=("text", "json"), default="text", help="output format (default: text)")
+    p.add_argument("--format", choices=("text", "json", "html"), default="text",
+                   help="output format (default: text); html is a standalone page")
+    p.add_argument("--applicant", action="store_true",
+                   help="the applicant's view (plain French, for a letter or a portal) instead of the full trace")
+    p.add_argument("--history", type=Path, help="past allocations (date_depot, date_attribution, similar keys): "
+                   "adds the mean waiting time of similar demands to the applicant's view")
+    p.add_argument("--logements", type=Path, help="dwellings (.csv or .parquet), for --logement")
+    p.add_argument("-k", type=_count, default=3, help="candidates in the committee view (default: 3)")
+    p.add_argument("-o", "--output", type=Path, help="write to this file instead of stdout")
 
 
 def _configure_rank(p: argparse.ArgumentParser) -> None:
@@ -311,12 +321,67 @@ def _load_and_score(grid_path: Path, data: Path, day: datetime.date, steps: Step
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
+    grid, batch, scores = _load_and_score(args.grid, args.data, args.date or datetime.date.today(), Steps())
+    text = _committee(args, grid, batch, scores) if args.logement else _explanation(args, grid, batch, scores)
+    if args.output:
+        args.output.write_text(text, encoding="utf-8")
+        print(f"wrote {args.output}")
+    else:
+        print(text, end="" if text.endswith("\n") else "\n")
+    return EXIT_OK
+
+
+def _explanation(args: argparse.Namespace, grid: Grid, batch: Any, scores: Scores) -> str:
+    from . import views
     from .explain import render_text, to_json, trace
 
-    grid, batch, scores = _load_and_score(args.grid, args.data, args.date or datetime.date.today(), Steps())
     _require_id(scores, args.numero, args.data)
+    if args.applicant or args.format == "html":
+        history = views.read_history(args.history, grid) if args.history else None
+        view = views.applicant_view(grid, scores, batch, args.numero, history)
+        return {"text": views.applicant_text, "html": views.applicant_html,
+                "json": lambda v: json.dumps(views.applicant_json(v), ensure_ascii=False, indent=2)}[args.format](view)
     tr = trace(grid, scores, batch, args.numero)
-    print(json.dumps(to_json(tr), ensure_ascii=False, indent=2) if args.format == "json" else render_text(tr))
+    return json.dumps(to_json(tr), ensure_ascii=False, indent=2) if args.format == "json" else render_text(tr)
+
+
+def _committee(args: argparse.Namespace, grid: Grid, batch: Any, scores: Scores) -> str:
+    from . import views
+    from .data import read_dwellings
+
+    if grid.match is None:
+        raise Failure(f"{args.grid}: the grid has no match part: no committee view")
+    if args.logements is None:
+        raise Failure("--logement needs the dwellings file: --logements FILE")
+    dwellings = read_dwellings(args.logements, grid.match.catalogue)
+    if not np.any(dwellings.ids == args.logement):
+        raise Failure(f"no dwelling '{args.logement}' in {args.logements} ({len(dwellings)} dwellings)")
+    ranking = api.rank(grid, batch, dwellings, args.k, date_calcul=scores.date_calcul)
+    view = views.committee_view(grid, ranking, scores, batch, dwellings, args.logement)
+    if args.format == "json":
+        return json.dumps({"logement": view.dwelling_id, "candidats": list(view.candidates), **view.table(),
+                           "departages": [{"rang": r + 1, "raison": why} for r, why in view.tie_breaks]},
+                          ensure_ascii=False, indent=2)
+    return views.committee_html(view) if args.format == "html" else views.committee_text(view)
+
+
+def _configure_report(p: argparse.ArgumentParser) -> None:
+    p.add_argument("grid", type=Path, help="grid file (YAML)")
+    p.add_argument("data", type=Path, help="applications (.csv or .parquet)")
+    _add_date(p)
+    p.add_argument("-o", "--output", type=Path, required=True,
+                   help="report file: .html (page with table and chart), .svg, .csv or .json")
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from .report import grid_report
+
+    steps = Steps()
+    grid, batch, scores = _load_and_score(args.grid, args.data, args.date or datetime.date.today(), steps)
+    with steps.step("measuring each criterion's effect on the ranking"):
+        report = grid_report(grid, scores, batch)
+    report.write(args.output)
+    print(f"wrote the grid report ({len(report.criteria)} criteria, {report.n} applications) to {args.output}")
     return EXIT_OK
 
 
@@ -495,7 +560,10 @@ def _demo_rank(grid: Grid, batch: Any, args: argparse.Namespace, out: Path, step
 COMMANDS = {
     "check": (_configure_check, cmd_check, "check a grid and print a summary (or every error)"),
     "score": (_configure_score, cmd_score, "score and rank applications"),
-    "explain": (_configure_explain, cmd_explain, "explain one application's score in French (or JSON)"),
+    "explain": (_configure_explain, cmd_explain,
+                "explain one application's score (trace or applicant's view; text, JSON or HTML), or compare "
+                "a dwelling's candidates (--logement)"),
+    "report": (_configure_report, cmd_report, "grid authors' report: what each criterion does to the ranking"),
     "rank": (_configure_rank, cmd_rank, "rank the eligible applications of each dwelling (top k)"),
     "position": (_configure_position, cmd_position, "each application's position among similar demands"),
     "generate": (_configure_generate, cmd_generate, "generate synthetic applications"),

@@ -39,10 +39,12 @@ from .catalogue import Kind
 CODEGEN_VERSION = "2"
 ROWS = "score_rows"
 BREAKDOWN_ROWS = "breakdown_rows"
+TRACE_ROWS = "trace_rows"
 CHUNK = 4096  # rows per inner chunk of the breakdown function (its rows stay in the L2 cache)
 _JIT = 'cache=True, error_model="numpy", nogil=True'
 OUTPUTS = ("cal", "cal_lo", "today", "total", "flags", "tier")
 BREAKDOWN_OUTPUTS = (*OUTPUTS, "breakdown", "met")
+TRACE_OUTPUTS = ("cal", "cal_lo", "today", "rule", "clipped", "met")
 _FDIV_LIMIT = 2**50  # _fdiv is exact for |x| below this
 
 TRUE, FALSE = "True", "False"
@@ -610,6 +612,19 @@ def _breakdown_body(em: _Emitter) -> list[str]:
     return em.lines
 
 
+def _trace_body(em: _Emitter) -> list[str]:
+    """trace_rows: per criterion, the points of its rule, after its own min/max, and whether it is met
+    (before rubrics and group caps): what an explanation shows, from the same code as the scores."""
+    _chunks(em)
+    for j, c in enumerate(em.grid.criteria):
+        _row_loop(em, f"criterion [{j}] {c.id}", 2, "s, e")
+        _criterion(em, j, c)
+        em.line(f"rule[{j}, i] = pts_{j} if met_{j} else 0")
+        em.line(f"clipped[{j}, i] = p_{j}")
+        em.line(f"met[{j}, i] = met_{j}")
+    return em.lines
+
+
 # -- the module ----------------------------------------------------------------------------
 _HELPER_IMPORT = ("from cotation.jit_helpers import (_adequation, _cal_months, _civil, _fdiv, _months_between,\n"
                   "                                  _months_to, _popcount, _round_half_away)")
@@ -670,8 +685,11 @@ def generate_source(grid: ir.Grid) -> KernelSource:
     fused = list(_fused_body(em))
     em.lines = []
     breakdown = list(_breakdown_body(em))
+    em.lines = []
+    traced = list(_trace_body(em))
     calendar = [f.name for f in grid.catalogue if f.name in em.calendar]
     fused, breakdown = _calendar_loops(fused, calendar), _calendar_loops(breakdown, calendar)
+    traced = _calendar_loops(traced, calendar)
     columns = tuple(f.name for f in grid.catalogue if f.name in em.fields)
     masks = tuple(n for n in columns if em.fields[n])
     inputs = [f"c_{_ident(n)}" for n in columns] + [f"valid_{_ident(n)}" for n in masks]
@@ -679,8 +697,11 @@ def generate_source(grid: ir.Grid) -> KernelSource:
     second = _function(BREAKDOWN_ROWS, BREAKDOWN_OUTPUTS, breakdown,
                        "Rows start..stop-1, by chunks of CHUNK rows: breakdown and met (criterion-major), "
                        "total, flags, tier.", inputs)
+    third = _function(TRACE_ROWS, TRACE_OUTPUTS, traced,
+                      "Rows start..stop-1: per criterion, the points of its rule (0 when not met), after its own "
+                      "min/max, and met (criterion-major, before rubrics and caps).", inputs)
     constants = typology_constants(grid) if em.uses_typology else []
     text = "\n".join([*_header(grid), _HELPER_IMPORT, "", f"CHUNK = {CHUNK}", *constants, "", "", *first, "", "",
-                      *second, ""])
-    return KernelSource(text, columns, masks, tuple(calendar), ROWS, BREAKDOWN_ROWS, (ROWS, BREAKDOWN_ROWS),
-                        grid.meta.id, grid.content_hash, grid.widths)
+                      *second, "", "", *third, ""])
+    return KernelSource(text, columns, masks, tuple(calendar), ROWS, BREAKDOWN_ROWS,
+                        (ROWS, BREAKDOWN_ROWS, TRACE_ROWS), grid.meta.id, grid.content_hash, grid.widths)

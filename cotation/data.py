@@ -130,6 +130,8 @@ class Batch:
             old = self.catalogue.get(f.name)
             if old is None or f.name not in self.columns:
                 columns[f.name] = absent_column(f, len(self))
+            elif (old.kind, old.width) == (f.kind, f.width) and old.values != f.values:
+                columns[f.name] = _recode(old, f, self.columns[f.name], self.ids)
             elif (old.kind, old.values, old.width) != (f.kind, f.values, f.width):
                 raise ValueError(f"field '{f.name}' is defined differently in the two catalogues")
             else:
@@ -190,6 +192,34 @@ class Batch:
 # --------------------------------------------------------------------------------------------
 # Readers and writer
 # --------------------------------------------------------------------------------------------
+
+
+def _recode(old: Field, new: Field, col: Column, ids: np.ndarray) -> Column:
+    """A category or set column re-expressed in ``new``'s values (by name); a value that ``new`` does
+    not allow is a data error (D103), never dropped."""
+    table = np.array([new.values.index(v) if v in new.values else -1 for v in old.values], np.int64)
+    if old.kind is Kind.CATEGORY:
+        present = col.values >= 0 if col.valid is None else col.valid & (col.values >= 0)
+        codes = np.where(present, table[np.maximum(col.values, 0)], -1)
+        bad = present & (codes < 0)
+        values = codes.astype(np.int8)
+    elif old.kind is Kind.SET:
+        values = np.zeros(len(col.values), np.uint64)
+        bad = np.zeros(len(col.values), bool)
+        for k, j in enumerate(table):
+            hit = ((col.values >> np.uint64(k)) & np.uint64(1)).astype(bool)
+            if j < 0:
+                bad |= hit
+            else:
+                values |= hit.astype(np.uint64) << np.uint64(j)
+    else:
+        raise ValueError(f"field '{new.name}' is defined differently in the two catalogues")
+    if bad.any():
+        rows = tuple(str(x) for x in ids[bad][:MAX_ROWS])
+        allowed = ", ".join(new.values) or "none"
+        raise DataError([DataProblem("D103", new.name, f"value not allowed here (allowed: {allowed})",
+                                     rows=rows, count=int(bad.sum()))])
+    return Column(values, col.valid)
 
 
 def read_applications(

@@ -1,10 +1,11 @@
 """Explanations of one application's score: a :class:`Trace` record first, renderings second.
 
-:func:`trace` recomputes nothing that scoring already decided: whether each criterion was met and
-what each breakdown column counted come from :class:`~cotation.scores.Scores`. Only the points a
-criterion gave *before* the rubric and cap rules are derived, by calling the reference evaluator's
-own :func:`cotation.reference.criterion_points` on the single application. The values the grid
-read (fields and variables) are recorded alongside, so a caseworker can see why a condition held.
+:func:`trace` / :func:`traces` recompute nothing that scoring already decided: whether each
+criterion was met and what each breakdown column counted come from :class:`~cotation.scores.Scores`;
+the points each criterion gave *before* the rubric and cap rules come from the same engine as the
+scores (the compiled ``trace_rows`` kernel, or the reference evaluator for reference scores), run on
+the traced rows only. The values the grid read (fields, and variables evaluated with NumPy) are
+recorded alongside, so a caseworker can see why a condition held.
 
 Two renderings: :func:`render_text` (plain French, for the applicant or the caseworker) and
 :func:`to_json` (stable keys, for other programs).
@@ -27,11 +28,11 @@ import numpy as np
 from . import ir
 from .catalogue import Field
 from .data import Batch, from_day_number
-from .reference import Env, criterion_points, ev
+from .reference import Env, ev
 from .scores import Scores
 
 __all__ = ["CapTrace", "CriterionTrace", "FlagTrace", "Input", "Trace", "explain_text", "render_text",
-           "to_json", "trace"]
+           "to_json", "trace", "traces"]
 
 MINUS = "\u2212"  # the typographic minus sign of French texts
 
@@ -52,9 +53,10 @@ class Input:
 class CriterionTrace:
     """One criterion for one application.
 
-    ``points_before`` is what the criterion gives on its own (condition, rule, its own min/max);
-    ``points`` what the breakdown counted after the rubric rule; ``removed_by`` names the rule
-    that took points away (``'rubrique <label>'``), if any.
+    ``points_rule`` is what its rule gives when met; ``points_before`` what the criterion gives on
+    its own (after its own ``min``/``max``); ``points`` what the breakdown counted after the rubric
+    rule; ``removed_by`` names the rule that changed the points (``'plafond du critère'``,
+    ``'rubrique <label>'``), if any. ``provisional``: met, but its justificatif is not verified.
     """
 
     id: str
@@ -66,6 +68,9 @@ class CriterionTrace:
     points: int
     removed_by: str | None
     inputs: tuple[Input, ...]
+    points_rule: int = 0
+    justificatif: str | None = None
+    provisional: bool = False
 
 
 @dataclass(frozen=True)
@@ -110,6 +115,18 @@ class Trace:
     position: int = 0  # rank among similar demands (1 = best)
     similar_count: int = 0  # how many similar demands, this one included
     similar: tuple[str, ...] = ()  # what makes demands similar (labels)
+    verified_total: int = 0  # the total counting only criteria whose justificatif is verified
+    verified_only: bool = False  # the scores counted verified criteria only
+
+    @property
+    def provisional(self) -> bool:
+        """Whether some points are provisional (a justificatif is not verified yet)."""
+        return any(c.provisional for c in self.criteria)
+
+    def _repr_html_(self) -> str:
+        from .views import trace_html
+
+        return trace_html(self)
 
 
 # -- building it ------------------------------------------------------------------------------
@@ -118,20 +135,51 @@ def trace(grid: ir.Grid, scores: Scores, batch: Batch, numero_unique: str) -> Tr
 
     ``scores`` must come from scoring ``batch`` with ``grid`` (same rows, same order).
     """
+    return traces(grid, scores, batch, [numero_unique])[0]
+
+
+def traces(grid: ir.Grid, scores: Scores, batch: Batch, numeros: list[str]) -> list[Trace]:
+    """The traces of several applications, from one run of the engine that computed ``scores``
+    (the compiled ``trace_rows`` kernel, or the reference evaluator): the points of each rule, after
+    each criterion's own min/max, and ``met``; what the scores counted comes from ``scores``."""
     _check_same_run(grid, scores, batch)
-    i = scores.index_of(str(numero_unique))
-    one = batch.take(np.array([i])).with_catalogue(grid.catalogue)  # as api.score sees it
-    env = _single_row_env(grid, one, scores.date_calcul)
-    row = one.to_arrow(lists=True).to_pylist()[0]
+    rows = np.array([scores.index_of(str(n)) for n in numeros], dtype=np.int64)
+    some = batch.take(rows).with_catalogue(grid.catalogue)  # as api.score sees them
+    rule, clipped, met = _trace_points(grid, scores, some)
+    env = _single_row_env(grid, some, scores.date_calcul)
+    values = some.to_arrow(lists=True).to_pylist()
+    return [_trace_one(grid, scores, env, values[r], int(i), r, (rule[:, r], clipped[:, r], met[:, r]))
+            for r, i in enumerate(rows)]
+
+
+def _trace_points(grid: ir.Grid, scores: Scores, some: Batch) -> tuple[np.ndarray, ...]:
+    if scores.engine == "compiled":
+        from .kernel import compile_grid
+
+        return compile_grid(_scored_grid(grid, scores)).trace(some, scores.date_calcul)
+    from .reference import trace_points
+
+    return trace_points(_scored_grid(grid, scores), some, scores.date_calcul)
+
+
+def _scored_grid(grid: ir.Grid, scores: Scores) -> ir.Grid:
+    from .check import verified_grid
+
+    return verified_grid(grid) if scores.verified_only else grid
+
+
+def _trace_one(grid: ir.Grid, scores: Scores, env: Env, row: dict[str, Any], i: int, r: int,
+               points: tuple[np.ndarray, ...]) -> Trace:
     return Trace(
-        numero_unique=str(numero_unique), total=int(scores.total[i]), rank=int(scores.rank[i]),
+        numero_unique=str(scores.ids[i]), total=int(scores.total[i]), rank=int(scores.rank[i]),
         count=len(scores), tier=int(scores.tier[i]),
-        criteria=tuple(_criterion(grid, scores, env, row, i, k) for k in range(len(grid.criteria))),
+        criteria=tuple(_criterion(grid, scores, env, row, i, r, k, points) for k in range(len(grid.criteria))),
         caps=tuple(_cap(g, scores, i) for g in grid.groups),
         flags=tuple(_flag(p, scores, i) for k, p in enumerate(grid.priorities) if scores.flags[i, k]),
         grid_id=grid.meta.id, grid_title=grid.meta.title, grid_version=grid.meta.version,
         grid_hash=grid.content_hash, date_calcul=scores.date_calcul,
         position=int(scores.position[i]), similar_count=int(scores.position_count[i]), similar=scores.similar,
+        verified_total=int(scores.verified_total[i]), verified_only=scores.verified_only,
     )
 
 
@@ -144,20 +192,25 @@ def _check_same_run(grid: ir.Grid, scores: Scores, batch: Batch) -> None:
 
 
 def _single_row_env(grid: ir.Grid, one: Batch, date_calcul: datetime.date) -> Env:
+    """The values of the variables for the traced rows (shown as the inputs a criterion read)."""
     env = Env(grid, one, date_calcul)
     for var in grid.variables:
         env.vars[var.name] = ev(var.expr, env)
     return env
 
 
-def _criterion(grid: ir.Grid, scores: Scores, env: Env, row: dict[str, Any], i: int,
-               k: int) -> CriterionTrace:
+def _criterion(grid: ir.Grid, scores: Scores, env: Env, row: dict[str, Any], i: int, r: int, k: int,
+               points: tuple[np.ndarray, ...]) -> CriterionTrace:
     c = grid.criteria[k]
-    before, _ = criterion_points(c, env)
-    met, points = bool(scores.met[i, k]), int(scores.breakdown[i, scores.column_ids.index(c.id)])
-    removed = _rubric_label(grid, c) if met and points != int(before[0]) and c.rubric else None
-    return CriterionTrace(c.id, c.label, c.when_source, c.points_source, met, int(before[0]), points,
-                          removed, _inputs(grid, c, env, row))
+    rule, clipped = int(points[0][k]), int(points[1][k])
+    met, counted = bool(scores.met[i, k]), int(scores.breakdown[i, scores.column_ids.index(c.id)])
+    removed = None
+    if met and counted != clipped and c.rubric:
+        removed = _rubric_label(grid, c)
+    elif met and clipped != rule:
+        removed = "plafond du critère"
+    return CriterionTrace(c.id, c.label, c.when_source, c.points_source, met, clipped, counted, removed,
+                          _inputs(grid, c, env, row, r), rule, c.justificatif, bool(scores.provisional[i, k]))
 
 
 def _rubric_label(grid: ir.Grid, c: ir.Criterion) -> str:
@@ -181,11 +234,11 @@ def _criterion_exprs(c: ir.Criterion) -> list[ir.IExpr]:
     return [rule] if c.when is None else [c.when, rule]
 
 
-def _inputs(grid: ir.Grid, c: ir.Criterion, env: Env, row: dict[str, Any]) -> tuple[Input, ...]:
+def _inputs(grid: ir.Grid, c: ir.Criterion, env: Env, row: dict[str, Any], r: int) -> tuple[Input, ...]:
     """Variables (in dependency order) then fields read by the criterion, directly or not."""
     variables = {v.name: v for v in grid.variables}
     fields, var_names = _reads(_criterion_exprs(c), variables)
-    out = [_input(v.name, v.label or v.name, "variable", _var_value(v, env), {})
+    out = [_input(v.name, v.label or v.name, "variable", _var_value(v, env, r), {})
            for v in grid.variables if v.name in var_names]
     out += [_input(f.name, f.label, "field", row.get(f.name), _value_labels(f))
             for f in grid.catalogue if f.name in fields]
@@ -213,11 +266,11 @@ def _reads(exprs: list[ir.IExpr], variables: dict[str, ir.Variable]) -> tuple[se
     return fields, seen
 
 
-def _var_value(var: ir.Variable, env: Env) -> Any:
+def _var_value(var: ir.Variable, env: Env, r: int) -> Any:
     val = env.vars[var.name]
-    if not bool(val.ok[0]):
+    if not bool(val.ok[r]):
         return None
-    return _DECODE.get(var.expr.type.kind, _plain)(val.v[0], var.expr.type)
+    return _DECODE.get(var.expr.type.kind, _plain)(val.v[r], var.expr.type)
 
 
 def _plain(value: Any, t: ir.Type) -> Any:

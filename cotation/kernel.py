@@ -32,7 +32,7 @@ import numpy as np
 
 from . import ir
 from .catalogue import Kind
-from .codegen import CHUNK, KernelSource, generate_source
+from .codegen import CHUNK, TRACE_ROWS, KernelSource, generate_source
 from .dates import calendar_table, day_number
 from .reference import positioning, rank_of
 from .scores import Lazy, Scores
@@ -132,7 +132,17 @@ class CompiledGrid:
         return Scores(grid.meta.id, grid.meta.version, grid.content_hash, day, batch.ids, total, grid.columns,
                       tuple(p.id for p in grid.priorities), bits, tier,
                       details=Lazy.of(details.get()[:2]) if breakdown else Lazy(lambda: details.get()[:2]),
-                      ranks=ranks, **positioning(grid, batch, day, ranks))
+                      ranks=ranks, **positioning(grid, batch, day, ranks), engine="compiled")
+
+    def trace(self, batch: Any, date_calcul: datetime.date) -> tuple[np.ndarray, ...]:
+        """(rule, clipped, met), C x N: per criterion, the points of its rule when met, after its own
+        min/max, and met (before rubrics and caps), from the generated ``trace_rows``."""
+        today = np.int64(day_number(date_calcul))
+        k, n = len(self.grid.criteria), len(batch)
+        rule, clipped, met = np.empty((k, n), np.int64), np.empty((k, n), np.int64), np.empty((k, n), np.bool_)
+        fn = getattr(self.module, TRACE_ROWS)
+        self._run(fn, [*self.arguments(batch, today), today, rule, clipped, met], n)
+        return rule, clipped, met
 
     def _outputs(self, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         w = self.grid.widths

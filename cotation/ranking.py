@@ -285,6 +285,21 @@ class ReferencePairs:
         return idx[order], total[idx[order]], eligible, excluded, already
 
 
+def pair_breakdown(grid: ir.Grid, batch: Any, dwellings: Any, m: int, rows: list[int],
+                   date_calcul: datetime.date) -> np.ndarray:
+    """Points of each match criterion (K x len(rows)) for the applications ``rows`` and dwelling ``m``
+    (the committee view's detail; its sums are checked against the ranking's pair totals)."""
+    assert grid.match is not None
+    some = batch.take(np.array(rows, dtype=np.int64)).with_catalogue(grid.catalogue)
+    env = PairEnv(grid, some, date_calcul, dwellings.with_catalogue(grid.match.catalogue), m)
+    for var in (*grid.variables, *grid.match.variables):
+        env.vars[var.name] = ev(var.expr, env)
+    out = np.zeros((len(grid.match.criteria), len(rows)), np.int64)
+    for k, c in enumerate(grid.match.criteria):
+        out[k] = criterion_points(c, env)[0]
+    return out
+
+
 def reference_rank(prep: Prepared, k: int, assignment: str | None) -> tuple[DwellingResult, np.ndarray]:
     """The top k of every dwelling (and the order in which dwellings chose, for an assignment)."""
     pairs = ReferencePairs(prep)

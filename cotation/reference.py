@@ -335,6 +335,20 @@ def criterion_points(c: ir.Criterion, env: Env) -> tuple[np.ndarray, np.ndarray]
     return np.where(met, points, 0), met
 
 
+def trace_points(grid: ir.Grid, batch: object, date_calcul: datetime.date) -> tuple[np.ndarray, ...]:
+    """Per criterion (C x N): the points of its rule when met (else 0), after its own min/max, and met:
+    the reference twin of the compiled ``trace_rows``."""
+    env = Env(grid, batch, date_calcul)
+    for var in grid.variables:
+        env.vars[var.name] = ev(var.expr, env)
+    k, n = len(grid.criteria), env.n
+    rule, clipped, met = np.zeros((k, n), np.int64), np.zeros((k, n), np.int64), np.zeros((k, n), bool)
+    for j, c in enumerate(grid.criteria):
+        clipped[j], met[j] = criterion_points(c, env)
+        rule[j] = np.where(met[j], _rule_points(c.rule, env)[0], 0)
+    return rule, clipped, met
+
+
 def apply_rubrics(grid: ir.Grid, points: np.ndarray, met: np.ndarray) -> np.ndarray:
     """Zero every criterion of a rubric except its best met one (the first declared on ties)."""
     out = points.copy()

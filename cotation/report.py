@@ -44,6 +44,7 @@ __all__ = ["CriterionImpact", "GridReport", "grid_report", "spearman_of_ranks", 
 
 TOP_MAX = 100  # moved_top looks at the best TOP_MAX ranks...
 TOP_FRACTION = 0.10  # ...or the best 10 % when that is fewer
+EXACT_UP_TO = 2_000_000  # rank correlations in int64 arithmetic up to this many applications
 
 #: Machine column names (table(), CSV, JSON) and French headers (HTML), in display order.
 HEADERS: dict[str, str] = {
@@ -142,10 +143,11 @@ class GridReport:
 def grid_report(grid: ir.Grid, scores: Scores, batch: Any) -> GridReport:
     """The impact of each criterion of ``grid`` over ``batch``, scored as ``scores`` (any engine).
 
+    ``batch``: a Batch, or what :func:`cotation.score` reads (a path, a DataFrame, an Arrow table).
     Raises ValueError when ``scores`` were not computed with this grid on this batch.
     """
+    batch = _as_batch(grid, batch, scores.date_calcul)
     _check_inputs(grid, scores, batch)
-    batch = batch.with_catalogue(grid.catalogue)
     model = _Model.build(grid, batch, scores.date_calcul)
     total = model.total(model.points, model.met)
     if not np.array_equal(total, np.asarray(scores.total, dtype=np.int64)):
@@ -156,11 +158,20 @@ def grid_report(grid: ir.Grid, scores: Scores, batch: Any) -> GridReport:
     denominator = _positive_points(model, counted)
     top = top_size(model.n)
     impacts = []
-    for j, c in enumerate(grid.criteria):
+    for j in range(len(grid.criteria)):
         ranks = rank_of(grid, batch, model.total_without(j), tier)
         impacts.append(_impact(j, model, counted[j], denominator, base, ranks, top))
     return GridReport(scores.grid_id, scores.grid_version, scores.grid_hash, scores.date_calcul, model.n,
                       tuple(impacts), top)
+
+
+def _as_batch(grid: ir.Grid, applications: Any, date_calcul: datetime.date) -> Any:
+    """The applications under the grid's catalogue, as :func:`cotation.score` sees them."""
+    from .data import Batch, read_applications
+
+    if isinstance(applications, Batch):
+        return applications.with_catalogue(grid.catalogue)
+    return read_applications(applications, grid.catalogue, date_calcul=date_calcul)
 
 
 def _check_inputs(grid: ir.Grid, scores: Scores, batch: Any) -> None:
@@ -242,7 +253,9 @@ def spearman_of_ranks(a: np.ndarray, b: np.ndarray) -> float:
     if n < 2:
         return 1.0
     d = a.astype(np.int64) - b.astype(np.int64)
-    return 1.0 - 6 * int(np.dot(d, d)) / (n * (n * n - 1))
+    if n > EXACT_UP_TO:  # sum(d**2) <= N**3 / 3 could overflow int64: floats (0 stays exactly 0)
+        d = d.astype(np.float64)
+    return max(-1.0, 1.0 - 6 * float(np.dot(d, d)) / (n * (n * n - 1)))
 
 
 def top_size(n: int) -> int:

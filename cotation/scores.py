@@ -66,6 +66,10 @@ class Scores:
     ranks: Lazy = field(repr=False)  # -> rank
     positions: Lazy | None = field(default=None, repr=False)  # -> (position, count) among similar demands
     similar: tuple[str, ...] = ()  # what makes two demands similar (labels of the grid's keys)
+    engine: str = "reference"  # 'compiled' | 'reference': which engine computed them
+    proofs: Lazy | None = field(default=None, repr=False)  # -> K x N: justificatif verified, or none required
+    verified_run: Lazy | None = field(default=None, repr=False)  # -> Scores of the verified criteria only
+    verified_only: bool = False  # True: criteria with an unverified justificatif were not counted
 
     @cached_property
     def breakdown(self) -> np.ndarray:
@@ -94,6 +98,21 @@ class Scores:
     def position_count(self) -> np.ndarray:
         """Number of similar demands (the application included)."""
         return self._positions()[1]
+
+    @cached_property
+    def provisional(self) -> np.ndarray:
+        """``provisional[i, k]``: criterion ``k`` is met for application ``i`` but its justificatif has
+        not been verified yet (its points are provisional)."""
+        if self.proofs is None:
+            return np.zeros_like(self.met)
+        return self.met & ~self.proofs.get().T  # type: ignore[no-any-return]
+
+    @cached_property
+    def verified_total(self) -> np.ndarray:
+        """The totals counting only the criteria whose justificatif is verified (or needs none)."""
+        if self.verified_only or self.verified_run is None:
+            return self.total
+        return self.verified_run.get().total  # type: ignore[no-any-return]
 
     def _positions(self) -> tuple[np.ndarray, np.ndarray]:
         if self.positions is None:

@@ -34,7 +34,7 @@ def _impact(report: GridReport, criterion_id: str):
 
 # -- the example grid over 2 000 applications -------------------------------------------------------
 def test_one_row_per_criterion_with_the_grid_stamp(example):
-    grid, scores, _, report = example
+    grid, _, _, report = example
     assert [c.id for c in report.criteria] == [c.id for c in grid.criteria]
     stamp = (report.grid_id, report.grid_version, report.grid_hash)
     assert stamp == (grid.meta.id, grid.meta.version, grid.content_hash)
@@ -84,6 +84,13 @@ def test_correlations_are_in_range_and_seniority_moves_the_most(example):
 def test_compiled_scores_give_the_same_report(example):
     grid, _, batch, report = example
     assert grid_report(grid, score(grid, batch, DAY, engine="compiled"), batch) == report
+
+
+def test_the_batch_may_be_a_file(example, tmp_path):
+    grid, scores, batch, report = example
+    path = tmp_path / "demandes.parquet"
+    cotation.write_applications(batch, path)
+    assert grid_report(grid, scores, path) == report
 
 
 def test_scores_of_another_batch_are_refused(example):
