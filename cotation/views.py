@@ -182,7 +182,8 @@ def applicant_text(v: ApplicantView) -> str:
     out.append("")
     if v.priorities:
         out.append("Votre demande est reconnue prioritaire au titre de : " + " ; ".join(v.priorities) + ".")
-        out.append("Les demandes prioritaires sont examinées avant les autres, quel que soit leur total.")
+        if v.priority_level:
+            out.append("À ce titre, elle est examinée avant les demandes moins prioritaires, quel que soit leur total.")
     else:
         out.append("Votre demande ne relève pas d'un public prioritaire.")
     out += ["", f"Parmi les demandes semblables à la vôtre ({_similar_text(v.similar)}), votre demande est "
