@@ -19,7 +19,7 @@ from .explain import explain_text, trace
 from .generate import generate_applications, generate_dwellings
 from .ir import Grid
 from .model import grid_json_schema
-from .ranking import Ranking
+from .ranking import Pool, Ranking, prepare_pool
 from .scores import Scores
 
 __version__ = "0.1.0"
@@ -35,6 +35,7 @@ __all__ = [
     "Grid",
     "GridError",
     "Kind",
+    "Pool",
     "Ranking",
     "Scores",
     "TestCaseError",
@@ -47,6 +48,7 @@ __all__ = [
     "grid_json_schema",
     "load_grid",
     "parse_grid",
+    "prepare_pool",
     "rank",
     "read_applications",
     "read_dwellings",

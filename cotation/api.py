@@ -122,20 +122,6 @@ def rank(grid: Grid, applications: Any, dwellings: Any, k: int = 3, *, date_calc
     :func:`cotation.ranking.dwelling_order`). ``engine``: "compiled" (default) or "reference".
     Returns a :class:`~cotation.ranking.Ranking`.
     """
-    from .ranking import ASSIGNMENT_ORDERS, finish, prepare, reference_rank
+    from .ranking import prepare_pool
 
-    if engine not in ("compiled", "reference"):
-        raise ValueError(f"unknown engine {engine!r} (available: compiled, reference)")
-    if assignment is not None and assignment not in ASSIGNMENT_ORDERS:
-        raise ValueError(f"unknown assignment order {assignment!r} (available: {', '.join(ASSIGNMENT_ORDERS)})")
-    if k < 0:
-        raise ValueError(f"k must be at least 0, got {k}")
-    day = datetime.date.fromisoformat(date_calcul) if isinstance(date_calcul, str) else date_calcul
-    prep = prepare(grid, applications, dwellings, day, engine)
-    if engine == "reference":
-        result, order = reference_rank(prep, k, assignment)
-    else:
-        from .pairs import compile_pairs
-
-        result, order = compile_pairs(grid).run(prep, k, assignment)
-    return finish(prep, result, k, assignment, order)
+    return prepare_pool(grid, applications, date_calcul, engine=engine).rank(dwellings, k, assignment=assignment)

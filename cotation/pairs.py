@@ -44,32 +44,48 @@ class CompiledPairs:
         return getattr(self.module, self.source.kernel)
 
     def arguments(self, prep: Prepared) -> list[Any]:
-        """Everything the kernel reads before its per-call arguments (order, taken, k, slice, outputs)."""
+        """Everything the kernel reads before its per-call arguments (order, taken, k, slice, outputs).
+
+        What depends only on the applications (their columns, the hoisted values, the inverted index,
+        the candidate-major copies) is computed once per pool and kept in ``pool.cache``."""
         grid, src = self.grid, self.source
         assert grid.match is not None
-        batch, dw = prep.batch, prep.dwellings
-        values = [_values(batch, grid.catalogue[n], n) for n in src.columns]
-        masks = [_mask(batch, n) for n in src.masks]
+        app = self._applications(prep.pool)
+        dw = prep.dwellings
         dvalues = [_values(dw, grid.match.catalogue[n], n) for n in src.dwelling_columns]
         dmasks = [_mask(dw, n) for n in src.dwelling_masks]
         plafonds = ceiling_table(prep.date_calcul.year, FINANCINGS, ZONES)
-        ptr, cand, crank, cpos, dkey = self._index(prep)
-        today = np.int64(day_number(prep.date_calcul))
-        hoisted = self._app_values(prep, today)
-        per_app = [*values, *masks, *hoisted, prep.scores.total, prep.scores.tier]
+        dkey = self._dwelling_keys(prep, app["size"])
         major = src.indexed is not None and _revisited(dkey)
-        if major:  # candidate-major: the kernel reads each commune's candidates in sequence
-            where = cand.astype(np.int64)  # NumPy converts narrower indices on every call
-            per_app = [_in_index_order(a, where, len(batch)) for a in per_app]
-        else:
-            per_app = [None if a is None else np.ascontiguousarray(a) for a in per_app]
-        nv, nm, nh = len(values), len(masks), len(hoisted)
-        return [*per_app[:nv + nm], *dvalues, *dmasks, *per_app[nv + nm:nv + nm + nh], plafonds, today,
-                *per_app[-2:], np.int64(len(batch)), ptr, cand, crank, cpos, dkey, major]
+        per_app = self._major(prep.pool, app) if major else app["per_app"]
+        nv, nm, nh = len(src.columns), len(src.masks), 2 * len(src.hoisted)
+        return [*per_app[:nv + nm], *dvalues, *dmasks, *per_app[nv + nm:nv + nm + nh], plafonds,
+                np.int64(day_number(prep.date_calcul)), *per_app[-2:], np.int64(len(prep.batch)), *app["index"], dkey,
+                major]
 
-    def _app_values(self, prep: Prepared, today: np.int64) -> list[np.ndarray]:
+    def _applications(self, pool: Any) -> dict[str, Any]:
+        key = f"pairs:{id(self)}"
+        if key not in pool.cache:
+            grid, src, batch = self.grid, self.source, pool.batch
+            values = [_values(batch, grid.catalogue[n], n) for n in src.columns]
+            masks = [_mask(batch, n) for n in src.masks]
+            hoisted = self._app_values(pool, np.int64(day_number(pool.date_calcul)))
+            per_app = [None if a is None else np.ascontiguousarray(a)
+                       for a in (*values, *masks, *hoisted, pool.scores.total, pool.scores.tier)]
+            size, index = self._index(pool)
+            pool.cache[key] = {"per_app": per_app, "size": size, "index": index}
+        return pool.cache[key]  # type: ignore[no-any-return]
+
+    def _major(self, pool: Any, app: dict[str, Any]) -> list[Any]:
+        """The per-application inputs copied in the inverted index's order (computed once per pool)."""
+        if "major" not in app:
+            where = app["index"][1].astype(np.int64)  # NumPy converts narrower indices on every call
+            app["major"] = [_in_index_order(a, where, len(pool.batch)) for a in app["per_app"]]
+        return app["major"]  # type: ignore[no-any-return]
+
+    def _app_values(self, pool: Any, today: np.int64) -> list[np.ndarray]:
         """The application-level values of the pair expressions, computed once per application."""
-        src, batch, n = self.source, prep.batch, len(prep.batch)
+        src, batch, n = self.source, pool.batch, len(pool.batch)
         values = [np.empty(n, np.dtype(t.removeprefix("np."))) for t in src.hoisted]
         present = [np.empty(n, np.bool_) for _ in src.hoisted]
         if src.hoisted:
@@ -78,22 +94,27 @@ class CompiledPairs:
             getattr(self.module, src.app_kernel)(*inputs, today, *values, *present, 0, n)
         return [*values, *present]
 
-    def _index(self, prep: Prepared) -> tuple[np.ndarray, ...]:
+    def _index(self, pool: Any) -> tuple[int, tuple[np.ndarray, ...]]:
         """The inverted index by commune (CSR over commune codes: pointers, rows, tie-break ranks,
-        wish positions, and each dwelling's commune code); without one, the rows in tie-break order."""
+        wish positions) and the number of codes; without one, the rows in tie-break order."""
         index = self.source.indexed
-        m = len(prep.dwellings)
-        perm = np.ascontiguousarray(prep.perm, np.int32)
+        perm = np.ascontiguousarray(pool.perm, np.int32)
         if index is None:
-            return np.zeros(1, np.int64), perm, np.zeros(0, np.int32), np.zeros(0, np.int8), np.full(m, -1, np.int64)
+            return 0, (np.zeros(1, np.int64), perm, np.zeros(0, np.int32), np.zeros(0, np.int8))
         field = self.grid.catalogue[index.field]
-        lists = _values(prep.batch, field, index.field)
+        lists = _values(pool.batch, field, index.field)
         size = int(lists.max()) + 1 if len(lists) and lists.max() >= 0 else 1
-        ptr, cand, crank, cpos = _commune_index(lists, np.int64(field.width), perm, np.int64(size))
+        return size, _commune_index(lists, np.int64(field.width), perm, np.int64(size))
+
+    def _dwelling_keys(self, prep: Prepared, size: int) -> np.ndarray:
+        """Each dwelling's commune code in the index (-1: no candidate), or -1 without an index."""
+        index = self.source.indexed
+        if index is None:
+            return np.full(len(prep.dwellings), -1, np.int64)
         col = prep.dwellings.column(index.dwelling_field)
         codes = col.values.astype(np.int64)
         ok = (codes >= 0) & (codes < size) & (col.valid if col.valid is not None else True)
-        return ptr, cand, crank, cpos, np.where(ok, codes, -1)
+        return np.where(ok, codes, -1)
 
     def run(self, prep: Prepared, k: int, assignment: str | None) -> tuple[DwellingResult, np.ndarray]:
         assert self.grid.match is not None

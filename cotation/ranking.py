@@ -152,40 +152,100 @@ def tie_order(grid: ir.Grid, batch: Any) -> np.ndarray:
     return np.lexsort(keys) if len(batch) else np.zeros(0, dtype=np.int64)
 
 
-@dataclass
-class Prepared:
-    """Applications scored and their tie-break order, dwellings validated: what both engines rank."""
+@dataclass(eq=False)
+class Pool:
+    """Applications prepared for ranking: validated, scored and put in tie-break order once, then
+    ranked against any number of dwelling batches (``pool.rank(dwellings, k)``), as a landlord's
+    system ranks each day's vacancies against the same applications. ``cotation.rank`` is
+    ``prepare_pool(...).rank(...)``."""
 
     grid: ir.Grid
     batch: Any  # the applications, as given
     perm: np.ndarray  # the rows in tie-break order (perm[0] wins every tie)
     scores: Scores  # of the applications
-    dwellings: Any
     date_calcul: datetime.date
     tie_rank: np.ndarray  # row -> its place in perm
+    engine: str = "compiled"
+    cache: dict[str, Any] = field(default_factory=dict, repr=False)  # per-application inputs of the pair kernel
+
+    def __len__(self) -> int:
+        return len(self.batch)
+
+    def __repr__(self) -> str:
+        return (f"<Pool grid={self.grid.meta.id!r} date_calcul={self.date_calcul} applications={len(self)} "
+                f"engine={self.engine!r}>")
+
+    def rank(self, dwellings: Any, k: int = 3, *, assignment: str | None = None) -> Ranking:
+        """The top ``k`` eligible applications of every dwelling (see :func:`cotation.rank`)."""
+        from .data import Batch, read_dwellings
+
+        assert self.grid.match is not None
+        if assignment is not None and assignment not in ASSIGNMENT_ORDERS:
+            raise ValueError(f"unknown assignment order {assignment!r} (available: {', '.join(ASSIGNMENT_ORDERS)})")
+        if k < 0:
+            raise ValueError(f"k must be at least 0, got {k}")
+        if isinstance(dwellings, Batch):
+            dw = dwellings.with_catalogue(self.grid.match.catalogue)
+        else:
+            dw = read_dwellings(dwellings, self.grid.match.catalogue)
+        check_ceilings(self.grid, dw, self.date_calcul)
+        prep = Prepared(self, dw)
+        if self.engine == "reference":
+            result, order = reference_rank(prep, k, assignment)
+        else:
+            from .pairs import compile_pairs
+
+            result, order = compile_pairs(self.grid).run(prep, k, assignment)
+        return finish(prep, result, k, assignment, order)
 
 
-def prepare(grid: ir.Grid, applications: Any, dwellings: Any, day: datetime.date, engine: str) -> Prepared:
-    """Validate both inputs, sort the applications by the tie-breaks and score them (scoring checks
-    that no date is after ``day``, D105)."""
+@dataclass(eq=False)
+class Prepared:
+    """A pool of applications and a batch of validated dwellings: what both engines rank."""
+
+    pool: Pool
+    dwellings: Any
+
+    grid = property(lambda self: self.pool.grid)
+    batch = property(lambda self: self.pool.batch)
+    perm = property(lambda self: self.pool.perm)
+    scores = property(lambda self: self.pool.scores)
+    date_calcul = property(lambda self: self.pool.date_calcul)
+    tie_rank = property(lambda self: self.pool.tie_rank)
+
+
+def prepare_pool(grid: ir.Grid, applications: Any, date_calcul: datetime.date | str, *,
+                 engine: str = "compiled") -> Pool:
+    """Validate the applications, score them and sort them by the tie-breaks, once (scoring checks
+    that no date is after ``date_calcul``, D105). ``engine``: "compiled" or "reference"."""
     from .api import score
-    from .data import Batch, read_applications, read_dwellings
+    from .data import Batch, read_applications
 
+    if engine not in ("compiled", "reference"):
+        raise ValueError(f"unknown engine {engine!r} (available: compiled, reference)")
     if grid.match is None:
         raise ValueError(f"grid '{grid.meta.id}' has no match part: it cannot rank applications for dwellings")
+    day = datetime.date.fromisoformat(date_calcul) if isinstance(date_calcul, str) else date_calcul
     if isinstance(applications, Batch):
         batch = applications.with_catalogue(grid.catalogue)
     else:
         batch = read_applications(applications, grid.catalogue, date_calcul=day)
-    if isinstance(dwellings, Batch):
-        dw = dwellings.with_catalogue(grid.match.catalogue)
-    else:
-        dw = read_dwellings(dwellings, grid.match.catalogue)
-    check_ceilings(grid, dw, day)
     perm = tie_order(grid, batch)
     tie_rank = np.empty(len(perm), np.int64)
     tie_rank[perm] = np.arange(len(perm))
-    return Prepared(grid, batch, perm, score(grid, batch, day, engine=engine), dw, day, tie_rank)
+    return Pool(grid, batch, perm, score(grid, batch, day, engine=engine), day, tie_rank, engine)
+
+
+def prepare(grid: ir.Grid, applications: Any, dwellings: Any, day: datetime.date, engine: str) -> Prepared:
+    """A pool of ``applications`` and the validated ``dwellings`` (D112 when a ceiling is missing)."""
+    from .data import Batch, read_dwellings
+
+    pool = prepare_pool(grid, applications, day, engine=engine)
+    assert grid.match is not None
+    dw = dwellings.with_catalogue(grid.match.catalogue) if isinstance(dwellings, Batch) else read_dwellings(
+        dwellings, grid.match.catalogue)
+    check_ceilings(grid, dw, day)
+    return Prepared(pool, dw)
 
 
 def check_ceilings(grid: ir.Grid, dwellings: Any, date_calcul: datetime.date) -> None:

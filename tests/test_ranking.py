@@ -479,3 +479,17 @@ def test_candidate_major_layout_or_not(full_grid: Any, monkeypatch: pytest.Monke
     apps, dws = generate_applications(1500, seed=21), generate_dwellings(80, seed=22)
     both(full_grid, apps, dws, 4)
     both(full_grid, apps, dws, 2, assignment="best")
+
+
+def test_a_pool_ranks_several_dwelling_batches(full_grid: Any) -> None:
+    """Applications prepared once, ranked against two batches of dwellings: as two rank() calls."""
+    apps = generate_applications(1500, seed=31)
+    pool = cotation.prepare_pool(full_grid, apps, DAY)
+    for seed in (1, 2):
+        dws = generate_dwellings(40, seed=seed)
+        same(pool.rank(dws, 3), rank(full_grid, apps, dws, 3, date_calcul=DAY))
+        same(pool.rank(dws, 2, assignment="given"), rank(full_grid, apps, dws, 2, date_calcul=DAY, engine="reference",
+                                                          assignment="given"))
+    assert "applications=1500" in repr(pool)
+    with pytest.raises(ValueError, match="assignment"):
+        pool.rank(generate_dwellings(2), 3, assignment="random")
