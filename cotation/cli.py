@@ -555,6 +555,18 @@ def _demo_rank(grid: Grid, batch: Any, args: argparse.Namespace, out: Path, step
     print(f"\ndwellings: {path}\ncandidates (3 per dwelling, each application proposed once; compiled and "
           "reference engines agree):\n")
     print(ranking_text(ranking, DEMO_DWELLINGS))
+    from . import views
+
+    scores = api.score(grid, batch, args.date)
+    first = str(ranking.dwelling_ids[int(ranking.dwelling_order[0])]) if len(ranking) else None
+    if first is not None and ranking.rows[ranking.index_of(first), 0] >= 0:
+        with steps.step("committee view of the first dwelling"):
+            view = views.committee_view(grid, ranking, scores, batch, dwellings, first)
+        print("\n" + views.committee_text(view))
+        best = str(ranking.application_ids[ranking.index_of(first), 0])
+        with steps.step("applicant's view of its first candidate"):
+            letter = views.applicant_text(views.applicant_view(grid, scores, batch, best))
+        print("\n" + letter)
 
 
 COMMANDS = {

@@ -114,7 +114,25 @@ def generate_applications(
     _labels(d, housing)
     _work(d)
     ids = _ids(d)
-    return Batch(catalogue, ids, _fit(d.cols, catalogue, n), "<generated>", ())
+    cols = _fit(d.cols, catalogue, n)
+    _verified(cols, catalogue, seed, n)
+    return Batch(catalogue, ids, cols, "<generated>", ())
+
+
+VERIFIED_P = 0.7  # share of the declared justificatifs that a caseworker has checked
+
+
+def _verified(cols: dict[str, Column], catalogue: Catalogue, seed: int, n: int) -> None:
+    """``justificatifs_verifies``: each criterion's document checked with probability VERIFIED_P (its
+    own random stream, so that the other fields do not depend on the grid's justificatifs)."""
+    f = catalogue.get("justificatifs_verifies")
+    if f is None or f.kind is not Kind.SET or not f.values:
+        return
+    rng = np.random.default_rng([seed, 1])
+    bits = np.zeros(n, np.uint64)
+    for k in range(len(f.values)):
+        bits |= (rng.random(n) < VERIFIED_P).astype(np.uint64) << np.uint64(k)
+    cols[f.name] = Column(bits, None)
 
 
 def _choice(d: _Draw, probs: dict[str, float] | tuple[float, ...], size: int | None = None) -> np.ndarray:
