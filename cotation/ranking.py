@@ -275,7 +275,7 @@ def check_ceilings(grid: ir.Grid, dwellings: Any, date_calcul: datetime.date) ->
             require(year, f, z)
         except MissingCeilingError as exc:
             ids = tuple(str(dwellings.ids[m]) for m in rows[:MAX_ROWS])
-            out.append(DataProblem("D112", "financement", str(exc), rows=ids, values=(f"{f} / {z}",),
+            out.append(DataProblem("D112", "financement", str(exc), rows=ids, values=tuple(f"{f} / {z}" for _ in ids),
                                    count=len(rows), source=dwellings.source))
     if out:
         raise DataError(out)
