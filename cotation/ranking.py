@@ -138,18 +138,22 @@ class Ranking:
 
 # -- shared preparation --------------------------------------------------------------------------
 def tie_order(grid: ir.Grid, batch: Any) -> np.ndarray:
-    """Rows in the order of the grid's tie-breaks only (the first row wins any tie)."""
-    keys: list[np.ndarray] = []
-    for tb in reversed(grid.tie_break):
+    """Rows in the order of the grid's tie-breaks only (the first row wins any tie): one Arrow sort
+    over every key (missing values last, ids in code-point order, as Python sorts strings)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if len(batch) == 0:
+        return np.zeros(0, dtype=np.int64)
+    columns, keys = {}, []
+    for j, tb in enumerate(grid.tie_break):
         if tb.field == grid.catalogue.id_field.name:
-            key = _string_ranks(batch.ids).astype(np.float64)
-            missing = None
+            columns[f"k{j}"] = pa.array(batch.ids, pa.string())
         else:
             col = batch.column(tb.field)
-            key = col.values.astype(np.float64)
-            missing = ~col.valid if col.valid is not None else None
-        keys += [-key if tb.descending else key] + ([missing] if missing is not None else [])  # missing: last
-    return np.lexsort(keys) if len(batch) else np.zeros(0, dtype=np.int64)
+            columns[f"k{j}"] = pa.array(col.values, mask=None if col.valid is None else ~col.valid)
+        keys.append((f"k{j}", "descending" if tb.descending else "ascending", "at_end"))
+    return pc.sort_indices(pa.table(columns), sort_keys=keys).to_numpy().astype(np.int64)
 
 
 @dataclass(eq=False)

@@ -493,3 +493,18 @@ def test_a_pool_ranks_several_dwelling_batches(full_grid: Any) -> None:
     assert "applications=1500" in repr(pool)
     with pytest.raises(ValueError, match="assignment"):
         pool.rank(generate_dwellings(2), 3, assignment="random")
+
+
+@settings(max_examples=30, deadline=None)
+@given(data=pair_data(), order=st.sampled_from(["ressources_mensuelles desc", "revenu_fiscal_reference asc",
+                                                 "date_naissance_codemandeur desc", "nb_personnes asc"]))
+def test_tie_order_is_the_ranking_order_of_equal_scores(data: Any, order: str) -> None:
+    """The pair engines' tie-break order (one Arrow sort) equals the order of Scores.rank (NumPy
+    lexsort) among applications with equal tier and total, missing values last."""
+    from cotation.reference import rank_of
+    from cotation.ranking import tie_order
+
+    grid = parse_grid(BASE + f"tie_break: [{order}, date_depot asc]\n", "ordre.yaml")
+    apps = Batch.from_rows(data[0], grid.catalogue, date_calcul=DAY)
+    zeros = np.zeros(len(apps), np.int64)
+    assert tie_order(grid, apps).tolist() == np.argsort(rank_of(grid, apps, zeros, zeros)).tolist()

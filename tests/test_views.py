@@ -25,6 +25,8 @@ from cotation.explain import traces
 from cotation.views import (applicant_html, applicant_json, applicant_text, applicant_view, committee_html,
                             committee_text, committee_view, read_history, trace_html)
 
+from test_properties import batches, grid_texts  # the random grids and applications of the property tests
+
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = Path(__file__).resolve().parent / "golden" / "applicant"
 SCHEMA = json.loads((ROOT / "docs" / "applicant.schema.json").read_text(encoding="utf-8"))
@@ -261,3 +263,23 @@ def test_pages_render_in_a_headless_browser(run: Any, tmp_path: Path) -> None:
         assert done.returncode == 0, done.stderr[-2000:]
         expected = {"applicant": "Votre demande obtient", "committee": "<table", "report": "<svg"}[name]
         assert expected in done.stdout, name  # the DOM the browser built from the page
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.data())
+def test_traces_add_up_on_random_grids(data: st.DataObject) -> None:
+    """Random grids (rubrics, groups, bands, per-unit rules, priorities) and random applications:
+    every trace's counted points are the breakdown's, its flags and caps complete the total."""
+    grid = parse_grid(data.draw(grid_texts()), "aleatoire.yaml")
+    batch = data.draw(batches(grid))
+    if len(batch) == 0:
+        return
+    engine = data.draw(st.sampled_from(["reference", "compiled"]))
+    s = score(grid, batch, DAY, engine=engine)
+    for i, tr in enumerate(traces(grid, s, batch, list(s.ids))):
+        assert [c.points for c in tr.criteria] == s.breakdown[i, :len(grid.criteria)].tolist()
+        assert [c.met for c in tr.criteria] == s.met[i].tolist()
+        assert tr.total == sum(c.points for c in tr.criteria) + sum(f.points for f in tr.flags) + sum(
+            c.points for c in tr.caps)
+        for c in tr.criteria:
+            assert (c.removed_by is None) == (c.points == c.points_before == c.points_rule) or not c.met
