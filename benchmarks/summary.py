@@ -761,7 +761,12 @@ t0 = time.perf_counter()
 edited = parse_grid(text.replace({old!r}, {new!r}, 1), {name!r})
 scores = compile_grid(edited).score(batch, datetime.date(2026, 1, 1))
 t1 = time.perf_counter()
-print(json.dumps({{"edit_and_score_s": t1 - t0, "rows": len(batch)}}))
+again = parse_grid(text.replace({old!r}, {new!r}.replace(": ", ": 1"), 1), {name!r})  # another edit, engine="auto"
+auto = cotation.score(again, batch, datetime.date(2026, 1, 1), engine="auto")
+auto.breakdown, auto.rank
+t2 = time.perf_counter()
+print(json.dumps({{"edit_and_score_s": t1 - t0, "edit_and_score_auto_s": t2 - t1, "rows": len(batch),
+                  "auto_engine": auto.engine}}))
 """
 
 
@@ -797,6 +802,8 @@ def start_times(workdir: Path, grid_name: str, parquet: Path) -> dict[str, Any]:
             "cold_first_score_s": round(cold["compile_and_score_s"], 3),
             "cold_breakdown_s": round(cold["breakdown_s"], 3),
             "edit_one_criterion_score_s": round(edit["edit_and_score_s"], 3),
+            "edit_one_criterion_score_auto_s": round(edit["edit_and_score_auto_s"], 3),
+            "edit_auto_engine": edit["auto_engine"],
             "warm_start_wall_s": round(wall, 3),
             "warm_first_score_s": round(inner["compile_and_score_s"], 3)}
 
