@@ -56,7 +56,8 @@ class CompiledPairs:
         dmasks = [_mask(dw, n) for n in src.dwelling_masks]
         plafonds = ceiling_table(prep.date_calcul.year, FINANCINGS, ZONES)
         dkey = self._dwelling_keys(prep, app["size"])
-        major = src.indexed is not None and _revisited(dkey)
+        app["calls"] = app.get("calls", 0) + 1
+        major = src.indexed is not None and (_revisited(dkey) or app["calls"] > 1)  # a reused pool keeps the copy
         per_app = self._major(prep.pool, app) if major else app["per_app"]
         nv, nm, nh = len(src.columns), len(src.masks), 2 * len(src.hoisted)
         return [*per_app[:nv + nm], *dvalues, *dmasks, *per_app[nv + nm:nv + nm + nh], plafonds,
@@ -169,7 +170,8 @@ def _in_index_order(a: np.ndarray | None, where: np.ndarray, n: int) -> np.ndarr
 
 def _revisited(dkey: np.ndarray) -> bool:
     """Whether the communes' candidate lists are read often enough (several dwellings per commune)
-    to pay for copying the application columns into the index's order first."""
+    to pay for copying the application columns into the index's order first (a pool that ranks a
+    second batch of dwellings makes the copy anyway: it is kept for the next batches)."""
     present = dkey[dkey >= 0]
     return len(present) >= MAJOR_FROM * max(1, len(np.unique(present)))
 
