@@ -569,8 +569,12 @@ def _checks(s: dict[str, Any]) -> dict[str, Any]:
     speedup = res[largest]["ratios"]["best_peer_over_rank_call"]
     big = res.get(_key(2_000, 100_000))
     seconds = round(big["ms"]["rank_call"] / 1e3, 4) if big else None
+    prepared = {key: [r["ratios"]["best_peer_over_rank_prepared"],
+                      r["ratios"]["best_peer_over_rank_prepared"] >= t["best_peer_over_rank_call_min"]]
+                for key, r in res.items()}
     return {"at": largest,
             "best_peer_over_rank_call": [speedup, speedup >= t["best_peer_over_rank_call_min"]],
+            "best_peer_over_rank_prepared": prepared,
             "rank_call_2000x100000_s": (None if big is None
                                         else [seconds, seconds < t["rank_call_2000x100000_s_max"]])}
 

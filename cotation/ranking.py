@@ -254,13 +254,9 @@ def prepare(grid: ir.Grid, applications: Any, dwellings: Any, day: datetime.date
 
 def check_ceilings(grid: ir.Grid, dwellings: Any, date_calcul: datetime.date) -> None:
     """D112 when the grid reads an income ceiling that the shipped tables lack for this year."""
-    assert grid.match is not None
-    calls = [n for e in grid.match.expressions() for n in _walk(e)
-             if isinstance(n, ir.Call) and n.func == "plafond_ressources"]
     year = date_calcul.year
-    problems: dict[tuple[str, str], list[int]] = {}
-    for call in calls:
-        fin, zone = call.args[0], call.args[1]
+    problems: dict[tuple[str, str], np.ndarray] = {}
+    for fin, zone in _ceiling_calls(grid):
         if not (isinstance(fin, ir.DwellingRef) and isinstance(zone, ir.DwellingRef)):
             if not any(year in years(f) for f in fin.type.domain):
                 raise DataError([DataProblem("D112", "<plafonds>", f"no income ceiling is shipped for {year} "
@@ -270,9 +266,11 @@ def check_ceilings(grid: ir.Grid, dwellings: Any, date_calcul: datetime.date) ->
         present = np.ones(len(dwellings), dtype=bool)
         for col in (fc, zc):
             present &= col.valid if col.valid is not None else True
-        for m in np.flatnonzero(present):
-            key = (fin.type.domain[fc.values[m]], zone.type.domain[zc.values[m]])
-            problems.setdefault(key, []).append(int(m))
+        cells = fc.values.astype(np.int64) * len(zone.type.domain) + zc.values.astype(np.int64)
+        for cell in np.unique(cells[present]):
+            key = (fin.type.domain[cell // len(zone.type.domain)], zone.type.domain[cell % len(zone.type.domain)])
+            rows = np.flatnonzero(present & (cells == cell))
+            problems[key] = np.union1d(problems[key], rows) if key in problems else rows
     out = []
     for (f, z), rows in problems.items():
         try:
@@ -283,6 +281,20 @@ def check_ceilings(grid: ir.Grid, dwellings: Any, date_calcul: datetime.date) ->
                                    count=len(rows), source=dwellings.source))
     if out:
         raise DataError(out)
+
+
+def _ceiling_calls(grid: ir.Grid) -> list[tuple[ir.IExpr, ir.IExpr]]:
+    """The (financing, zone) arguments of every plafond_ressources() call of the match part."""
+    assert grid.match is not None
+    key = id(grid)
+    if key not in _CALLS or _CALLS[key][0] is not grid:
+        calls = [(n.args[0], n.args[1]) for e in grid.match.expressions() for n in _walk(e)
+                 if isinstance(n, ir.Call) and n.func == "plafond_ressources"]
+        _CALLS[key] = (grid, calls)
+    return _CALLS[key][1]
+
+
+_CALLS: dict[int, tuple[ir.Grid, list[tuple[ir.IExpr, ir.IExpr]]]] = {}
 
 
 def _walk(node: ir.IExpr) -> list[ir.IExpr]:
