@@ -64,15 +64,10 @@ def score(grid: Grid, applications: Any, date_calcul: datetime.date | str, *, en
     >>> cotation.score(grid, batch, datetime.date(2026, 1, 1), engine="reference").total.tolist()
     [50]
     """
-    from .data import Batch, read_applications
-
     if engine not in ENGINES:
         raise ValueError(f"unknown engine {engine!r} (available: {', '.join(ENGINES)})")
-    day = datetime.date.fromisoformat(date_calcul) if isinstance(date_calcul, str) else date_calcul
-    if isinstance(applications, Batch):
-        batch = applications.with_catalogue(grid.catalogue)
-    else:
-        batch = read_applications(applications, grid.catalogue, date_calcul=day)
+    day = as_date(date_calcul)
+    batch = applications_batch(grid, applications, day)
     from .check import verified_grid
 
     run = verified_grid(grid) if verified_only else grid
@@ -81,6 +76,19 @@ def score(grid: Grid, applications: Any, date_calcul: datetime.date | str, *, en
     verified = Lazy(lambda: _run(verified_grid(grid), batch, day, scores.engine, False))
     return dataclasses.replace(scores, grid_hash=grid.content_hash, proofs=proofs, verified_run=verified,
                                verified_only=verified_only)
+
+
+def as_date(value: datetime.date | str) -> datetime.date:
+    return datetime.date.fromisoformat(value) if isinstance(value, str) else value
+
+
+def applications_batch(grid: Grid, applications: Any, day: datetime.date) -> Any:
+    """A Batch under the grid's catalogue: adapted when given one, else read and validated."""
+    from .data import Batch, read_applications
+
+    if isinstance(applications, Batch):
+        return applications.with_catalogue(grid.catalogue)
+    return read_applications(applications, grid.catalogue, date_calcul=day)
 
 
 def _run(grid: Grid, batch: Any, day: datetime.date, engine: str, breakdown: bool) -> Any:

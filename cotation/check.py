@@ -191,23 +191,22 @@ def verified_grid(grid: ir.Grid) -> ir.Grid:
     f = grid.catalogue.get(JUSTIFICATIFS)
     if f is None or not f.values:
         return grid
-    known = _VERIFIED.get(id(grid))
-    if known is not None and known[0] is grid:
-        return known[1]
-    field = ir.FieldRef(JUSTIFICATIFS, ir.Type("set", f.values), False)
+    return ir.per_grid(_VERIFIED, grid, lambda: _verified_variant(grid, f.values))  # type: ignore[no-any-return]
+
+
+def _verified_variant(grid: ir.Grid, ids: tuple[str, ...]) -> ir.Grid:
+    field = ir.FieldRef(JUSTIFICATIFS, ir.Type("set", ids), False)
     criteria = []
     for c in grid.criteria:
-        if c.justificatif and c.id in f.values:
-            proof = ir.SetHas(ir.Const(f.values.index(c.id), ir.Type("category", f.values)), field)
+        if c.justificatif and c.id in ids:
+            proof = ir.SetHas(ir.Const(ids.index(c.id), ir.Type("category", ids)), field)
             when = proof if c.when is None else ir.Logic("and", c.when, proof, nullable=c.when.nullable)
             c = dataclasses.replace(c, when=when)
         criteria.append(c)
-    variant = dataclasses.replace(grid, criteria=tuple(criteria))
-    _VERIFIED[id(grid)] = (grid, variant)
-    return variant
+    return dataclasses.replace(grid, criteria=tuple(criteria))
 
 
-_VERIFIED: dict[int, tuple[ir.Grid, ir.Grid]] = {}
+_VERIFIED: dict[Any, ir.Grid] = {}  # per live grid object
 
 
 def _content_hash(gc: GridChecker, loaded: LoadedGrid) -> str:

@@ -9,7 +9,10 @@ membership tests are specialised by the kind of container. Nothing here imports 
 from __future__ import annotations
 
 import datetime
+import weakref
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from .catalogue import Catalogue
 from .source import NOWHERE, Span
@@ -448,3 +451,13 @@ class Grid:
             exprs.append(c.rule.points if isinstance(c.rule, Fixed) else c.rule.value)
         exprs += [p.when for p in self.priorities]
         return exprs
+
+
+def per_grid(table: dict[Any, Any], grid: Grid, build: Callable[[], Any], *extra: Any) -> Any:
+    """``build()`` once per live grid object (and ``extra`` key parts), kept in ``table`` until the
+    grid is garbage-collected: derived values (compiled kernels, variants) are not rebuilt per call."""
+    key = (id(grid), *extra)
+    if key not in table:
+        table[key] = build()
+        weakref.finalize(grid, table.pop, key, None)
+    return table[key]

@@ -220,18 +220,15 @@ def compile_grid(grid: ir.Grid, cache_dir: str | os.PathLike[str] | None = None,
     the GIL). A prange driver would do the same but costs seconds of compilation (about 3 s for the
     example grid, more than the row function itself), hence plain threads.
     """
-    key = (id(grid), str(cache_directory(cache_dir)), parallel)
-    known = _COMPILED.get(key)
-    if known is not None and known.grid is grid:
-        return known
-    src = generate_source(grid)
-    module = load_module(src.text, cache_directory(cache_dir))
-    compiled = CompiledGrid(grid, src, Path(str(module.__file__)), module, parallel)
-    _COMPILED[key] = compiled
-    return compiled
+    def build() -> CompiledGrid:
+        src = generate_source(grid)
+        module = load_module(src.text, cache_directory(cache_dir))
+        return CompiledGrid(grid, src, Path(str(module.__file__)), module, parallel)
+
+    return ir.per_grid(_COMPILED, grid, build, str(cache_directory(cache_dir)), parallel)  # type: ignore[no-any-return]
 
 
-_COMPILED: dict[tuple[int, str, bool], CompiledGrid] = {}  # per grid object: skips generating the source again
+_COMPILED: dict[Any, CompiledGrid] = {}  # per live grid object: the source is generated once
 
 
 def load_module(text: str, directory: Path) -> types.ModuleType:

@@ -199,16 +199,12 @@ def _fields(out: DwellingResult) -> tuple[np.ndarray, ...]:
 def compile_pairs(grid: ir.Grid, cache_dir: str | os.PathLike[str] | None = None, *,
                   parallel: bool = True) -> CompiledPairs:
     """Generate, write (once) and load the pair kernel of ``grid`` (which has a match part)."""
-    key = (id(grid), str(cache_directory(cache_dir)), parallel)
-    known = _COMPILED.get(key)
-    if known is not None and known.grid is grid:
-        return known
-    src = generate_pair_source(grid)
-    module = load_module(src.text, cache_directory(cache_dir))
-    compiled = CompiledPairs(grid, src, module, parallel)
-    _COMPILED[key] = compiled
-    return compiled
+    def build() -> CompiledPairs:
+        src = generate_pair_source(grid)
+        return CompiledPairs(grid, src, load_module(src.text, cache_directory(cache_dir)), parallel)
+
+    return ir.per_grid(_COMPILED, grid, build, str(cache_directory(cache_dir)), parallel)  # type: ignore[no-any-return]
 
 
-_COMPILED: dict[tuple[int, str, bool], CompiledPairs] = {}  # per grid object: skips generating the source again
+_COMPILED: dict[Any, CompiledPairs] = {}  # per live grid object: the source is generated once
 

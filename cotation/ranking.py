@@ -222,18 +222,14 @@ def prepare_pool(grid: ir.Grid, applications: Any, date_calcul: datetime.date | 
                  engine: str = "compiled") -> Pool:
     """Validate the applications, score them and sort them by the tie-breaks, once (scoring checks
     that no date is after ``date_calcul``, D105). ``engine``: "compiled" or "reference"."""
-    from .api import score
-    from .data import Batch, read_applications
+    from .api import applications_batch, as_date, score
 
     if engine not in ("compiled", "reference"):
         raise ValueError(f"unknown engine {engine!r} (available: compiled, reference)")
     if grid.match is None:
         raise ValueError(f"grid '{grid.meta.id}' has no match part: it cannot rank applications for dwellings")
-    day = datetime.date.fromisoformat(date_calcul) if isinstance(date_calcul, str) else date_calcul
-    if isinstance(applications, Batch):
-        batch = applications.with_catalogue(grid.catalogue)
-    else:
-        batch = read_applications(applications, grid.catalogue, date_calcul=day)
+    day = as_date(date_calcul)
+    batch = applications_batch(grid, applications, day)
     perm = tie_order(grid, batch)
     tie_rank = np.empty(len(perm), np.int64)
     tie_rank[perm] = np.arange(len(perm))
@@ -286,15 +282,12 @@ def check_ceilings(grid: ir.Grid, dwellings: Any, date_calcul: datetime.date) ->
 def _ceiling_calls(grid: ir.Grid) -> list[tuple[ir.IExpr, ir.IExpr]]:
     """The (financing, zone) arguments of every plafond_ressources() call of the match part."""
     assert grid.match is not None
-    key = id(grid)
-    if key not in _CALLS or _CALLS[key][0] is not grid:
-        calls = [(n.args[0], n.args[1]) for e in grid.match.expressions() for n in _walk(e)
-                 if isinstance(n, ir.Call) and n.func == "plafond_ressources"]
-        _CALLS[key] = (grid, calls)
-    return _CALLS[key][1]
+    match = grid.match
+    return ir.per_grid(_CALLS, grid, lambda: [(n.args[0], n.args[1]) for e in match.expressions() for n in _walk(e)
+                                              if isinstance(n, ir.Call) and n.func == "plafond_ressources"])
 
 
-_CALLS: dict[int, tuple[ir.Grid, list[tuple[ir.IExpr, ir.IExpr]]]] = {}
+_CALLS: dict[Any, list[tuple[ir.IExpr, ir.IExpr]]] = {}  # per live grid object
 
 
 def _walk(node: ir.IExpr) -> list[ir.IExpr]:
