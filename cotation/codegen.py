@@ -163,6 +163,7 @@ class _Emitter:
         """A new loop over rows: fields and variables are read and computed again where first used."""
         self.vars: dict[str, _Slot] = {}
         self.read: set[str] = set()
+        self.done: dict[ir.IExpr, _Slot] = {}  # nodes already emitted in this loop (equal subtrees computed once)
 
     def line(self, text: str) -> None:
         self.lines.append("    " * self.depth + text)
@@ -181,7 +182,13 @@ class _Emitter:
         return _Slot(f"v_{k}", f"m_{k}")
 
     def emit(self, node: ir.IExpr) -> _Slot:
-        return getattr(self, f"_emit_{type(node).__name__}")(node)  # type: ignore[no-any-return]
+        """The slot of ``node``, emitted once per loop: an equal subtree (spans aside) reuses it, which is
+        sound because a loop body is straight-line code emitted in execution order."""
+        slot = self.done.get(node)
+        if slot is None:
+            slot = getattr(self, f"_emit_{type(node).__name__}")(node)
+            self.done[node] = slot
+        return slot  # type: ignore[no-any-return]
 
     # leaves
     def _emit_Const(self, node: ir.Const) -> _Slot:
