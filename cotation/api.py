@@ -70,10 +70,11 @@ def score(grid: Grid, applications: Any, date_calcul: datetime.date | str, *, en
     batch = applications_batch(grid, applications, day)
     from .check import verified_grid
 
-    run = verified_grid(grid) if verified_only else grid
-    scores = _run(run, batch, day, engine, breakdown)
+    checked = verified_grid(grid)
+    scores = _run(checked if verified_only else grid, batch, day, engine, breakdown)
     proofs = Lazy(lambda: _proofs(grid, batch))
-    verified = Lazy(lambda: _run(verified_grid(grid), batch, day, scores.engine, False))
+    same = verified_only or checked is grid  # nothing to verify: the verified scores are these
+    verified = Lazy.of(scores) if same else Lazy(lambda: _run(checked, batch, day, scores.engine, False))
     return dataclasses.replace(scores, grid_hash=grid.content_hash, proofs=proofs, verified_run=verified,
                                verified_only=verified_only)
 

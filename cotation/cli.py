@@ -529,7 +529,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         texts = [render_text(trace(grid, scores, batch, str(scores.ids[i]))) for i in scores.order()[:3]]
     print("\n" + "\n\n".join(texts))
     if grid.match is not None:
-        _demo_rank(grid, batch, args, out, steps)
+        _demo_rank(grid, batch, scores, args, out, steps)
     print("\ntimings:\n" + steps.report())
     return EXIT_OK
 
@@ -537,7 +537,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 DEMO_DWELLINGS = 5
 
 
-def _demo_rank(grid: Grid, batch: Any, args: argparse.Namespace, out: Path, steps: Steps) -> None:
+def _demo_rank(grid: Grid, batch: Any, scores: Scores, args: argparse.Namespace, out: Path, steps: Steps) -> None:
     """Rank a few generated dwellings (compiled and reference engines) and show their candidates."""
     from .data import read_dwellings, write_applications
     from .generate import generate_dwellings
@@ -557,7 +557,6 @@ def _demo_rank(grid: Grid, batch: Any, args: argparse.Namespace, out: Path, step
     print(ranking_text(ranking, DEMO_DWELLINGS))
     from . import views
 
-    scores = api.score(grid, batch, args.date)
     first = str(ranking.dwelling_ids[int(ranking.dwelling_order[0])]) if len(ranking) else None
     if first is not None and ranking.rows[ranking.index_of(first), 0] >= 0:
         with steps.step("committee view of the first dwelling"):

@@ -28,7 +28,7 @@ import numpy as np
 from . import ir
 from .catalogue import Field
 from .data import Batch, from_day_number
-from .reference import Env, ev
+from .reference import Env
 from .scores import Scores
 
 __all__ = ["CapTrace", "CriterionTrace", "FlagTrace", "Input", "Trace", "explain_text", "render_text",
@@ -193,10 +193,7 @@ def _check_same_run(grid: ir.Grid, scores: Scores, batch: Batch) -> None:
 
 def _single_row_env(grid: ir.Grid, one: Batch, date_calcul: datetime.date) -> Env:
     """The values of the variables for the traced rows (shown as the inputs a criterion read)."""
-    env = Env(grid, one, date_calcul)
-    for var in grid.variables:
-        env.vars[var.name] = ev(var.expr, env)
-    return env
+    return Env(grid, one, date_calcul).compute(grid.variables)
 
 
 def _criterion(grid: ir.Grid, scores: Scores, env: Env, row: dict[str, Any], i: int, r: int, k: int,

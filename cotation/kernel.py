@@ -182,11 +182,7 @@ class CompiledGrid:
         without missing values: Numba compiles (and caches) a version of the kernel for each pattern
         of ``None``, in which those masks are the constant true and are never read."""
         values = [_values(batch, self.grid.catalogue[name], name) for name in self.kernel_source.columns]
-        masks = []
-        for name in self.kernel_source.masks:
-            valid = batch.column(name).valid
-            masks.append(None if valid is None else np.ascontiguousarray(valid, np.bool_))
-        return values + masks
+        return values + [mask_of(batch, name) for name in self.kernel_source.masks]
 
     def calendar(self, batch: Any, today: int) -> tuple[np.ndarray, np.int64]:
         """The calendar table and its first day, covering ``today`` and every stored value of the
@@ -199,6 +195,12 @@ class CompiledGrid:
         if hi - lo > MAX_CALENDAR_DAYS:
             raise ValueError(f"dates span {hi - lo} days, beyond the years 0001-9999")
         return calendar_table(lo, hi), np.int64(lo)
+
+
+def mask_of(batch: Any, name: str) -> np.ndarray | None:
+    """The validity mask of a column as a kernel reads it: ``None`` when every value is present."""
+    valid = batch.column(name).valid
+    return None if valid is None else np.ascontiguousarray(valid, np.bool_)
 
 
 def _values(batch: Any, f: Any, name: str) -> np.ndarray:

@@ -22,7 +22,7 @@ from .ceilings import ceiling_table
 from .dates import day_number
 from .functions import FINANCINGS, ZONES
 from .jit_helpers import _commune_index
-from .kernel import _pool, _values, cache_directory, load_module
+from .kernel import _pool, _values, cache_directory, load_module, mask_of
 from .paircodegen import PairSource, generate_pair_source
 from .ranking import DwellingResult, Prepared, dwelling_order
 
@@ -53,7 +53,7 @@ class CompiledPairs:
         app = self._applications(prep.pool)
         dw = prep.dwellings
         dvalues = [_values(dw, grid.match.catalogue[n], n) for n in src.dwelling_columns]
-        dmasks = [_mask(dw, n) for n in src.dwelling_masks]
+        dmasks = [mask_of(dw, n) for n in src.dwelling_masks]
         plafonds = ceiling_table(prep.date_calcul.year, FINANCINGS, ZONES)
         dkey = self._dwelling_keys(prep, app["size"])
         app["calls"] = app.get("calls", 0) + 1
@@ -69,7 +69,7 @@ class CompiledPairs:
         if key not in pool.cache:
             grid, src, batch = self.grid, self.source, pool.batch
             values = [_values(batch, grid.catalogue[n], n) for n in src.columns]
-            masks = [_mask(batch, n) for n in src.masks]
+            masks = [mask_of(batch, n) for n in src.masks]
             hoisted = self._app_values(pool, np.int64(day_number(pool.date_calcul)))
             per_app = [None if a is None else np.ascontiguousarray(a)
                        for a in (*values, *masks, *hoisted, pool.scores.total, pool.scores.tier)]
@@ -91,7 +91,7 @@ class CompiledPairs:
         present = [np.empty(n, np.bool_) for _ in src.hoisted]
         if src.hoisted:
             inputs = [_values(batch, self.grid.catalogue[c], c) for c in src.app_columns]
-            inputs += [_mask(batch, c) for c in src.app_masks]
+            inputs += [mask_of(batch, c) for c in src.app_masks]
             getattr(self.module, src.app_kernel)(*inputs, today, *values, *present, 0, n)
         return [*values, *present]
 
@@ -180,11 +180,6 @@ def _as_rows(out: DwellingResult, perm: np.ndarray) -> None:
     """The kernel keeps tie-break ranks: turn them into rows of the applications as given."""
     kept = out.rows >= 0
     out.rows[kept] = perm[out.rows[kept]]
-
-
-def _mask(batch: Any, name: str) -> np.ndarray | None:
-    valid = batch.column(name).valid
-    return None if valid is None else np.ascontiguousarray(valid, np.bool_)
 
 
 def _outputs(m: int, k: int, f: int) -> DwellingResult:

@@ -27,7 +27,7 @@ import numpy as np
 from . import ir
 from .ceilings import MissingCeilingError, require, years
 from .errors import DataError, DataProblem, MAX_ROWS
-from .reference import Env, PairEnv, _string_ranks, criterion_points, ev
+from .reference import Env, PairEnv, criterion_points, ev
 from .scores import Scores
 
 ASSIGNMENT_ORDERS = ("given", "best")
@@ -315,10 +315,7 @@ class ReferencePairs:
     def __init__(self, prep: Prepared):
         self.prep = prep
         grid = prep.grid
-        base = Env(grid, prep.batch, prep.date_calcul)
-        for var in grid.variables:
-            base.vars[var.name] = ev(var.expr, base)
-        self.app_vars = base.vars
+        self.app_vars = Env(grid, prep.batch, prep.date_calcul).compute(grid.variables).vars
         self.total = prep.scores.total.astype(np.int64)
         self.tier = prep.scores.tier.astype(np.int64)
 
@@ -328,8 +325,7 @@ class ReferencePairs:
         assert grid.match is not None
         env = PairEnv(grid, prep.batch, prep.date_calcul, prep.dwellings, m)
         env.vars = dict(self.app_vars)
-        for var in grid.match.variables:
-            env.vars[var.name] = ev(var.expr, env)
+        env.compute(grid.match.variables)
         alive = np.ones(env.n, dtype=bool)
         excluded = []
         for f in grid.match.filters:
@@ -361,8 +357,7 @@ def pair_breakdown(grid: ir.Grid, batch: Any, dwellings: Any, m: int, rows: list
     assert grid.match is not None
     some = batch.take(np.array(rows, dtype=np.int64)).with_catalogue(grid.catalogue)
     env = PairEnv(grid, some, date_calcul, dwellings.with_catalogue(grid.match.catalogue), m)
-    for var in (*grid.variables, *grid.match.variables):
-        env.vars[var.name] = ev(var.expr, env)
+    env.compute((*grid.variables, *grid.match.variables))
     out = np.zeros((len(grid.match.criteria), len(rows)), np.int64)
     for k, c in enumerate(grid.match.criteria):
         out[k] = criterion_points(c, env)[0]
@@ -445,11 +440,8 @@ def positions_of(grid: ir.Grid, batch: Any, date_calcul: datetime.date, rank: np
     n = len(rank)
     if n == 0:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    env = Env(grid, batch, date_calcul)
     needed = _needed_vars(grid, [s.expr for s in grid.similar])
-    for var in grid.variables:
-        if var.name in needed:
-            env.vars[var.name] = ev(var.expr, env)
+    env = Env(grid, batch, date_calcul).compute([v for v in grid.variables if v.name in needed])
     codes = [np.zeros(n, np.int64)]
     for s in grid.similar:
         val = ev(s.expr, env)

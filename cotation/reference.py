@@ -59,6 +59,12 @@ class Env:
     def full(self, value: object, dtype: type) -> Val:
         return Val(np.full(self.n, value, dtype=dtype), np.ones(self.n, dtype=bool))
 
+    def compute(self, variables: tuple[ir.Variable, ...] | list[ir.Variable]) -> Env:
+        """Evaluate ``variables`` (in dependency order) into this environment; returns it."""
+        for var in variables:
+            self.vars[var.name] = ev(var.expr, self)
+        return self
+
     def dwelling(self, name: str) -> Val:
         raise TypeError(f"logement.{name} outside a pair evaluation")  # the type checker prevents it
 
@@ -338,9 +344,7 @@ def criterion_points(c: ir.Criterion, env: Env) -> tuple[np.ndarray, np.ndarray]
 def trace_points(grid: ir.Grid, batch: object, date_calcul: datetime.date) -> tuple[np.ndarray, ...]:
     """Per criterion (C x N): the points of its rule when met (else 0), after its own min/max, and met:
     the reference twin of the compiled ``trace_rows``."""
-    env = Env(grid, batch, date_calcul)
-    for var in grid.variables:
-        env.vars[var.name] = ev(var.expr, env)
+    env = Env(grid, batch, date_calcul).compute(grid.variables)
     k, n = len(grid.criteria), env.n
     rule, clipped, met = np.zeros((k, n), np.int64), np.zeros((k, n), np.int64), np.zeros((k, n), bool)
     for j, c in enumerate(grid.criteria):
@@ -376,9 +380,7 @@ def cap_adjustments(grid: ir.Grid, points: np.ndarray) -> np.ndarray:
 def evaluate(grid: ir.Grid, batch: object, date_calcul: datetime.date) -> Scores:
     """Score ``batch`` under ``grid`` on ``date_calcul`` (every date of the batch must be before it)."""
     batch.check_dates(date_calcul)  # type: ignore[attr-defined]
-    env = Env(grid, batch, date_calcul)
-    for var in grid.variables:
-        env.vars[var.name] = ev(var.expr, env)
+    env = Env(grid, batch, date_calcul).compute(grid.variables)
     n, k = env.n, len(grid.criteria)
     points = np.zeros((k, n), dtype=np.int64)
     met = np.zeros((k, n), dtype=bool)

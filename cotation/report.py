@@ -209,9 +209,7 @@ class _Model:
     @classmethod
     def build(cls, grid: ir.Grid, batch: Any, date_calcul: datetime.date) -> _Model:
         """Evaluate variables, criteria and priorities as :func:`cotation.reference.evaluate` does."""
-        env = Env(grid, batch, date_calcul)
-        for var in grid.variables:
-            env.vars[var.name] = ev(var.expr, env)
+        env = Env(grid, batch, date_calcul).compute(grid.variables)
         points = np.zeros((len(grid.criteria), env.n), dtype=np.int64)
         met = np.zeros((len(grid.criteria), env.n), dtype=bool)
         for j, c in enumerate(grid.criteria):
