@@ -185,8 +185,8 @@ class Batch:
     ) -> Batch:
         """A batch from Python rows (a missing key or None is a missing value)."""
         catalogue = catalogue or default_catalogue()
-        table = _table_from_rows(rows, catalogue)
-        return _build_batch(table, catalogue, date_calcul, source or "<rows>")
+        return _build_batch(_Columns.of(_table_from_rows(rows, catalogue)), catalogue, date_calcul,
+                            source or "<rows>")
 
 
 # --------------------------------------------------------------------------------------------
@@ -231,16 +231,16 @@ def read_applications(
     any date after it is a problem (D105).
     """
     catalogue = catalogue or default_catalogue()
-    table, name = _load_table(source)
-    return _build_batch(table, catalogue, date_calcul, name)
+    raw, name = _load_columns(source)
+    return _build_batch(raw, catalogue, date_calcul, name)
 
 
 def read_dwellings(source: Any, catalogue: Catalogue | None = None) -> Batch:
     """Read and validate dwellings (``cotation/data/logements.yaml`` fields) like applications:
     from a .csv/.parquet path, a DataFrame or an Arrow Table; DataError lists every problem."""
     catalogue = catalogue or dwelling_catalogue()
-    table, name = _load_table(source)
-    return _build_batch(table, catalogue, None, name)
+    raw, name = _load_columns(source)
+    return _build_batch(raw, catalogue, None, name)
 
 
 def write_applications(batch: Batch, path: str | os.PathLike[str]) -> None:
@@ -261,6 +261,32 @@ def write_applications(batch: Batch, path: str | os.PathLike[str]) -> None:
 
 def _file_error(path: Path | str, message: str) -> DataError:
     return DataError([DataProblem("D108", FILE_COLUMN, message, source=str(path))])
+
+
+class _Columns:
+    """The columns of a table, each handed out once: a column read from a file is released as soon
+    as it is converted, so that reading does not hold the whole Arrow table next to the NumPy batch."""
+
+    def __init__(self, names: list[str], arrays: list[Any], rows: int) -> None:
+        self.names, self.arrays, self.rows = names, arrays, rows
+        self.position = {name: i for i, name in enumerate(names)}  # a duplicated name: its last column
+
+    @classmethod
+    def of(cls, table: pa.Table) -> _Columns:
+        return cls([str(name) for name in table.column_names], list(table.columns), table.num_rows)
+
+    def take(self, name: str) -> Any:
+        """The column named ``name`` (None when absent); the table no longer holds it."""
+        if name not in self.position:
+            return None
+        i = self.position[name]
+        column, self.arrays[i] = self.arrays[i], None
+        return column
+
+
+def _load_columns(source: Any) -> tuple[_Columns, str]:
+    table, name = _load_table(source)
+    return _Columns.of(table), name
 
 
 def _load_table(source: Any) -> tuple[pa.Table, str]:
@@ -445,28 +471,25 @@ class _Ctx:
 
 
 def _build_batch(
-    table: pa.Table, catalogue: Catalogue, date_calcul: datetime.date | None, source: str | None
+    raw: _Columns, catalogue: Catalogue, date_calcul: datetime.date | None, source: str | None
 ) -> Batch:
-    """The single conversion core: an Arrow table of raw columns -> a validated Batch."""
+    """The single conversion core: the raw columns of an Arrow table -> a validated Batch."""
     report = _Report(source)
-    names = [str(name) for name in table.column_names]
-    ignored = _check_columns(names, catalogue, report)
-    ctx = _Ctx(report, table.num_rows, None if date_calcul is None else day_number(date_calcul))
-    position = {name: i for i, name in enumerate(names)}
-    ids, id_ok = _convert_ids(catalogue.id_field, _raw(table, position, catalogue.id_field), ctx)
+    ignored = _check_columns(raw.names, catalogue, report)
+    ctx = _Ctx(report, raw.rows, None if date_calcul is None else day_number(date_calcul))
+    ids, id_ok = _convert_ids(catalogue.id_field, _raw(raw, catalogue.id_field), ctx)
     columns = {}
     for f in catalogue:
         if f.kind is not Kind.ID:
-            columns[f.name] = _convert_field(f, _raw(table, position, f), ctx)
+            columns[f.name] = _convert_field(f, _raw(raw, f), ctx)
     report.raise_if_any(_row_labels(ids, id_ok))
     assert ids is not None
     return Batch(catalogue, ids, columns, source, ignored)
 
 
-def _raw(table: pa.Table, position: dict[str, int], f: Field) -> pa.Array | None:
-    if f.name not in position:
-        return None
-    return _normalise(table.column(position[f.name]))
+def _raw(raw: _Columns, f: Field) -> pa.Array | None:
+    column = raw.take(f.name)
+    return None if column is None else _normalise(column)
 
 
 def _check_columns(names: list[str], catalogue: Catalogue, report: _Report) -> tuple[str, ...]:
