@@ -60,6 +60,21 @@ def _pool(threads: int) -> ThreadPoolExecutor:
     return _POOLS[threads]
 
 
+def threaded_map(fn: Any, items: list[Any], threads: int) -> list[Any]:
+    """``[fn(x) for x in items]`` over ``threads`` threads (the caller is one of them), in order.
+    For work that releases the GIL (NumPy copies, ``nogil`` kernels)."""
+    threads = max(1, min(threads, len(items)))
+    if threads == 1:
+        return [fn(x) for x in items]
+    pool = _pool(threads)
+    jobs = [pool.submit(lambda share=items[t::threads]: [fn(x) for x in share]) for t in range(1, threads)]
+    shares = [[fn(x) for x in items[0::threads]], *(job.result() for job in jobs)]
+    out: list[Any] = [None] * len(items)
+    for t, share in enumerate(shares):
+        out[t::threads] = share
+    return out
+
+
 def cache_directory(cache_dir: str | os.PathLike[str] | None = None) -> Path:
     """Where generated modules are kept: the argument, $COTATION_CACHE_DIR, or ~/.cache/cotation."""
     chosen = cache_dir or os.environ.get("COTATION_CACHE_DIR") or Path.home() / ".cache" / "cotation"

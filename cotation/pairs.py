@@ -22,7 +22,7 @@ from .ceilings import ceiling_table
 from .dates import day_number
 from .functions import FINANCINGS, ZONES
 from .jit_helpers import _commune_index
-from .kernel import _pool, _values, cache_directory, load_module, mask_of
+from .kernel import _pool, _values, cache_directory, load_module, mask_of, threaded_map
 from .paircodegen import PairSource, generate_pair_source
 from .ranking import DwellingResult, Prepared, dwelling_order
 
@@ -81,7 +81,8 @@ class CompiledPairs:
         """The per-application inputs copied in the inverted index's order (computed once per pool)."""
         if "major" not in app:
             where = app["index"][1].astype(np.int64)  # NumPy converts narrower indices on every call
-            app["major"] = [_in_index_order(a, where, len(pool.batch)) for a in app["per_app"]]
+            threads = numba.get_num_threads() if self.parallel else 1  # np.take releases the GIL
+            app["major"] = threaded_map(lambda a: _in_index_order(a, where, len(pool.batch)), app["per_app"], threads)
         return app["major"]  # type: ignore[no-any-return]
 
     def _app_values(self, pool: Any, today: np.int64) -> list[np.ndarray]:
