@@ -703,6 +703,9 @@ def measure_case(case: Case, repeats: int) -> dict[str, Any]:
             "best_peer_over_kernel": r(ms[f"{best}_total_flags"], ms["kernel_total_flags"]),
             "best_peer_over_kernel_breakdown": r(ms[f"{best_bd}_breakdown"], ms["kernel_breakdown"]),
             "score_call_over_kernel_breakdown": r(ms["score_call"], ms["kernel_breakdown"]),
+            # the most any kernel could reach against the best peer: the floor's own speed-up
+            "best_peer_over_floor": r(ms[f"{best}_total_flags"], ms["floor_total_flags"]),
+            "best_peer_over_floor_breakdown": r(ms[f"{best_bd}_breakdown"], ms["floor_breakdown"]),
         },
     }
 
@@ -775,8 +778,11 @@ again = parse_grid(text.replace({old!r}, {new!r}.replace(": ", ": 1"), 1), {name
 auto = cotation.score(again, batch, datetime.date(2026, 1, 1), engine="auto")
 auto.breakdown, auto.rank
 t2 = time.perf_counter()
-print(json.dumps({{"edit_and_score_s": t1 - t0, "edit_and_score_auto_s": t2 - t1, "rows": len(batch),
-                  "auto_engine": auto.engine}}))
+cond = parse_grid(text.replace({cond_old!r}, {cond_new!r}, 1), {name!r})  # a condition: new source, compiled
+compile_grid(cond).score(batch, datetime.date(2026, 1, 1))
+t3 = time.perf_counter()
+print(json.dumps({{"edit_and_score_s": t1 - t0, "edit_and_score_auto_s": t2 - t1, "edit_condition_s": t3 - t2,
+                  "rows": len(batch), "auto_engine": auto.engine}}))
 """
 
 
@@ -804,10 +810,14 @@ def start_times(workdir: Path, grid_name: str, parquet: Path) -> dict[str, Any]:
     scored, wall, inner, exit_s = warm[1]
     if grid_name == "exemple-metropole":
         text, name, old, new = EXAMPLE.read_text(encoding="utf-8"), str(EXAMPLE), "points: 17", "points: 18"
+        cond = ('{"sans_abri", "squat"}', '{"sans_abri"}')
     else:
         text, name, old, new = grid_yaml(spec_40(), salt), "bench-40.yaml", "points: 5", "points: 6"
+        cond = ('when: "parent_isole"', 'when: "parent_isole and nb_personnes >= 2"')
+    assert old in text and cond[0] in text
     edit_code = _EDIT_CODE.format(load=_load_code(grid_name, salt), text=text, parquet=str(parquet),
-                                  old=old, new=new, name=name, cwd=str(EXAMPLE.parent))
+                                  old=old, new=new, name=name, cwd=str(EXAMPLE.parent),
+                                  cond_old=cond[0], cond_new=cond[1])
     _, out = _wall(edit_code, env)
     edit = json.loads(out)
     return {"cold_start_wall_s": round(cold_wall, 3),
@@ -817,6 +827,7 @@ def start_times(workdir: Path, grid_name: str, parquet: Path) -> dict[str, Any]:
             "edit_one_criterion_score_s": round(edit["edit_and_score_s"], 3),
             "edit_one_criterion_score_auto_s": round(edit["edit_and_score_auto_s"], 3),
             "edit_auto_engine": edit["auto_engine"],
+            "edit_condition_score_s": round(edit["edit_condition_s"], 3),
             "warm_start_wall_s": round(wall, 3),
             "warm_until_scored_s": round(scored, 3),
             "warm_exit_s": round(exit_s, 3),
@@ -929,6 +940,10 @@ def _checks(s: dict[str, Any]) -> dict[str, Any]:
             "best_peer_over_kernel_breakdown": [r["best_peer_over_kernel_breakdown"],
                                                 r["best_peer_over_kernel_breakdown"]
                                                 >= t["best_peer_over_kernel_breakdown_min"]],
+            # whether the peer targets are reachable at all on this machine: a kernel cannot beat the floor
+            "peer_target_reachable": r["best_peer_over_floor"] >= t["best_peer_over_kernel_min"],
+            "peer_target_breakdown_reachable": r["best_peer_over_floor_breakdown"]
+            >= t["best_peer_over_kernel_breakdown_min"],
         }
     if "start" in s:
         c40 = s["start"]["bench-40"]

@@ -36,15 +36,15 @@ from . import ir
 from .bounds import analyzer
 from .catalogue import Kind
 
-CODEGEN_VERSION = "2"
+CODEGEN_VERSION = "3"
 ROWS = "score_rows"
 BREAKDOWN_ROWS = "breakdown_rows"
 TRACE_ROWS = "trace_rows"
 CHUNK = 4096  # rows per inner chunk of the breakdown function (its rows stay in the L2 cache)
 _JIT = 'cache=True, error_model="numpy", nogil=True'
-OUTPUTS = ("cal", "cal_lo", "today", "total", "flags", "tier")
+OUTPUTS = ("points", "cal", "cal_lo", "today", "total", "flags", "tier")
 BREAKDOWN_OUTPUTS = (*OUTPUTS, "breakdown", "met")
-TRACE_OUTPUTS = ("cal", "cal_lo", "today", "rule", "clipped", "met")
+TRACE_OUTPUTS = ("points", "cal", "cal_lo", "today", "rule", "clipped", "met")
 _FDIV_LIMIT = 2**50  # _fdiv is exact for |x| below this
 
 TRUE, FALSE = "True", "False"
@@ -56,9 +56,12 @@ _FLOAT_KINDS = (Kind.FLOAT, Kind.MONEY)
 class KernelSource:
     """The generated module of one grid.
 
-    The kernels are called as ``score_rows(*values, *masks, cal, cal_lo, today, total, flags, tier,
-    start, stop)`` and ``breakdown_rows(..., tier, breakdown, met, start, stop)`` on the rows
-    ``start..stop-1``: ``cal`` is :func:`cotation.dates.calendar_table` from day ``cal_lo``, covering
+    The kernels are called as ``score_rows(*values, *masks, points, cal, cal_lo, today, total, flags,
+    tier, start, stop)`` and ``breakdown_rows(..., tier, breakdown, met, start, stop)`` on the rows
+    ``start..stop-1``: ``points`` is the tuple ``parameters`` (int64), the grid's point values
+    (fixed points, per-unit rates, criterion and group caps, priority points: ``points[k]`` in the
+    source, named by ``parameter_names``), so that the source does not change when only they do
+    (band points and points written as expressions stay in the source); ``cal`` is :func:`cotation.dates.calendar_table` from day ``cal_lo``, covering
     today and every stored value of the fields in ``calendar``; ``values``
     are the columns of ``columns`` (in that order), ``masks`` the validity masks of the fields in
     ``masks``; the outputs are preallocated by the caller: ``total`` (``widths.total``), ``flags``
@@ -76,6 +79,8 @@ class KernelSource:
     grid_id: str
     grid_hash: str
     widths: ir.Widths
+    parameters: tuple[int, ...] = ()  # the values of P_0, P_1, ... for this grid
+    parameter_names: tuple[str, ...] = ()  # e.g. "points of criterion [3] dalo"
 
 
 @dataclass(frozen=True)
@@ -132,10 +137,17 @@ def _comment(text: str | None) -> str:
     return " ".join(str(text or "").split())
 
 
-def _clip(x: str, lo: int | None, hi: int | None) -> str:
+def _clip(x: str, lo: int | str | None, hi: int | str | None) -> str:
+    """``x`` clipped to [lo, hi] (a bound: a value, the text of a parameter, or None)."""
     if lo is not None:
-        x = f"max({x}, {_literal(lo)})"
-    return x if hi is None else f"min({x}, {_literal(hi)})"
+        x = f"max({x}, {lo if isinstance(lo, str) else _literal(lo)})"
+    return x if hi is None else f"min({x}, {hi if isinstance(hi, str) else _literal(hi)})"
+
+
+def _bounds(em: _Emitter, what: str, j: int, lo: int | None, hi: int | None) -> tuple[str | None, str | None]:
+    """The min/max of criterion or group j as parameters (None where absent)."""
+    return (None if lo is None else em.param(f"{what}_min", j, lo),
+            None if hi is None else em.param(f"{what}_max", j, hi))
 
 
 def _to_float(slot_v: str, node: ir.IExpr, want: ir.Type) -> str:
@@ -157,7 +169,19 @@ class _Emitter:
         self.calendar: set[str] = set()  # date fields read through the calendar table
         self.uses_typology = False  # adequation_typologie() reads the TYPO_LO/TYPO_HI constants
         self.bounds = analyzer(grid)
+        self.params: dict[tuple[str, int], tuple[int, int]] | None = None  # see param()
         self.begin_loop()
+
+    def param(self, what: str, j: int, value: int) -> str:
+        """A point value of the grid: a literal, or, in the scoring module, ``points[k]``, an element of
+        the kernels' ``points`` argument (a tuple), so that grids which differ only in point values have the
+        same source, hence share one compiled (and cached) kernel. ``what``/``j`` name the value
+        (e.g. ("max", 3): the cap of criterion 3); k follows the order of first use."""
+        if self.params is None:
+            return _literal(value)
+        if (what, j) not in self.params:
+            self.params[(what, j)] = (len(self.params), int(value))
+        return f"points[{self.params[(what, j)][0]}]"
 
     def begin_loop(self) -> None:
         """A new loop over rows: fields and variables are read and computed again where first used."""
@@ -427,6 +451,9 @@ class _Emitter:
 
 # -- criteria, rubrics, groups, priorities ------------------------------------------------------
 def _rule_Fixed(em: _Emitter, j: int, rule: ir.Fixed) -> str:
+    if _constant_points(rule):
+        em.line(f"pts_{j} = {em.param('points', j, rule.points.value)}")  # type: ignore[attr-defined]
+        return TRUE
     p = em.emit(rule.points)
     em.line(f"pts_{j} = {p.v}")
     return p.m
@@ -440,7 +467,7 @@ def _rule_PerUnit(em: _Emitter, j: int, rule: ir.PerUnit) -> str:
         units = x.v if unit == 1 else divide
     else:
         units = f"np.int64(np.floor({x.v} / {_literal(float(rule.unit), 'float')}))"
-    em.line(f"pts_{j} = {units} * {_literal(rule.per_unit)}")
+    em.line(f"pts_{j} = {units} * {em.param('per_unit', j, rule.per_unit)}")
     return x.m
 
 
@@ -470,11 +497,11 @@ _RULES = {"Fixed": _rule_Fixed, "PerUnit": _rule_PerUnit, "Bands": _rule_Bands}
 
 
 def _criterion(em: _Emitter, j: int, c: ir.Criterion) -> None:
-    em.line(f"# [{j}] {c.id}: {_describe(c)}")
+    em.line(f"# [{j}] {c.id}: {_describe(c, em, j)}")
     applies = _RULES[type(c.rule).__name__](em, j, c.rule)  # type: ignore[operator]
     when = em.emit(c.when) if c.when is not None else _Slot(TRUE)
     em.line(f"met_{j} = {_and(applies, when.v, when.m)}")
-    em.line(f"p_{j} = {_clip(f'pts_{j}', c.min, c.max)} if met_{j} else 0")
+    em.line(f"p_{j} = {_clip(f'pts_{j}', *_bounds(em, 'criterion', j, c.min, c.max))} if met_{j} else 0")
 
 
 def _rubric(em: _Emitter, r: int, rubric: ir.Rubric, counted: list[str]) -> None:
@@ -496,7 +523,7 @@ def _group(em: _Emitter, g: int, group: ir.Group, counted: list[str]) -> str:
     em.line(f"g_{g} = {' + '.join(counted[j] for j in group.members) or '0'}")
     if group.min is None and group.max is None:
         return "0"
-    em.line(f"cap_{g} = {_clip(f'g_{g}', group.min, group.max)} - g_{g}")
+    em.line(f"cap_{g} = {_clip(f'g_{g}', *_bounds(em, 'group', g, group.min, group.max))} - g_{g}")
     return f"cap_{g}"
 
 
@@ -510,14 +537,22 @@ def _priority(em: _Emitter, j: int, p: ir.Priority) -> str | None:
         em.line(f"tier_ = max(tier_, {_literal(p.tier)} if fl_{j} else 0)")
     if not p.points:
         return None
-    em.line(f"pp_{j} = {_literal(p.points)} if fl_{j} else 0")
+    em.line(f"pp_{j} = {em.param('priority', j, p.points)} if fl_{j} else 0")
     return f"pp_{j}"
 
 
-def _describe(c: ir.Criterion) -> str:
+def _describe(c: ir.Criterion, em: _Emitter | None = None, j: int = 0) -> str:
     rule = {"Fixed": "points", "PerUnit": "per_unit", "Bands": "bands"}[type(c.rule).__name__]
     when = f"when {_comment(c.when_source)}; " if c.when_source else ""
-    return f"{when}{rule} {_comment(c.points_source)}"
+    what = _comment(c.points_source)
+    if em is not None and em.params is not None and _constant_points(c.rule):
+        return f"{when}{em.param('points', j, c.rule.points.value)}"  # type: ignore[union-attr]
+    return f"{when}{rule} {what}"
+
+
+def _constant_points(rule: ir.Rule) -> bool:
+    """A fixed number of points (an integer literal): a parameter of the scoring module."""
+    return isinstance(rule, ir.Fixed) and isinstance(rule.points, ir.Const) and rule.points.type.kind == "int"
 
 
 def _priorities(em: _Emitter) -> list[str | None]:
@@ -637,22 +672,24 @@ _HELPER_IMPORT = ("from cotation.jit_helpers import (_adequation, _cal_months, _
                   "                                  _months_to, _popcount, _round_half_away)")
 
 
-def _header(grid: ir.Grid) -> list[str]:
+def _header(grid: ir.Grid, em: _Emitter) -> list[str]:
     meta = grid.meta
     w = grid.widths
-    out = [f"# Scoring kernels of grid '{meta.id}' (version {meta.version or '-'}), "
-           f"generated by cotation.codegen {CODEGEN_VERSION}: do not edit.",
-           f"# grid content hash: {grid.content_hash}",
-           f"# file: {_comment(meta.file)}",
+    out = [f"# Scoring kernels of grid '{meta.id}', generated by cotation.codegen {CODEGEN_VERSION}: do not edit.",
+           "# The grid's point values are not in this text but the argument points (KernelSource.parameters), so",
+           "# that grids which differ only in them (a grid author trying other points) share this module and",
+           "# its compiled code. Nor are the grid's version, file and content hash.",
+           *[f"#   points[{k}]: {name}" for k, name in enumerate(_parameter_names(grid, em))],
            "# date_calcul is the argument 'today' (days since 1970-01-01); rows start..stop-1 are scored, "
            "the caller runs slices of rows in parallel threads (the functions release the GIL)",
            f"# outputs: total {w.total}, flags {w.flags} (bit j = priority j), tier int8, "
            f"breakdown {w.breakdown} and met bool (criterion-major: one row per column)",
            "# criteria (breakdown columns, in order):"]
-    out += [f"#   [{j}] {c.id}: {_describe(c)}" for j, c in enumerate(grid.criteria)]
+    out += [f"#   [{j}] {c.id}: {_describe(c, em, j)}" for j, c in enumerate(grid.criteria)]
     out.append("# priorities:")
     for j, p in enumerate(grid.priorities):
-        extra = (f" (points {p.points})" if p.points else "") + (f" (tier {p.tier})" if p.tier else "")
+        points = em.param("priority", j, p.points) if p.points else None
+        extra = (f" ({points})" if points else "") + (f" (tier {p.tier})" if p.tier else "")
         out.append(f"#   [{j}] {p.id}: {_comment(p.when_source)}{extra}")
     out.append("# breakdown columns: " + ", ".join(col.id for col in grid.columns))
     return [*out, "", "import numba", "import numpy as np"]
@@ -678,6 +715,23 @@ def _function(rows: str, outputs: tuple[str, ...], body: list[str], doc: str, in
             "    t_cal = np.int64(cal[np.uint64(today - cal_lo)])", *body]
 
 
+def _parameter_names(grid: ir.Grid, em: _Emitter) -> list[str]:
+    """What points[0], points[1], ... are, in order."""
+    assert em.params is not None
+    keys = sorted(em.params, key=lambda key: em.params[key][0])  # type: ignore[index]
+    return [_parameter_name(grid, what, j) for what, j in keys]
+
+
+def _parameter_name(grid: ir.Grid, what: str, j: int) -> str:
+    """What a point parameter is, for the comment of its P_k and KernelSource.parameter_names."""
+    if what == "priority":
+        return f"points of priority [{j}] {grid.priorities[j].id}"
+    if what.startswith("group_"):
+        return f"{what.removeprefix('group_')} of group {grid.groups[j].id}"
+    label = what.removeprefix("criterion_")
+    return f"{label} of criterion [{j}] {grid.criteria[j].id}"
+
+
 def typology_constants(grid: ir.Grid) -> list[str]:
     """Module constants of the grid's typology table (rooms suited to each household size)."""
     lo = ", ".join(str(t[0]) for t in grid.typology)
@@ -689,6 +743,7 @@ def typology_constants(grid: ir.Grid) -> list[str]:
 def generate_source(grid: ir.Grid) -> KernelSource:
     """The kernel module of ``grid``: readable Python text for Numba, and how to call it."""
     em = _Emitter(grid)
+    em.params = {}
     fused = list(_fused_body(em))
     em.lines = []
     breakdown = list(_breakdown_body(em))
@@ -700,6 +755,8 @@ def generate_source(grid: ir.Grid) -> KernelSource:
     columns = tuple(f.name for f in grid.catalogue if f.name in em.fields)
     masks = tuple(n for n in columns if em.fields[n])
     inputs = [f"c_{_ident(n)}" for n in columns] + [f"valid_{_ident(n)}" for n in masks]
+    header = _header(grid, em)
+    names = _parameter_names(grid, em)
     first = _function(ROWS, OUTPUTS, fused, "Rows start..stop-1: total, flags (bits) and tier.", inputs)
     second = _function(BREAKDOWN_ROWS, BREAKDOWN_OUTPUTS, breakdown,
                        "Rows start..stop-1, by chunks of CHUNK rows: breakdown and met (criterion-major), "
@@ -708,7 +765,8 @@ def generate_source(grid: ir.Grid) -> KernelSource:
                       "Rows start..stop-1: per criterion, the points of its rule (0 when not met), after its own "
                       "min/max, and met (criterion-major, before rubrics and caps).", inputs)
     constants = typology_constants(grid) if em.uses_typology else []
-    text = "\n".join([*_header(grid), _HELPER_IMPORT, "", f"CHUNK = {CHUNK}", *constants, "", "", *first, "", "",
+    text = "\n".join([*header, _HELPER_IMPORT, "", f"CHUNK = {CHUNK}", *constants, "", "", *first, "", "",
                       *second, "", "", *third, ""])
     return KernelSource(text, columns, masks, tuple(calendar), ROWS, BREAKDOWN_ROWS,
-                        (ROWS, BREAKDOWN_ROWS, TRACE_ROWS), grid.meta.id, grid.content_hash, grid.widths)
+                        (ROWS, BREAKDOWN_ROWS, TRACE_ROWS), grid.meta.id, grid.content_hash, grid.widths,
+                        tuple(v for _, v in sorted(em.params.values())), tuple(names))

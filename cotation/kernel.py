@@ -189,8 +189,14 @@ class CompiledGrid:
             job.result()
 
     def arguments(self, batch: Any, today: np.int64) -> list[Any]:
-        """Everything the kernels read for ``batch`` scored on day ``today``: inputs, then calendar."""
-        return [*self.inputs(batch), *self.calendar(batch, int(today))]
+        """Everything the kernels read for ``batch`` scored on day ``today``: inputs, the grid's point
+        values, then the calendar."""
+        return [*self.inputs(batch), self.points, *self.calendar(batch, int(today))]
+
+    @property
+    def points(self) -> tuple[np.int64, ...]:
+        """The grid's point values, the kernels' ``points`` argument (``points[k]`` in the source)."""
+        return tuple(np.int64(x) for x in self.kernel_source.parameters)
 
     def inputs(self, batch: Any) -> list[np.ndarray | None]:
         """The kernels' input arrays for ``batch``: values, then validity masks, ``None`` for a column

@@ -12,12 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from cotation.api import load_grid
+from cotation.api import load_grid, parse_grid
 from cotation.codegen import generate_source
 from cotation.paircodegen import generate_pair_source
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = Path(__file__).resolve().parent / "golden" / "kernels"
+EXAMPLE = ROOT / "grids" / "exemple-metropole.yaml"
 GRIDS = sorted(p for p in (ROOT / "grids").glob("*.yaml") if not p.name.endswith(".tests.yaml")
                and "kind: pool" not in p.read_text(encoding="utf-8"))
 
@@ -43,9 +44,27 @@ def test_generated_source_is_valid_python_and_names_every_criterion() -> None:
         grid = load_grid(path)
         text = _generated(path)
         compile(text, path.name, "exec")
-        assert grid.content_hash in text
+        assert grid.content_hash not in text  # the source depends on the grid's structure only
         for criterion in grid.criteria:
             assert criterion.id in text
+
+
+def test_point_values_are_parameters_not_source(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A grid author trying other points gets the same source (hence the cached kernel); the values
+    travel in KernelSource.parameters. A change of condition changes the source."""
+    monkeypatch.chdir(EXAMPLE.parent)  # includes resolve from the current directory
+    text = EXAMPLE.read_text(encoding="utf-8")
+    base = generate_source(parse_grid(text, str(EXAMPLE)))
+    assert "points: 17" in text and "points: 50" in text and "max: 120" in text
+    edited = generate_source(parse_grid(text.replace("points: 17", "points: 18", 1).replace("max: 120", "max: 100", 1),
+                                        str(EXAMPLE)))
+    assert edited.text == base.text
+    assert edited.grid_hash != base.grid_hash
+    changed = [(name, a, b) for name, a, b in zip(base.parameter_names, base.parameters, edited.parameters, strict=True)
+               if a != b]
+    assert changed == [("max of criterion [0] anciennete", 120, 100), ("points of criterion [4] sans_abri", 17, 18)]
+    other = generate_source(parse_grid(text.replace('{"sans_abri", "squat"}', '{"sans_abri"}', 1), str(EXAMPLE)))
+    assert other.text != base.text
 
 
 PAIR_GRIDS = [p for p in GRIDS if load_grid(p).match is not None]

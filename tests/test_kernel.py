@@ -223,7 +223,8 @@ def test_thread_count_does_not_matter(compiled: Any) -> None:
 def test_source_is_readable_and_deterministic(compiled: Any, grid: Any) -> None:
     text = compiled.source
     head = text.split("\nimport numba", 1)[0]
-    assert "'essai-noyau'" in head and grid.content_hash in head
+    assert "'essai-noyau'" in head and grid.content_hash not in head  # structure only: points are arguments
+    assert compiled.kernel_source.grid_hash == grid.content_hash
     for j, c in enumerate(grid.criteria):
         assert f"#   [{j}] {c.id}: " in head
     assert "[3] effort: bands taux_effort" in head
@@ -514,3 +515,28 @@ def test_helpers(compiled: Any) -> None:
     halves = np.array([-2.5, -1.5, -0.5, -0.0, 0.5, 1.5, 2.5, below_half, -below_half, 1e15])
     expected = (np.sign(halves) * np.floor(np.abs(halves) + 0.5)).astype(np.int64)
     assert [module._round_half_away(x) for x in halves] == expected.tolist()
+
+
+def test_grids_differing_only_in_points_share_one_compiled_kernel(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """A grid author trying other points reuses the cached kernel (same module file and object);
+    each grid's own values reach it as arguments, and both score as the reference does."""
+    example = ROOT / "grids" / "exemple-metropole.yaml"
+    monkeypatch.chdir(example.parent)
+    text = example.read_text(encoding="utf-8")
+    before = parse_grid(text, str(example))
+    after = parse_grid(text.replace("points: 17", "points: 30", 1).replace("max: 120", "max: 12", 1)
+                       .replace("points: 40", "points: 45", 1), str(example))
+    a, b = compile_grid(before, tmp_path), compile_grid(after, tmp_path)
+    assert a.path == b.path and a.module is b.module and a.source == b.source
+    assert list(a.points) != list(b.points)
+    batch = generate_applications(400, seed=11, date_calcul=TODAY, catalogue=before.catalogue)
+    totals = []
+    for grid, compiled in ((before, a), (after, b)):
+        scores = compiled.score(batch, TODAY, breakdown=True)
+        ref = evaluate(grid, batch, TODAY)
+        assert np.array_equal(scores.total, ref.total)
+        assert np.array_equal(scores.breakdown, ref.breakdown)
+        assert np.array_equal(scores.flags, ref.flags)
+        totals.append(scores.total)
+    assert not np.array_equal(*totals)  # the edit changed scores, not the kernel
