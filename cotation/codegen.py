@@ -229,7 +229,7 @@ class _Emitter:
             self.line(f"f_{name} = {cast}(c_{name}[i])" if cast else f"f_{name} = c_{name}[i]")
         if node.nullable and f"?{node.name}" not in self.read:
             self.read.add(f"?{node.name}")
-            self.line(f"fm_{name} = True if valid_{name} is None else valid_{name}[i]")
+            self.line(f"fm_{name} = _valid(valid_{name}, i)")
         return _Slot(f"f_{name}", f"fm_{name}" if node.nullable else TRUE)
 
     def _emit_VarRef(self, node: ir.VarRef) -> _Slot:
@@ -669,7 +669,7 @@ def _trace_body(em: _Emitter) -> list[str]:
 
 # -- the module ----------------------------------------------------------------------------
 _HELPER_IMPORT = ("from cotation.jit_helpers import (_adequation, _cal_months, _civil, _fdiv, _months_between,\n"
-                  "                                  _months_to, _popcount, _round_half_away)")
+                  "                                  _months_to, _popcount, _round_half_away, _valid)")
 
 
 def _header(grid: ir.Grid, em: _Emitter) -> list[str]:

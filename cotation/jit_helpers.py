@@ -10,7 +10,7 @@ import numba
 import numpy as np
 
 __all__ = ["_adequation", "_cal_months", "_ceiling", "_civil", "_commune_index", "_fdiv", "_finish", "_months_between",
-           "_months_to", "_offer", "_popcount", "_round_half_away"]
+           "_months_to", "_offer", "_popcount", "_round_half_away", "_valid"]
 
 _M1 = np.uint64(0x5555555555555555)
 _M2 = np.uint64(0x3333333333333333)
@@ -21,6 +21,15 @@ _M4 = np.uint64(0x0F0F0F0F0F0F0F0F)
 def _fdiv(x, k):
     """x // k for an integer |x| < 2**50 and a constant k > 0: exact, and it vectorises."""
     return np.int64(np.floor((np.float64(x) + 0.5) * (1.0 / k)))
+
+
+@numba.njit(cache=True, error_model="numpy", nogil=True)
+def _valid(mask, i):
+    """Whether value i is present: ``mask[i]``, or true when the column has no mask (None). A call,
+    not an inline conditional, so that Numba types and prunes the None case once here rather than
+    in every generated kernel (compiling the 40-criterion benchmark grid: about 0.2 s less); LLVM
+    inlines it."""
+    return True if mask is None else mask[i]
 
 
 @numba.njit(cache=True, error_model="numpy", nogil=True)

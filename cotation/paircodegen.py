@@ -86,7 +86,7 @@ class _PairEmitter(_Emitter):
             self.line(f"l_{name} = {cast}(dc_{name}[m])")
         if node.nullable and f"@?{node.name}" not in self.read:
             self.read.add(f"@?{node.name}")
-            self.line(f"lm_{name} = True if dvalid_{name} is None else dvalid_{name}[m]")
+            self.line(f"lm_{name} = _valid(dvalid_{name}, m)")
         return _Slot(f"l_{name}", f"lm_{name}" if node.nullable else "True")
 
     def _call_rang_souhait(self, node: ir.Call) -> _Slot:
@@ -258,7 +258,7 @@ def generate_pair_source(grid: ir.Grid) -> PairSource:
             "# index: " + (f"logement.{index.dwelling_field} in {index.field}" if index else "none (every row)"),
             "", "import numba", "import numpy as np",
             "from cotation.jit_helpers import (_adequation, _ceiling, _civil, _fdiv, _finish, _months_between,",
-            "                                  _months_to, _offer, _popcount, _round_half_away)", "",
+            "                                  _months_to, _offer, _popcount, _round_half_away, _valid)", "",
             *typology_constants(grid), ""]
     fn = [f"@numba.njit({_JIT})", *_wrapped(f"def {PAIR_KERNEL}", args, ":"),
           '    """Dwellings order[q_start:q_stop]: top k candidates (sorted rows), eligible and excluded counts."""',
