@@ -779,9 +779,12 @@ def _commune_codes(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     if pa.types.is_integer(arr.type):
         values = _ints(arr)
         return values, _present(arr) & (values >= 0) & (values <= 99_999)
+    digits = _mask(pc.match_substring_regex(arr, r"^\d{5}$"))
+    if digits.all():  # the common case: five digits everywhere (Corsica's 2A/2B codes aside)
+        return _ints(arr), digits
     upper = pc.utf8_upper(arr)
     ok = _mask(pc.match_substring_regex(upper, COMMUNE_RE))
-    digits = ok & _mask(pc.match_substring_regex(upper, r"^\d{5}$"))
+    digits &= ok
     corsica_b = ok & _mask(pc.starts_with(upper, "2B"))
     whole = _ints(_only(digits, upper))
     rest = _ints(_only(ok & ~digits, pc.utf8_slice_codeunits(upper, 2)))

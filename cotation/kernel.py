@@ -21,7 +21,6 @@ import os
 import sys
 import tempfile
 import types
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,13 +35,13 @@ from .codegen import CHUNK, TRACE_ROWS, KernelSource, generate_source
 from .dates import calendar_table, day_number
 from .reference import positioning, rank_of
 from .scores import Lazy, Scores
+from .threads import pool as _pool
 
 MODULE_PREFIX = "cotation_grid_"
 #: Below this many rows per thread, one thread scores everything (handing work over costs ~50 us).
 MIN_ROWS_PER_THREAD = 16_384
 MAX_CALENDAR_DAYS = 3_652_059  # 0001-01-01 .. 9999-12-31
 _LOADED: dict[Path, types.ModuleType] = {}
-_POOLS: dict[int, ThreadPoolExecutor] = {}
 
 
 #: LLVM gives up vectorising a loop that needs more than 8 runtime checks that its arrays do not
@@ -51,28 +50,6 @@ _POOLS: dict[int, ThreadPoolExecutor] = {}
 LLVM_OPTIONS = ("-runtime-memory-check-threshold=4096", "-vectorize-memory-check-threshold=4096")
 for _option in LLVM_OPTIONS:
     llvmlite.binding.set_option("", _option)
-
-
-def _pool(threads: int) -> ThreadPoolExecutor:
-    """A process-wide pool of ``threads - 1`` workers (the calling thread is the last one)."""
-    if threads not in _POOLS:
-        _POOLS[threads] = ThreadPoolExecutor(threads - 1, thread_name_prefix="cotation")
-    return _POOLS[threads]
-
-
-def threaded_map(fn: Any, items: list[Any], threads: int) -> list[Any]:
-    """``[fn(x) for x in items]`` over ``threads`` threads (the caller is one of them), in order.
-    For work that releases the GIL (NumPy copies, ``nogil`` kernels)."""
-    threads = max(1, min(threads, len(items)))
-    if threads == 1:
-        return [fn(x) for x in items]
-    pool = _pool(threads)
-    jobs = [pool.submit(lambda share=items[t::threads]: [fn(x) for x in share]) for t in range(1, threads)]
-    shares = [[fn(x) for x in items[0::threads]], *(job.result() for job in jobs)]
-    out: list[Any] = [None] * len(items)
-    for t, share in enumerate(shares):
-        out[t::threads] = share
-    return out
 
 
 def cache_directory(cache_dir: str | os.PathLike[str] | None = None) -> Path:

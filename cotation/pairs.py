@@ -22,7 +22,9 @@ from .ceilings import ceiling_table
 from .dates import day_number
 from .functions import FINANCINGS, ZONES
 from .jit_helpers import _commune_index
-from .kernel import _pool, _values, cache_directory, load_module, mask_of, threaded_map
+from .kernel import _values, cache_directory, load_module, mask_of
+from .threads import pool as _pool
+from .threads import threaded_map
 from .paircodegen import PairSource, generate_pair_source
 from .ranking import DwellingResult, Prepared, dwelling_order
 
