@@ -137,6 +137,14 @@ def _comment(text: str | None) -> str:
     return " ".join(str(text or "").split())
 
 
+def _times(x: str, flag: str) -> str:
+    """``x`` when ``flag`` holds, else 0, as a product: a conditional expression is a branch in
+    Numba's IR, and a kernel with hundreds of them compiles much more slowly (40-criterion grid:
+    about 2.2 -> 1.5 s); LLVM turns the product into the same select. Exact: ``x`` is an integer
+    (a garbage value from a missing input times 0 is still 0)."""
+    return x if flag == TRUE else ("0" if flag == FALSE else f"({x}) * {flag}")
+
+
 def _clip(x: str, lo: int | str | None, hi: int | str | None) -> str:
     """``x`` clipped to [lo, hi] (a bound: a value, the text of a parameter, or None)."""
     if lo is not None:
@@ -479,10 +487,10 @@ def _rule_Bands(em: _Emitter, j: int, rule: ir.Bands) -> str:
         parts = ([f"({x.v} >= {_literal(band.lo)})"] if band.lo is not None else []) + (
             [f"({x.v} < {_literal(band.hi)})"] if band.hi is not None else [])
         tests.append(_and(*parts))
-    chosen = "0"
-    for test, band in reversed(list(zip(tests, rule.bands, strict=True))):
-        chosen = f"{_literal(band.points)} if {test} else {chosen}" if test != TRUE else _literal(band.points)
-    em.line(f"pts_{j} = {chosen}  # bands: {', '.join(_band_text(b) for b in rule.bands)}")
+    # at most one band holds (E304: bands do not overlap), so the sum of points x test is its points
+    terms = [_literal(band.points) if test == TRUE else f"{_literal(band.points)} * {test}"
+             for test, band in zip(tests, rule.bands, strict=True) if band.points != 0]
+    em.line(f"pts_{j} = {' + '.join(terms) or '0'}  # bands: {', '.join(_band_text(b) for b in rule.bands)}")
     em.line(f"ok_{j} = {_and(x.m, _or(*tests))}")
     return f"ok_{j}"
 
@@ -501,7 +509,7 @@ def _criterion(em: _Emitter, j: int, c: ir.Criterion) -> None:
     applies = _RULES[type(c.rule).__name__](em, j, c.rule)  # type: ignore[operator]
     when = em.emit(c.when) if c.when is not None else _Slot(TRUE)
     em.line(f"met_{j} = {_and(applies, when.v, when.m)}")
-    em.line(f"p_{j} = {_clip(f'pts_{j}', *_bounds(em, 'criterion', j, c.min, c.max))} if met_{j} else 0")
+    em.line(f"p_{j} = {_times(_clip(f'pts_{j}', *_bounds(em, 'criterion', j, c.min, c.max)), f'met_{j}')}")
 
 
 def _rubric(em: _Emitter, r: int, rubric: ir.Rubric, counted: list[str]) -> None:
@@ -511,10 +519,10 @@ def _rubric(em: _Emitter, r: int, rubric: ir.Rubric, counted: list[str]) -> None
     em.line(f"bestp_{r} = 0")
     for j in rubric.members:
         em.line(f"take_{j} = met_{j} & ((best_{r} < 0) | (p_{j} > bestp_{r}))")
-        em.line(f"best_{r} = {j} if take_{j} else best_{r}")
-        em.line(f"bestp_{r} = p_{j} if take_{j} else bestp_{r}")
+        em.line(f"best_{r} = best_{r} + ({j} - best_{r}) * take_{j}")
+        em.line(f"bestp_{r} = bestp_{r} + (p_{j} - bestp_{r}) * take_{j}")
     for j in rubric.members:
-        em.line(f"k_{j} = p_{j} if best_{r} == {j} else 0")
+        em.line(f"k_{j} = p_{j} * (best_{r} == {j})")
         counted[j] = f"k_{j}"
 
 
@@ -534,10 +542,10 @@ def _priority(em: _Emitter, j: int, p: ir.Priority) -> str | None:
     em.line(f"fl_{j} = {_and(w.v, w.m)}")
     em.line(f"fb = fb | (np.uint64(fl_{j}) << np.uint64({j}))")
     if p.tier:
-        em.line(f"tier_ = max(tier_, {_literal(p.tier)} if fl_{j} else 0)")
+        em.line(f"tier_ = max(tier_, {_literal(p.tier)} * fl_{j})")
     if not p.points:
         return None
-    em.line(f"pp_{j} = {em.param('priority', j, p.points)} if fl_{j} else 0")
+    em.line(f"pp_{j} = {em.param('priority', j, p.points)} * fl_{j}")
     return f"pp_{j}"
 
 
@@ -661,7 +669,7 @@ def _trace_body(em: _Emitter) -> list[str]:
     for j, c in enumerate(em.grid.criteria):
         _row_loop(em, f"criterion [{j}] {c.id}", 2, "s, e")
         _criterion(em, j, c)
-        em.line(f"rule[{j}, i] = pts_{j} if met_{j} else 0")
+        em.line(f"rule[{j}, i] = {_times(f'pts_{j}', f'met_{j}')}")
         em.line(f"clipped[{j}, i] = p_{j}")
         em.line(f"met[{j}, i] = met_{j}")
     return em.lines
