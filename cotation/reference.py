@@ -431,7 +431,77 @@ def _string_ranks(ids: np.ndarray) -> np.ndarray:
 
 
 def rank_of(grid: ir.Grid, batch: object, total: np.ndarray, tier: np.ndarray) -> np.ndarray:
-    """Rank (1 = best): tier desc, total desc, then the grid's tie-breaks."""
+    """Rank (1 = best): tier desc, total desc, then the grid's tie-breaks (missing values last, then
+    the row order)."""
+    order = _composite_order(grid, batch, total, tier)
+    if order is None:
+        order = lexsort_order(grid, batch, total, tier)
+    rank = np.empty(len(total), dtype=np.int64)
+    rank[order] = np.arange(1, len(total) + 1)
+    return rank
+
+
+_WORD = 2**62  # a composite key stays below this
+
+
+def _composite_order(grid: ir.Grid, batch: object, total: np.ndarray, tier: np.ndarray) -> np.ndarray | None:
+    """The order of :func:`lexsort_order` from one or two int64 keys, when every tie-break is an
+    integer column or the id (None otherwise): each key becomes a digit ``0 <= code < radix`` (missing
+    values the last digit), and the digits are packed most significant first into as few 63-bit
+    words as they fit. Sorting one word instead of 2 + 2 x tie-breaks keys is ~5x faster at 1M rows."""
+    n = len(total)
+    if n == 0:
+        return None
+    digits = [_descending_digit(tier), _descending_digit(total)]
+    if max(radix for _, radix in digits) >= _WORD:
+        return None
+    unique = False  # a key that differs on every row: no tie is left for the row order to break
+    for tb in grid.tie_break:
+        if tb.field == grid.catalogue.id_field.name:
+            ranks = _string_ranks(batch.ids)  # type: ignore[attr-defined]
+            digits.append((n - 1 - ranks if tb.descending else ranks, n))
+            unique = True
+            continue
+        col = batch.column(tb.field)  # type: ignore[attr-defined]
+        if col.values.dtype.kind not in "ib" and not (col.values.dtype.kind == "u" and col.values.itemsize < 8):
+            return None
+        digit = _digit(col.values.astype(np.int64), col.valid, tb.descending)
+        if digit is None:
+            return None
+        digits.append(digit)
+    words, word, scale = [], np.zeros(n, np.int64), 1
+    for code, radix in reversed(digits):  # least significant first
+        if scale * radix >= _WORD:
+            words.append(word)
+            word, scale = np.zeros(n, np.int64), 1
+        word += code * np.int64(scale)
+        scale *= radix
+    words.append(word)
+    if len(words) == 1:
+        return np.argsort(words[0], kind="quicksort" if unique else "stable")
+    return np.lexsort(words)  # stable; words least significant first
+
+
+def _descending_digit(x: np.ndarray) -> tuple[np.ndarray, int]:
+    x = x.astype(np.int64)
+    hi, lo = int(x.max()), int(x.min())
+    return hi - x, hi - lo + 1
+
+
+def _digit(values: np.ndarray, valid: np.ndarray | None, descending: bool) -> tuple[np.ndarray, int] | None:
+    """An integer key as a digit: its rank among the present values' span, missing values last."""
+    present = values if valid is None else values[valid]
+    lo, hi = (int(present.min()), int(present.max())) if len(present) else (0, 0)
+    radix = hi - lo + 2  # the last digit: missing
+    if radix >= _WORD:
+        return None
+    code = hi - values if descending else values - lo
+    return (code if valid is None else np.where(valid, code, radix - 1)), radix
+
+
+def lexsort_order(grid: ir.Grid, batch: object, total: np.ndarray, tier: np.ndarray) -> np.ndarray:
+    """The ranking order by one stable NumPy lexsort over tier, total and every tie-break key and its
+    missing flag: the definition (any column type), and the oracle of the composite keys."""
     keys: list[np.ndarray] = []
     for tb in reversed(grid.tie_break):
         if tb.field == grid.catalogue.id_field.name:
@@ -441,9 +511,7 @@ def rank_of(grid: ir.Grid, batch: object, total: np.ndarray, tier: np.ndarray) -
             col = batch.column(tb.field)  # type: ignore[attr-defined]
             key = col.values.astype(np.float64)
             missing = ~col.valid if col.valid is not None else np.zeros(len(key), dtype=bool)
+            key = np.where(missing, 0.0, key)  # a missing cell's stored value means nothing
         keys += [-key if tb.descending else key, missing]  # missing values sort last
     keys += [-total, -tier]
-    order = np.lexsort(keys) if len(total) else np.zeros(0, dtype=np.int64)
-    rank = np.empty(len(total), dtype=np.int64)
-    rank[order] = np.arange(1, len(total) + 1)
-    return rank
+    return np.lexsort(keys) if len(total) else np.zeros(0, dtype=np.int64)

@@ -508,3 +508,45 @@ def test_tie_order_is_the_ranking_order_of_equal_scores(data: Any, order: str) -
     apps = Batch.from_rows(data[0], grid.catalogue, date_calcul=DAY)
     zeros = np.zeros(len(apps), np.int64)
     assert tie_order(grid, apps).tolist() == np.argsort(rank_of(grid, apps, zeros, zeros)).tolist()
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=pair_data(), order=st.sampled_from(["date_depot asc, numero_unique asc", "numero_unique desc",
+                                                 "nb_personnes desc, date_naissance_codemandeur asc",
+                                                 "date_naissance_codemandeur desc, numero_unique asc",
+                                                 "nb_enfants_moins_14 desc, nb_personnes asc",
+                                                 "ressources_mensuelles desc, numero_unique asc"]),
+       spread=st.integers(0, 3), seed=st.integers(0, 2**31))
+def test_scores_rank_composite_keys_equal_the_lexsort(data: Any, order: str, spread: int, seed: int) -> None:
+    """Scores.rank packs tier, total and integer tie-breaks into int64 words (rank_of); the order is
+    the one stable lexsort over every key and its missing flag gives, ties and missing values included."""
+    from cotation.reference import lexsort_order, rank_of
+
+    grid = parse_grid(BASE + f"tie_break: [{order}]\n", "ordre.yaml")
+    rng = np.random.default_rng(seed)
+    rows = [dict(row) for row in data[0]]
+    ids = rng.permutation([row["numero_unique"] for row in rows]).tolist()  # ids not in row order
+    for row, number in zip(rows, ids, strict=True):
+        row["numero_unique"] = number
+    apps = Batch.from_rows(rows, grid.catalogue, date_calcul=DAY)
+    total = rng.integers(-spread, spread + 1, len(apps)) * 7  # few distinct totals: many ties
+    tier = rng.integers(0, 2, len(apps)).astype(np.int8)
+    expected = np.empty(len(apps), np.int64)
+    expected[lexsort_order(grid, apps, total, tier)] = np.arange(1, len(apps) + 1)
+    assert rank_of(grid, apps, total, tier).tolist() == expected.tolist()
+    assert grid.tie_break[-1].field == "numero_unique"
+
+
+def test_scores_rank_composite_keys_on_a_large_batch() -> None:
+    """Thousands of rows equal on tier, total and the declared tie-breaks (missing values among
+    them): the id, which the checker always appends, decides, as in the lexsort definition."""
+    from cotation.reference import lexsort_order, rank_of
+
+    grid = parse_grid(BASE + "tie_break: [nb_personnes desc, date_naissance_codemandeur asc]\n", "ordre.yaml")
+    apps = generate_applications(6000, seed=5).with_catalogue(grid.catalogue)
+    total = (np.arange(len(apps)) % 3).astype(np.int64)
+    tier = np.zeros(len(apps), np.int8)
+    expected = np.empty(len(apps), np.int64)
+    expected[lexsort_order(grid, apps, total, tier)] = np.arange(1, len(apps) + 1)
+    assert rank_of(grid, apps, total, tier).tolist() == expected.tolist()
+    assert grid.tie_break[-1].field == "numero_unique"
