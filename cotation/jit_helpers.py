@@ -9,7 +9,7 @@ user-wide cache directory when the package is read-only), and LLVM inlines them 
 import numba
 import numpy as np
 
-__all__ = ["_adequation", "_cal_months", "_ceiling", "_civil", "_commune_index", "_fdiv", "_finish", "_months_between",
+__all__ = ["_adequation", "_cal_months", "_ceiling", "_civil", "_index_count", "_index_fill", "_fdiv", "_finish", "_months_between",
            "_months_to", "_offer", "_popcount", "_round_half_away", "_valid"]
 
 _M1 = np.uint64(0x5555555555555555)
@@ -165,34 +165,31 @@ def _finish(ht, hs, hr, cnt, rows, totals):
 
 
 @numba.njit(cache=True, error_model="numpy", nogil=True)
-def _commune_index(lists, width, perm, size):
-    """Inverted index of a list-of-communes column (rows of ``width`` communes, flattened), visiting
-    the rows in the order ``perm`` (the tie-break order). For commune code c, entries
-    ``ptr[c]:ptr[c + 1]`` are the rows listing it, each once, in that order: ``rows[t]`` the row,
-    ``ranks[t]`` its place in ``perm``, ``pos[t]`` where it lists c first (0 = first wish)."""
-    n = perm.shape[0]
-    ptr = np.zeros(size + 1, np.int64)
-    for i in range(n):
-        for j in range(width):
-            c = lists[i * width + j]
-            if c >= 0 and c < size and _first_at(lists, i * width, j, c):
-                ptr[c + 1] += 1
-    for c in range(size):
-        ptr[c + 1] += ptr[c]
-    fill = ptr[:-1].copy()
-    rows = np.empty(ptr[size], np.int32)
-    ranks = np.empty(ptr[size], np.int32)
-    pos = np.empty(ptr[size], np.int8)
-    for q in range(n):
+def _index_count(lists, width, perm, size, q0, q1, counts):
+    """Inverted index of a list-of-communes column (rows of ``width`` communes, flattened), first
+    pass: ``counts[c]`` += the rows ``perm[q0:q1]`` that list commune c (each row once)."""
+    for q in range(q0, q1):
         i = perm[q]
         for j in range(width):
             c = lists[i * width + j]
             if c >= 0 and c < size and _first_at(lists, i * width, j, c):
-                rows[fill[c]] = i
-                ranks[fill[c]] = q
-                pos[fill[c]] = j
-                fill[c] += 1
-    return ptr, rows, ranks, pos
+                counts[c] += 1
+
+
+@numba.njit(cache=True, error_model="numpy", nogil=True)
+def _index_fill(lists, width, perm, size, q0, q1, fill, rows, ranks, pos):
+    """Second pass over the rows ``perm[q0:q1]``, in that order: the next entry of commune c is
+    ``fill[c]``; ``rows`` the row, ``ranks`` its place q in ``perm``, ``pos`` where it lists c first."""
+    for q in range(q0, q1):
+        i = perm[q]
+        for j in range(width):
+            c = lists[i * width + j]
+            if c >= 0 and c < size and _first_at(lists, i * width, j, c):
+                t = fill[c]
+                rows[t] = i
+                ranks[t] = q
+                pos[t] = j
+                fill[c] = t + 1
 
 
 @numba.njit(cache=True, error_model="numpy", nogil=True, inline="always")

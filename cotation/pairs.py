@@ -21,7 +21,7 @@ from . import ir
 from .ceilings import ceiling_table
 from .dates import day_number
 from .functions import FINANCINGS, ZONES
-from .jit_helpers import _commune_index
+from .jit_helpers import _index_count, _index_fill
 from .kernel import _values, cache_directory, load_module, mask_of
 from .threads import pool as _pool
 from .threads import threaded_map
@@ -29,6 +29,7 @@ from .paircodegen import PairSource, generate_pair_source
 from .ranking import DwellingResult, Prepared, dwelling_order
 
 SLICES_PER_THREAD = 4
+PARALLEL_INDEX_ROWS = 50_000  # from this many applications, the inverted index is built in threads
 MAJOR_FROM = 3  # dwellings per commune from which the candidates' columns are copied in index order  # dwellings differ in their number of candidates: smaller slices balance threads
 
 
@@ -108,7 +109,8 @@ class CompiledPairs:
         field = self.grid.catalogue[index.field]
         lists = _values(pool.batch, field, index.field)
         size = int(lists.max()) + 1 if len(lists) and lists.max() >= 0 else 1
-        return size, _commune_index(lists, np.int64(field.width), perm, np.int64(size))
+        threads = (numba.get_num_threads() if self.parallel else 1) if len(perm) >= PARALLEL_INDEX_ROWS else 1
+        return size, commune_index(lists, field.width, perm, size, threads)
 
     def _dwelling_keys(self, prep: Prepared, size: int) -> np.ndarray:
         """Each dwelling's commune code in the index (-1: no candidate), or -1 without an index."""
@@ -159,6 +161,31 @@ class CompiledPairs:
         work(shares[0])
         for job in jobs:
             job.result()
+
+
+def commune_index(lists: np.ndarray, width: int, perm: np.ndarray, size: int,
+                  threads: int) -> tuple[np.ndarray, ...]:
+    """The inverted index by commune of a list-of-communes column (``width`` codes per row,
+    flattened), rows visited in the order ``perm`` (the tie-break order). For commune code c,
+    entries ``ptr[c]:ptr[c + 1]`` are the rows listing it, each once, in that order: ``rows[t]`` the
+    row, ``ranks[t]`` its place in ``perm``, ``pos[t]`` where it lists c first (0 = first wish).
+
+    A counting sort in two passes, each split into ``threads`` consecutive slices of ``perm``: slice
+    k fills each commune's entries after those of slices 0..k-1, so the index is the same whatever
+    the number of threads."""
+    n = len(perm)
+    cuts = [round(k * n / threads) for k in range(threads + 1)]
+    counts = np.zeros((threads, size), np.int64)
+    w, s = np.int64(width), np.int64(size)
+    threaded_map(lambda k: _index_count(lists, w, perm, s, cuts[k], cuts[k + 1], counts[k]), list(range(threads)),
+                 threads)
+    ptr = np.zeros(size + 1, np.int64)
+    np.cumsum(counts.sum(axis=0), out=ptr[1:])
+    starts = ptr[:-1] + np.cumsum(counts, axis=0) - counts  # where slice k starts in each commune
+    rows, ranks, pos = np.empty(ptr[size], np.int32), np.empty(ptr[size], np.int32), np.empty(ptr[size], np.int8)
+    threaded_map(lambda k: _index_fill(lists, w, perm, s, cuts[k], cuts[k + 1], starts[k], rows, ranks, pos),
+                 list(range(threads)), threads)
+    return ptr, rows, ranks, pos
 
 
 def _in_index_order(a: np.ndarray | None, where: np.ndarray, n: int) -> np.ndarray | None:

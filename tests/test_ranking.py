@@ -550,3 +550,27 @@ def test_scores_rank_composite_keys_on_a_large_batch() -> None:
     expected[lexsort_order(grid, apps, total, tier)] = np.arange(1, len(apps) + 1)
     assert rank_of(grid, apps, total, tier).tolist() == expected.tolist()
     assert grid.tie_break[-1].field == "numero_unique"
+
+
+def test_commune_index_is_the_same_with_any_number_of_threads() -> None:
+    """The inverted index (CSR by commune, rows in tie-break order, first wish position), built in
+    1, 2 or 3 slices, equals its definition computed row by row in Python."""
+    from cotation.pairs import commune_index
+
+    rng = np.random.default_rng(4)
+    n, width, size = 3000, 4, 40
+    lists = rng.integers(-1, size + 3, (n, width)).astype(np.int32)  # -1: empty; >= size: out of range
+    lists[:, 1] = np.where(rng.random(n) < 0.3, lists[:, 0], lists[:, 1])  # repeats within a row
+    perm = rng.permutation(n).astype(np.int32)
+    expected: dict[int, list[tuple[int, int, int]]] = {c: [] for c in range(size)}
+    for q, i in enumerate(perm):
+        seen: set[int] = set()
+        for j, c in enumerate(lists[i]):
+            if 0 <= c < size and c not in seen:
+                expected[int(c)].append((int(i), q, j))
+            seen.add(int(c))
+    for threads in (1, 2, 3):
+        ptr, rows, ranks, pos = commune_index(lists.reshape(-1), width, perm, size, threads)
+        got = {c: list(zip(rows[ptr[c]:ptr[c + 1]].tolist(), ranks[ptr[c]:ptr[c + 1]].tolist(),
+                           pos[ptr[c]:ptr[c + 1]].tolist(), strict=True)) for c in range(size)}
+        assert got == expected
