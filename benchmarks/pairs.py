@@ -168,7 +168,6 @@ class PeerData:
 
 def peer_data(grid: Any, apps: Any, dws: Any, prep: Any) -> PeerData:
     """Application and dwelling columns (the precomputed parts: see the module docstring)."""
-    n = len(apps)
     persons = apps.column("nb_personnes").values.astype(np.int64)
     rank = np.asarray(prep.tie_rank, np.int64)  # the scores and rows are those of the applications as given
     base = prep.scores.total.astype(np.int64)

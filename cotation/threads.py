@@ -8,8 +8,9 @@ of threads.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable
+from typing import Any
 
 _POOLS: dict[int, ThreadPoolExecutor] = {}
 
