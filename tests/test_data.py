@@ -412,3 +412,17 @@ def test_with_catalogue_adds_local_fields(generated: Batch) -> None:
     assert col.valid is not None and not col.valid.any() and len(col.values) == len(generated)
     assert extended.column("motifs") is generated.column("motifs")
     assert list(extended.columns)[-1] == "suivi_social"
+
+
+def test_parquet_columns_in_any_order_are_read_one_group_at_a_time(tmp_path: Path, generated: Batch) -> None:
+    """A Parquet file is read column by column (in groups, each released once converted): a file
+    whose columns come in another order than the catalogue's, with an extra column, reads the same."""
+    import pyarrow.parquet as pq
+
+    table = generated.to_arrow()
+    names = list(reversed(table.column_names))
+    shuffled = table.select(names).append_column("commentaire", pa.array(["x"] * len(table)))
+    pq.write_table(shuffled, tmp_path / "shuffled.parquet")
+    back = read_applications(tmp_path / "shuffled.parquet", date_calcul=TODAY)
+    assert_same(generated, back)
+    assert back.ignored_columns == ("commentaire",)
