@@ -666,14 +666,19 @@ class Case:
 
 
 def time_round_robin(fns: dict[str, Callable[[], Any]], repeats: int) -> dict[str, float]:
-    """Median milliseconds per callable, after one warm-up each, interleaved round-robin."""
+    """Median milliseconds per callable, after one warm-up each, interleaved round-robin. Round r
+    starts at the r-th callable, so each one follows every other equally often: a peer whose worker
+    threads are still busy after it returns (polars, DuckDB) slows whichever comes next, and a fixed
+    order would always charge that to the same callable."""
     for fn in fns.values():
         fn()
+    names = list(fns)
     samples: dict[str, list[float]] = {k: [] for k in fns}
-    for _ in range(repeats):
-        for k, fn in fns.items():
+    for r in range(repeats):
+        shift = r % len(names)
+        for k in names[shift:] + names[:shift]:
             t0 = time.perf_counter()
-            fn()
+            fns[k]()
             samples[k].append((time.perf_counter() - t0) * 1e3)
     return {k: statistics.median(v) for k, v in samples.items()}
 
