@@ -279,7 +279,7 @@ class _Columns:
 
     def take(self, name: str) -> Any:
         """The column named ``name`` (None when absent); the table no longer holds it. Columns of
-        a Parquet file are read from it only now, one at a time."""
+        a Parquet file are read from it only now (with the next few: see _parquet_columns)."""
         if name not in self.position:
             return None
         i = self.position[name]
@@ -297,9 +297,9 @@ def _load_columns(source: Any) -> tuple[_Columns, str]:
 
 
 def _parquet_columns(path: Path) -> _Columns | None:
-    """The columns of a Parquet file, each read when converted (the whole table is never in memory:
-    reading 1M applications peaks at ~650 MB instead of ~710, as fast); None when a column name
-    repeats (the whole table is read, and D108 reports it)."""
+    """The columns of a Parquet file, read PARQUET_COLUMNS_AT_ONCE at a time when first needed, so
+    that the whole table is never in memory (reading 1M applications peaks at ~650 MB instead of
+    ~710, as fast); None when a column name repeats (the whole table is read, D108 reports it)."""
     import pyarrow.parquet as pq
 
     if not path.is_file():

@@ -23,14 +23,14 @@ from .dates import day_number
 from .functions import FINANCINGS, ZONES
 from .jit_helpers import _index_count, _index_fill
 from .kernel import _values, cache_directory, load_module, mask_of
-from .threads import pool as _pool
-from .threads import threaded_map
 from .paircodegen import PairSource, generate_pair_source
 from .ranking import DwellingResult, Prepared, dwelling_order
+from .threads import pool as _pool
+from .threads import threaded_map
 
-SLICES_PER_THREAD = 4
+SLICES_PER_THREAD = 4  # dwellings differ in their number of candidates: smaller slices balance threads
 PARALLEL_INDEX_ROWS = 50_000  # from this many applications, the inverted index is built in threads
-MAJOR_FROM = 3  # dwellings per commune from which the candidates' columns are copied in index order  # dwellings differ in their number of candidates: smaller slices balance threads
+MAJOR_FROM = 3  # dwellings per commune from which the candidates' columns are copied in index order
 
 
 @dataclass

@@ -448,7 +448,8 @@ def _composite_order(grid: ir.Grid, batch: object, total: np.ndarray, tier: np.n
     """The order of :func:`lexsort_order` from one or two int64 keys, when every tie-break is an
     integer column or the id (None otherwise): each key becomes a digit ``0 <= code < radix`` (missing
     values the last digit), and the digits are packed most significant first into as few 63-bit
-    words as they fit. Sorting one word instead of 2 + 2 x tie-breaks keys is ~5x faster at 1M rows."""
+    words as they fit. Ranking 1M rows takes ~0.2 s instead of ~0.34 s with the lexsort (most of it
+    is now the Arrow sort of the ids)."""
     n = len(total)
     if n == 0:
         return None
