@@ -56,7 +56,7 @@ __all__ = [
 INT32_MAX = 2**31 - 1
 FILE_COLUMN = "<file>"
 MISSPELT_RATIO = 0.8
-PARQUET_COLUMNS_AT_ONCE = 8  # read together from a Parquet file (decoded in parallel), each released once converted
+PARQUET_COLUMNS_AT_ONCE = 8  # read together from a Parquet file (decoded in parallel), released one by one
 TRUE_WORDS = ("true", "1", "oui", "vrai")
 FALSE_WORDS = ("false", "0", "non", "faux")
 NUMBER_RE = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
@@ -265,53 +265,66 @@ def _file_error(path: Path | str, message: str) -> DataError:
 
 
 class _Columns:
-    """The columns of a table, each handed out once: a column read from a file is released as soon
-    as it is converted, so that reading does not hold the whole Arrow table next to the NumPy batch."""
+    """The columns of a table by name, each handed out once by ``read(position)``: a column read from
+    a file is released as soon as it is converted, so that reading does not hold the whole Arrow
+    table next to the NumPy batch."""
 
-    def __init__(self, names: list[str], arrays: list[Any], rows: int,
-                 read: Callable[[int], Any] | None = None) -> None:
-        self.names, self.arrays, self.rows, self.read = names, arrays, rows, read
+    def __init__(self, names: list[str], rows: int, read: Callable[[int], Any]) -> None:
+        self.names, self.rows, self.read = names, rows, read
         self.position = {name: i for i, name in enumerate(names)}  # a duplicated name: its last column
 
     @classmethod
     def of(cls, table: pa.Table) -> _Columns:
-        return cls([str(name) for name in table.column_names], list(table.columns), table.num_rows)
+        arrays = list(table.columns)
+
+        def read(i: int) -> Any:
+            column, arrays[i] = arrays[i], None
+            return column
+
+        return cls([str(name) for name in table.column_names], table.num_rows, read)
 
     def take(self, name: str) -> Any:
-        """The column named ``name`` (None when absent); the table no longer holds it. Columns of
-        a Parquet file are read from it only now (with the next few: see _parquet_columns)."""
-        if name not in self.position:
-            return None
-        i = self.position[name]
-        column, self.arrays[i] = self.arrays[i], None
-        return self.read(i) if column is None and self.read is not None else column
+        """The column named ``name`` (None when absent); no longer held here afterwards."""
+        return self.read(self.position[name]) if name in self.position else None
 
 
 def _load_columns(source: Any) -> tuple[_Columns, str]:
-    if isinstance(source, (str, os.PathLike)) and Path(source).suffix.lower() == ".parquet":
-        columns = _parquet_columns(Path(source))
-        if columns is not None:
-            return columns, str(source)
-    table, name = _load_table(source)
-    return _Columns.of(table), name
+    if isinstance(source, (str, os.PathLike)):
+        return _read_file(Path(source)), str(source)
+    if isinstance(source, pa.Table):
+        return _Columns.of(source), "<Arrow>"
+    if isinstance(source, pa.RecordBatch):
+        return _Columns.of(pa.Table.from_batches([source])), "<Arrow>"
+    if type(source).__module__.startswith("pandas") and hasattr(source, "columns"):
+        return _Columns.of(_table_from_pandas(source)), "<DataFrame>"
+    raise TypeError(f"cannot read applications from {type(source).__name__}")
 
 
-def _parquet_columns(path: Path) -> _Columns | None:
-    """The columns of a Parquet file, read PARQUET_COLUMNS_AT_ONCE at a time when first needed, so
-    that the whole table is never in memory (reading 1M applications peaks at ~650 MB instead of
-    ~710, as fast); None when a column name repeats (the whole table is read, D108 reports it)."""
-    import pyarrow.parquet as pq
+_READ_ERRORS = (pa.ArrowException, OSError, UnicodeDecodeError, csv.Error)
 
+
+def _read_file(path: Path) -> _Columns:
+    suffix = path.suffix.lower()
+    if suffix not in (".csv", ".parquet"):
+        raise _file_error(path, f"unsupported file suffix '{path.suffix}' (expected .csv or .parquet)")
     if not path.is_file():
         raise _file_error(path, "file not found")
     try:
-        parquet = pq.ParquetFile(path, memory_map=True)
-        names, rows = [str(n) for n in parquet.schema_arrow.names], parquet.metadata.num_rows
-    except (pa.ArrowException, OSError) as exc:
+        return _Columns.of(_read_csv(path)) if suffix == ".csv" else _read_parquet(path)
+    except _READ_ERRORS as exc:
         raise _file_error(path, f"cannot read the file: {exc}") from exc
-    if len(set(names)) != len(names):
-        return None
 
+
+def _read_parquet(path: Path) -> _Columns:
+    """The columns of a Parquet file, read PARQUET_COLUMNS_AT_ONCE at a time when first needed, so
+    that the whole table is never in memory (reading 1M applications peaks at ~650 MB instead of
+    ~710, as fast). With a repeated column name, the whole table (D108 reports the name)."""
+    import pyarrow.parquet as pq
+
+    parquet = pq.ParquetFile(path, memory_map=True)  # not read_table: its dataset layer imports pandas
+    names = [str(n) for n in parquet.schema_arrow.names]
+    if len(set(names)) != len(names):
+        return _Columns.of(parquet.read())
     pending = dict.fromkeys(range(len(names)))  # columns not read yet, in file order
     ahead: dict[int, pa.ChunkedArray] = {}
 
@@ -322,44 +335,14 @@ def _parquet_columns(path: Path) -> _Columns | None:
             group = [i, *[k for k in pending if k > i][:PARQUET_COLUMNS_AT_ONCE - 1]]
             try:
                 table = parquet.read(columns=[names[k] for k in group])
-            except (pa.ArrowException, OSError) as exc:
+            except _READ_ERRORS as exc:
                 raise _file_error(path, f"cannot read the file: {exc}") from exc
             for k, column in zip(group, table.columns, strict=True):
                 ahead[k] = column
                 pending.pop(k, None)
         return ahead.pop(i)
 
-    return _Columns(names, [None] * len(names), rows, read)
-
-
-def _load_table(source: Any) -> tuple[pa.Table, str]:
-    if isinstance(source, (str, os.PathLike)):
-        return _read_file(Path(source)), str(source)
-    if isinstance(source, pa.Table):
-        return source, "<Arrow>"
-    if isinstance(source, pa.RecordBatch):
-        return pa.Table.from_batches([source]), "<Arrow>"
-    if type(source).__module__.startswith("pandas") and hasattr(source, "columns"):
-        return _table_from_pandas(source), "<DataFrame>"
-    raise TypeError(f"cannot read applications from {type(source).__name__}")
-
-
-def _read_file(path: Path) -> pa.Table:
-    suffix = path.suffix.lower()
-    if suffix not in (".csv", ".parquet"):
-        raise _file_error(path, f"unsupported file suffix '{path.suffix}' (expected .csv or .parquet)")
-    if not path.is_file():
-        raise _file_error(path, "file not found")
-    try:
-        return _read_csv(path) if suffix == ".csv" else _read_parquet(path)
-    except (pa.ArrowException, OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise _file_error(path, f"cannot read the file: {exc}") from exc
-
-
-def _read_parquet(path: Path) -> pa.Table:
-    import pyarrow.parquet as pq
-
-    return pq.ParquetFile(path, memory_map=True).read()  # not read_table: its dataset layer imports pandas
+    return _Columns(names, parquet.metadata.num_rows, read)
 
 
 def _read_csv(path: Path) -> pa.Table:

@@ -9,8 +9,8 @@ user-wide cache directory when the package is read-only), and LLVM inlines them 
 import numba
 import numpy as np
 
-__all__ = ["_adequation", "_cal_months", "_ceiling", "_civil", "_index_count", "_index_fill", "_fdiv", "_finish", "_months_between",
-           "_months_to", "_offer", "_popcount", "_round_half_away", "_valid"]
+__all__ = ["_adequation", "_cal_months", "_ceiling", "_civil", "_fdiv", "_finish", "_index_count",
+           "_index_fill", "_months_between", "_months_to", "_offer", "_popcount", "_round_half_away", "_valid"]
 
 _M1 = np.uint64(0x5555555555555555)
 _M2 = np.uint64(0x3333333333333333)

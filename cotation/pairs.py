@@ -46,6 +46,11 @@ class CompiledPairs:
     def kernel(self) -> Any:
         return getattr(self.module, self.source.kernel)
 
+    @property
+    def threads(self) -> int:
+        """Threads for the kernel and the per-pool preparation (Numba's setting; 1 when not parallel)."""
+        return numba.get_num_threads() if self.parallel else 1
+
     def arguments(self, prep: Prepared) -> list[Any]:
         """Everything the kernel reads before its per-call arguments (order, taken, k, slice, outputs).
 
@@ -84,8 +89,8 @@ class CompiledPairs:
         """The per-application inputs copied in the inverted index's order (computed once per pool)."""
         if "major" not in app:
             where = app["index"][1].astype(np.int64)  # NumPy converts narrower indices on every call
-            threads = numba.get_num_threads() if self.parallel else 1  # np.take releases the GIL
-            app["major"] = threaded_map(lambda a: _in_index_order(a, where, len(pool.batch)), app["per_app"], threads)
+            n = len(pool.batch)  # np.take releases the GIL: the copies run in threads
+            app["major"] = threaded_map(lambda a: _in_index_order(a, where, n), app["per_app"], self.threads)
         return app["major"]  # type: ignore[no-any-return]
 
     def _app_values(self, pool: Any, today: np.int64) -> list[np.ndarray]:
@@ -109,7 +114,7 @@ class CompiledPairs:
         field = self.grid.catalogue[index.field]
         lists = _values(pool.batch, field, index.field)
         size = int(lists.max()) + 1 if len(lists) and lists.max() >= 0 else 1
-        threads = (numba.get_num_threads() if self.parallel else 1) if len(perm) >= PARALLEL_INDEX_ROWS else 1
+        threads = self.threads if len(perm) >= PARALLEL_INDEX_ROWS else 1
         return size, commune_index(lists, field.width, perm, size, threads)
 
     def _dwelling_keys(self, prep: Prepared, size: int) -> np.ndarray:
@@ -142,7 +147,7 @@ class CompiledPairs:
 
     def _parallel(self, args: list[Any], order: np.ndarray, k: int, out: DwellingResult) -> None:
         m = len(order)
-        threads = min(numba.get_num_threads() if self.parallel else 1, max(1, m))
+        threads = min(self.threads, max(1, m))
         call = [*args, order, None, np.int64(k)]
         if threads == 1:
             self.kernel(*call, 0, m, *_fields(out))
@@ -177,14 +182,15 @@ def commune_index(lists: np.ndarray, width: int, perm: np.ndarray, size: int,
     cuts = [round(k * n / threads) for k in range(threads + 1)]
     counts = np.zeros((threads, size), np.int64)
     w, s = np.int64(width), np.int64(size)
-    threaded_map(lambda k: _index_count(lists, w, perm, s, cuts[k], cuts[k + 1], counts[k]), list(range(threads)),
-                 threads)
+    slices = list(range(threads))
+    threaded_map(lambda k: _index_count(lists, w, perm, s, cuts[k], cuts[k + 1], counts[k]), slices, threads)
     ptr = np.zeros(size + 1, np.int64)
     np.cumsum(counts.sum(axis=0), out=ptr[1:])
     starts = ptr[:-1] + np.cumsum(counts, axis=0) - counts  # where slice k starts in each commune
-    rows, ranks, pos = np.empty(ptr[size], np.int32), np.empty(ptr[size], np.int32), np.empty(ptr[size], np.int8)
+    entries = int(ptr[size])
+    rows, ranks, pos = np.empty(entries, np.int32), np.empty(entries, np.int32), np.empty(entries, np.int8)
     threaded_map(lambda k: _index_fill(lists, w, perm, s, cuts[k], cuts[k + 1], starts[k], rows, ranks, pos),
-                 list(range(threads)), threads)
+                 slices, threads)
     return ptr, rows, ranks, pos
 
 

@@ -453,23 +453,23 @@ def _composite_order(grid: ir.Grid, batch: object, total: np.ndarray, tier: np.n
     n = len(total)
     if n == 0:
         return None
-    digits = [_descending_digit(tier), _descending_digit(total)]
-    if max(radix for _, radix in digits) >= _WORD:
-        return None
+    id_field = grid.catalogue.id_field.name
+    columns = {tb.field: batch.column(tb.field)  # type: ignore[attr-defined]
+               for tb in grid.tie_break if tb.field != id_field}
+    if not all(_integer(col.values.dtype) for col in columns.values()):
+        return None  # decided before the ids are sorted, so that they are never sorted twice
+    digits = [_digit(tier.astype(np.int64), None, True), _digit(total.astype(np.int64), None, True)]
     unique = False  # a key that differs on every row: no tie is left for the row order to break
     for tb in grid.tie_break:
-        if tb.field == grid.catalogue.id_field.name:
+        if tb.field == id_field:
             ranks = _string_ranks(batch.ids)  # type: ignore[attr-defined]
             digits.append((n - 1 - ranks if tb.descending else ranks, n))
             unique = True
-            continue
-        col = batch.column(tb.field)  # type: ignore[attr-defined]
-        if col.values.dtype.kind not in "ib" and not (col.values.dtype.kind == "u" and col.values.itemsize < 8):
-            return None
-        digit = _digit(col.values.astype(np.int64), col.valid, tb.descending)
-        if digit is None:
-            return None
-        digits.append(digit)
+        else:
+            col = columns[tb.field]
+            digits.append(_digit(col.values.astype(np.int64), col.valid, tb.descending))
+    if any(d is None for d in digits):
+        return None
     words, word, scale = [], np.zeros(n, np.int64), 1
     for code, radix in reversed(digits):  # least significant first
         if scale * radix >= _WORD:
@@ -483,10 +483,9 @@ def _composite_order(grid: ir.Grid, batch: object, total: np.ndarray, tier: np.n
     return np.lexsort(words)  # stable; words least significant first
 
 
-def _descending_digit(x: np.ndarray) -> tuple[np.ndarray, int]:
-    x = x.astype(np.int64)
-    hi, lo = int(x.max()), int(x.min())
-    return hi - x, hi - lo + 1
+def _integer(dtype: np.dtype) -> bool:
+    """Whether int64 holds every value of ``dtype`` exactly (booleans, signed and small unsigned)."""
+    return dtype.kind in "ib" or (dtype.kind == "u" and dtype.itemsize < 8)
 
 
 def _digit(values: np.ndarray, valid: np.ndarray | None, descending: bool) -> tuple[np.ndarray, int] | None:

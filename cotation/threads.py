@@ -50,9 +50,3 @@ def threaded_map(fn: Callable[[Any], Any], items: list[Any], threads: int) -> li
         job.result()
     return out
 
-
-def default_threads() -> int:
-    """The number of threads cotation uses: Numba's (``NUMBA_NUM_THREADS``, ``numba.set_num_threads``)."""
-    import numba
-
-    return int(numba.get_num_threads())
