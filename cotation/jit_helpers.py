@@ -10,7 +10,7 @@ import numba
 import numpy as np
 
 __all__ = ["_adequation", "_cal_months", "_ceiling", "_civil", "_fdiv", "_finish", "_index_count",
-           "_index_fill", "_months_between", "_months_to", "_offer", "_popcount", "_round_half_away", "_valid"]
+           "_index_fill", "_months_between", "_months_to", "_offer", "_popcount", "_round_half_away", "_row", "_valid"]
 
 _M1 = np.uint64(0x5555555555555555)
 _M2 = np.uint64(0x3333333333333333)
@@ -96,12 +96,25 @@ def _adequation(persons, rooms, lo, hi):
 
 @numba.njit(cache=True, error_model="numpy", nogil=True, inline="always")
 def _ceiling(table, f, z, category, extra):
-    """The income ceiling of cell (f, z) for a category (1..6) and extra persons; -1 when unknown."""
-    if table[f, z, 0] < 0:
-        return np.int64(-1)
-    c = min(max(category, 1), 6) - 1
-    x = min(max(extra, 0), 1000)
-    return table[f, z, c] + x * table[f, z, 6]
+    """The income ceiling of cell (f, z) for a category (1..6) and extra persons; -1 when unknown.
+
+    The cell's 7 amounts are loaded at constant offsets and the category picks one by selects: no
+    load at an index that varies per candidate (a gather from an argument array, which LLVM cannot
+    prove free of the kernel's stores) and no early return, so that the pair loop vectorises."""
+    c0, c1, c2 = table[f, z, 0], table[f, z, 1], table[f, z, 2]
+    c3, c4, c5, per = table[f, z, 3], table[f, z, 4], table[f, z, 5], table[f, z, 6]
+    c = min(max(category, 1), 6)
+    base = c0 if c == 1 else (c1 if c == 2 else (c2 if c == 3 else (c3 if c == 4 else (c4 if c == 5 else c5))))
+    amount = base + min(max(extra, 0), 1000) * per
+    return amount if c0 >= 0 else np.int64(-1)
+
+
+@numba.njit(cache=True, error_model="numpy", nogil=True)
+def _row(cand, t):
+    """The application row of candidate entry t: ``cand[t]``, or t itself when the columns were
+    copied in the candidates' order (``cand`` is None: each kernel is compiled for one of the two,
+    and in the second the loads are consecutive, so the candidate loop vectorises)."""
+    return np.uint64(t) if cand is None else np.uint64(cand[t])
 
 
 @numba.njit(cache=True, error_model="numpy", nogil=True, inline="always")

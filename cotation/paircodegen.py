@@ -2,11 +2,16 @@
 
 ``rank_dwellings`` visits, for each dwelling of ``order[q_start:q_stop]``, its candidate
 applications: every row, or with an inverted index (when the first filter is
-``logement.commune in communes_souhaitees``) only the rows that list the dwelling's commune. For
-each candidate it evaluates the filters in order (the first that fails counts the exclusion and
-moves on), then the pair criteria, and offers (tier, pair total, row) to a bounded heap of the
-``k`` best (:func:`cotation.jit_helpers._offer`). The applications are sorted by the grid's
-tie-breaks beforehand, so the lower row wins any tie of tier and total.
+``logement.commune in communes_souhaitees``) only the rows that list the dwelling's commune. It
+makes two passes over them. The first evaluates, for every candidate and without a branch, the
+filters (an exclusion counts under the first filter that fails) and the pair total, into two
+scratch arrays: LLVM vectorises it. The second offers the eligible candidates (tier, pair total,
+row) to a bounded heap of the ``k`` best (:func:`cotation.jit_helpers._offer`). The applications
+are sorted by the grid's tie-breaks beforehand, so the lower row wins any tie of tier and total.
+
+A candidate's row is ``_row(cand, t)``: ``cand[t]``, or ``t`` itself when ``cand`` is None because
+the application columns were copied in the candidates' order (:mod:`cotation.pairs`); Numba
+compiles one version for each, and only the second has consecutive loads.
 
 The expressions are written by the same emitter as the scoring kernels (:mod:`cotation.codegen`),
 so that their semantics cannot drift: a dwelling's field ``logement.x`` reads ``dc_x[m]``; dates are
@@ -31,9 +36,8 @@ PAIR_OUTPUTS = ("out_rows", "out_total", "out_eligible", "out_excluded", "out_al
 @dataclass(frozen=True)
 class PairSource:
     """The generated pair module: ``rank_dwellings(*values, *masks, *dwelling_values, *dwelling_masks,
-    plafonds, today, base_total, base_tier, n_rows, ptr, cand, crank, cpos, dkey, major, order, taken, k, q_start,
-    q_stop,
-    out_rows, out_total, out_eligible, out_excluded, out_already)``."""
+    plafonds, today, base_total, base_tier, n_rows, ptr, cand, crank, cpos, dkey, order, taken, k, q_start,
+    q_stop, out_rows, out_total, out_eligible, out_excluded, out_already)``."""
 
     text: str
     columns: tuple[str, ...]  # application fields read, in argument order
@@ -61,6 +65,7 @@ class _PairEmitter(_Emitter):
         self.dwelling_fields: dict[str, bool] = {}
         self.uses_ceilings = False
         self.hoisted = {node: k for k, node in enumerate(hoisted)}
+        self.dwelling_lines: list[str] = []  # the dwelling's fields, read once before its candidate loop
 
     def emit(self, node: ir.IExpr) -> _Slot:
         k = self.hoisted.get(node)
@@ -83,11 +88,16 @@ class _PairEmitter(_Emitter):
         if f"@{node.name}" not in self.read:
             self.read.add(f"@{node.name}")
             cast = "np.int64" if kind in _INT_KINDS else "np.float64" if kind in _FLOAT_KINDS else ""
-            self.line(f"l_{name} = {cast}(dc_{name}[m])")
+            self.dwelling_line(f"l_{name} = {cast}(dc_{name}[m])")
         if node.nullable and f"@?{node.name}" not in self.read:
             self.read.add(f"@?{node.name}")
-            self.line(f"lm_{name} = _valid(dvalid_{name}, m)")
+            self.dwelling_line(f"lm_{name} = _valid(dvalid_{name}, m)")
         return _Slot(f"l_{name}", f"lm_{name}" if node.nullable else "True")
+
+    def dwelling_line(self, text: str) -> None:
+        """A line before the candidate loop: in the loop, a load whose address depends on another
+        load in the loop (``plafonds[l_financement, ...]``) would keep LLVM from vectorising it."""
+        self.dwelling_lines.append("    " * 2 + text)
 
     def _call_rang_souhait(self, node: ir.Call) -> _Slot:
         index = self.grid.match.index if self.grid.match else None
@@ -176,6 +186,7 @@ def _app_values(grid: ir.Grid, hoisted: tuple[ir.IExpr, ...]) -> tuple[list[str]
 
 
 def _candidate_loop(em: _PairEmitter, grid: ir.Grid, index: ir.Index | None) -> None:
+    """The body of the loop over dwellings: two passes over the dwelling's candidates."""
     assert grid.match is not None
     match = grid.match
     em.depth = 2
@@ -190,35 +201,11 @@ def _candidate_loop(em: _PairEmitter, grid: ir.Grid, index: ir.Index | None) -> 
         em.line("lo = ptr[d] if d >= 0 else 0")
         em.line("hi = ptr[d + 1] if d >= 0 else 0")
         em.line(f"ex_0 = n - (hi - lo)  # filter [0] {match.filters[0].id}: the inverted index by commune")
-        em.line("for t in range(lo, hi):")
-        em.depth = 3
-        em.line("i = np.uint64(t) if major else np.uint64(cand[t])  # major: columns laid out in the index's order")
-        em.line("r_ = np.int64(crank[t])  # the candidate's tie-break rank")
     else:
-        em.line("for t in range(n):")
-        em.depth = 3
-        em.line("i = np.uint64(cand[t])  # the rows in tie-break order")
-        em.line("r_ = np.int64(t)")
-    em.begin_loop()
-    first = 1 if index is not None else 0
-    for j, f in enumerate(match.filters[first:], start=first):
-        em.line(f"# filter [{j}] {f.id}: {_comment(f.when_source)}")
-        w = em.emit(f.when)
-        em.line(f"if not {_and(w.v, w.m)}:")
-        em.line(f"    ex_{j} += 1")
-        em.line("    continue")
-    em.line("elig += 1")
-    em.line("if taken is not None and taken[r_]:")
-    em.line("    already += 1")
-    em.line("    continue")
-    for j, c in enumerate(match.criteria):
-        _criterion(em, j, c)
-    points = " + ".join(f"p_{j}" for j in range(len(match.criteria))) or "0"
-    em.line(f"s_ = np.int64(base_total[i]) + {points}")
-    em.line("t_ = np.int64(base_tier[i])")
-    em.line("if cnt == k and (t_ < ht[0] or (t_ == ht[0] and s_ <= hs[0])):")
-    em.line("    continue  # no better than the worst of a full heap (a later row loses ties): the common case")
-    em.line("cnt = _offer(ht, hs, hr, cnt, k, t_, s_, r_)")
+        em.line("lo = 0  # every application, in tie-break order")
+        em.line("hi = n")
+    _first_pass(em, match, 1 if index is not None else 0)
+    _second_pass(em, index)
     em.depth = 2
     em.line("_finish(ht, hs, hr, cnt, out_rows[m], out_total[m])")
     em.line("out_eligible[m] = elig")
@@ -228,6 +215,63 @@ def _candidate_loop(em: _PairEmitter, grid: ir.Grid, index: ir.Index | None) -> 
     em.line("if taken is not None:")
     em.line("    for r in range(cnt):")
     em.line("        taken[out_rows[m, r]] = True")
+
+
+def _first_pass(em: _PairEmitter, match: ir.Match, first: int) -> None:
+    """Every candidate's filters and pair total, without a branch (so that LLVM vectorises it): an
+    exclusion counts under the first filter that fails, and the criteria are evaluated for excluded
+    candidates too (the emitted expressions are safe on any row, as in the scoring kernels)."""
+    mark = len(em.lines)
+    em.line("for t in range(lo, hi):  # first pass: filters and pair total of every candidate")
+    em.depth = 3
+    em.line("i = _row(cand, t)")
+    em.begin_loop()
+    em.line("e_ = True  # eligible so far")
+    for j, f in enumerate(match.filters[first:], start=first):
+        em.line(f"# filter [{j}] {f.id}: {_comment(f.when_source)}")
+        w = em.emit(f.when)
+        em.line(f"ok_{j} = {_and(w.v, w.m)}")
+        em.line(f"ex_{j} += e_ & (not ok_{j})")
+        em.line(f"e_ = e_ & ok_{j}")
+    em.line("elig += e_")
+    for j, c in enumerate(match.criteria):
+        _criterion(em, j, c)
+    points = " + ".join(f"p_{j}" for j in range(len(match.criteria))) or "0"
+    em.line(f"sc_s[t - lo] = np.int64(base_total[i]) + {points}")
+    em.line("sc_e[t - lo] = e_")
+    em.depth = 2
+    em.lines[mark:mark] = em.dwelling_lines
+
+
+def _second_pass(em: _PairEmitter, index: ir.Index | None) -> None:
+    """The eligible candidates, in tie-break order, offered to the bounded heap of the k best."""
+    em.line("for t in range(lo, hi):  # second pass: the eligible candidates, best k kept")
+    em.depth = 3
+    em.line("if not sc_e[t - lo]:")
+    em.line("    continue")
+    em.line("r_ = np.int64(crank[t])  # the candidate's tie-break rank" if index is not None
+            else "r_ = np.int64(t)  # the candidate's tie-break rank")
+    em.line("if taken is not None and taken[r_]:")
+    em.line("    already += 1")
+    em.line("    continue")
+    em.line("s_ = sc_s[t - lo]")
+    em.line("t_ = np.int64(base_tier[_row(cand, t)])")
+    em.line("if cnt == k and (t_ < ht[0] or (t_ == ht[0] and s_ <= hs[0])):")
+    em.line("    continue  # no better than the worst of a full heap (a later row loses ties): the common case")
+    em.line("cnt = _offer(ht, hs, hr, cnt, k, t_, s_, r_)")
+    em.depth = 2
+
+
+def _scratch(index: ir.Index | None) -> list[str]:
+    """The first pass's outputs, sized for the longest candidate list of this call's dwellings."""
+    size = ["    big = n"] if index is None else [
+        "    big = 0",
+        "    for q in range(q_start, q_stop):",
+        "        d = dkey[order[q]]",
+        "        if d >= 0:",
+        "            big = max(big, ptr[d + 1] - ptr[d])"]
+    return [*size, "    sc_s = np.empty(big, np.int64)  # per candidate of the dwelling: its pair total",
+            "    sc_e = np.empty(big, np.bool_)  # and whether it is eligible"]
 
 
 def generate_pair_source(grid: ir.Grid) -> PairSource:
@@ -247,10 +291,8 @@ def generate_pair_source(grid: ir.Grid) -> PairSource:
               + [f"dc_{_ident(n)}" for n in dcols] + [f"dvalid_{_ident(n)}" for n in dmasks]
               + [f"hv_{k}" for k in range(len(hoisted))] + [f"hm_{k}" for k in range(len(hoisted))])
     app_fn, app_columns, app_masks = _app_values(grid, hoisted)
-    args = [*inputs, "plafonds", "today", "base_total", "base_tier", "n_rows", "ptr", "cand", "crank", "cpos", "dkey", "major",
-            "order",
-            "taken", "k",
-            "q_start", "q_stop", *PAIR_OUTPUTS]
+    args = [*inputs, "plafonds", "today", "base_total", "base_tier", "n_rows", "ptr", "cand", "crank", "cpos", "dkey",
+            "order", "taken", "k", "q_start", "q_stop", *PAIR_OUTPUTS]
     head = [f"# Pair kernel of grid '{grid.meta.id}' (version {grid.meta.version or '-'}): do not edit.",
             f"# grid content hash: {grid.content_hash}",
             "# filters: " + "; ".join(f"[{j}] {f.id}" for j, f in enumerate(grid.match.filters)),
@@ -258,7 +300,7 @@ def generate_pair_source(grid: ir.Grid) -> PairSource:
             "# index: " + (f"logement.{index.dwelling_field} in {index.field}" if index else "none (every row)"),
             "", "import numba", "import numpy as np",
             "from cotation.jit_helpers import (_adequation, _ceiling, _civil, _fdiv, _finish, _months_between,",
-            "                                  _months_to, _offer, _popcount, _round_half_away, _valid)", "",
+            "                                  _months_to, _offer, _popcount, _round_half_away, _row, _valid)", "",
             *typology_constants(grid), ""]
     fn = [f"@numba.njit({_JIT})", *_wrapped(f"def {PAIR_KERNEL}", args, ":"),
           '    """Dwellings order[q_start:q_stop]: top k candidates (sorted rows), eligible and excluded counts."""',
@@ -267,6 +309,7 @@ def generate_pair_source(grid: ir.Grid) -> PairSource:
           "    ht = np.empty(max(k, 1), np.int64)",
           "    hs = np.empty(max(k, 1), np.int64)",
           "    hr = np.empty(max(k, 1), np.int64)",
+          *_scratch(index),
           "    for q in range(q_start, q_stop):", *body]
     text = "\n".join([*head, *app_fn, "", "", *fn, ""])
     return PairSource(text, columns, masks, dcols, dmasks, index, tuple(_dtype(h) for h in hoisted),

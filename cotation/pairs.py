@@ -30,7 +30,7 @@ from .threads import threaded_map
 
 SLICES_PER_THREAD = 4  # dwellings differ in their number of candidates: smaller slices balance threads
 PARALLEL_INDEX_ROWS = 50_000  # from this many applications, the inverted index is built in threads
-MAJOR_FROM = 3  # dwellings per commune from which the candidates' columns are copied in index order
+MAJOR_FROM = 3  # dwellings per commune from which the candidates' columns are copied in their order
 
 
 @dataclass
@@ -65,12 +65,13 @@ class CompiledPairs:
         plafonds = ceiling_table(prep.date_calcul.year, FINANCINGS, ZONES)
         dkey = self._dwelling_keys(prep, app["size"])
         app["calls"] = app.get("calls", 0) + 1
-        major = src.indexed is not None and (_revisited(dkey) or app["calls"] > 1)  # a reused pool keeps the copy
+        major = app["calls"] > 1 or _revisited(dkey, src.indexed is not None)  # a reused pool keeps the copy
         per_app = self._major(prep.pool, app) if major else app["per_app"]
         nv, nm, nh = len(src.columns), len(src.masks), 2 * len(src.hoisted)
+        ptr, rows, ranks, pos = app["index"]
         return [*per_app[:nv + nm], *dvalues, *dmasks, *per_app[nv + nm:nv + nm + nh], plafonds,
-                np.int64(day_number(prep.date_calcul)), *per_app[-2:], np.int64(len(prep.batch)), *app["index"], dkey,
-                major]
+                np.int64(day_number(prep.date_calcul)), *per_app[-2:], np.int64(len(prep.batch)), ptr,
+                None if major else rows, ranks, pos, dkey]  # cand None: the columns are in the candidates' order
 
     def _applications(self, pool: Any) -> dict[str, Any]:
         key = f"pairs:{id(self)}"
@@ -132,7 +133,7 @@ class CompiledPairs:
         m, f = len(prep.dwellings), len(self.grid.match.filters)
         args = self.arguments(prep)
         free = _outputs(m, k, f)
-        dkey = args[-2]
+        dkey = args[-1]
         self._parallel(args, np.argsort(dkey, kind="stable"), k, free)  # a commune's dwellings together
         _as_rows(free, prep.perm)
         if assignment is None:
@@ -204,10 +205,13 @@ def _in_index_order(a: np.ndarray | None, where: np.ndarray, n: int) -> np.ndarr
     return np.take(a, where)
 
 
-def _revisited(dkey: np.ndarray) -> bool:
-    """Whether the communes' candidate lists are read often enough (several dwellings per commune)
-    to pay for copying the application columns into the index's order first (a pool that ranks a
-    second batch of dwellings makes the copy anyway: it is kept for the next batches)."""
+def _revisited(dkey: np.ndarray, indexed: bool) -> bool:
+    """Whether the candidate lists are read often enough (several dwellings per commune, or without
+    an index several dwellings) to pay for copying the application columns into the candidates'
+    order first (a pool that ranks a second batch of dwellings makes the copy anyway: it is kept
+    for the next batches)."""
+    if not indexed:
+        return len(dkey) >= MAJOR_FROM
     present = dkey[dkey >= 0]
     return len(present) >= MAJOR_FROM * max(1, len(np.unique(present)))
 

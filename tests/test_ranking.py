@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime
 import functools
 from typing import Any
+from unittest import mock
 
 import numba
 import numpy as np
@@ -281,19 +282,27 @@ def _batches(apps: list[dict[str, Any]], dws: list[dict[str, Any]], grid: Any) -
             Batch.from_rows(dws, cotation.dwelling_catalogue()))
 
 
+# the compiled engine reads the application columns in place (cand[t]) or copied in the candidates'
+# order (cand None): MAJOR_FROM 0 always copies, 10**9 never does on a first call
+LAYOUTS = st.sampled_from([0, 10**9])
+
+
 @settings(max_examples=40, deadline=None)
-@given(data=pair_data(), k=st.integers(0, 4), assignment=st.sampled_from([None, "given", "best"]))
-def test_fixed_grid_random_data(data: Any, k: int, assignment: str | None) -> None:
+@given(data=pair_data(), k=st.integers(0, 4), assignment=st.sampled_from([None, "given", "best"]), major_from=LAYOUTS)
+def test_fixed_grid_random_data(data: Any, k: int, assignment: str | None, major_from: int) -> None:
     apps, dws = _batches(*data, _full_grid())
-    both(_full_grid(), apps, dws, k, assignment=assignment)
+    with mock.patch.object(cotation.pairs, "MAJOR_FROM", major_from):
+        both(_full_grid(), apps, dws, k, assignment=assignment)
 
 
 @settings(max_examples=12, deadline=None)
-@given(match=match_parts(), data=pair_data(), k=st.integers(1, 4), assignment=st.sampled_from([None, "best"]))
-def test_random_match_parts(match: dict[str, Any], data: Any, k: int, assignment: str | None) -> None:
+@given(match=match_parts(), data=pair_data(), k=st.integers(1, 4), assignment=st.sampled_from([None, "best"]),
+       major_from=LAYOUTS)
+def test_random_match_parts(match: dict[str, Any], data: Any, k: int, assignment: str | None, major_from: int) -> None:
     grid = parse_grid(with_match(match), "aleatoire.yaml")
     apps, dws = _batches(*data, grid)
-    out = both(grid, apps, dws, k, assignment=assignment)
+    with mock.patch.object(cotation.pairs, "MAJOR_FROM", major_from):
+        out = both(grid, apps, dws, k, assignment=assignment)
     assert (out.eligible + out.excluded.sum(axis=1) == len(apps)).all()
 
 
