@@ -10,7 +10,8 @@ import numba
 import numpy as np
 
 __all__ = ["_adequation", "_cal_months", "_ceiling", "_civil", "_fdiv", "_finish", "_index_count",
-           "_index_fill", "_months_between", "_months_to", "_offer", "_popcount", "_round_half_away", "_row", "_valid"]
+           "_index_fill", "_months_between", "_months_to", "_offer", "_popcount", "_round_half_away", "_row",
+           "_sort_text_runs", "_text_words", "_valid"]
 
 _M1 = np.uint64(0x5555555555555555)
 _M2 = np.uint64(0x3333333333333333)
@@ -212,3 +213,109 @@ def _first_at(lists, base, j, c):
         if lists[base + q] == c:
             return False
     return True
+
+
+# -- ordering text (the tie-break order of the applications) -----------------------------------------
+@numba.njit(cache=True, error_model="numpy", nogil=True)
+def _text_words(offsets, data, w0, w1):
+    """The first 16 bytes of each string (UTF-8, Arrow's offsets and data), big-endian in two words,
+    zero padded: comparing the words compares the strings, unless both words are equal."""
+    eight = np.uint64(8)
+    for r in range(len(offsets) - 1):
+        a, b = offsets[r], offsets[r + 1]
+        x = np.uint64(0)
+        y = np.uint64(0)
+        for j in range(8):
+            x = (x << eight) | (np.uint64(data[a + j]) if a + j < b else np.uint64(0))
+            y = (y << eight) | (np.uint64(data[a + 8 + j]) if a + 8 + j < b else np.uint64(0))
+        w0[r] = x
+        w1[r] = y
+
+
+@numba.njit(cache=True, error_model="numpy", nogil=True, inline="always")
+def _text_less(x0, x1, p, y0, y1, q, offsets, data):
+    """Whether string p (first 16 bytes ``x0``, ``x1``) sorts before string q (``y0``, ``y1``) in byte
+    order (UTF-8: code-point order, as Python sorts strings)."""
+    if x0 != y0:
+        return x0 < y0
+    if x1 != y1:
+        return x1 < y1
+    a, c = offsets[p], offsets[q]
+    la, lc = offsets[p + 1] - a, offsets[q + 1] - c
+    for j in range(16, min(la, lc)):  # the first 16 bytes are equal (or padding)
+        if data[a + j] != data[c + j]:
+            return data[a + j] < data[c + j]
+    return la < lc
+
+
+@numba.njit(cache=True, error_model="numpy", nogil=True, inline="always")
+def _text_order(x0, x1, p, y0, y1, q, desc, offsets, data):
+    """Whether string p sorts strictly before string q in the requested direction."""
+    if desc:
+        return _text_less(y0, y1, q, x0, x1, p, offsets, data)
+    return _text_less(x0, x1, p, y0, y1, q, offsets, data)
+
+
+@numba.njit(cache=True, error_model="numpy", nogil=True, inline="always")
+def _before(k0, k1, rows, i, j, desc, offsets, data):
+    """Whether entry i of the run sorts strictly before entry j."""
+    return _text_order(k0[i], k1[i], rows[i], k0[j], k1[j], rows[j], desc, offsets, data)
+
+
+@numba.njit(cache=True, error_model="numpy", nogil=True, inline="always")
+def _move(k0, k1, rows, i, l0, l1, lrows, j):
+    """Entry i of (k0, k1, rows) to entry j of (l0, l1, lrows)."""
+    l0[j], l1[j], lrows[j] = k0[i], k1[i], rows[i]
+
+
+@numba.njit(cache=True, error_model="numpy", nogil=True)
+def _sort_text(k0, k1, rows, lo, hi, desc, offsets, data, b0, b1, brows):
+    """Sort the entries lo..hi-1 of (k0, k1, rows) by their strings, stably: insertion sort by
+    blocks of 16, then bottom-up merges through (b0, b1, brows)."""
+    for s in range(lo, hi, 16):
+        for j in range(s + 1, min(s + 16, hi)):
+            x0, x1, xr = k0[j], k1[j], rows[j]
+            i = j
+            while i > s and _text_order(x0, x1, xr, k0[i - 1], k1[i - 1], rows[i - 1], desc, offsets, data):
+                k0[i], k1[i], rows[i] = k0[i - 1], k1[i - 1], rows[i - 1]
+                i -= 1
+            k0[i], k1[i], rows[i] = x0, x1, xr
+    width = 16
+    while width < hi - lo:
+        for s in range(lo, hi, 2 * width):
+            mid, e = min(s + width, hi), min(s + 2 * width, hi)
+            if mid >= e or not _before(k0, k1, rows, mid, mid - 1, desc, offsets, data):
+                continue  # already in order
+            i, j, o = s, mid, 0
+            while i < mid and j < e:
+                if _before(k0, k1, rows, j, i, desc, offsets, data):
+                    _move(k0, k1, rows, j, b0, b1, brows, o)
+                    j += 1
+                else:
+                    _move(k0, k1, rows, i, b0, b1, brows, o)
+                    i += 1
+                o += 1
+            while i < mid:
+                _move(k0, k1, rows, i, b0, b1, brows, o)
+                i += 1
+                o += 1
+            for t in range(o):  # the rest of the right half is already in place
+                _move(b0, b1, brows, t, k0, k1, rows, s + t)
+        width *= 2
+
+
+@numba.njit(cache=True, error_model="numpy", nogil=True)
+def _sort_text_runs(keys, k0, k1, rows, desc, offsets, data):
+    """``rows`` is sorted (stably) by ``keys`` (``keys``, ``k0``, ``k1`` follow it: the packed key
+    and the first 16 bytes of each row's string): sort each run of an equal key by the strings
+    (ascending, or descending with ``desc``), in place."""
+    n = len(rows)
+    b0, b1, brows = np.empty(n, k0.dtype), np.empty(n, k1.dtype), np.empty(n, rows.dtype)
+    a = 0
+    while a < n:
+        b = a + 1
+        while b < n and keys[b] == keys[a]:
+            b += 1
+        if b - a > 1:
+            _sort_text(k0, k1, rows, a, b, desc, offsets, data, b0, b1, brows)
+        a = b

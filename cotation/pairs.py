@@ -30,7 +30,7 @@ from .threads import threaded_map
 
 SLICES_PER_THREAD = 4  # dwellings differ in their number of candidates: smaller slices balance threads
 PARALLEL_INDEX_ROWS = 50_000  # from this many applications, the inverted index is built in threads
-MAJOR_FROM = 3  # dwellings per commune from which the candidates' columns are copied in their order
+MAJOR_FROM = 2  # dwellings per commune from which the candidates' columns are copied in their order
 
 
 @dataclass

@@ -23,6 +23,7 @@ from cotation.api import load_grid, parse_grid, rank
 from cotation.data import Batch, read_dwellings
 from cotation.errors import DataError, GridError
 from cotation.generate import generate_applications, generate_dwellings
+import cotation.data
 import cotation.pairs
 from cotation.pairs import compile_pairs
 from cotation.ranking import Ranking, position_text
@@ -583,3 +584,51 @@ def test_commune_index_is_the_same_with_any_number_of_threads() -> None:
         got = {c: list(zip(rows[ptr[c]:ptr[c + 1]].tolist(), ranks[ptr[c]:ptr[c + 1]].tolist(),
                            pos[ptr[c]:ptr[c + 1]].tolist(), strict=True)) for c in range(size)}
         assert got == expected
+
+
+# ids that share long prefixes (the packed sort compares the first 16 UTF-8 bytes as integers, then
+# the rest), differ in length, or hold multi-byte characters
+ID_TEXT = st.lists(st.sampled_from(["0", "1", "9", "A", "a", "é", "€", "😀", "031202300000000"]),
+                   min_size=1, max_size=4).map("".join)
+TIE_ORDERS = ["date_depot asc, numero_unique asc", "date_depot desc, numero_unique desc", "numero_unique desc",
+              "nb_personnes desc, date_naissance_codemandeur asc, numero_unique asc",
+              "date_naissance_codemandeur desc", "ressources_mensuelles desc, numero_unique asc"]
+
+
+@settings(max_examples=80, deadline=None)
+@given(data=pair_data(), ids=st.lists(ID_TEXT, min_size=12, max_size=12, unique=True),
+       order=st.sampled_from(TIE_ORDERS))
+def test_packed_tie_order_equals_the_arrow_sort(data: Any, ids: list[str], order: str) -> None:
+    """The tie-break order from the packed integer key and the Numba id sort equals one Arrow
+    multi-key sort (missing last, ids in code-point order), whatever the ids."""
+    from cotation.ranking import arrow_tie_order, tie_order
+
+    grid = parse_grid(BASE + f"tie_break: [{order}]\n", "ordre.yaml")
+    rows = [{**row, "numero_unique": ids[i]} for i, row in enumerate(data[0])]
+    apps = Batch.from_rows(rows, grid.catalogue, date_calcul=DAY)
+    expected = arrow_tie_order(grid, apps)
+    assert tie_order(grid, apps).tolist() == expected.tolist()
+    if order == "numero_unique desc":  # and both are Python's string order
+        assert [str(apps.ids[r]) for r in expected] == sorted(ids[:len(rows)], reverse=True)
+
+
+def test_packed_tie_order_on_long_runs() -> None:
+    """Runs of equal filing dates longer than the insertion-sort blocks (merged), ids longer than
+    16 bytes that differ only after them, and every direction: equal to the Arrow sort."""
+    from cotation.ranking import _packed_tie_order, arrow_tie_order
+
+    rng = np.random.default_rng(5)
+    n = 3000
+    apps = generate_applications(n, seed=9)
+    tails = rng.permutation(n)
+    apps.ids = np.array([f"0312023000000000{t // 5}" if t % 5 == 0  # prefixes of one another past 16 bytes
+                         else f"{'0312023000000000' if t % 3 else '03120230'}{t:05d}{'é' if t % 7 == 0 else ''}"
+                         for t in tails], dtype=object)
+    days = rng.choice(np.array([18000, 18001, 18002], np.int32), n)
+    apps.columns["date_depot"] = cotation.data.Column(days, rng.random(n) < 0.9)
+    for order in ("date_depot asc, numero_unique asc", "date_depot desc, numero_unique desc",
+                  "numero_unique asc", "numero_unique desc"):
+        grid = parse_grid(BASE + f"tie_break: [{order}]\n", "ordre.yaml")
+        packed = _packed_tie_order(grid, apps)
+        assert packed is not None
+        assert packed.tolist() == arrow_tie_order(grid, apps).tolist(), order
