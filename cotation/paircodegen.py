@@ -46,6 +46,7 @@ class PairSource:
     dwelling_masks: tuple[str, ...]
     indexed: ir.Index | None
     hoisted: tuple[str, ...]  # dtypes of the per-application values (hv_k), in order
+    hoisted_masks: tuple[bool, ...]  # whether the kernel reads hm_k (the value can be missing)
     app_columns: tuple[str, ...]  # application fields read by app_values, in argument order
     app_masks: tuple[str, ...]
     kernel: str = PAIR_KERNEL
@@ -313,4 +314,5 @@ def generate_pair_source(grid: ir.Grid) -> PairSource:
           "    for q in range(q_start, q_stop):", *body]
     text = "\n".join([*head, *app_fn, "", "", *fn, ""])
     return PairSource(text, columns, masks, dcols, dmasks, index, tuple(_dtype(h) for h in hoisted),
+                      tuple(h.nullable for h in hoisted),
                       app_columns, app_masks)

@@ -90,8 +90,12 @@ class CompiledPairs:
         """The per-application inputs copied in the inverted index's order (computed once per pool)."""
         if "major" not in app:
             where = app["index"][1].astype(np.int64)  # NumPy converts narrower indices on every call
-            n = len(pool.batch)  # np.take releases the GIL: the copies run in threads
-            app["major"] = threaded_map(lambda a: _in_index_order(a, where, n), app["per_app"], self.threads)
+            n, src, per_app = len(pool.batch), self.source, app["per_app"]
+            nv = len(src.columns) + len(src.masks) + len(src.hoisted)
+            read = [True] * nv + list(src.hoisted_masks) + [True, True]  # hm_k of a never-missing value: unread
+            copies = threaded_map(lambda a: _in_index_order(a, where, n),  # np.take releases the GIL
+                                  [a if r else None for a, r in zip(per_app, read, strict=True)], self.threads)
+            app["major"] = [c if r else a for a, c, r in zip(per_app, copies, read, strict=True)]
         return app["major"]  # type: ignore[no-any-return]
 
     def _app_values(self, pool: Any, today: np.int64) -> list[np.ndarray]:
