@@ -179,28 +179,28 @@ def _finish(ht, hs, hr, cnt, rows, totals):
 
 
 @numba.njit(cache=True, error_model="numpy", nogil=True)
-def _index_count(lists, width, perm, size, q0, q1, counts):
-    """Inverted index of a list-of-communes column (rows of ``width`` communes, flattened), first
-    pass: ``counts[c]`` += the rows ``perm[q0:q1]`` that list commune c (each row once)."""
+def _index_count(lists, width, size, q0, q1, counts):
+    """Inverted index of a list-of-communes column whose rows (``width`` communes each, flattened)
+    are in tie-break order, first pass: ``counts[c]`` += the rows q0..q1-1 that list commune c
+    (each row once)."""
     for q in range(q0, q1):
-        i = perm[q]
         for j in range(width):
-            c = lists[i * width + j]
-            if c >= 0 and c < size and _first_at(lists, i * width, j, c):
+            c = lists[q * width + j]
+            if c >= 0 and c < size and _first_at(lists, q * width, j, c):
                 counts[c] += 1
 
 
 @numba.njit(cache=True, error_model="numpy", nogil=True)
 def _index_fill(lists, width, perm, size, q0, q1, fill, rows, ranks, pos):
-    """Second pass over the rows ``perm[q0:q1]``, in that order: the next entry of commune c is
-    ``fill[c]``; ``rows`` the row, ``ranks`` its place q in ``perm``, ``pos`` where it lists c first."""
+    """Second pass over the rows q0..q1-1, in that (tie-break) order: the next entry of commune c
+    is ``fill[c]``; ``rows`` the application's row ``perm[q]``, ``ranks`` its place q, ``pos``
+    where it lists c first."""
     for q in range(q0, q1):
-        i = perm[q]
         for j in range(width):
-            c = lists[i * width + j]
-            if c >= 0 and c < size and _first_at(lists, i * width, j, c):
+            c = lists[q * width + j]
+            if c >= 0 and c < size and _first_at(lists, q * width, j, c):
                 t = fill[c]
-                rows[t] = i
+                rows[t] = perm[q]
                 ranks[t] = q
                 pos[t] = j
                 fill[c] = t + 1

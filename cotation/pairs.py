@@ -180,15 +180,17 @@ def commune_index(lists: np.ndarray, width: int, perm: np.ndarray, size: int,
     entries ``ptr[c]:ptr[c + 1]`` are the rows listing it, each once, in that order: ``rows[t]`` the
     row, ``ranks[t]`` its place in ``perm``, ``pos[t]`` where it lists c first (0 = first wish).
 
-    A counting sort in two passes, each split into ``threads`` consecutive slices of ``perm``: slice
-    k fills each commune's entries after those of slices 0..k-1, so the index is the same whatever
-    the number of threads."""
+    The lists are first copied in tie-break order (one gather), so that both passes of the counting
+    sort read them in sequence; each pass is split into ``threads`` consecutive slices of ``perm``:
+    slice k fills each commune's entries after those of slices 0..k-1, so the index is the same
+    whatever the number of threads."""
     n = len(perm)
+    lists = np.take(lists.reshape(n, width), perm, axis=0).reshape(-1) if n else lists
     cuts = [round(k * n / threads) for k in range(threads + 1)]
     counts = np.zeros((threads, size), np.int64)
     w, s = np.int64(width), np.int64(size)
     slices = list(range(threads))
-    threaded_map(lambda k: _index_count(lists, w, perm, s, cuts[k], cuts[k + 1], counts[k]), slices, threads)
+    threaded_map(lambda k: _index_count(lists, w, s, cuts[k], cuts[k + 1], counts[k]), slices, threads)
     ptr = np.zeros(size + 1, np.int64)
     np.cumsum(counts.sum(axis=0), out=ptr[1:])
     starts = ptr[:-1] + np.cumsum(counts, axis=0) - counts  # where slice k starts in each commune
