@@ -10,8 +10,8 @@ import numba
 import numpy as np
 
 __all__ = ["_adequation", "_cal_months", "_ceiling", "_civil", "_fdiv", "_finish", "_index_count",
-           "_index_fill", "_months_between", "_months_to", "_offer", "_popcount", "_round_half_away", "_row",
-           "_sort_text_runs", "_text_words", "_valid"]
+           "_index_fill", "_lowest_bit", "_months_between", "_months_to", "_offer", "_popcount", "_round_half_away", "_row",
+           "_sort_text_runs", "_taken", "_text_words", "_valid"]
 
 _M1 = np.uint64(0x5555555555555555)
 _M2 = np.uint64(0x3333333333333333)
@@ -43,6 +43,12 @@ def _popcount(x):
     x = x + (x >> np.uint64(16))
     x = x + (x >> np.uint64(32))
     return np.int64(x & np.uint64(127))
+
+
+@numba.njit(cache=True, error_model="numpy", nogil=True)
+def _lowest_bit(x):
+    """The position of the lowest bit set in a nonzero uint64."""
+    return _popcount((x & (~x + np.uint64(1))) - np.uint64(1))
 
 
 @numba.njit(cache=True, error_model="numpy", nogil=True)
@@ -108,6 +114,13 @@ def _ceiling(table, f, z, category, extra):
     base = c0 if c == 1 else (c1 if c == 2 else (c2 if c == 3 else (c3 if c == 4 else (c4 if c == 5 else c5))))
     amount = base + min(max(extra, 0), 1000) * per
     return amount if c0 >= 0 else np.int64(-1)
+
+
+@numba.njit(cache=True, error_model="numpy", nogil=True)
+def _taken(taken, r):
+    """Whether the application of tie-break rank r was proposed for an earlier dwelling of a batch
+    assignment: ``taken[r]``, or false without an assignment (``taken`` is None, pruned by Numba)."""
+    return False if taken is None else taken[r]
 
 
 @numba.njit(cache=True, error_model="numpy", nogil=True)
