@@ -10,7 +10,8 @@ import numba
 import numpy as np
 
 __all__ = ["_adequation", "_cal_months", "_ceiling", "_civil", "_fdiv", "_finish", "_index_count",
-           "_index_fill", "_lowest_bit", "_months_between", "_months_to", "_offer", "_popcount", "_round_half_away", "_row",
+           "_index_fill", "_lowest_bit", "_months_between", "_months_to", "_offer", "_popcount", "_round_half_away",
+           "_row",
            "_sort_text_runs", "_taken", "_text_words", "_valid"]
 
 _M1 = np.uint64(0x5555555555555555)
@@ -111,7 +112,7 @@ def _ceiling(table, f, z, category, extra):
     c0, c1, c2 = table[f, z, 0], table[f, z, 1], table[f, z, 2]
     c3, c4, c5, per = table[f, z, 3], table[f, z, 4], table[f, z, 5], table[f, z, 6]
     c = min(max(category, 1), 6)
-    base = c0 if c == 1 else (c1 if c == 2 else (c2 if c == 3 else (c3 if c == 4 else (c4 if c == 5 else c5))))
+    base = c0 if c == 1 else c1 if c == 2 else c2 if c == 3 else c3 if c == 4 else c4 if c == 5 else c5
     amount = base + min(max(extra, 0), 1000) * per
     return amount if c0 >= 0 else np.int64(-1)
 

@@ -319,7 +319,8 @@ def generate_pair_source(grid: ir.Grid) -> PairSource:
               + [f"dc_{_ident(n)}" for n in dcols] + [f"dvalid_{_ident(n)}" for n in dmasks]
               + [f"hv_{k}" for k in range(len(hoisted))] + [f"hm_{k}" for k in range(len(hoisted))])
     app_fn, app_columns, app_masks = _app_values(grid, hoisted)
-    args = [*inputs, "plafonds", "today", "base_total", "base_tier", "n_rows", "ptr", "cand", "crank", "cpos", "dkey",
+    args = [*inputs, "plafonds", "today", "base_total", "base_tier", "n_rows", "ptr", "cand", "crank", "cpos",
+            "dkey",
             "order", "taken", "k", "q_start", "q_stop", *PAIR_OUTPUTS]
     head = [f"# Pair kernel of grid '{grid.meta.id}' (version {grid.meta.version or '-'}): do not edit.",
             f"# grid content hash: {grid.content_hash}",
@@ -328,8 +329,8 @@ def generate_pair_source(grid: ir.Grid) -> PairSource:
             "# index: " + (f"logement.{index.dwelling_field} in {index.field}" if index else "none (every row)"),
             "", "import numba", "import numpy as np",
             "from cotation.jit_helpers import (_adequation, _ceiling, _civil, _fdiv, _finish, _months_between,",
-            "                                  _lowest_bit, _months_to, _offer, _popcount, _round_half_away, _row, _taken,",
-            "                                  _valid)", "",
+            "                                  _lowest_bit, _months_to, _offer, _popcount, _round_half_away, _row,",
+            "                                  _taken, _valid)", "",
             "EXCLUDED = np.int64(-(2 ** 62))  # the tier of an excluded candidate: below every tier (int8)",
             "BLOCK = 64  # candidates tested at once against the worst of a full heap (bits of a uint64)", "",
             *typology_constants(grid), ""]

@@ -10,6 +10,7 @@ serially, in the assignment order, because each dwelling removes its candidates 
 
 from __future__ import annotations
 
+import itertools
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -25,10 +26,9 @@ from .jit_helpers import _index_count, _index_fill
 from .kernel import _values, cache_directory, load_module, mask_of
 from .paircodegen import PairSource, generate_pair_source
 from .ranking import DwellingResult, Prepared, dwelling_order
-from .threads import pool as _pool
 from .threads import threaded_map
 
-SLICES_PER_THREAD = 4  # dwellings differ in their number of candidates: smaller slices balance threads
+SLICES_PER_THREAD = 8  # dwellings differ in their number of candidates: slices taken by free threads
 PARALLEL_INDEX_ROWS = 50_000  # from this many applications, the inverted index is built in threads
 MAJOR_FROM = 2  # dwellings per commune from which the candidates' columns are copied in their order
 
@@ -71,7 +71,7 @@ class CompiledPairs:
         ptr, rows, ranks, pos = app["index"]
         return [*per_app[:nv + nm], *dvalues, *dmasks, *per_app[nv + nm:nv + nm + nh], plafonds,
                 np.int64(day_number(prep.date_calcul)), *per_app[-2:], np.int64(len(prep.batch)), ptr,
-                None if major else rows, ranks, pos, dkey]  # cand None: the columns are in the candidates' order
+                None if major else rows, ranks, pos, dkey]  # cand None: columns in the candidates' order
 
     def _applications(self, pool: Any) -> dict[str, Any]:
         key = f"pairs:{id(self)}"
@@ -92,9 +92,10 @@ class CompiledPairs:
             where = app["index"][1].astype(np.int64)  # NumPy converts narrower indices on every call
             n, src, per_app = len(pool.batch), self.source, app["per_app"]
             nv = len(src.columns) + len(src.masks) + len(src.hoisted)
-            read = [True] * nv + list(src.hoisted_masks) + [True, True]  # hm_k of a never-missing value: unread
+            read = [True] * nv + list(src.hoisted_masks) + [True, True]  # unread: hm_k of a never-missing value
             copies = threaded_map(lambda a: _in_index_order(a, where, n),  # np.take releases the GIL
-                                  [a if r else None for a, r in zip(per_app, read, strict=True)], self.threads)
+                                  [a if r else None for a, r in zip(per_app, read, strict=True)],
+                                  self.threads)
             app["major"] = [c if r else a for a, c, r in zip(per_app, copies, read, strict=True)]
         return app["major"]  # type: ignore[no-any-return]
 
@@ -151,26 +152,15 @@ class CompiledPairs:
         return out, order
 
     def _parallel(self, args: list[Any], order: np.ndarray, k: int, out: DwellingResult) -> None:
+        """The dwellings ``order`` in slices, each taken by the next free thread (dwellings differ in
+        their number of candidates); each slice writes its own dwellings' outputs."""
         m = len(order)
         threads = min(self.threads, max(1, m))
         call = [*args, order, None, np.int64(k)]
-        if threads == 1:
-            self.kernel(*call, 0, m, *_fields(out))
-            return
-        pieces = threads * SLICES_PER_THREAD
+        pieces = threads * SLICES_PER_THREAD if threads > 1 else 1
         cuts = sorted({round(i * m / pieces) for i in range(pieces + 1)})
-        slices = list(zip(cuts, cuts[1:], strict=False))
-
-        def work(mine: list[tuple[int, int]]) -> None:
-            for a, b in mine:
-                self.kernel(*call, a, b, *_fields(out))
-
-        shares = [slices[t::threads] for t in range(threads)]  # interleaved: neighbours differ in size
-        pool = _pool(threads)  # threads - 1 workers: the calling thread takes the first share
-        jobs = [pool.submit(work, share) for share in shares[1:]]
-        work(shares[0])
-        for job in jobs:
-            job.result()
+        slices = list(itertools.pairwise(cuts)) or [(0, 0)]
+        threaded_map(lambda ab: self.kernel(*call, ab[0], ab[1], *_fields(out)), slices, threads)
 
 
 def commune_index(lists: np.ndarray, width: int, perm: np.ndarray, size: int,

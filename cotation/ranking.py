@@ -197,7 +197,8 @@ def _packed_tie_order(grid: ir.Grid, batch: Any) -> np.ndarray | None:
             return None
         prefix += digit[0] * np.int64(scale)
         scale *= digit[1]
-    order = pc.sort_indices(pa.array(prefix)).to_numpy().astype(np.int64) if head else np.arange(n, dtype=np.int64)
+    order = (pc.sort_indices(pa.array(prefix)).to_numpy().astype(np.int64) if head  # stable: a radix sort
+             else np.arange(n, dtype=np.int64))
     if ids_key is None:
         return order
     ids = pa.array(batch.ids, pa.string())

@@ -289,7 +289,8 @@ LAYOUTS = st.sampled_from([0, 10**9])
 
 
 @settings(max_examples=40, deadline=None)
-@given(data=pair_data(), k=st.integers(0, 4), assignment=st.sampled_from([None, "given", "best"]), major_from=LAYOUTS)
+@given(data=pair_data(), k=st.integers(0, 4), assignment=st.sampled_from([None, "given", "best"]),
+       major_from=LAYOUTS)
 def test_fixed_grid_random_data(data: Any, k: int, assignment: str | None, major_from: int) -> None:
     apps, dws = _batches(*data, _full_grid())
     with mock.patch.object(cotation.pairs, "MAJOR_FROM", major_from):
@@ -299,7 +300,8 @@ def test_fixed_grid_random_data(data: Any, k: int, assignment: str | None, major
 @settings(max_examples=12, deadline=None)
 @given(match=match_parts(), data=pair_data(), k=st.integers(1, 4), assignment=st.sampled_from([None, "best"]),
        major_from=LAYOUTS)
-def test_random_match_parts(match: dict[str, Any], data: Any, k: int, assignment: str | None, major_from: int) -> None:
+def test_random_match_parts(match: dict[str, Any], data: Any, k: int, assignment: str | None,
+                            major_from: int) -> None:
     grid = parse_grid(with_match(match), "aleatoire.yaml")
     apps, dws = _batches(*data, grid)
     with mock.patch.object(cotation.pairs, "MAJOR_FROM", major_from):
@@ -590,7 +592,8 @@ def test_commune_index_is_the_same_with_any_number_of_threads() -> None:
 # the rest), differ in length, or hold multi-byte characters
 ID_TEXT = st.lists(st.sampled_from(["0", "1", "9", "A", "a", "é", "€", "😀", "031202300000000"]),
                    min_size=1, max_size=4).map("".join)
-TIE_ORDERS = ["date_depot asc, numero_unique asc", "date_depot desc, numero_unique desc", "numero_unique desc",
+TIE_ORDERS = ["date_depot asc, numero_unique asc", "date_depot desc, numero_unique desc",
+              "numero_unique desc",
               "nb_personnes desc, date_naissance_codemandeur asc, numero_unique asc",
               "date_naissance_codemandeur desc", "ressources_mensuelles desc, numero_unique asc"]
 
@@ -621,8 +624,9 @@ def test_packed_tie_order_on_long_runs() -> None:
     n = 3000
     apps = generate_applications(n, seed=9)
     tails = rng.permutation(n)
-    apps.ids = np.array([f"0312023000000000{t // 5}" if t % 5 == 0  # prefixes of one another past 16 bytes
-                         else f"{'0312023000000000' if t % 3 else '03120230'}{t:05d}{'é' if t % 7 == 0 else ''}"
+    long, short = "0312023000000000", "03120230"
+    apps.ids = np.array([f"{long}{t // 5}" if t % 5 == 0  # prefixes of one another past 16 bytes
+                         else f"{long if t % 3 else short}{t:05d}{'é' if t % 7 == 0 else ''}"
                          for t in tails], dtype=object)
     days = rng.choice(np.array([18000, 18001, 18002], np.int32), n)
     apps.columns["date_depot"] = cotation.data.Column(days, rng.random(n) < 0.9)
