@@ -10,9 +10,8 @@ import numba
 import numpy as np
 
 __all__ = ["_adequation", "_cal_months", "_ceiling", "_civil", "_fdiv", "_finish", "_index_count",
-           "_index_fill", "_lowest_bit", "_months_between", "_months_to", "_offer", "_popcount", "_round_half_away",
-           "_row",
-           "_sort_text_runs", "_taken", "_text_words", "_valid"]
+           "_index_fill", "_lowest_bit", "_months_between", "_months_to", "_offer", "_popcount", "_radix_order",
+           "_round_half_away", "_row", "_sort_text_runs", "_taken", "_text_words", "_valid"]
 
 _M1 = np.uint64(0x5555555555555555)
 _M2 = np.uint64(0x3333333333333333)
@@ -333,3 +332,34 @@ def _sort_text_runs(keys, k0, k1, rows, desc, offsets, data):
         if b - a > 1:
             _sort_text(k0, k1, rows, a, b, desc, offsets, data, b0, b1, brows)
         a = b
+
+
+@numba.njit(cache=True, error_model="numpy", nogil=True)
+def _radix_order(key, bits, order):
+    """``order`` = the stable sort permutation of ``key`` (non-negative, below 2**bits), by a
+    least-significant-digit radix sort in passes of at most 16 bits; returns the sorted keys."""
+    n = len(key)
+    passes = max(1, (bits + 15) // 16)
+    width = (bits + passes - 1) // passes
+    size = np.int64(1) << width
+    mask = size - 1
+    k0, i0 = key.copy(), np.arange(n)
+    k1, i1 = np.empty_like(k0), np.empty_like(i0)
+    counts = np.empty(size + 1, np.int64)
+    for p in range(passes):
+        shift = p * width
+        counts[:] = 0
+        for j in range(n):
+            counts[((k0[j] >> shift) & mask) + 1] += 1
+        for d in range(size):
+            counts[d + 1] += counts[d]
+        for j in range(n):
+            d = (k0[j] >> shift) & mask
+            t = counts[d]
+            k1[t] = k0[j]
+            i1[t] = i0[j]
+            counts[d] = t + 1
+        k0, k1 = k1, k0
+        i0, i1 = i1, i0
+    order[:] = i0
+    return k0

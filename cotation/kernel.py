@@ -33,7 +33,8 @@ from . import ir
 from .catalogue import Kind
 from .codegen import CHUNK, TRACE_ROWS, KernelSource, generate_source
 from .dates import calendar_table, day_number
-from .reference import positioning, rank_of
+from .order import scores_rank
+from .reference import positioning
 from .scores import Lazy, Scores
 from .threads import pool as _pool
 
@@ -120,7 +121,7 @@ class CompiledGrid:
             total, bits, tier = details.get()[2:]
         else:
             self._run(self.kernel, [*inputs, today, total, bits, tier], len(batch))
-        ranks = Lazy(lambda: rank_of(grid, batch, total, tier))
+        ranks = Lazy(lambda: scores_rank(grid, batch, total, tier))
         return Scores(grid.meta.id, grid.meta.version, grid.content_hash, day, batch.ids, total, grid.columns,
                       tuple(p.id for p in grid.priorities), bits, tier,
                       details=Lazy.of(details.get()[:2]) if breakdown else Lazy(lambda: details.get()[:2]),

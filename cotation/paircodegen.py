@@ -328,9 +328,9 @@ def generate_pair_source(grid: ir.Grid) -> PairSource:
             "# pair criteria: " + "; ".join(f"[{j}] {c.id}" for j, c in enumerate(grid.match.criteria)),
             "# index: " + (f"logement.{index.dwelling_field} in {index.field}" if index else "none (every row)"),
             "", "import numba", "import numpy as np",
-            "from cotation.jit_helpers import (_adequation, _ceiling, _civil, _fdiv, _finish, _months_between,",
-            "                                  _lowest_bit, _months_to, _offer, _popcount, _round_half_away, _row,",
-            "                                  _taken, _valid)", "",
+            "from cotation.jit_helpers import (_adequation, _ceiling, _civil, _fdiv, _finish, _lowest_bit,",
+            "                                  _months_between, _months_to, _offer, _popcount, _round_half_away,",
+            "                                  _row, _taken, _valid)", "",
             "EXCLUDED = np.int64(-(2 ** 62))  # the tier of an excluded candidate: below every tier (int8)",
             "BLOCK = 64  # candidates tested at once against the worst of a full heap (bits of a uint64)", "",
             *typology_constants(grid), ""]

@@ -92,7 +92,7 @@ class CompiledPairs:
             where = app["index"][1].astype(np.int64)  # NumPy converts narrower indices on every call
             n, src, per_app = len(pool.batch), self.source, app["per_app"]
             nv = len(src.columns) + len(src.masks) + len(src.hoisted)
-            read = [True] * nv + list(src.hoisted_masks) + [True, True]  # unread: hm_k of a never-missing value
+            read = [True] * nv + list(src.hoisted_masks) + [True, True]  # hm_k never missing: unread
             copies = threaded_map(lambda a: _in_index_order(a, where, n),  # np.take releases the GIL
                                   [a if r else None for a, r in zip(per_app, read, strict=True)],
                                   self.threads)

@@ -140,12 +140,13 @@ class Ranking:
 def tie_order(grid: ir.Grid, batch: Any) -> np.ndarray:
     """Rows in the order of the grid's tie-breaks only (the first row wins any tie): missing values
     last, ids in code-point order, as Python sorts strings. When the keys before the id are integer
-    columns (dates, counts, codes), they are packed into one integer and sorted by Arrow, and the
-    ids break the remaining ties in a Numba sort (:func:`_packed_tie_order`); otherwise one Arrow
-    multi-key sort (:func:`arrow_tie_order`, the definition, tested equal)."""
+    columns (dates, counts, codes), by packed keys and a radix sort (:func:`cotation.order.tie_order`);
+    otherwise by one Arrow multi-key sort (:func:`arrow_tie_order`, the definition, tested equal)."""
+    from .order import tie_order as packed
+
     if len(batch) == 0:
         return np.zeros(0, dtype=np.int64)
-    order = _packed_tie_order(grid, batch)
+    order = packed(grid, batch)
     return arrow_tie_order(grid, batch) if order is None else order
 
 
@@ -165,51 +166,6 @@ def arrow_tie_order(grid: ir.Grid, batch: Any) -> np.ndarray:
             columns[f"k{j}"] = pa.array(col.values, mask=None if col.valid is None else ~col.valid)
         keys.append((f"k{j}", "descending" if tb.descending else "ascending", "at_end"))
     return pc.sort_indices(pa.table(columns), sort_keys=keys).to_numpy().astype(np.int64)
-
-
-def _packed_tie_order(grid: ir.Grid, batch: Any) -> np.ndarray | None:
-    """:func:`tie_order` when every key before the id is an integer column whose digits (missing
-    last, descending reversed: :func:`cotation.reference._digit`) pack into one int64; None
-    otherwise. Keys after the id never decide (ids are unique). Arrow sorts the packed key (a
-    radix sort: ~0.3 ms for 100 000 rows) and :func:`cotation.jit_helpers._sort_text_runs` sorts
-    each run of equal keys by id, comparing the ids' first 16 UTF-8 bytes as two integers (2 000
-    dwellings x 100 000 applications: the tie-break sort ~12 -> ~4 ms)."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    from .jit_helpers import _sort_text_runs, _text_words
-    from .reference import _WORD, _digit, _integer
-
-    n, id_field = len(batch), grid.catalogue.id_field.name
-    head = []
-    for tb in grid.tie_break:
-        if tb.field == id_field:
-            break
-        head.append(tb)
-    ids_key = next((tb for tb in grid.tie_break if tb.field == id_field), None)
-    columns = [batch.column(tb.field) for tb in head]
-    if not all(_integer(col.values.dtype) for col in columns):
-        return None
-    prefix, scale = np.zeros(n, np.int64), 1
-    for tb, col in zip(reversed(head), reversed(columns), strict=True):  # least significant first
-        digit = _digit(col.values.astype(np.int64), col.valid, tb.descending)
-        if digit is None or scale * digit[1] >= _WORD:
-            return None
-        prefix += digit[0] * np.int64(scale)
-        scale *= digit[1]
-    order = (pc.sort_indices(pa.array(prefix)).to_numpy().astype(np.int64) if head  # stable: a radix sort
-             else np.arange(n, dtype=np.int64))
-    if ids_key is None:
-        return order
-    ids = pa.array(batch.ids, pa.string())
-    offsets = np.frombuffer(ids.buffers()[1], np.int32, n + 1, ids.offset * 4)
-    data = ids.buffers()[2]
-    data = np.frombuffer(data, np.uint8) if data is not None and data.size else np.zeros(1, np.uint8)
-    w0, w1 = np.empty(n, np.uint64), np.empty(n, np.uint64)
-    _text_words(offsets, data, w0, w1)
-    k0, k1 = w0[order], w1[order]  # in the order's sequence: the run sorts read them contiguously
-    _sort_text_runs(prefix[order], k0, k1, order, ids_key.descending, offsets, data)
-    return order
 
 
 @dataclass(eq=False)

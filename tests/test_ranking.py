@@ -26,6 +26,7 @@ from cotation.generate import generate_applications, generate_dwellings
 import cotation.data
 import cotation.pairs
 from cotation.pairs import compile_pairs
+from cotation.order import scores_rank
 from cotation.ranking import Ranking, position_text
 
 DAY = datetime.date(2026, 1, 1)
@@ -546,6 +547,7 @@ def test_scores_rank_composite_keys_equal_the_lexsort(data: Any, order: str, spr
     expected = np.empty(len(apps), np.int64)
     expected[lexsort_order(grid, apps, total, tier)] = np.arange(1, len(apps) + 1)
     assert rank_of(grid, apps, total, tier).tolist() == expected.tolist()
+    assert scores_rank(grid, apps, total, tier).tolist() == expected.tolist()  # the compiled engine's
     assert grid.tie_break[-1].field == "numero_unique"
 
 
@@ -561,7 +563,21 @@ def test_scores_rank_composite_keys_on_a_large_batch() -> None:
     expected = np.empty(len(apps), np.int64)
     expected[lexsort_order(grid, apps, total, tier)] = np.arange(1, len(apps) + 1)
     assert rank_of(grid, apps, total, tier).tolist() == expected.tolist()
+    assert scores_rank(grid, apps, total, tier).tolist() == expected.tolist()
     assert grid.tie_break[-1].field == "numero_unique"
+
+
+def test_radix_order_is_a_stable_sort() -> None:
+    """The radix sort under the packed keys, over key widths of one to four passes."""
+    from cotation.jit_helpers import _radix_order
+
+    rng = np.random.default_rng(3)
+    for bits in (1, 12, 16, 17, 33, 62):
+        key = rng.integers(0, 2**bits, 5000, dtype=np.int64) // rng.integers(1, 50, 5000)  # ties
+        order = np.empty(len(key), np.int64)
+        ordered = _radix_order(key, np.int64(bits), order)
+        assert order.tolist() == np.argsort(key, kind="stable").tolist()
+        assert ordered.tolist() == np.sort(key).tolist()
 
 
 def test_commune_index_is_the_same_with_any_number_of_threads() -> None:
@@ -618,7 +634,8 @@ def test_packed_tie_order_equals_the_arrow_sort(data: Any, ids: list[str], order
 def test_packed_tie_order_on_long_runs() -> None:
     """Runs of equal filing dates longer than the insertion-sort blocks (merged), ids longer than
     16 bytes that differ only after them, and every direction: equal to the Arrow sort."""
-    from cotation.ranking import _packed_tie_order, arrow_tie_order
+    from cotation.order import tie_order as packed_tie_order
+    from cotation.ranking import arrow_tie_order
 
     rng = np.random.default_rng(5)
     n = 3000
@@ -633,6 +650,6 @@ def test_packed_tie_order_on_long_runs() -> None:
     for order in ("date_depot asc, numero_unique asc", "date_depot desc, numero_unique desc",
                   "numero_unique asc", "numero_unique desc"):
         grid = parse_grid(BASE + f"tie_break: [{order}]\n", "ordre.yaml")
-        packed = _packed_tie_order(grid, apps)
+        packed = packed_tie_order(grid, apps)
         assert packed is not None
         assert packed.tolist() == arrow_tie_order(grid, apps).tolist(), order
