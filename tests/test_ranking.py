@@ -653,3 +653,23 @@ def test_packed_tie_order_on_long_runs() -> None:
         packed = packed_tie_order(grid, apps)
         assert packed is not None
         assert packed.tolist() == arrow_tie_order(grid, apps).tolist(), order
+
+
+@pytest.mark.parametrize("k", [1, 4, 70])
+def test_heap_blocks_with_many_ties(k: int) -> None:
+    """Long candidate lists (the second pass's blocks of 64, the heap full at a block's start) where
+    most candidates tie on tier and pair total, so that the tie-break rank decides at the heap's
+    boundary: the same candidates as the reference, with and without an assignment."""
+    first = "rang_souhait(logement.commune, communes_souhaitees) == 1"
+    match = {"filters": [{"id": "commune", "label": "Commune", "when": "logement.commune in communes_souhaitees"}],
+             "criteria": [{"id": "premier", "label": "Premier souhait", "when": first, "points": 1},
+                          {"id": "taille", "label": "Taille", "when": "true", "points": "min(nb_personnes, 3)"}]}
+    grid = parse_grid(with_match(match), "egalites.yaml")
+    apps = generate_applications(3000, seed=41).with_catalogue(grid.catalogue)
+    n = len(apps)
+    apps.columns["date_depot"] = cotation.data.Column(np.full(n, 19000, np.int32), None)  # one seniority
+    apps.columns["dalo"] = cotation.data.Column(np.zeros(n, np.bool_), None)
+    dws = generate_dwellings(12, seed=42)
+    out = both(grid, apps, dws, k)
+    assert (out.eligible > 200).any()  # several blocks of candidates
+    both(grid, apps, dws, k, assignment="given")
