@@ -661,9 +661,11 @@ def test_heap_blocks_with_many_ties(k: int) -> None:
     most candidates tie on tier and pair total, so that the tie-break rank decides at the heap's
     boundary: the same candidates as the reference, with and without an assignment."""
     first = "rang_souhait(logement.commune, communes_souhaitees) == 1"
-    match = {"filters": [{"id": "commune", "label": "Commune", "when": "logement.commune in communes_souhaitees"}],
+    wished = "logement.commune in communes_souhaitees"
+    match = {"filters": [{"id": "commune", "label": "Commune", "when": wished}],
              "criteria": [{"id": "premier", "label": "Premier souhait", "when": first, "points": 1},
-                          {"id": "taille", "label": "Taille", "when": "true", "points": "min(nb_personnes, 3)"}]}
+                          {"id": "taille", "label": "Taille", "when": "true",
+                           "points": "min(nb_personnes, 3)"}]}
     grid = parse_grid(with_match(match), "egalites.yaml")
     apps = generate_applications(3000, seed=41).with_catalogue(grid.catalogue)
     n = len(apps)
