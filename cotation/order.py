@@ -22,6 +22,11 @@ from .reference import _WORD, _digit, _integer, rank_of
 
 Key = tuple[np.ndarray, "np.ndarray | None", bool]  # (values, valid or None, descending)
 
+# From this many rows the callers use the packed keys: below, NumPy and Arrow take a few
+# milliseconds, while the first use of the Numba sorts on a machine compiles them (about 2 s, then
+# cached on disk), which a notebook scoring a thousand applications should not pay.
+PACKED_FROM = 50_000
+
 
 def packed_order(n: int, keys: list[Key], ids: np.ndarray | None,
                  ids_descending: bool = False) -> np.ndarray | None:
@@ -78,10 +83,12 @@ def tie_order(grid: ir.Grid, batch: Any) -> np.ndarray | None:
     return packed_order(len(batch), keys, None if id_desc is None else batch.ids, bool(id_desc))
 
 
-def scores_rank(grid: ir.Grid, batch: Any, total: np.ndarray, tier: np.ndarray) -> np.ndarray:
+def scores_rank(grid: ir.Grid, batch: Any, total: np.ndarray, tier: np.ndarray, *,
+                packed_from: int = PACKED_FROM) -> np.ndarray:
     """:func:`cotation.reference.rank_of` (1 = best: tier, total, then the tie-breaks), by the
-    packed keys when they fit, else by the reference itself."""
-    found = tie_keys(grid, batch)
+    packed keys when there are ``packed_from`` rows or more and the keys fit, else by the
+    reference itself."""
+    found = tie_keys(grid, batch) if len(total) >= packed_from else None
     order = None
     if found is not None:
         keys, id_desc = found

@@ -139,14 +139,16 @@ class Ranking:
 # -- shared preparation --------------------------------------------------------------------------
 def tie_order(grid: ir.Grid, batch: Any) -> np.ndarray:
     """Rows in the order of the grid's tie-breaks only (the first row wins any tie): missing values
-    last, ids in code-point order, as Python sorts strings. When the keys before the id are integer
-    columns (dates, counts, codes), by packed keys and a radix sort (:func:`cotation.order.tie_order`);
-    otherwise by one Arrow multi-key sort (:func:`arrow_tie_order`, the definition, tested equal)."""
+    last, ids in code-point order, as Python sorts strings. From ``order.PACKED_FROM`` rows, when the
+    keys before the id are integer columns (dates, counts, codes), by packed keys and a radix sort
+    (:func:`cotation.order.tie_order`); otherwise by one Arrow multi-key sort
+    (:func:`arrow_tie_order`, the definition, tested equal)."""
+    from .order import PACKED_FROM
     from .order import tie_order as packed
 
     if len(batch) == 0:
         return np.zeros(0, dtype=np.int64)
-    order = packed(grid, batch)
+    order = packed(grid, batch) if len(batch) >= PACKED_FROM else None
     return arrow_tie_order(grid, batch) if order is None else order
 
 
