@@ -48,6 +48,8 @@ def packed_order(n: int, keys: list[Key], ids: np.ndarray | None,
     import pyarrow as pa
 
     text = pa.array(ids, pa.string())
+    if isinstance(text, pa.ChunkedArray):  # over 2 GB of ids: beyond 32-bit offsets
+        return None
     offsets = np.frombuffer(text.buffers()[1], np.int32, n + 1, text.offset * 4)
     data = text.buffers()[2]
     data = np.frombuffer(data, np.uint8) if data is not None and data.size else np.zeros(1, np.uint8)
