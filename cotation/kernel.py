@@ -36,7 +36,7 @@ from .dates import calendar_table, day_number
 from .order import scores_rank
 from .reference import positioning
 from .scores import Lazy, Scores
-from .threads import pool as _pool
+from .threads import threaded_map
 
 MODULE_PREFIX = "cotation_grid_"
 #: Below this many rows per thread, one thread scores everything (handing work over costs ~50 us).
@@ -160,11 +160,7 @@ class CompiledGrid:
             return
         step = -(-n // threads // CHUNK) * CHUNK
         cuts = [(s, min(s + step, n)) for s in range(0, n, step)]
-        pool = _pool(threads)
-        pending = [pool.submit(function, *args, s, e) for s, e in cuts[1:]]
-        function(*args, *cuts[0])
-        for job in pending:
-            job.result()
+        threaded_map(lambda cut: function(*args, *cut), cuts, threads)
 
     def arguments(self, batch: Any, today: np.int64) -> list[Any]:
         """Everything the kernels read for ``batch`` scored on day ``today``: inputs, the grid's point

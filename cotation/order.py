@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from . import ir
-from .reference import _WORD, _digit, _integer, rank_of
+from .reference import _digit, _integer, pack_digits, rank_of, ranks_of_order
 
 Key = tuple[np.ndarray, "np.ndarray | None", bool]  # (values, valid or None, descending)
 
@@ -34,13 +34,10 @@ def packed_order(n: int, keys: list[Key], ids: np.ndarray | None,
     strings; None: then by row); None when the keys' digits do not pack into one int64."""
     from .jit_helpers import _radix_order, _sort_text_runs, _text_words
 
-    prefix, scale = np.zeros(n, np.int64), 1
-    for values, valid, descending in reversed(keys):  # least significant first
-        digit = _digit(values.astype(np.int64), valid, descending) if n else (np.zeros(0, np.int64), 1)
-        if digit is None or scale * digit[1] >= _WORD:
-            return None
-        prefix += digit[0] * np.int64(scale)
-        scale *= digit[1]
+    words = pack_digits(n, [_digit(values.astype(np.int64), valid, desc) for values, valid, desc in keys])
+    if words is None or len(words) > 1:
+        return None
+    prefix, scale = words[0]
     order = np.empty(n, np.int64)
     ordered = _radix_order(prefix, np.int64(max(1, (scale - 1).bit_length())), order)
     if ids is None or n < 2:
@@ -76,9 +73,10 @@ def tie_keys(grid: ir.Grid, batch: Any) -> tuple[list[Key], bool | None] | None:
     return keys, None
 
 
-def tie_order(grid: ir.Grid, batch: Any) -> np.ndarray | None:
-    """The rows in the order of the grid's tie-breaks alone, or None (see :func:`tie_keys`)."""
-    found = tie_keys(grid, batch)
+def tie_order(grid: ir.Grid, batch: Any, *, packed_from: int = PACKED_FROM) -> np.ndarray | None:
+    """The rows in the order of the grid's tie-breaks alone, or None: below ``packed_from`` rows,
+    or when the keys do not pack (see :func:`tie_keys`)."""
+    found = tie_keys(grid, batch) if len(batch) >= packed_from else None
     if found is None:
         return None
     keys, id_desc = found
@@ -96,8 +94,4 @@ def scores_rank(grid: ir.Grid, batch: Any, total: np.ndarray, tier: np.ndarray, 
         keys, id_desc = found
         keys = [(np.asarray(tier), None, True), (np.asarray(total), None, True), *keys]
         order = packed_order(len(total), keys, None if id_desc is None else batch.ids, bool(id_desc))
-    if order is None:
-        return rank_of(grid, batch, total, tier)
-    rank = np.empty(len(total), dtype=np.int64)
-    rank[order] = np.arange(1, len(total) + 1)
-    return rank
+    return rank_of(grid, batch, total, tier) if order is None else ranks_of_order(order)

@@ -65,7 +65,6 @@ class _PairEmitter(_Emitter):
         self.in_index = in_index  # emitting the candidate loop of the inverted index (cpos[t] is known)
         self.var_defs.update({v.name: v for v in grid.match.variables})
         self.dwelling_fields: dict[str, bool] = {}
-        self.uses_ceilings = False
         self.hoisted = {node: k for k, node in enumerate(hoisted)}
         self.dwelling_lines: list[str] = []  # the dwelling's fields, read once before its candidate loop
 
@@ -111,7 +110,6 @@ class _PairEmitter(_Emitter):
 
     def _call_plafond_ressources(self, node: ir.Call) -> _Slot:
         f, z, c, x = (self.emit(a) for a in node.args)
-        self.uses_ceilings = True
         fmap = [FINANCINGS.index(v) for v in node.args[0].type.domain]
         zmap = [ZONES.index(v) for v in node.args[1].type.domain]
         fi = f"np.int64({fmap})[{f.v}]" if fmap != list(range(len(fmap))) else f.v
@@ -232,7 +230,8 @@ def _first_pass(em: _PairEmitter, match: ir.Match, index: ir.Index | None) -> No
     em.line("i = _row(cand, t)")
     em.begin_loop()
     em.line("e_ = True  # eligible so far")
-    for j, f in enumerate(match.filters[1 if index is not None else 0:], start=1 if index is not None else 0):
+    first = 1 if index is not None else 0  # the index applied filter [0] already
+    for j, f in enumerate(match.filters[first:], start=first):
         em.line(f"# filter [{j}] {f.id}: {_comment(f.when_source)}")
         w = em.emit(f.when)
         em.line(f"ok_{j} = {_and(w.v, w.m)}")
@@ -320,8 +319,7 @@ def generate_pair_source(grid: ir.Grid) -> PairSource:
               + [f"hv_{k}" for k in range(len(hoisted))] + [f"hm_{k}" for k in range(len(hoisted))])
     app_fn, app_columns, app_masks = _app_values(grid, hoisted)
     args = [*inputs, "plafonds", "today", "base_total", "base_tier", "n_rows", "ptr", "cand", "crank", "cpos",
-            "dkey",
-            "order", "taken", "k", "q_start", "q_stop", *PAIR_OUTPUTS]
+            "dkey", "order", "taken", "k", "q_start", "q_stop", *PAIR_OUTPUTS]
     head = [f"# Pair kernel of grid '{grid.meta.id}' (version {grid.meta.version or '-'}): do not edit.",
             f"# grid content hash: {grid.content_hash}",
             "# filters: " + "; ".join(f"[{j}] {f.id}" for j, f in enumerate(grid.match.filters)),
@@ -329,8 +327,8 @@ def generate_pair_source(grid: ir.Grid) -> PairSource:
             "# index: " + (f"logement.{index.dwelling_field} in {index.field}" if index else "none (every row)"),
             "", "import numba", "import numpy as np",
             "from cotation.jit_helpers import (_adequation, _ceiling, _civil, _fdiv, _finish, _lowest_bit,",
-            "                                  _months_between, _months_to, _offer, _popcount, _round_half_away,",
-            "                                  _row, _taken, _valid)", "",
+            "                                  _months_between, _months_to, _offer, _popcount,",
+            "                                  _round_half_away, _row, _taken, _valid)", "",
             "EXCLUDED = np.int64(-(2 ** 62))  # the tier of an excluded candidate: below every tier (int8)",
             "BLOCK = 64  # candidates tested at once against the worst of a full heap (bits of a uint64)", "",
             *typology_constants(grid), ""]

@@ -143,12 +143,11 @@ def tie_order(grid: ir.Grid, batch: Any) -> np.ndarray:
     keys before the id are integer columns (dates, counts, codes), by packed keys and a radix sort
     (:func:`cotation.order.tie_order`); otherwise by one Arrow multi-key sort
     (:func:`arrow_tie_order`, the definition, tested equal)."""
-    from .order import PACKED_FROM
     from .order import tie_order as packed
 
     if len(batch) == 0:
         return np.zeros(0, dtype=np.int64)
-    order = packed(grid, batch) if len(batch) >= PACKED_FROM else None
+    order = packed(grid, batch)
     return arrow_tie_order(grid, batch) if order is None else order
 
 

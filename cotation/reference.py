@@ -434,10 +434,13 @@ def rank_of(grid: ir.Grid, batch: object, total: np.ndarray, tier: np.ndarray) -
     """Rank (1 = best): tier desc, total desc, then the grid's tie-breaks (missing values last, then
     the row order)."""
     order = _composite_order(grid, batch, total, tier)
-    if order is None:
-        order = lexsort_order(grid, batch, total, tier)
-    rank = np.empty(len(total), dtype=np.int64)
-    rank[order] = np.arange(1, len(total) + 1)
+    return ranks_of_order(lexsort_order(grid, batch, total, tier) if order is None else order)
+
+
+def ranks_of_order(order: np.ndarray) -> np.ndarray:
+    """Rank (1 = first) of each row, from the rows in ranking order."""
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(1, len(order) + 1)
     return rank
 
 
@@ -468,19 +471,31 @@ def _composite_order(grid: ir.Grid, batch: object, total: np.ndarray, tier: np.n
         else:
             col = columns[tb.field]
             digits.append(_digit(col.values.astype(np.int64), col.valid, tb.descending))
-    if any(d is None for d in digits):
+    packed = pack_digits(n, digits)
+    if packed is None:
         return None
-    words, word, scale = [], np.zeros(n, np.int64), 1
-    for code, radix in reversed(digits):  # least significant first
-        if scale * radix >= _WORD:
-            words.append(word)
-            word, scale = np.zeros(n, np.int64), 1
-        word += code * np.int64(scale)
-        scale *= radix
-    words.append(word)
+    words = [word for word, _ in packed]
     if len(words) == 1:
         return np.argsort(words[0], kind="quicksort" if unique else "stable")
     return np.lexsort(words)  # stable; words least significant first
+
+
+def pack_digits(n: int, digits: list[tuple[np.ndarray, int] | None]) -> list[tuple[np.ndarray, int]] | None:
+    """Digits (``0 <= code < radix``, most significant first) packed into as few int64 words below
+    ``_WORD`` as they fit: ``(word, scale)`` pairs, least significant word first, ``scale`` the
+    product of the word's radixes. None when a digit is None (its key does not fit)."""
+    present = [d for d in digits if d is not None]
+    if len(present) < len(digits):
+        return None
+    words, word, scale = [], np.zeros(n, np.int64), 1
+    for code, radix in reversed(present):  # least significant first
+        if scale * radix >= _WORD:
+            words.append((word, scale))
+            word, scale = np.zeros(n, np.int64), 1
+        word += code * np.int64(scale)
+        scale *= radix
+    words.append((word, scale))
+    return words
 
 
 def _integer(dtype: np.dtype) -> bool:
