@@ -40,6 +40,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .buffers import from_numpy, null_scalar, strings, texts, valid
+from .buffers import values as numbers
 from .catalogue import Catalogue, Field, Kind, default_catalogue, dwelling_catalogue
 from .dates import day_number, from_day_number
 from .errors import MAX_ROWS, DataError, DataProblem, did_you_mean
@@ -63,6 +65,7 @@ NUMBER_RE = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
 COMMA_NUMBER_RE = r"^[+-]?\d*,\d+$"
 DATE_RE = r"^\d{4}-\d{2}-\d{2}$"
 COMMUNE_RE = r"^(\d{5}|2[AB]\d{3})$"
+_ZERO = from_numpy(np.zeros(1, np.int32))[0]  # an Arrow scalar made without pyarrow's pandas layer
 STORAGE: dict[Kind, type] = {
     Kind.BOOL: np.bool_,
     Kind.INT: np.int32,
@@ -150,7 +153,7 @@ class Batch:
             after = (col.values > today) if col.valid is None else (col.values > today) & col.valid
             if not after.any():
                 continue
-            shown = pa.array([from_day_number(v).isoformat() for v in col.values[after]][:MAX_ROWS * 10])
+            shown = strings([from_day_number(v).isoformat() for v in col.values[after][:MAX_ROWS * 10]])
             message = f"date after the computation date {date_calcul.isoformat()}"
             report.add_rows("D105", f.name, message, after, _spread(shown, after))
         report.raise_if_any(_row_labels(self.ids, np.ones(len(self), dtype=bool)))
@@ -466,11 +469,11 @@ def _spread(values: pa.Array, mask: np.ndarray) -> pa.Array:
     out: list[str | None] = [None] * len(mask)
     for pos, value in zip(np.flatnonzero(mask), values.to_pylist()):
         out[pos] = value
-    return pa.array(out, pa.string())
+    return strings(out)
 
 
 def _show_values(raw: pa.Array, positions: np.ndarray) -> tuple[str, ...]:
-    return tuple(_as_text(v) or "" for v in raw.take(pa.array(positions, pa.int64())).to_pylist())
+    return tuple(_as_text(v) or "" for v in raw.take(from_numpy(np.asarray(positions, np.int64))).to_pylist())
 
 
 def _row_labels(ids: np.ndarray | None, id_ok: np.ndarray | None) -> Callable[[np.ndarray], tuple[str, ...]]:
@@ -564,7 +567,7 @@ def _normalise(column: pa.ChunkedArray | pa.Array) -> pa.Array:
 def _trim_text(arr: pa.Array) -> pa.Array:
     """Strip spaces around text cells; an empty cell becomes null."""
     trimmed = pc.utf8_trim_whitespace(arr)
-    return pc.if_else(pc.equal(trimmed, ""), pa.scalar(None, pa.string()), trimmed)
+    return pc.if_else(pc.equal(pc.utf8_length(trimmed), _ZERO), null_scalar(pa.string()), trimmed)
 
 
 def _is_text(arr: pa.Array) -> bool:
@@ -573,24 +576,24 @@ def _is_text(arr: pa.Array) -> bool:
 
 def _mask(arr: pa.Array) -> np.ndarray:
     """A boolean Arrow array (nulls = False) as a NumPy mask."""
-    return np.asarray(arr.fill_null(False).to_numpy(zero_copy_only=False), dtype=bool)
+    return numbers(arr, False)
 
 
 def _present(arr: pa.Array) -> np.ndarray:
-    return _mask(pc.is_valid(arr))
+    return valid(arr)
 
 
 def _floats(arr: pa.Array) -> np.ndarray:
-    return np.asarray(pc.cast(arr, pa.float64(), safe=False).fill_null(0).to_numpy(zero_copy_only=False))
+    return numbers(pc.cast(arr, pa.float64(), safe=False))
 
 
 def _ints(arr: pa.Array, dtype: type = np.int64) -> np.ndarray:
-    return np.asarray(pc.cast(arr, pa.int64(), safe=False).fill_null(0).to_numpy(zero_copy_only=False), dtype)
+    return np.asarray(numbers(pc.cast(arr, pa.int64(), safe=False)), dtype)
 
 
 def _only(ok: np.ndarray, arr: pa.Array) -> pa.Array:
     """``arr`` with the cells where ``ok`` is false replaced by nulls."""
-    return pc.if_else(pa.array(ok), arr, pa.scalar(None, arr.type))
+    return pc.if_else(from_numpy(ok), arr, null_scalar(arr.type))
 
 
 def _wrong_type(f: Field, arr: pa.Array, ctx: _Ctx) -> np.ndarray:
@@ -645,13 +648,14 @@ def _convert_ids(f: Field, arr: pa.Array | None, ctx: _Ctx) -> tuple[np.ndarray 
     present = _present(arr)
     ctx.report.add_rows("D107", f.name, f"missing value in required column '{f.name}'", ~present)
     _check_duplicates(f, arr, ctx)
-    ids = np.asarray(arr.fill_null("").to_numpy(zero_copy_only=False), dtype=object)
+    ids = np.empty(len(arr), object)
+    ids[:] = texts(arr)
     return ids, present
 
 
 def _check_duplicates(f: Field, arr: pa.Array, ctx: _Ctx) -> None:
     counts = pc.value_counts(arr.drop_null())
-    dup = counts.filter(pc.greater(counts.field("counts"), 1))
+    dup = counts.filter(from_numpy(numbers(counts.field("counts")) > 1))
     if len(dup) == 0:
         return
     ids = dup.field("values").to_pylist()
@@ -667,8 +671,8 @@ def _convert_bool(f: Field, arr: pa.Array, ctx: _Ctx) -> Column:
     present = _present(arr)
     if _is_text(arr):
         low = pc.utf8_lower(arr)
-        values = _mask(pc.is_in(low, pa.array(TRUE_WORDS)))
-        ok = values | _mask(pc.is_in(low, pa.array(FALSE_WORDS)))
+        values = _mask(pc.is_in(low, strings(TRUE_WORDS)))
+        ok = values | _mask(pc.is_in(low, strings(FALSE_WORDS)))
     elif pa.types.is_boolean(arr.type):
         values, ok = _mask(arr), present
     elif pa.types.is_integer(arr.type) or pa.types.is_floating(arr.type):
@@ -765,10 +769,10 @@ def _convert_category(f: Field, arr: pa.Array, ctx: _Ctx) -> Column:
     present = _present(arr)
     if not _is_text(arr):
         return _finish(f, np.full(len(arr), -1), _wrong_type(f, arr, ctx), arr, ctx)
-    codes = pc.index_in(arr, value_set=pa.array(f.values, pa.string()))
+    codes = pc.index_in(arr, value_set=strings(f.values))
     ok = _present(codes)
     bad = present & ~ok
-    _report_unknown(f, bad, arr.filter(pa.array(bad)), arr, ctx)
+    _report_unknown(f, bad, arr.filter(from_numpy(bad)), arr, ctx)
     return _finish(f, _ints(codes), ok, arr, ctx)
 
 
@@ -777,7 +781,7 @@ def _report_unknown(f: Field, bad_rows: np.ndarray, items: pa.Array, shown: pa.A
     if not bad_rows.any():
         return
     counts = pc.value_counts(items)
-    order = np.argsort(-np.asarray(counts.field("counts")), kind="stable")
+    order = np.argsort(-numbers(counts.field("counts")), kind="stable")
     unknown = [counts.field("values")[int(i)].as_py() for i in order]
     hints = [(value, _suggest(value, f.values)) for value in unknown[:5]]
     listed = ", ".join(f"'{v}'" + (f" (did you mean '{h}'?)" if h and i else "") for i, (v, h) in enumerate(hints))
@@ -831,11 +835,11 @@ def _split_items(f: Field, arr: pa.Array, ctx: _Ctx) -> tuple[pa.Array, np.ndarr
         _wrong_type(f, arr, ctx)
         return None
     items = pc.list_flatten(lists)
-    rows = np.asarray(pc.list_parent_indices(lists).to_numpy(zero_copy_only=False), np.int64)
+    rows = np.asarray(numbers(pc.list_parent_indices(lists)), np.int64)
     if pa.types.is_string(items.type) or pa.types.is_large_string(items.type):
         items = _trim_text(items.cast(pa.string()))
     keep = _present(items)
-    return items.filter(pa.array(keep)), rows[keep]
+    return items.filter(from_numpy(keep)), rows[keep]
 
 
 def _convert_set(f: Field, arr: pa.Array, ctx: _Ctx) -> Column:
@@ -847,11 +851,11 @@ def _convert_set(f: Field, arr: pa.Array, ctx: _Ctx) -> Column:
     if not _is_text(items) and len(items):
         _wrong_type(f, arr, ctx)
         return Column(values, None)
-    codes = pc.index_in(items.cast(pa.string()), value_set=pa.array(f.values, pa.string()))
+    codes = pc.index_in(items.cast(pa.string()), value_set=strings(f.values))
     known = _present(codes)
     bad_rows = np.zeros(len(arr), bool)
     bad_rows[rows[~known]] = True
-    _report_unknown(f, bad_rows, items.filter(pa.array(~known)), arr, ctx)
+    _report_unknown(f, bad_rows, items.filter(from_numpy(~known)), arr, ctx)
     bits = np.left_shift(np.uint64(1), _ints(codes, np.uint64)[known])
     np.bitwise_or.at(values, rows[known], bits)
     return Column(values, None)

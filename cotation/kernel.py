@@ -4,7 +4,8 @@ The source from :func:`cotation.codegen.generate_source` is written once to a co
 module file ``cotation_grid_<key>.py`` in the cache directory, where ``key`` hashes the source, the
 cotation and numba versions and the CPU name. The module is executed in its own namespace and its
 functions are jitted with ``cache=True``, so Numba keeps the machine code next to it (``.nbi``
-and ``.nbc`` files in ``__pycache__``) and a new process loads it instead of compiling again.
+and ``.nbc`` files in ``__pycache__``) and a new process loads it instead of compiling again; the
+module's own bytecode is kept next to it too (``<name>.<python>.code``, see :func:`_code`).
 Files are written atomically (temporary file + ``os.replace``); a module file whose content does
 not hash to its name, or that fails to execute, is rewritten.
 
@@ -17,6 +18,8 @@ from __future__ import annotations
 import datetime
 import functools
 import hashlib
+import importlib.util
+import marshal
 import os
 import sys
 import tempfile
@@ -254,11 +257,11 @@ def _intact(path: Path, name: str) -> bool:
     return MODULE_PREFIX + module_key(content) == name
 
 
-def _write_atomically(path: Path, text: str) -> None:
+def _write_atomically(path: Path, content: str | bytes) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(content.encode("utf-8") if isinstance(content, str) else content)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -272,8 +275,31 @@ def _execute(name: str, path: Path) -> types.ModuleType:
     module.__file__ = str(path)
     sys.modules[name] = module
     try:
-        exec(compile(text, str(path), "exec"), module.__dict__)
+        exec(_code(text, path), module.__dict__)
     except BaseException:
         sys.modules.pop(name, None)
         raise
     return module
+
+
+def _code(text: str, path: Path) -> types.CodeType:
+    """The code object of the module file: from its marshalled copy ``<name>.<python>.code`` when
+    that was made by this Python from this very text (a header holds the bytecode magic and the
+    text's hash: a truncated, stale or foreign copy is compiled again and replaced), else compiled
+    (~12 ms for the example grid's 90 kB, a tenth of a warm start) and saved."""
+    copy = path.with_name(f"{path.stem}.{sys.implementation.cache_tag}.code")
+    header = importlib.util.MAGIC_NUMBER + hashlib.sha256(text.encode("utf-8")).digest()
+    try:
+        data = copy.read_bytes()
+        if data.startswith(header):
+            code = marshal.loads(data[len(header):])
+            if isinstance(code, types.CodeType) and code.co_filename == str(path):
+                return code
+    except (OSError, EOFError, ValueError, TypeError):
+        pass
+    code = compile(text, str(path), "exec")
+    try:
+        _write_atomically(copy, header + marshal.dumps(code))
+    except OSError:  # a read-only cache still scores
+        pass
+    return code

@@ -42,10 +42,11 @@ def packed_order(n: int, keys: list[Key], ids: np.ndarray | None,
     ordered = _radix_order(prefix, np.int64(max(1, (scale - 1).bit_length())), order)
     if ids is None or n < 2:
         return order
-    import pyarrow as pa
+    from .buffers import strings
 
-    text = pa.array(ids, pa.string())
-    if isinstance(text, pa.ChunkedArray):  # over 2 GB of ids: beyond 32-bit offsets
+    try:
+        text = strings(ids)
+    except OverflowError:  # over 2 GB of ids: beyond 32-bit offsets
         return None
     offsets = np.frombuffer(text.buffers()[1], np.int32, n + 1, text.offset * 4)
     data = text.buffers()[2]

@@ -156,17 +156,19 @@ def arrow_tie_order(grid: ir.Grid, batch: Any) -> np.ndarray:
     import pyarrow as pa
     import pyarrow.compute as pc
 
+    from .buffers import from_numpy, strings, values
+
     if len(batch) == 0:
         return np.zeros(0, dtype=np.int64)
     columns, keys = {}, []
     for j, tb in enumerate(grid.tie_break):
         if tb.field == grid.catalogue.id_field.name:
-            columns[f"k{j}"] = pa.array(batch.ids, pa.string())
+            columns[f"k{j}"] = strings(batch.ids)
         else:
             col = batch.column(tb.field)
-            columns[f"k{j}"] = pa.array(col.values, mask=None if col.valid is None else ~col.valid)
+            columns[f"k{j}"] = from_numpy(col.values, None if col.valid is None else ~col.valid)
         keys.append((f"k{j}", "descending" if tb.descending else "ascending", "at_end"))
-    return pc.sort_indices(pa.table(columns), sort_keys=keys).to_numpy().astype(np.int64)
+    return values(pc.sort_indices(pa.table(columns), sort_keys=keys)).astype(np.int64)
 
 
 @dataclass(eq=False)

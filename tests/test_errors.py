@@ -285,3 +285,54 @@ def test_lists_of_communes_cannot_be_chosen_or_coalesced(expr: str, code: str) -
     with pytest.raises(GridError) as info:
         parse_grid(text)
     assert [d.code for d in info.value.diagnostics] == [code]
+
+
+YAML_FILES = sorted([*ROOT.glob("grids/*.yaml"), *ROOT.glob("tests/fixtures/**/*.yaml")])
+
+
+def _composed(text: str, loader: type) -> list[tuple[object, ...]]:
+    """Every node of ``text`` in document order: kind, tag, value, style, start and end."""
+    import yaml
+
+    out: list[tuple[object, ...]] = []
+
+    def walk(node: yaml.Node) -> None:
+        s, e = node.start_mark, node.end_mark
+        value = node.value if isinstance(node, yaml.ScalarNode) else None
+        out.append((type(node).__name__, node.tag, value, getattr(node, "style", None) or None,
+                    s.line, s.column, e.line, e.column))
+        if isinstance(node, yaml.SequenceNode):
+            for child in node.value:
+                walk(child)
+        elif isinstance(node, yaml.MappingNode):
+            for key, child in node.value:
+                walk(key)
+                walk(child)
+
+    root = yaml.compose(text, Loader=loader)
+    if root is not None:
+        walk(root)
+    return out
+
+
+@pytest.mark.parametrize("path", YAML_FILES, ids=lambda p: p.name)
+def test_libyaml_composes_what_the_python_parser_does(path: Path) -> None:
+    """load_yaml composes with libyaml when PyYAML has it: the same nodes, at the same positions
+    (accents included), as PyYAML's Python parser; a file either one rejects goes to the latter."""
+    import yaml
+
+    if getattr(yaml, "CSafeLoader", None) is None:
+        pytest.skip("PyYAML without libyaml")
+    text = path.read_text(encoding="utf-8")
+    try:
+        expected = _composed(text, yaml.SafeLoader)
+    except yaml.YAMLError:
+        return
+    assert _composed(text, yaml.CSafeLoader) == expected
+
+
+def test_syntax_errors_are_worded_by_the_python_parser() -> None:
+    """libyaml words syntax errors its own way; the message is PyYAML's, whichever parser ran."""
+    err = load_text_error(HEAD + "criteria:\n  - {id: a, label: b: c}\n")
+    assert [d.code for d in err.diagnostics] == ["E101"]
+    assert "expected ',' or '}', but got ':'" in err.diagnostics[0].message

@@ -258,6 +258,33 @@ def test_module_is_content_addressed(tmp_path: Path) -> None:
     assert not list(tmp_path.glob("*.tmp"))
 
 
+def test_module_bytecode_is_kept_and_never_trusted_blindly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The module's code object is marshalled next to it; a truncated copy, or one of another text,
+    is compiled again and replaced."""
+    from cotation import kernel
+
+    text, path = "X = 41\nY = X + 1\n", tmp_path / "m.py"
+    path.write_text(text, encoding="utf-8")
+    first = kernel._code(text, path)
+    (copy,) = tmp_path.glob("m.*.code")
+    compiled = []
+    monkeypatch.setattr(kernel, "compile", lambda *a: compiled.append(a) or compile(*a), raising=False)
+    again = kernel._code(text, path)
+    assert compiled == [] and again.co_code == first.co_code and again.co_filename == str(path)
+    namespace: dict[str, Any] = {}
+    exec(again, namespace)
+    assert namespace["Y"] == 42
+    data = copy.read_bytes()
+    copy.write_bytes(data[: len(data) - 5])  # truncated
+    assert kernel._code(text, path).co_code == first.co_code and len(compiled) == 1
+    assert copy.read_bytes() == data  # replaced
+    other = "X = 1\nY = 2\n"
+    code = kernel._code(other, path)  # the text changed: the copy is stale
+    assert len(compiled) == 2 and code.co_consts != first.co_consts
+    exec(code, namespace)
+    assert namespace["Y"] == 2
+
+
 # -- (e) the on-disk cache, across processes ---------------------------------------------------
 SCRIPT = """
 import datetime, json, sys

@@ -1,0 +1,130 @@
+"""cotation.buffers: Arrow <-> NumPy through buffers, equal to pyarrow's own conversions, and the
+reason it exists: reading files and scoring never import pandas."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from cotation import buffers
+
+ROOT = Path(__file__).resolve().parent.parent
+DTYPES = [np.bool_, np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint64, np.float32, np.float64]
+
+
+@st.composite
+def arrays(draw: st.DrawFn) -> tuple[np.ndarray, np.ndarray, int, int]:
+    """(values, missing, slice start, slice stop) of one dtype."""
+    dtype = np.dtype(draw(st.sampled_from(DTYPES)))
+    n = draw(st.integers(0, 70))
+    if dtype == np.bool_:
+        values = np.array(draw(st.lists(st.booleans(), min_size=n, max_size=n)), np.bool_)
+    elif dtype.kind == "f":
+        floats = st.floats(width=8 * dtype.itemsize, allow_nan=False)  # NaN: Array.equals says unequal
+        values = np.array(draw(st.lists(floats, min_size=n, max_size=n)), dtype)
+    else:
+        info = np.iinfo(dtype)
+        ints = st.integers(int(info.min), int(info.max))
+        values = np.array(draw(st.lists(ints, min_size=n, max_size=n)), dtype)
+    missing = np.array(draw(st.lists(st.booleans(), min_size=n, max_size=n)), np.bool_)
+    start = draw(st.integers(0, n))
+    return values, missing, start, draw(st.integers(start, n))
+
+
+@given(arrays())
+def test_round_trip_and_slices_equal_pyarrow(drawn: tuple[np.ndarray, np.ndarray, int, int]) -> None:
+    values, missing, start, stop = drawn
+    ours = buffers.from_numpy(values, missing)
+    theirs = pa.array(values, mask=missing)
+    assert ours.equals(theirs)
+    ours.validate(full=True)
+    part = ours[start:stop]  # a non-zero offset into the bitmaps and the values
+    valid = ~missing[start:stop]
+    np.testing.assert_array_equal(buffers.valid(part), valid)
+    np.testing.assert_array_equal(buffers.valid(part), pc.is_valid(part).to_numpy(zero_copy_only=False))
+    fill = values[0] if len(values) else 0
+    got = buffers.values(part, fill)
+    assert got.dtype == values.dtype
+    np.testing.assert_array_equal(got, np.where(valid, values[start:stop], fill))
+
+
+def test_values_of_an_array_without_nulls_is_a_view() -> None:
+    arr = pa.array(np.arange(10, dtype=np.int32))[3:]
+    got = buffers.values(arr)
+    np.testing.assert_array_equal(got, np.arange(3, 10))
+    assert not got.flags.writeable  # Arrow memory, not a copy
+
+
+def test_values_refuses_other_types() -> None:
+    with pytest.raises(TypeError, match="no NumPy values for Arrow type string"):
+        buffers.values(pa.array(["a"]))
+    with pytest.raises(TypeError, match="no Arrow type for NumPy dtype"):
+        buffers.from_numpy(np.array(["a"]))
+
+
+@given(st.lists(st.none() | st.text(max_size=6), max_size=30))
+def test_strings_and_texts(items: list[str | None]) -> None:
+    arr = buffers.strings(items)
+    arr.validate(full=True)
+    assert arr.equals(pa.array(items, pa.string()))
+    assert buffers.texts(arr, "?") == ["?" if s is None else s for s in items]
+
+
+def test_null_scalar() -> None:
+    scalar = buffers.null_scalar(pa.string())
+    assert scalar.type == pa.string() and not scalar.is_valid
+
+
+_NO_PANDAS = """
+import datetime, json, sys
+import cotation
+grid = cotation.load_grid({grid!r})
+day = datetime.date(2026, 1, 1)
+out = {{}}
+for path in {paths!r}:
+    batch = cotation.read_applications(path, grid.catalogue, date_calcul=day)
+    scores = cotation.score(grid, batch, day)
+    out[path] = [len(batch), int(scores.total.sum()), int(scores.rank.min())]
+try:
+    cotation.read_applications({bad!r}, grid.catalogue, date_calcul=day)
+except cotation.DataError as exc:
+    out["bad"] = sorted((p.code, p.column, p.rows) for p in exc.problems)
+out["pandas"] = "pandas" in sys.modules
+print(json.dumps(out))
+"""
+
+
+def test_reading_files_and_scoring_never_import_pandas(tmp_path: Path) -> None:
+    """pyarrow's own conversions import pandas (0.15 s of a warm start): the readers avoid them.
+    With text cells to parse (CSV) and typed columns (Parquet), and unknown values reported."""
+    from cotation import generate_applications, write_applications
+
+    batch = generate_applications(300, seed=4)
+    paths = [str(tmp_path / "a.parquet"), str(tmp_path / "a.csv")]
+    for path in paths:
+        write_applications(batch, path)
+    rows = (tmp_path / "a.csv").read_text(encoding="utf-8").splitlines()
+    header = rows[0].split(",")
+    cells = rows[2].split(",")
+    cells[header.index('"nb_personnes"')] = '"2,5"'
+    cells[header.index('"situation_logement"')] = '"chateau"'
+    rows[2] = ",".join(cells)
+    (tmp_path / "bad.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    code = _NO_PANDAS.format(grid=str(ROOT / "grids" / "exemple-metropole.yaml"), paths=paths,
+                             bad=str(tmp_path / "bad.csv"))
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout)
+    assert out.pop("pandas") is False
+    assert out[paths[0]] == out[paths[1]] and out[paths[0]][0] == 300
+    second = str(batch.ids[1])
+    assert out["bad"] == [["D102", "nb_personnes", [second]], ["D103", "situation_logement", [second]]]
