@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import hashlib
 import json
 import os
 import statistics
@@ -794,17 +795,22 @@ print(json.dumps({{"edit_and_score_s": t1 - t0, "edit_and_score_auto_s": t2 - t1
 """
 
 
-def _load_code(grid_name: str, salt: str) -> str:
-    if grid_name == "exemple-metropole":
-        return f"from cotation.api import load_grid\ngrid = load_grid({str(EXAMPLE)!r})"
-    return f"from benchmarks.summary import grid_40\ngrid = grid_40({salt!r})"
+def _load_code(grid_name: str, salt: str, workdir: Path) -> str:
+    """How a script loads the grid: from its YAML file, as a user's would (bench-40's is written
+    to ``workdir`` first; importing this harness would time pandas, polars and DuckDB)."""
+    path = EXAMPLE
+    if grid_name != "exemple-metropole":
+        text = grid_yaml(spec_40(), salt)
+        path = workdir / f"bench-40-{hashlib.sha256(text.encode()).hexdigest()[:12]}.yaml"
+        path.write_text(text, encoding="utf-8")
+    return f"from cotation.api import load_grid\ngrid = load_grid({str(path)!r})"
 
 
 def start_times(workdir: Path, grid_name: str, parquet: Path) -> dict[str, Any]:
     """Cold start (empty cache dir, fresh grid) then warm start (same cache, new processes, median of 3)."""
     salt = f" {time.time_ns()}"
     cache = tempfile.mkdtemp(prefix="cold-", dir=workdir)
-    code = _START_CODE.format(load=_load_code(grid_name, salt), parquet=str(parquet))
+    code = _START_CODE.format(load=_load_code(grid_name, salt, workdir), parquet=str(parquet))
     env = {"COTATION_CACHE_DIR": cache, "PYTHONPATH": str(ROOT)}
     cold_wall, out, started = _timed(code, env)
     cold = json.loads(out)
@@ -823,7 +829,7 @@ def start_times(workdir: Path, grid_name: str, parquet: Path) -> dict[str, Any]:
         text, name, old, new = grid_yaml(spec_40(), salt), "bench-40.yaml", "points: 5", "points: 6"
         cond = ('when: "parent_isole"', 'when: "parent_isole and nb_personnes >= 2"')
     assert old in text and cond[0] in text
-    edit_code = _EDIT_CODE.format(load=_load_code(grid_name, salt), text=text, parquet=str(parquet),
+    edit_code = _EDIT_CODE.format(load=_load_code(grid_name, salt, workdir), text=text, parquet=str(parquet),
                                   old=old, new=new, name=name, cwd=str(EXAMPLE.parent),
                                   cond_old=cond[0], cond_new=cond[1])
     _, out = _wall(edit_code, env)
@@ -861,7 +867,7 @@ print(json.dumps({{"peak_rss_mb": int(hwm.split()[1]) / 1024,
 
 
 def peak_rss(grid_name: str, parquet: Path, cache_dir: str) -> dict[str, Any]:
-    code = _RSS_CODE.format(load=_load_code(grid_name, ""), parquet=str(parquet))
+    code = _RSS_CODE.format(load=_load_code(grid_name, "", parquet.parent), parquet=str(parquet))
     _, out = _wall(code, {"COTATION_CACHE_DIR": cache_dir, "PYTHONPATH": str(ROOT)})
     res = json.loads(out)
     return {k: round(v, 3) if isinstance(v, float) else v for k, v in res.items()}

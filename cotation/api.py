@@ -5,35 +5,56 @@ from __future__ import annotations
 import dataclasses
 import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from . import gridcache
 from .catalogue import Catalogue
-from .check import check_grid
 from .errors import Collector
 from .ir import Grid
-from .loader import LoadedGrid, load_grid_files
-from .loader import load_grid_text as _load_text
 from .scores import Lazy
+
+if TYPE_CHECKING:
+    from .loader import LoadedGrid
 
 
 def load_grid(path: str | Path, catalogue: Catalogue | None = None) -> Grid:
-    """Load, validate and type-check the grid at ``path``; raise GridError with every problem."""
+    """Load, validate and type-check the grid at ``path``; raise GridError with every problem.
+
+    With the default catalogue, a grid already loaded by any process, whose files are unchanged,
+    comes from the cache directory (:mod:`cotation.gridcache`) without being checked again."""
+    key = gridcache.file_key(path) if catalogue is None else None
+    grid = gridcache.lookup(key) if key is not None else None
+    if grid is not None:
+        return grid
+    from .loader import load_grid_files
+
     errors = Collector()
-    return _check(load_grid_files(path, errors), catalogue, errors)
+    return _check(load_grid_files(path, errors), catalogue, errors, key)
 
 
 def parse_grid(text: str, name: str = "<grid>", catalogue: Catalogue | None = None) -> Grid:
     """Like :func:`load_grid`, from YAML text (includes resolve from the current directory)."""
+    key = gridcache.text_key(text, name) if catalogue is None else None
+    grid = gridcache.lookup(key) if key is not None else None
+    if grid is not None:
+        return grid
+    from .loader import load_grid_text
+
     errors = Collector()
-    return _check(_load_text(text, name, errors), catalogue, errors)
+    return _check(load_grid_text(text, name, errors), catalogue, errors, key)
 
 
-def _check(loaded: LoadedGrid | None, catalogue: Catalogue | None, errors: Collector) -> Grid:
+def _check(loaded: LoadedGrid | None, catalogue: Catalogue | None, errors: Collector, key: str | None) -> Grid:
+    from .check import check_grid
+
     errors.raise_if_any()  # shape errors stop here: the checker needs a well-formed grid
     assert loaded is not None
-    return check_grid(loaded, catalogue, errors)
+    grid = check_grid(loaded, catalogue, errors)
+    if key is not None:
+        gridcache.store(key, loaded.read, grid)
+    return grid
 
 
 ENGINES = ("compiled", "reference", "auto")

@@ -30,8 +30,6 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-import yaml
-
 
 class Kind(str, enum.Enum):
     BOOL = "bool"
@@ -141,16 +139,21 @@ def field_from_dict(name: str, raw: dict[str, Any], *, local: bool = False) -> F
 @cache
 def default_catalogue() -> Catalogue:
     """The catalogue shipped with cotation (``cotation/data/catalogue.yaml``)."""
-    text = resources.files("cotation").joinpath("data/catalogue.yaml").read_text(encoding="utf-8")
-    raw = yaml.safe_load(text)
-    return Catalogue(tuple(field_from_dict(name, spec) for name, spec in raw["fields"].items()))
+    return _shipped("data/catalogue.yaml")
 
 
 @cache
 def dwelling_catalogue() -> Catalogue:
     """The fields of a dwelling (``cotation/data/logements.yaml``), read as ``logement.<name>`` in grids."""
-    text = resources.files("cotation").joinpath("data/logements.yaml").read_text(encoding="utf-8")
-    raw = yaml.safe_load(text)
+    return _shipped("data/logements.yaml")
+
+
+def _shipped(name: str) -> Catalogue:
+    """A catalogue file of the package (plain data: libyaml's safe loader when PyYAML has it)."""
+    import yaml  # here: a grid from the grid cache never needs it
+
+    text = resources.files("cotation").joinpath(name).read_text(encoding="utf-8")
+    raw = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     return Catalogue(tuple(field_from_dict(name, spec) for name, spec in raw["fields"].items()))
 
 

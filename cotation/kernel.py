@@ -22,7 +22,6 @@ import importlib.util
 import marshal
 import os
 import sys
-import tempfile
 import types
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +32,7 @@ import numba
 import numpy as np
 
 from . import ir
+from .cachedir import cache_directory, write_atomically
 from .catalogue import Kind
 from .codegen import CHUNK, TRACE_ROWS, KernelSource, generate_source
 from .dates import calendar_table, day_number
@@ -54,12 +54,6 @@ _LOADED: dict[Path, types.ModuleType] = {}
 LLVM_OPTIONS = ("-runtime-memory-check-threshold=4096", "-vectorize-memory-check-threshold=4096")
 for _option in LLVM_OPTIONS:
     llvmlite.binding.set_option("", _option)
-
-
-def cache_directory(cache_dir: str | os.PathLike[str] | None = None) -> Path:
-    """Where generated modules are kept: the argument, $COTATION_CACHE_DIR, or ~/.cache/cotation."""
-    chosen = cache_dir or os.environ.get("COTATION_CACHE_DIR") or Path.home() / ".cache" / "cotation"
-    return Path(chosen).expanduser()
 
 
 @functools.cache
@@ -239,11 +233,11 @@ def load_module(text: str, directory: Path) -> types.ModuleType:
         return _LOADED[path]
     directory.mkdir(parents=True, exist_ok=True)
     if not _intact(path, name):
-        _write_atomically(path, text)
+        write_atomically(path, text)
     try:
         module = _execute(name, path)
     except Exception:  # a damaged file that still hashes right cannot happen; be safe anyway
-        _write_atomically(path, text)
+        write_atomically(path, text)
         module = _execute(name, path)
     _LOADED[path] = module
     return module
@@ -255,17 +249,6 @@ def _intact(path: Path, name: str) -> bool:
     except (OSError, UnicodeDecodeError):
         return False
     return MODULE_PREFIX + module_key(content) == name
-
-
-def _write_atomically(path: Path, content: str | bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(content.encode("utf-8") if isinstance(content, str) else content)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _execute(name: str, path: Path) -> types.ModuleType:
@@ -299,7 +282,7 @@ def _code(text: str, path: Path) -> types.CodeType:
         pass
     code = compile(text, str(path), "exec")
     try:
-        _write_atomically(copy, header + marshal.dumps(code))
+        write_atomically(copy, header + marshal.dumps(code))
     except OSError:  # a read-only cache still scores
         pass
     return code

@@ -16,6 +16,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from .errors import Collector, did_you_mean
+from .gridcache import text_digest
 from .model import GridFile
 from .source import Sources, Span
 from .yamlio import Document, Path_, load_yaml
@@ -40,6 +41,7 @@ class LoadedGrid:
     main: GridSource
     files: tuple[GridSource, ...]
     sources: Sources
+    read: tuple[tuple[str, str], ...] = ()  # (resolved path, SHA-256 of its text) of each file read
 
     @property
     def content_hash(self) -> str:
@@ -54,7 +56,7 @@ def load_grid_files(path: str | Path, errors: Collector) -> LoadedGrid | None:
     main = loader.load(Path(path), chain=(), where=None)
     if main is None:
         return None
-    return LoadedGrid(main, tuple(loader.order), loader.sources)
+    return LoadedGrid(main, tuple(loader.order), loader.sources, tuple(loader.read.items()))
 
 
 def load_grid_text(text: str, name: str, errors: Collector) -> LoadedGrid | None:
@@ -63,7 +65,7 @@ def load_grid_text(text: str, name: str, errors: Collector) -> LoadedGrid | None
     main = loader.from_text(text, name, Path.cwd(), chain=())
     if main is None:
         return None
-    return LoadedGrid(main, tuple(loader.order), loader.sources)
+    return LoadedGrid(main, tuple(loader.order), loader.sources, tuple(loader.read.items()))
 
 
 class _Loader:
@@ -73,6 +75,7 @@ class _Loader:
         errors.sources = self.sources
         self.order: list[GridSource] = []
         self.seen: dict[Path, GridSource | None] = {}
+        self.read: dict[str, str] = {}
 
     def load(self, path: Path, chain: tuple[Path, ...], where: Span | None) -> GridSource | None:
         resolved = path.resolve()
@@ -88,6 +91,7 @@ class _Loader:
             self.errors.error("E104", where or Span(str(path), 1, 1, 1, 2), f"cannot read '{path}': "
                               f"{exc.strerror if isinstance(exc, OSError) else exc}")
             return None
+        self.read[str(resolved)] = text_digest(text)
         return self.from_text(text, str(path), resolved.parent, (*chain, resolved), resolved)
 
     def from_text(self, text: str, name: str, base: Path, chain: tuple[Path, ...],
