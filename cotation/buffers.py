@@ -81,11 +81,14 @@ def strings(items: Sequence[str | None] | np.ndarray) -> pa.Array:
     """Python strings (a list or an object array; None for null) as an Arrow string array, as fast
     as ``pa.array`` on ASCII text (one join, one encode). OverflowError beyond 2 GB of text (32-bit
     offsets)."""
-    cells = list(items)
-    missing = np.fromiter((s is None for s in cells), np.bool_, len(cells)) if None in cells else None
-    if missing is not None:
+    cells = items.tolist() if isinstance(items, np.ndarray) else list(items)
+    missing = None
+    try:
+        text = "".join(cells)
+    except TypeError:  # a None (or not a string: then the second join raises)
+        missing = np.fromiter((s is None for s in cells), np.bool_, len(cells))
         cells = ["" if s is None else s for s in cells]
-    text = "".join(cells)
+        text = "".join(cells)
     if text.isascii():
         data = text.encode("ascii")
         lengths = np.fromiter(map(len, cells), np.int64, len(cells))

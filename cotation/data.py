@@ -105,8 +105,24 @@ class Batch:
     source: str | None = None
     ignored_columns: tuple[str, ...] = field(default=())
 
+    def __post_init__(self) -> None:
+        self._id_strings: pa.Array | None = None
+
     def __len__(self) -> int:
         return len(self.ids)
+
+    def id_strings(self) -> pa.Array:
+        """The ids as an Arrow string array, for the sorts by id: the reader's own array when the
+        batch was read (its ids are then read-only), else made from ``ids`` once."""
+        if self._id_strings is None:
+            self._id_strings = strings(self.ids)
+        return self._id_strings
+
+    def _with_id_strings(self, arr: pa.Array) -> Batch:
+        """Keep ``arr`` (equal to ``ids``) as :meth:`id_strings`; ``ids`` become read-only."""
+        self.ids.flags.writeable = False
+        self._id_strings = arr
+        return self
 
     def column(self, name: str) -> Column:
         """The column of field ``name`` (KeyError, with a suggestion, when unknown)."""
@@ -140,7 +156,9 @@ class Batch:
                 raise ValueError(f"field '{f.name}' is defined differently in the two catalogues")
             else:
                 columns[f.name] = self.columns[f.name]
-        return Batch(catalogue, self.ids, columns, self.source, self.ignored_columns)
+        batch = Batch(catalogue, self.ids, columns, self.source, self.ignored_columns)
+        batch._id_strings = self._id_strings
+        return batch
 
     def check_dates(self, date_calcul: datetime.date) -> None:
         """Raise DataError (D105) if any date of the batch is after ``date_calcul``."""
@@ -506,14 +524,14 @@ def _build_batch(
     report = _Report(source)
     ignored = _check_columns(raw.names, catalogue, report)
     ctx = _Ctx(report, raw.rows, None if date_calcul is None else day_number(date_calcul))
-    ids, id_ok = _convert_ids(catalogue.id_field, _raw(raw, catalogue.id_field), ctx)
+    ids, id_ok, id_text = _convert_ids(catalogue.id_field, _raw(raw, catalogue.id_field), ctx)
     columns = {}
     for f in catalogue:
         if f.kind is not Kind.ID:
             columns[f.name] = _convert_field(f, _raw(raw, f), ctx)
     report.raise_if_any(_row_labels(ids, id_ok))
-    assert ids is not None
-    return Batch(catalogue, ids, columns, source, ignored)
+    assert ids is not None and id_text is not None
+    return Batch(catalogue, ids, columns, source, ignored)._with_id_strings(id_text)
 
 
 def _raw(raw: _Columns, f: Field) -> pa.Array | None:
@@ -637,20 +655,22 @@ def _report_bad(f: Field, bad: np.ndarray, arr: pa.Array, ctx: _Ctx, what: str) 
 # --- ids ---------------------------------------------------------------------------------------
 
 
-def _convert_ids(f: Field, arr: pa.Array | None, ctx: _Ctx) -> tuple[np.ndarray | None, np.ndarray | None]:
+def _convert_ids(f: Field, arr: pa.Array | None, ctx: _Ctx) -> tuple[np.ndarray | None, np.ndarray | None,
+                                                                     pa.Array | None]:
+    """(ids, present, the ids as Arrow strings); Nones when the column is absent or not text."""
     if arr is None:
-        return None, None
+        return None, None, None
     if pa.types.is_integer(arr.type):
         arr = pc.cast(arr, pa.string())
     if not _is_text(arr):
         _wrong_type(f, arr, ctx)
-        return None, None
+        return None, None, None
     present = _present(arr)
     ctx.report.add_rows("D107", f.name, f"missing value in required column '{f.name}'", ~present)
     _check_duplicates(f, arr, ctx)
     ids = np.empty(len(arr), object)
     ids[:] = texts(arr)
-    return ids, present
+    return ids, present, arr
 
 
 def _check_duplicates(f: Field, arr: pa.Array, ctx: _Ctx) -> None:

@@ -17,6 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .buffers import from_numpy, texts
 from .catalogue import Catalogue, Field, Kind, default_catalogue
 from .data import Batch, Column, absent_column, day_number
 
@@ -113,10 +114,10 @@ def generate_applications(
     _wishes(d, household)
     _labels(d, housing)
     _work(d)
-    ids = _ids(d)
+    ids, text = _ids(d)
     cols = _fit(d.cols, catalogue, n)
     _verified(cols, catalogue, seed, n)
-    return Batch(catalogue, ids, cols, "<generated>", ())
+    return Batch(catalogue, ids, cols, "<generated>", ())._with_id_strings(text)
 
 
 VERIFIED_P = 0.7  # share of the declared justificatifs that a caseworker has checked
@@ -352,12 +353,14 @@ def _work(d: _Draw) -> None:
     d.put("temps_trajet_travail", np.where(timed, minutes, 0).astype(np.int32), timed)
 
 
-def _ids(d: _Draw) -> np.ndarray:
-    """Unique ids '031' + filing year + 8-digit sequence, e.g. '031202400000042'."""
+def _ids(d: _Draw) -> tuple[np.ndarray, pa.Array]:
+    """Unique ids '031' + filing year + 8-digit sequence, e.g. '031202400000042' (and as Arrow)."""
     years = d.cols["date_depot"].values.astype("datetime64[D]").astype("datetime64[Y]").astype(np.int64) + 1970
     number = 31 * 10**12 + years * 10**8 + np.arange(d.n, dtype=np.int64)
-    text = pc.utf8_lpad(pc.cast(pa.array(number), pa.string()), 15, "0")
-    return np.asarray(text.to_numpy(zero_copy_only=False), dtype=object)
+    text = pc.utf8_lpad(pc.cast(from_numpy(number), pa.string()), 15, "0")
+    ids = np.empty(d.n, object)
+    ids[:] = texts(text)
+    return ids, text
 
 
 # --- fit to the catalogue ------------------------------------------------------------------------------------

@@ -28,10 +28,10 @@ Key = tuple[np.ndarray, "np.ndarray | None", bool]  # (values, valid or None, de
 PACKED_FROM = 50_000
 
 
-def packed_order(n: int, keys: list[Key], ids: np.ndarray | None,
-                 ids_descending: bool = False) -> np.ndarray | None:
+def packed_order(n: int, keys: list[Key], ids: Any, ids_descending: bool = False) -> np.ndarray | None:
     """Rows ``0..n-1`` ordered by ``keys`` (most significant first), then by ``ids`` (unique
-    strings; None: then by row); None when the keys' digits do not pack into one int64."""
+    strings: an object array or an Arrow string array; None: then by row); None when the keys'
+    digits do not pack into one int64."""
     from .jit_helpers import _radix_order, _sort_text_runs, _text_words
 
     words = pack_digits(n, [_digit(values.astype(np.int64), valid, desc) for values, valid, desc in keys])
@@ -42,11 +42,15 @@ def packed_order(n: int, keys: list[Key], ids: np.ndarray | None,
     ordered = _radix_order(prefix, np.int64(max(1, (scale - 1).bit_length())), order)
     if ids is None or n < 2:
         return order
+    import pyarrow as pa
+
     from .buffers import strings
 
     try:
-        text = strings(ids)
+        text = ids if isinstance(ids, pa.Array) else strings(ids)
     except OverflowError:  # over 2 GB of ids: beyond 32-bit offsets
+        return None
+    if text.type != pa.string():
         return None
     offsets = np.frombuffer(text.buffers()[1], np.int32, n + 1, text.offset * 4)
     data = text.buffers()[2]
@@ -81,7 +85,7 @@ def tie_order(grid: ir.Grid, batch: Any, *, packed_from: int = PACKED_FROM) -> n
     if found is None:
         return None
     keys, id_desc = found
-    return packed_order(len(batch), keys, None if id_desc is None else batch.ids, bool(id_desc))
+    return packed_order(len(batch), keys, None if id_desc is None else batch.id_strings(), bool(id_desc))
 
 
 def scores_rank(grid: ir.Grid, batch: Any, total: np.ndarray, tier: np.ndarray, *,
@@ -94,5 +98,5 @@ def scores_rank(grid: ir.Grid, batch: Any, total: np.ndarray, tier: np.ndarray, 
     if found is not None:
         keys, id_desc = found
         keys = [(np.asarray(tier), None, True), (np.asarray(total), None, True), *keys]
-        order = packed_order(len(total), keys, None if id_desc is None else batch.ids, bool(id_desc))
+        order = packed_order(len(total), keys, None if id_desc is None else batch.id_strings(), bool(id_desc))
     return rank_of(grid, batch, total, tier) if order is None else ranks_of_order(order)

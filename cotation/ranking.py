@@ -156,14 +156,14 @@ def arrow_tie_order(grid: ir.Grid, batch: Any) -> np.ndarray:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    from .buffers import from_numpy, strings, values
+    from .buffers import from_numpy, values
 
     if len(batch) == 0:
         return np.zeros(0, dtype=np.int64)
     columns, keys = {}, []
     for j, tb in enumerate(grid.tie_break):
         if tb.field == grid.catalogue.id_field.name:
-            columns[f"k{j}"] = strings(batch.ids)
+            columns[f"k{j}"] = batch.id_strings()
         else:
             col = batch.column(tb.field)
             columns[f"k{j}"] = from_numpy(col.values, None if col.valid is None else ~col.valid)

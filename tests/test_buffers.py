@@ -128,3 +128,20 @@ def test_reading_files_and_scoring_never_import_pandas(tmp_path: Path) -> None:
     assert out[paths[0]] == out[paths[1]] and out[paths[0]][0] == 300
     second = str(batch.ids[1])
     assert out["bad"] == [["D102", "nb_personnes", [second]], ["D103", "situation_logement", [second]]]
+
+
+def test_a_read_batch_keeps_its_ids_as_arrow(tmp_path: Path) -> None:
+    """The sorts by id read ``Batch.id_strings()``: the reader's own Arrow array (no round trip
+    through Python strings), equal to the ids, which are read-only so that the two cannot differ."""
+    from cotation import generate_applications, read_applications, write_applications
+
+    generated = generate_applications(50, seed=2)
+    write_applications(generated, tmp_path / "a.parquet")
+    for batch in (generated, read_applications(tmp_path / "a.parquet")):
+        assert batch.id_strings().to_pylist() == batch.ids.tolist()
+        assert batch.id_strings() is batch.id_strings() and not batch.ids.flags.writeable
+        with pytest.raises(ValueError, match="read-only"):
+            batch.ids[0] = "autre"
+        assert batch.with_catalogue(batch.catalogue).id_strings() is batch.id_strings()
+        part = batch.take(np.array([3, 1]))
+        assert part.id_strings().to_pylist() == [batch.ids[3], batch.ids[1]]
