@@ -46,7 +46,8 @@ def parse_grid(text: str, name: str = "<grid>", catalogue: Catalogue | None = No
     return _check(load_grid_text(text, name, errors), catalogue, errors, key)
 
 
-def _check(loaded: LoadedGrid | None, catalogue: Catalogue | None, errors: Collector, key: str | None) -> Grid:
+def _check(loaded: LoadedGrid | None, catalogue: Catalogue | None, errors: Collector,
+           key: str | None) -> Grid:
     from .check import check_grid
 
     errors.raise_if_any()  # shape errors stop here: the checker needs a well-formed grid

@@ -55,7 +55,9 @@ def values(arr: pa.Array, fill: int | float | bool = 0) -> np.ndarray:
         out = bits(arr.buffers()[1], arr.offset, n)  # a copy
     elif t in _NUMPY:
         dtype = np.dtype(_NUMPY[t])
-        out = np.frombuffer(arr.buffers()[1], dtype, n, arr.offset * dtype.itemsize) if n else np.zeros(0, dtype)
+        out = np.zeros(0, dtype)
+        if n:
+            out = np.frombuffer(arr.buffers()[1], dtype, n, arr.offset * dtype.itemsize)
         out.flags.writeable = False  # a view: Arrow data is immutable
     else:
         raise TypeError(f"no NumPy values for Arrow type {t}")
@@ -71,7 +73,8 @@ def from_numpy(data: np.ndarray, missing: np.ndarray | None = None) -> pa.Array:
     if missing is not None and missing.any():
         validity = pa.py_buffer(np.packbits(~np.asarray(missing, np.bool_), bitorder="little"))
     if data.dtype == np.bool_:
-        return pa.Array.from_buffers(pa.bool_(), n, [validity, pa.py_buffer(np.packbits(data, bitorder="little"))])
+        packed = pa.py_buffer(np.packbits(data, bitorder="little"))
+        return pa.Array.from_buffers(pa.bool_(), n, [validity, packed])
     if data.dtype not in _ARROW:
         raise TypeError(f"no Arrow type for NumPy dtype {data.dtype}")
     return pa.Array.from_buffers(_ARROW[data.dtype], n, [validity, pa.py_buffer(data)])
@@ -101,7 +104,8 @@ def strings(items: Sequence[str | None] | np.ndarray) -> pa.Array:
     offsets = np.zeros(len(cells) + 1, np.int32)
     np.cumsum(lengths, out=offsets[1:], dtype=np.int32)
     validity = pa.py_buffer(np.packbits(~missing, bitorder="little")) if missing is not None else None
-    return pa.Array.from_buffers(pa.string(), len(cells), [validity, pa.py_buffer(offsets), pa.py_buffer(data)])
+    buffers = [validity, pa.py_buffer(offsets), pa.py_buffer(data)]
+    return pa.Array.from_buffers(pa.string(), len(cells), buffers)
 
 
 def null_scalar(type_: pa.DataType) -> pa.Scalar:

@@ -15,6 +15,7 @@ The cache directory is the ``cache_dir`` argument, else ``$COTATION_CACHE_DIR``,
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import functools
 import hashlib
@@ -281,8 +282,6 @@ def _code(text: str, path: Path) -> types.CodeType:
     except (OSError, EOFError, ValueError, TypeError):
         pass
     code = compile(text, str(path), "exec")
-    try:
+    with contextlib.suppress(OSError):  # a read-only cache still scores
         write_atomically(copy, header + marshal.dumps(code))
-    except OSError:  # a read-only cache still scores
-        pass
     return code

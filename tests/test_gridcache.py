@@ -89,7 +89,8 @@ def test_errors_and_other_catalogues_are_not_kept(grid_dir: Path) -> None:
     assert entries(grid_dir) == []
 
 
-def test_text_grids_are_kept_by_text_name_and_directory(grid_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_text_grids_are_kept_by_text_name_and_directory(grid_dir: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(grid_dir)
     a = parse_grid(MAIN, "grille.yaml")
     assert parse_grid(MAIN, "grille.yaml") == a and len(entries(grid_dir)) == 1

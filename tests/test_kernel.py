@@ -258,7 +258,8 @@ def test_module_is_content_addressed(tmp_path: Path) -> None:
     assert not list(tmp_path.glob("*.tmp"))
 
 
-def test_module_bytecode_is_kept_and_never_trusted_blindly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_module_bytecode_is_kept_and_never_trusted_blindly(tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     """The module's code object is marshalled next to it; a truncated copy, or one of another text,
     is compiled again and replaced."""
     from cotation import kernel
