@@ -9,17 +9,18 @@ it never imports pandas (``tests/test_buffers.py`` checks it in a new process).
 
 They handle the types the readers meet after normalisation: booleans, fixed-width integers and
 floats (dates and timestamps through ``Array.view``), strings (from and to Python strings), and
-the validity bitmap of any array.
+the validity bitmap of any array; the writers (``Scores.to_arrow``, ``Ranking.to_arrow``,
+``Batch.to_arrow``, hence the CLI's outputs) use them too.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pyarrow as pa
 
-__all__ = ["from_numpy", "null_scalar", "strings", "texts", "valid", "values"]
+__all__ = ["from_numpy", "null_scalar", "strings", "table", "texts", "valid", "values"]
 
 _NUMPY: dict[pa.DataType, type] = {
     pa.int8(): np.int8, pa.int16(): np.int16, pa.int32(): np.int32, pa.int64(): np.int64,
@@ -117,3 +118,10 @@ def texts(arr: pa.Array, fill: str = "") -> list[str]:
     """The cells of a string array as Python strings, nulls as ``fill``."""
     items = arr.to_pylist()
     return [fill if s is None else s for s in items] if arr.null_count else items
+
+
+def table(columns: Mapping[str, np.ndarray]) -> pa.Table:
+    """A table of one-dimensional NumPy columns: object or unicode arrays of strings become string
+    columns, the others :func:`from_numpy` (what ``pa.table(columns)`` makes, without pandas)."""
+    arrays = [strings(v.tolist()) if v.dtype.kind in "OU" else from_numpy(v) for v in columns.values()]
+    return pa.Table.from_arrays(arrays, names=list(columns))

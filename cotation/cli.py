@@ -428,10 +428,10 @@ def cmd_position(args: argparse.Namespace) -> int:
     with steps.step("positioning among similar demands"):
         position, count = scores.position, scores.position_count
     if args.output:
-        import pyarrow as pa
+        from .buffers import table as arrow_table
 
-        table = pa.table({"numero_unique": scores.ids, "total": scores.total, "rang": scores.rank,
-                          "position": position, "demandes_similaires": count})
+        table = arrow_table({"numero_unique": scores.ids, "total": scores.total, "rang": scores.rank,
+                             "position": position, "demandes_similaires": count})
         write_table(table, args.output)
         print(f"wrote {len(scores)} positions to {args.output}")
         return EXIT_OK
@@ -590,7 +590,9 @@ def write_scores(scores: Scores, path: Path) -> None:
 
     Columns: numero_unique, total, tier, rank, flags (``;``-joined), one per breakdown column.
     """
-    write_table(scores.to_arrow().take(scores.order()), path)
+    from .buffers import from_numpy
+
+    write_table(scores.to_arrow().take(from_numpy(scores.order())), path)
 
 
 def write_table(table: Any, path: Path) -> None:

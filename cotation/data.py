@@ -186,7 +186,7 @@ class Batch:
         arrays, names = [], []
         for f in self.catalogue:
             if f.kind is Kind.ID:
-                arrays.append(pa.array(self.ids, pa.string()))
+                arrays.append(self.id_strings())
             else:
                 arrays.append(_to_arrow_column(f, self.columns[f.name], lists))
             names.append(f.name)
@@ -924,29 +924,31 @@ CONVERTERS: dict[Kind, Callable[[Field, pa.Array, _Ctx], Column]] = {
 def _to_arrow_column(f: Field, col: Column, lists: bool) -> pa.Array:
     mask = None if col.valid is None else ~col.valid
     if f.kind is Kind.DATE:
-        return pa.array(col.values.astype("datetime64[D]"), pa.date32(), mask=mask)
+        return from_numpy(col.values.astype(np.int32), mask).view(pa.date32())
     if f.kind is Kind.CATEGORY:
-        codes = pa.array(col.values.astype(np.int32), mask=col.values < 0)
-        return pc.take(pa.array(f.values, pa.string()), codes)
+        codes = from_numpy(col.values.astype(np.int32), col.values < 0)
+        return pc.take(strings(f.values), codes)
     if f.kind is Kind.COMMUNE:
         return _commune_strings(col.values, col.values < 0)
     if f.kind is Kind.SET:
         return _join(_set_lists(f, col.values), lists)
     if f.kind is Kind.COMMUNES:
         return _join(_communes_lists(col.values), lists)
-    return pa.array(col.values, mask=mask)
+    return from_numpy(col.values, mask)
 
 
 def _join(lists: pa.Array, keep_lists: bool) -> pa.Array:
-    return lists if keep_lists else pc.binary_join(lists, ";")
+    return lists if keep_lists else pc.binary_join(lists, strings([";"])[0])
 
 
 def _commune_strings(values: np.ndarray, missing: np.ndarray | None) -> pa.Array:
-    codes = pa.array(values.astype(np.int64), mask=missing)
+    codes = from_numpy(values.astype(np.int64), missing)
     plain = pc.utf8_lpad(pc.cast(codes, pa.string()), 5, "0")
-    rest = pc.utf8_lpad(pc.cast(pa.array(values.astype(np.int64) % 1000), pa.string()), 3, "0")
-    corsica = pc.binary_join_element_wise(pa.array(np.where(values >= 201_000, "2B", "2A")), rest, "")
-    return pc.if_else(pa.array(values >= 200_000), corsica, plain)
+    rest = pc.utf8_lpad(pc.cast(from_numpy(values.astype(np.int64) % 1000), pa.string()), 3, "0")
+    two_a, two_b, empty = strings(["2A", "2B", ""])
+    department = pc.if_else(from_numpy(values >= 201_000), two_b, two_a)
+    corsica = pc.binary_join_element_wise(department, rest, empty)
+    return pc.if_else(from_numpy(values >= 200_000), corsica, plain)
 
 
 def _set_lists(f: Field, values: np.ndarray) -> pa.Array:
@@ -955,12 +957,12 @@ def _set_lists(f: Field, values: np.ndarray) -> pa.Array:
         bits[:, i] = ((values >> np.uint64(i)) & np.uint64(1)).astype(bool)
     rows, cols = np.nonzero(bits)
     offsets = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=len(values)))]).astype(np.int32)
-    items = pc.take(pa.array(f.values, pa.string()), pa.array(cols.astype(np.int32)))
-    return pa.ListArray.from_arrays(pa.array(offsets), items)
+    items = pc.take(strings(f.values), from_numpy(cols.astype(np.int32)))
+    return pa.ListArray.from_arrays(from_numpy(offsets), items)
 
 
 def _communes_lists(matrix: np.ndarray) -> pa.Array:
     rows, _ = np.nonzero(matrix >= 0)
     flat = matrix[matrix >= 0]
     offsets = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=len(matrix)))]).astype(np.int32)
-    return pa.ListArray.from_arrays(pa.array(offsets), _commune_strings(flat, None))
+    return pa.ListArray.from_arrays(from_numpy(offsets), _commune_strings(flat, None))

@@ -119,9 +119,9 @@ class Ranking:
                 "assignment": self.assignment or ""}
 
     def to_arrow(self) -> Any:
-        import pyarrow as pa
+        from .buffers import table
 
-        return pa.table(self.table()).replace_schema_metadata(self._meta())
+        return table(self.table()).replace_schema_metadata(self._meta())
 
     def to_pandas(self) -> Any:
         import pandas as pd

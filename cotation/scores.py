@@ -159,12 +159,12 @@ class Scores:
         return texts[inverse.reshape(-1)]
 
     def to_arrow(self) -> Any:
-        import pyarrow as pa
+        from .buffers import table
 
-        table = pa.table(self.table())
+        arrow = table(self.table())
         meta = {"grid_id": self.grid_id, "grid_version": self.grid_version or "", "grid_hash": self.grid_hash,
                 "date_calcul": self.date_calcul.isoformat()}
-        return table.replace_schema_metadata({k: str(v) for k, v in meta.items()})
+        return arrow.replace_schema_metadata({k: str(v) for k, v in meta.items()})
 
     def to_pandas(self) -> Any:
         import pandas as pd

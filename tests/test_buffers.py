@@ -94,6 +94,8 @@ for path in {paths!r}:
     batch = cotation.read_applications(path, grid.catalogue, date_calcul=day)
     scores = cotation.score(grid, batch, day)
     out[path] = [len(batch), int(scores.total.sum()), int(scores.rank.min())]
+    cotation.write_applications(batch, path.replace("a.", "copie."))
+    scores.to_arrow()
 try:
     cotation.read_applications({bad!r}, grid.catalogue, date_calcul=day)
 except cotation.DataError as exc:
@@ -145,3 +147,33 @@ def test_a_read_batch_keeps_its_ids_as_arrow(tmp_path: Path) -> None:
         assert batch.with_catalogue(batch.catalogue).id_strings() is batch.id_strings()
         part = batch.take(np.array([3, 1]))
         assert part.id_strings().to_pylist() == [batch.ids[3], batch.ids[1]]
+
+
+def test_tables_equal_pyarrow_s(tmp_path: Path) -> None:
+    """The writers' tables (scores, rankings, batches) are what ``pa.table`` / ``pa.array`` made."""
+    import datetime
+
+    import cotation
+
+    day = datetime.date(2026, 1, 1)
+    grid = cotation.load_grid(ROOT / "grids" / "exemple-metropole.yaml")
+    batch = cotation.generate_applications(400, seed=8, date_calcul=day)
+    scores = cotation.score(grid, batch, day)
+    expected = pa.table(scores.table())
+    assert scores.to_arrow().replace_schema_metadata(None).equals(expected)
+    ranking = cotation.rank(grid, batch, cotation.generate_dwellings(6, seed=8), 3, date_calcul=day)
+    assert ranking.to_arrow().replace_schema_metadata(None).equals(pa.table(ranking.table()))
+    mixed = {"texte": np.array(["a", None, "é"], object), "unicode": np.array(["x", "yy", ""]),
+             "b": np.array([True, False, True]), "f": np.array([0.5, -1.0, 2.0], np.float32)}
+    assert buffers.table(mixed).equals(pa.table(mixed))
+    for lists in (False, True):  # every kind of column, back to user-facing values
+        write = batch.to_arrow(lists=lists)
+        assert cotation.read_applications(write).to_arrow(lists=lists).equals(write)
+    write = batch.to_arrow()
+    assert write.schema.field("date_depot").type == pa.date32()
+    assert write.column("date_depot").to_pylist()[:2] == [datetime.date.fromordinal(
+        datetime.date(1970, 1, 1).toordinal() + int(d)) for d in batch.column("date_depot").values[:2]]
+    communes = pa.array(["31555", "2A004", "2B033", None])
+    assert cotation.read_applications(pa.table({**{n: write.column(n)[:4] for n in write.column_names},
+                                                "commune_travail": communes})).to_arrow().column(
+        "commune_travail").to_pylist() == ["31555", "2A004", "2B033", None]
