@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,36 +25,38 @@ def load_grid(path: str | Path, catalogue: Catalogue | None = None) -> Grid:
 
     With the default catalogue, a grid already loaded by any process, whose files are unchanged,
     comes from the cache directory (:mod:`cotation.gridcache`) without being checked again."""
-    key = gridcache.file_key(path) if catalogue is None else None
-    grid = gridcache.lookup(key) if key is not None else None
-    if grid is not None:
-        return grid
-    from .loader import load_grid_files
+    def load(errors: Collector) -> LoadedGrid | None:
+        from .loader import load_grid_files  # on a cache miss only: it imports pydantic
 
-    errors = Collector()
-    return _check(load_grid_files(path, errors), catalogue, errors, key)
+        return load_grid_files(path, errors)
+
+    return _load(gridcache.file_key(path), load, catalogue)
 
 
 def parse_grid(text: str, name: str = "<grid>", catalogue: Catalogue | None = None) -> Grid:
     """Like :func:`load_grid`, from YAML text (includes resolve from the current directory)."""
-    key = gridcache.text_key(text, name) if catalogue is None else None
-    grid = gridcache.lookup(key) if key is not None else None
-    if grid is not None:
-        return grid
-    from .loader import load_grid_text
+    def load(errors: Collector) -> LoadedGrid | None:
+        from .loader import load_grid_text
 
-    errors = Collector()
-    return _check(load_grid_text(text, name, errors), catalogue, errors, key)
+        return load_grid_text(text, name, errors)
+
+    return _load(gridcache.text_key(text, name), load, catalogue)
 
 
-def _check(loaded: LoadedGrid | None, catalogue: Catalogue | None, errors: Collector,
-           key: str | None) -> Grid:
+def _load(key: str, load: Callable[[Collector], LoadedGrid | None], catalogue: Catalogue | None) -> Grid:
+    """The grid cached under ``key`` (default catalogue only), else ``load`` it, check it and keep it."""
+    if catalogue is None:
+        grid = gridcache.lookup(key)
+        if grid is not None:
+            return grid
     from .check import check_grid
 
+    errors = Collector()
+    loaded = load(errors)
     errors.raise_if_any()  # shape errors stop here: the checker needs a well-formed grid
     assert loaded is not None
     grid = check_grid(loaded, catalogue, errors)
-    if key is not None:
+    if catalogue is None:
         gridcache.store(key, loaded.read, grid)
     return grid
 

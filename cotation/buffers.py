@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pyarrow as pa
 
-__all__ = ["from_numpy", "null_scalar", "strings", "table", "texts", "valid", "values"]
+__all__ = ["from_numpy", "null_scalar", "objects", "strings", "table", "texts", "valid", "values"]
 
 _NUMPY: dict[pa.DataType, type] = {
     pa.int8(): np.int8, pa.int16(): np.int16, pa.int32(): np.int32, pa.int64(): np.int64,
@@ -28,6 +28,7 @@ _NUMPY: dict[pa.DataType, type] = {
     pa.float32(): np.float32, pa.float64(): np.float64,
 }
 _ARROW: dict[np.dtype, pa.DataType] = {np.dtype(v): k for k, v in _NUMPY.items()}
+MAX_STRING_BYTES = 2**31 - 1  # what 32-bit offsets address
 
 
 def bits(buffer: pa.Buffer, offset: int, n: int) -> np.ndarray:
@@ -82,9 +83,9 @@ def from_numpy(data: np.ndarray, missing: np.ndarray | None = None) -> pa.Array:
 
 
 def strings(items: Sequence[str | None] | np.ndarray) -> pa.Array:
-    """Python strings (a list or an object array; None for null) as an Arrow string array, as fast
-    as ``pa.array`` on ASCII text (one join, one encode). OverflowError beyond 2 GB of text (32-bit
-    offsets)."""
+    """Python strings (a list or an object or unicode array; None for null) as an Arrow string
+    array, as fast as ``pa.array`` on ASCII text (one join, one encode); ``large_string`` (64-bit
+    offsets) beyond ``MAX_STRING_BYTES`` of text, where ``pa.array`` would make a chunked array."""
     cells = items.tolist() if isinstance(items, np.ndarray) else list(items)
     missing = None
     try:
@@ -100,13 +101,12 @@ def strings(items: Sequence[str | None] | np.ndarray) -> pa.Array:
         encoded = [s.encode("utf-8") for s in cells]
         data = b"".join(encoded)
         lengths = np.fromiter(map(len, encoded), np.int64, len(cells))
-    if len(data) > np.iinfo(np.int32).max:
-        raise OverflowError("over 2 GB of text")
-    offsets = np.zeros(len(cells) + 1, np.int32)
-    np.cumsum(lengths, out=offsets[1:], dtype=np.int32)
+    large = len(data) > MAX_STRING_BYTES
+    offsets = np.zeros(len(cells) + 1, np.int64 if large else np.int32)
+    np.cumsum(lengths, out=offsets[1:], dtype=offsets.dtype)
     validity = pa.py_buffer(np.packbits(~missing, bitorder="little")) if missing is not None else None
     buffers = [validity, pa.py_buffer(offsets), pa.py_buffer(data)]
-    return pa.Array.from_buffers(pa.string(), len(cells), buffers)
+    return pa.Array.from_buffers(pa.large_string() if large else pa.string(), len(cells), buffers)
 
 
 def null_scalar(type_: pa.DataType) -> pa.Scalar:
@@ -120,8 +120,15 @@ def texts(arr: pa.Array, fill: str = "") -> list[str]:
     return [fill if s is None else s for s in items] if arr.null_count else items
 
 
+def objects(arr: pa.Array, fill: str = "") -> np.ndarray:
+    """:func:`texts` as a NumPy object array (how batches hold their ids)."""
+    out = np.empty(len(arr), object)
+    out[:] = texts(arr, fill)
+    return out
+
+
 def table(columns: Mapping[str, np.ndarray]) -> pa.Table:
     """A table of one-dimensional NumPy columns: object or unicode arrays of strings become string
     columns, the others :func:`from_numpy` (what ``pa.table(columns)`` makes, without pandas)."""
-    arrays = [strings(v.tolist()) if v.dtype.kind in "OU" else from_numpy(v) for v in columns.values()]
+    arrays = [strings(v) if v.dtype.kind in "OU" else from_numpy(v) for v in columns.values()]
     return pa.Table.from_arrays(arrays, names=list(columns))

@@ -149,11 +149,10 @@ def dwelling_catalogue() -> Catalogue:
 
 
 def _shipped(name: str) -> Catalogue:
-    """A catalogue file of the package (plain data: libyaml's safe loader when PyYAML has it)."""
-    import yaml  # here: a grid from the grid cache never needs it
+    """A catalogue file of the package."""
+    from .yamlio import load_plain  # here: a grid from the grid cache never needs YAML
 
-    text = resources.files("cotation").joinpath(name).read_text(encoding="utf-8")
-    raw = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    raw = load_plain(resources.files("cotation").joinpath(name).read_text(encoding="utf-8"))
     return Catalogue(tuple(field_from_dict(name, spec) for name, spec in raw["fields"].items()))
 
 

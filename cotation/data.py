@@ -40,7 +40,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .buffers import from_numpy, null_scalar, strings, texts, valid
+from .buffers import from_numpy, null_scalar, objects, strings, valid
 from .buffers import values as numbers
 from .catalogue import Catalogue, Field, Kind, default_catalogue, dwelling_catalogue
 from .dates import day_number, from_day_number
@@ -65,7 +65,8 @@ NUMBER_RE = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
 COMMA_NUMBER_RE = r"^[+-]?\d*,\d+$"
 DATE_RE = r"^\d{4}-\d{2}-\d{2}$"
 COMMUNE_RE = r"^(\d{5}|2[AB]\d{3})$"
-_ZERO = from_numpy(np.zeros(1, np.int32))[0]  # an Arrow scalar made without pyarrow's pandas layer
+# Arrow scalars made once, without pyarrow's pandas layer (which a Python str argument goes through)
+_EMPTY, _SEMICOLON, _2A, _2B = strings(["", ";", "2A", "2B"])
 STORAGE: dict[Kind, type] = {
     Kind.BOOL: np.bool_,
     Kind.INT: np.int32,
@@ -585,7 +586,7 @@ def _normalise(column: pa.ChunkedArray | pa.Array) -> pa.Array:
 def _trim_text(arr: pa.Array) -> pa.Array:
     """Strip spaces around text cells; an empty cell becomes null."""
     trimmed = pc.utf8_trim_whitespace(arr)
-    return pc.if_else(pc.equal(pc.utf8_length(trimmed), _ZERO), null_scalar(pa.string()), trimmed)
+    return pc.if_else(pc.equal(trimmed, _EMPTY), null_scalar(pa.string()), trimmed)
 
 
 def _is_text(arr: pa.Array) -> bool:
@@ -668,9 +669,7 @@ def _convert_ids(f: Field, arr: pa.Array | None, ctx: _Ctx) -> tuple[np.ndarray 
     present = _present(arr)
     ctx.report.add_rows("D107", f.name, f"missing value in required column '{f.name}'", ~present)
     _check_duplicates(f, arr, ctx)
-    ids = np.empty(len(arr), object)
-    ids[:] = texts(arr)
-    return ids, present, arr
+    return objects(arr), present, arr
 
 
 def _check_duplicates(f: Field, arr: pa.Array, ctx: _Ctx) -> None:
@@ -938,16 +937,15 @@ def _to_arrow_column(f: Field, col: Column, lists: bool) -> pa.Array:
 
 
 def _join(lists: pa.Array, keep_lists: bool) -> pa.Array:
-    return lists if keep_lists else pc.binary_join(lists, strings([";"])[0])
+    return lists if keep_lists else pc.binary_join(lists, _SEMICOLON)
 
 
 def _commune_strings(values: np.ndarray, missing: np.ndarray | None) -> pa.Array:
     codes = from_numpy(values.astype(np.int64), missing)
     plain = pc.utf8_lpad(pc.cast(codes, pa.string()), 5, "0")
     rest = pc.utf8_lpad(pc.cast(from_numpy(values.astype(np.int64) % 1000), pa.string()), 3, "0")
-    two_a, two_b, empty = strings(["2A", "2B", ""])
-    department = pc.if_else(from_numpy(values >= 201_000), two_b, two_a)
-    corsica = pc.binary_join_element_wise(department, rest, empty)
+    department = pc.if_else(from_numpy(values >= 201_000), _2B, _2A)
+    corsica = pc.binary_join_element_wise(department, rest, _EMPTY)
     return pc.if_else(from_numpy(values >= 200_000), corsica, plain)
 
 

@@ -17,7 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .buffers import from_numpy, texts
+from .buffers import from_numpy, objects
 from .catalogue import Catalogue, Field, Kind, default_catalogue
 from .data import Batch, Column, absent_column, day_number
 
@@ -358,9 +358,7 @@ def _ids(d: _Draw) -> tuple[np.ndarray, pa.Array]:
     years = d.cols["date_depot"].values.astype("datetime64[D]").astype("datetime64[Y]").astype(np.int64) + 1970
     number = 31 * 10**12 + years * 10**8 + np.arange(d.n, dtype=np.int64)
     text = pc.utf8_lpad(pc.cast(from_numpy(number), pa.string()), 15, "0")
-    ids = np.empty(d.n, object)
-    ids[:] = texts(text)
-    return ids, text
+    return objects(text), text
 
 
 # --- fit to the catalogue ------------------------------------------------------------------------------------

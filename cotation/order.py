@@ -30,8 +30,9 @@ PACKED_FROM = 50_000
 
 def packed_order(n: int, keys: list[Key], ids: Any, ids_descending: bool = False) -> np.ndarray | None:
     """Rows ``0..n-1`` ordered by ``keys`` (most significant first), then by ``ids`` (unique
-    strings: an object array or an Arrow string array; None: then by row); None when the keys'
-    digits do not pack into one int64."""
+    strings, an Arrow array: :meth:`cotation.data.Batch.id_strings`; None: then by row); None when
+    the keys' digits do not pack into one int64, or the ids are not a ``string`` array (over 2 GB
+    of them: ``large_string``)."""
     from .jit_helpers import _radix_order, _sort_text_runs, _text_words
 
     words = pack_digits(n, [_digit(values.astype(np.int64), valid, desc) for values, valid, desc in keys])
@@ -44,16 +45,10 @@ def packed_order(n: int, keys: list[Key], ids: Any, ids_descending: bool = False
         return order
     import pyarrow as pa
 
-    from .buffers import strings
-
-    try:
-        text = ids if isinstance(ids, pa.Array) else strings(ids)
-    except OverflowError:  # over 2 GB of ids: beyond 32-bit offsets
+    if ids.type != pa.string():
         return None
-    if text.type != pa.string():
-        return None
-    offsets = np.frombuffer(text.buffers()[1], np.int32, n + 1, text.offset * 4)
-    data = text.buffers()[2]
+    offsets = np.frombuffer(ids.buffers()[1], np.int32, n + 1, ids.offset * 4)
+    data = ids.buffers()[2]
     data = np.frombuffer(data, np.uint8) if data is not None and data.size else np.zeros(1, np.uint8)
     w0, w1 = np.empty(n, np.uint64), np.empty(n, np.uint64)
     _text_words(offsets, data, w0, w1)

@@ -130,7 +130,7 @@ class _TooBig(Exception):
 
 def _compose(text: str) -> yaml.Node | None:
     """The node graph of ``text``: by libyaml when PyYAML has it (ten times faster; the same nodes
-    and positions, ``tests/test_yamlio.py`` checks it), else by PyYAML's Python parser, which also
+    and positions, ``tests/test_errors.py`` checks it), else by PyYAML's Python parser, which also
     words the syntax errors (so that they read the same everywhere)."""
     if _FAST_LOADER is not None:
         try:
@@ -141,6 +141,11 @@ def _compose(text: str) -> yaml.Node | None:
 
 
 _FAST_LOADER = getattr(yaml, "CSafeLoader", None)
+
+
+def load_plain(text: str) -> Any:
+    """Plain data shipped with the package (no spans, no checks): by libyaml when PyYAML has it."""
+    return yaml.load(text, Loader=_FAST_LOADER or yaml.SafeLoader)
 
 
 def load_yaml(text: str, file: str, errors: Collector) -> Document | None:

@@ -678,3 +678,30 @@ def test_heap_blocks_with_many_ties(k: int) -> None:
     out = both(grid, apps, dws, k)
     assert (out.eligible > 200).any()  # several blocks of candidates
     both(grid, apps, dws, k, assignment="given")
+
+
+def test_ids_beyond_32_bit_offsets_fall_back_to_the_arrow_sorts(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Over 2 GB of ids, ``buffers.strings`` makes a ``large_string`` array (as ``pa.array`` made a
+    chunked one): the packed sorts, which read 32-bit offsets, decline and the reference and Arrow
+    sorts order the rows, with the same ranks (the limit is lowered here to 10 bytes)."""
+    import pyarrow as pa
+
+    from cotation import buffers
+    from cotation.order import tie_order
+    from cotation.ranking import arrow_tie_order
+    from cotation.reference import lexsort_order, rank_of
+
+    monkeypatch.setattr(buffers, "MAX_STRING_BYTES", 10)
+    grid = parse_grid(BASE + "tie_break: [nb_personnes desc]\n", "ordre.yaml")
+    apps = generate_applications(400, seed=6).with_catalogue(grid.catalogue).take(np.arange(400))
+    assert apps.id_strings().type == pa.large_string()
+    assert tie_order(grid, apps, packed_from=0) is None
+    total = (np.arange(len(apps)) % 4).astype(np.int64)
+    tier = np.zeros(len(apps), np.int8)
+    expected = np.empty(len(apps), np.int64)
+    expected[lexsort_order(grid, apps, total, tier)] = np.arange(1, len(apps) + 1)
+    assert scores_rank(grid, apps, total, tier, packed_from=0).tolist() == expected.tolist()
+    assert rank_of(grid, apps, total, tier).tolist() == expected.tolist()
+    zeros = np.zeros(len(apps), np.int64)
+    assert arrow_tie_order(grid, apps).tolist() == np.argsort(rank_of(grid, apps, zeros, zeros)).tolist()
