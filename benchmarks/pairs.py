@@ -27,11 +27,11 @@ import numpy as np
 
 import cotation
 from cotation.api import parse_grid
-from cotation.ceilings import ceiling_table
-from cotation.data import Column
-from cotation.functions import FINANCINGS, ZONES
-from cotation.pairs import compile_pairs
-from cotation.ranking import prepare
+from cotation.data.ceilings import ceiling_table
+from cotation.data.batch import Column
+from cotation.grid.functions import FINANCINGS, ZONES
+from cotation.match.compiled import compile_pairs
+from cotation.match.pool import prepare
 
 DATE = datetime.date(2026, 1, 1)
 K = 10
@@ -447,7 +447,7 @@ class PairCase:
 
     def pair_loop(self) -> Any:
         """The kernel alone, over prebuilt arguments, in threads (CompiledPairs._parallel)."""
-        from cotation.pairs import _outputs
+        from cotation.match.compiled import _outputs
 
         out = _outputs(self.m, self.k, len(self.grid.match.filters))
         self.cp._parallel(self.args, np.arange(self.m, dtype=np.int64), self.k, out)

@@ -31,9 +31,9 @@ import numpy as np
 
 from benchmarks import pairs as pair_bench
 from cotation.api import load_grid, parse_grid
-from cotation.catalogue import default_catalogue
-from cotation.generate import generate_applications
-from cotation.kernel import compile_grid
+from cotation.grid.catalogue import default_catalogue
+from cotation.data.generate import generate_applications
+from cotation.scoring.compiled import compile_grid
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "grids" / "exemple-metropole.yaml"
@@ -750,8 +750,8 @@ _START_CODE = """
 import time, json, datetime
 t0 = time.perf_counter()
 import cotation
-from cotation.kernel import compile_grid
-from cotation.data import read_applications
+from cotation.scoring.compiled import compile_grid
+from cotation.data.batch import read_applications
 t1 = time.perf_counter()
 {load}
 batch = read_applications({parquet!r}, grid.catalogue, date_calcul=datetime.date(2026, 1, 1))
@@ -771,8 +771,8 @@ _EDIT_CODE = """
 import time, json, datetime
 import cotation
 from cotation.api import parse_grid
-from cotation.kernel import compile_grid
-from cotation.data import read_applications
+from cotation.scoring.compiled import compile_grid
+from cotation.data.batch import read_applications
 {load}
 text = {text!r}
 batch = read_applications({parquet!r}, grid.catalogue, date_calcul=datetime.date(2026, 1, 1))
@@ -852,8 +852,8 @@ def start_times(workdir: Path, grid_name: str, parquet: Path) -> dict[str, Any]:
 
 _RSS_CODE = """
 import datetime, json, time
-from cotation.kernel import compile_grid
-from cotation.data import read_applications
+from cotation.scoring.compiled import compile_grid
+from cotation.data.batch import read_applications
 {load}
 t0 = time.perf_counter()
 batch = read_applications({parquet!r}, grid.catalogue, date_calcul=datetime.date(2026, 1, 1))
@@ -921,7 +921,7 @@ def main(argv: list[str] | None = None) -> int:
     summary["pairs"] = pair_bench.run(args.quick, args.repeats)  # workload (b): benchmarks/pairs.py
     if not args.quick:
         small = work / "apps-1k.parquet"
-        from cotation.data import write_applications
+        from cotation.data.batch import write_applications
         write_applications(generate_applications(1000, seed=1), small)
         summary["start"] = {name: start_times(work, name, small) for name in grids}
         for key, (rows, _) in MEMORY_RUNS.items():

@@ -17,30 +17,31 @@ import typing as _typing
 # cheap (a warm start scores in a new process, and most scripts use a few names).
 _EXPORTS = {
     "load_grid": "api", "parse_grid": "api", "rank": "api", "score": "api",
-    "Catalogue": "catalogue", "Field": "catalogue", "Kind": "catalogue",
-    "default_catalogue": "catalogue", "dwelling_catalogue": "catalogue",
-    "Batch": "data", "read_applications": "data", "read_dwellings": "data", "write_applications": "data",
+    "Catalogue": "grid.catalogue", "Field": "grid.catalogue", "Kind": "grid.catalogue",
+    "default_catalogue": "grid.catalogue", "dwelling_catalogue": "grid.catalogue",
+    "Grid": "grid.ir",
+    "grid_json_schema": "grid.model",
+    "Batch": "data.batch", "read_applications": "data.batch", "read_dwellings": "data.batch",
+    "write_applications": "data.batch",
+    "generate_applications": "data.generate", "generate_dwellings": "data.generate",
     "CotationError": "errors", "DataError": "errors", "DataProblem": "errors", "Diagnostic": "errors",
     "GridError": "errors", "TestCaseError": "errors",
-    "explain_text": "explain", "trace": "explain",
-    "generate_applications": "generate", "generate_dwellings": "generate",
-    "Grid": "ir",
-    "grid_json_schema": "model",
-    "Pool": "ranking", "Ranking": "ranking", "prepare_pool": "ranking",
-    "Scores": "scores",
+    "Scores": "scoring.scores",
+    "Pool": "match.pool", "Ranking": "match.pool", "prepare_pool": "match.pool",
+    "explain_text": "explain.trace", "trace": "explain.trace",
 }
 
 if _typing.TYPE_CHECKING:
     from .api import load_grid, parse_grid, rank, score
-    from .catalogue import Catalogue, Field, Kind, default_catalogue, dwelling_catalogue
-    from .data import Batch, read_applications, read_dwellings, write_applications
+    from .grid.catalogue import Catalogue, Field, Kind, default_catalogue, dwelling_catalogue
+    from .data.batch import Batch, read_applications, read_dwellings, write_applications
     from .errors import CotationError, DataError, DataProblem, Diagnostic, GridError, TestCaseError
-    from .explain import explain_text, trace
-    from .generate import generate_applications, generate_dwellings
-    from .ir import Grid
-    from .model import grid_json_schema
-    from .ranking import Pool, Ranking, prepare_pool
-    from .scores import Scores
+    from .explain.trace import explain_text, trace
+    from .data.generate import generate_applications, generate_dwellings
+    from .grid.ir import Grid
+    from .grid.model import grid_json_schema
+    from .match.pool import Pool, Ranking, prepare_pool
+    from .scoring.scores import Scores
 
 
 def __getattr__(name: str) -> object:

@@ -10,23 +10,23 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from . import gridcache
-from .catalogue import Catalogue
+from .grid import cache as gridcache
+from .grid.catalogue import Catalogue
 from .errors import Collector
-from .ir import Grid
-from .scores import Lazy
+from .grid.ir import Grid
+from .scoring.scores import Lazy
 
 if TYPE_CHECKING:
-    from .loader import LoadedGrid
+    from .grid.loader import LoadedGrid
 
 
 def load_grid(path: str | Path, catalogue: Catalogue | None = None) -> Grid:
     """Load, validate and type-check the grid at ``path``; raise GridError with every problem.
 
     With the default catalogue, a grid already loaded by any process, whose files are unchanged,
-    comes from the cache directory (:mod:`cotation.gridcache`) without being checked again."""
+    comes from the cache directory (:mod:`cotation.grid.cache`) without being checked again."""
     def load(errors: Collector) -> LoadedGrid | None:
-        from .loader import load_grid_files  # on a cache miss only: it imports pydantic
+        from .grid.loader import load_grid_files  # on a cache miss only: it imports pydantic
 
         return load_grid_files(path, errors)
 
@@ -36,7 +36,7 @@ def load_grid(path: str | Path, catalogue: Catalogue | None = None) -> Grid:
 def parse_grid(text: str, name: str = "<grid>", catalogue: Catalogue | None = None) -> Grid:
     """Like :func:`load_grid`, from YAML text (includes resolve from the current directory)."""
     def load(errors: Collector) -> LoadedGrid | None:
-        from .loader import load_grid_text
+        from .grid.loader import load_grid_text
 
         return load_grid_text(text, name, errors)
 
@@ -49,7 +49,7 @@ def _load(key: str, load: Callable[[Collector], LoadedGrid | None], catalogue: C
         grid = gridcache.lookup(key)
         if grid is not None:
             return grid
-    from .check import check_grid
+    from .grid.check import check_grid
 
     errors = Collector()
     loaded = load(errors)
@@ -93,7 +93,7 @@ def score(grid: Grid, applications: Any, date_calcul: datetime.date | str, *, en
         raise ValueError(f"unknown engine {engine!r} (available: {', '.join(ENGINES)})")
     day = as_date(date_calcul)
     batch = applications_batch(grid, applications, day)
-    from .check import verified_grid
+    from .grid.check import verified_grid
 
     checked = verified_grid(grid)
     scores = _run(checked if verified_only else grid, batch, day, engine, breakdown)
@@ -110,7 +110,7 @@ def as_date(value: datetime.date | str) -> datetime.date:
 
 def applications_batch(grid: Grid, applications: Any, day: datetime.date) -> Any:
     """A Batch under the grid's catalogue: adapted when given one, else read and validated."""
-    from .data import Batch, read_applications
+    from .data.batch import Batch, read_applications
 
     if isinstance(applications, Batch):
         return applications.with_catalogue(grid.catalogue)
@@ -119,19 +119,19 @@ def applications_batch(grid: Grid, applications: Any, day: datetime.date) -> Any
 
 def _run(grid: Grid, batch: Any, day: datetime.date, engine: str, breakdown: bool) -> Any:
     if engine != "reference":
-        from .kernel import compile_grid
+        from .scoring.compiled import compile_grid
 
         compiled = compile_grid(grid)
         if engine == "compiled" or len(batch) >= AUTO_COMPILED_FROM or compiled.is_cached:
             return compiled.score(batch, day, breakdown=breakdown)
-    from .reference import evaluate
+    from .scoring.reference import evaluate
 
     return evaluate(grid, batch, day)
 
 
 def _proofs(grid: Grid, batch: Any) -> np.ndarray:
     """K x N: whether each criterion's justificatif is verified for each application (or none is needed)."""
-    from .check import JUSTIFICATIFS
+    from .grid.check import JUSTIFICATIFS
 
     out = np.ones((len(grid.criteria), len(batch)), dtype=bool)
     f = grid.catalogue.get(JUSTIFICATIFS)
@@ -153,9 +153,9 @@ def rank(grid: Grid, applications: Any, dwellings: Any, k: int = 3, *, date_calc
     the match criteria), then the grid's tie-breaks (a total order). ``assignment``: None (each
     dwelling independently), "given" or "best": an application is proposed for at most one
     dwelling of the batch, the dwellings choosing in the given order, or best candidate first (see
-    :func:`cotation.ranking.dwelling_order`). ``engine``: "compiled" (default) or "reference".
-    Returns a :class:`~cotation.ranking.Ranking`.
+    :func:`cotation.match.pool.dwelling_order`). ``engine``: "compiled" (default) or "reference".
+    Returns a :class:`~cotation.match.pool.Ranking`.
     """
-    from .ranking import prepare_pool
+    from .match.pool import prepare_pool
 
     return prepare_pool(grid, applications, date_calcul, engine=engine).rank(dwellings, k, assignment=assignment)

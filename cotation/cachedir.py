@@ -1,5 +1,5 @@
-"""The cache directory shared by the kernel cache (:mod:`cotation.kernel`) and the grid cache
-(:mod:`cotation.gridcache`), and the one way files are written there: atomically.
+"""The cache directory shared by the kernel cache (:mod:`cotation.scoring.compiled`) and the grid cache
+(:mod:`cotation.grid.cache`), and the one way files are written there: atomically.
 
 The directory is the ``cache_dir`` argument, else ``$COTATION_CACHE_DIR``, else ``~/.cache/cotation``.
 """

@@ -39,10 +39,11 @@ from typing import Any, TextIO
 
 import numpy as np
 
-from . import __version__, api
+from . import __version__
+from . import api
 from .errors import DataError, GridError, TestCaseError, did_you_mean
-from .ir import Grid
-from .scores import Scores
+from .grid.ir import Grid
+from .scoring.scores import Scores
 
 __all__ = ["EXIT_INTERNAL", "EXIT_INVALID", "EXIT_OK", "EXIT_USAGE", "main"]
 
@@ -309,7 +310,7 @@ def cmd_score(args: argparse.Namespace) -> int:
 
 def _load_and_score(grid_path: Path, data: Path, day: datetime.date, steps: Steps,
                     engine: str = "compiled") -> tuple[Grid, Any, Scores]:
-    from .data import read_applications
+    from .data.batch import read_applications
 
     with steps.step("loading the grid"):
         grid = api.load_grid(grid_path)
@@ -332,8 +333,8 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 
 def _explanation(args: argparse.Namespace, grid: Grid, batch: Any, scores: Scores) -> str:
-    from . import views
-    from .explain import render_text, to_json, trace
+    from .explain import views
+    from .explain.trace import render_text, to_json, trace
 
     _require_id(scores, args.numero, args.data)
     if args.applicant or args.format == "html":
@@ -346,8 +347,8 @@ def _explanation(args: argparse.Namespace, grid: Grid, batch: Any, scores: Score
 
 
 def _committee(args: argparse.Namespace, grid: Grid, batch: Any, scores: Scores) -> str:
-    from . import views
-    from .data import read_dwellings
+    from .explain import views
+    from .data.batch import read_dwellings
 
     if grid.match is None:
         raise Failure(f"{args.grid}: the grid has no match part: no committee view")
@@ -374,7 +375,7 @@ def _configure_report(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from .report import grid_report
+    from .explain.report import grid_report
 
     steps = Steps()
     grid, batch, scores = _load_and_score(args.grid, args.data, args.date or datetime.date.today(), steps)
@@ -394,7 +395,7 @@ def _require_id(scores: Scores, numero: str, data: Path) -> None:
 
 
 def cmd_rank(args: argparse.Namespace) -> int:
-    from .data import read_dwellings
+    from .data.batch import read_dwellings
 
     steps = Steps()
     day = args.date or datetime.date.today()
@@ -402,7 +403,7 @@ def cmd_rank(args: argparse.Namespace) -> int:
         grid = api.load_grid(args.grid)
     if grid.match is None:
         raise Failure(f"{args.grid}: the grid has no match part (filters and criteria for a dwelling)")
-    from .data import read_applications
+    from .data.batch import read_applications
 
     with steps.step(f"reading {args.data}"):
         batch = read_applications(args.data, grid.catalogue, date_calcul=day)
@@ -421,14 +422,14 @@ def cmd_rank(args: argparse.Namespace) -> int:
 
 
 def cmd_position(args: argparse.Namespace) -> int:
-    from .ranking import position_text
+    from .match.pool import position_text
 
     steps = Steps()
     _, _, scores = _load_and_score(args.grid, args.data, args.date or datetime.date.today(), steps)
     with steps.step("positioning among similar demands"):
         position, count = scores.position, scores.position_count
     if args.output:
-        from .buffers import table as arrow_table
+        from .data.buffers import table as arrow_table
 
         table = arrow_table({"numero_unique": scores.ids, "total": scores.total, "rang": scores.rank,
                              "position": position, "demandes_similaires": count})
@@ -444,8 +445,8 @@ def cmd_position(args: argparse.Namespace) -> int:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    from .data import write_applications
-    from .generate import generate_applications
+    from .data.batch import write_applications
+    from .data.generate import generate_applications
 
     steps = Steps()
     with steps.step(f"generating {args.n} applications"):
@@ -480,7 +481,7 @@ def cmd_test(args: argparse.Namespace) -> int:
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
-    from .model import grid_json_schema
+    from .grid.model import grid_json_schema
 
     text = json.dumps(grid_json_schema(), ensure_ascii=False, indent=2) + "\n"
     if args.output:
@@ -492,9 +493,9 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from .data import read_applications, write_applications
-    from .explain import render_text, trace
-    from .generate import generate_applications
+    from .data.batch import read_applications, write_applications
+    from .explain.trace import render_text, trace
+    from .data.generate import generate_applications
 
     if not args.grid.is_file():
         raise Failure(f"grid not found: {args.grid} (give one with --grid)")
@@ -539,8 +540,8 @@ DEMO_DWELLINGS = 5
 
 def _demo_rank(grid: Grid, batch: Any, scores: Scores, args: argparse.Namespace, out: Path, steps: Steps) -> None:
     """Rank a few generated dwellings (compiled and reference engines) and show their candidates."""
-    from .data import read_dwellings, write_applications
-    from .generate import generate_dwellings
+    from .data.batch import read_dwellings, write_applications
+    from .data.generate import generate_dwellings
 
     path = out / "logements.csv"
     with steps.step(f"generate {DEMO_DWELLINGS} vacant dwellings"):
@@ -555,7 +556,7 @@ def _demo_rank(grid: Grid, batch: Any, scores: Scores, args: argparse.Namespace,
     print(f"\ndwellings: {path}\ncandidates (3 per dwelling, each application proposed once; compiled and "
           "reference engines agree):\n")
     print(ranking_text(ranking, DEMO_DWELLINGS))
-    from . import views
+    from .explain import views
 
     first = str(ranking.dwelling_ids[int(ranking.dwelling_order[0])]) if len(ranking) else None
     if first is not None and ranking.rows[ranking.index_of(first), 0] >= 0:
@@ -590,7 +591,7 @@ def write_scores(scores: Scores, path: Path) -> None:
 
     Columns: numero_unique, total, tier, rank, flags (``;``-joined), one per breakdown column.
     """
-    from .buffers import from_numpy
+    from .data.buffers import from_numpy
 
     write_table(scores.to_arrow().take(from_numpy(scores.order())), path)
 

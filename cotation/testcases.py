@@ -18,7 +18,7 @@ merged under every application, and the cases::
           total: 187                          # optional
 
 An application's ``numero_unique`` defaults to ``case-<n>`` (n counted from 1). All the
-applications of a file are scored together through :meth:`cotation.data.Batch.from_rows`, so bad
+applications of a file are scored together through :meth:`cotation.data.batch.Batch.from_rows`, so bad
 values raise :class:`~cotation.errors.DataError` naming the case's ``numero_unique``. A malformed
 file (unknown key, unknown column or flag, unknown field in an application) raises
 :class:`~cotation.errors.TestCaseError` listing every problem with its ``file:line:col``; an
@@ -32,11 +32,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import api, ir
-from .data import Batch
+from . import api
+from .grid import ir
+from .data.batch import Batch
 from .errors import Collector, TestCaseError, did_you_mean
-from .scores import Scores
-from .yamlio import Document, load_yaml
+from .scoring.scores import Scores
+from .grid.yamlio import Document, load_yaml
 
 __all__ = ["CaseReport", "CaseResult", "Difference", "format_report", "run_cases"]
 

@@ -173,7 +173,7 @@ def rendered(code):
 
 def data_examples():
     import datetime, tempfile
-    from cotation.data import read_applications
+    from cotation.data.batch import read_applications
     from cotation.errors import DataError
     H = "numero_unique,date_depot,nb_personnes,nb_adultes,date_naissance_demandeur,ressources_mensuelles,situation_logement"
     OK = "069122500001,2024-03-01,3,2,1985-06-12,1850,locataire_prive"

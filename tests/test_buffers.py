@@ -1,4 +1,4 @@
-"""cotation.buffers: Arrow <-> NumPy through buffers, equal to pyarrow's own conversions, and the
+"""cotation.data.buffers: Arrow <-> NumPy through buffers, equal to pyarrow's own conversions, and the
 reason it exists: reading files and scoring never import pandas."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cotation import buffers
+from cotation.data import buffers
 
 ROOT = Path(__file__).resolve().parent.parent
 DTYPES = [np.bool_, np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint64, np.float32, np.float64]

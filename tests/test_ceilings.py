@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import cotation.ceilings
-from cotation.ceilings import (
+import cotation.data.ceilings
+from cotation.data.ceilings import (
     CeilingRow,
     MissingCeilingError,
     ceiling,
@@ -263,5 +263,5 @@ def test_not_a_ceilings_document(tmp_path: Path, text: str) -> None:
 
 
 def test_docstring_examples_run() -> None:
-    result = doctest.testmod(cotation.ceilings)
+    result = doctest.testmod(cotation.data.ceilings)
     assert result.attempted > 0 and result.failed == 0

@@ -200,7 +200,7 @@ def test_generate(tmp_path, capsys, suffix):
     out_path = tmp_path / f"demandes{suffix}"
     code, out, _ = run(capsys, "generate", "-n", "50", "--seed", "3", *DATE, "-o", out_path)
     assert code == 0 and "wrote 50 applications" in out
-    from cotation.data import read_applications
+    from cotation.data.batch import read_applications
 
     assert len(read_applications(out_path)) == 50
 

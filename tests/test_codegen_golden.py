@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from cotation.api import load_grid, parse_grid
-from cotation.codegen import generate_source
-from cotation.paircodegen import generate_pair_source
+from cotation.codegen.score_source import generate_source
+from cotation.codegen.pair_source import generate_pair_source
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = Path(__file__).resolve().parent / "golden" / "kernels"

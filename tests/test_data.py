@@ -1,4 +1,4 @@
-"""Tests of cotation.data: readers, validation codes D101-D110, round-trips and Batch operations."""
+"""Tests of cotation.data.batch: readers, validation codes D101-D110, round-trips and Batch operations."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from cotation.catalogue import Kind, encode_commune
-from cotation.data import Batch, day_number, from_day_number, read_applications, write_applications
+from cotation.grid.catalogue import Kind, encode_commune
+from cotation.data.batch import Batch, day_number, from_day_number, read_applications, write_applications
 from cotation.errors import MAX_ROWS, DataError, DataProblem
-from cotation.generate import generate_applications
+from cotation.data.generate import generate_applications
 
 HEADER = "numero_unique,date_depot,nb_personnes,nb_adultes,date_naissance_demandeur,ressources_mensuelles,situation_logement"
 GOOD = [
@@ -404,7 +404,7 @@ def test_column_lookup_suggests(generated: Batch) -> None:
 
 
 def test_with_catalogue_adds_local_fields(generated: Batch) -> None:
-    from cotation.catalogue import Field
+    from cotation.grid.catalogue import Field
 
     extra = Field("suivi_social", Kind.BOOL, "Suivi social", "", local=True)
     extended = generated.with_catalogue(generated.catalogue.extend((extra,)))

@@ -12,8 +12,8 @@ import pytest
 import yaml
 
 from cotation.api import parse_grid
-from cotation.functions import FUNCTIONS
-from cotation.parser import GRAMMAR
+from cotation.grid.functions import FUNCTIONS
+from cotation.grid.parser import GRAMMAR
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
@@ -39,7 +39,7 @@ def test_grammar_block_is_the_parser_grammar() -> None:
     lines = text.splitlines()
     start = lines.index("```grammar")
     end = lines.index("```", start + 1)
-    assert "\n".join(lines[start + 1:end]) == GRAMMAR, "copy cotation.parser.GRAMMAR into docs/expressions.md"
+    assert "\n".join(lines[start + 1:end]) == GRAMMAR, "copy cotation.grid.parser.GRAMMAR into docs/expressions.md"
 
 
 @pytest.mark.parametrize("name", sorted(FUNCTIONS))
@@ -59,7 +59,7 @@ def test_schema_doc_is_up_to_date() -> None:
 
 
 def test_catalogue_doc_lists_every_field() -> None:
-    from cotation.catalogue import default_catalogue
+    from cotation.grid.catalogue import default_catalogue
 
     text = (DOCS / "catalogue.md").read_text(encoding="utf-8")
     for f in default_catalogue():

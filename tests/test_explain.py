@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from cotation.api import parse_grid, score
-from cotation.data import Batch
-from cotation.explain import render_text, to_json, trace
-from cotation.render import scores_html
+from cotation.data.batch import Batch
+from cotation.explain.trace import render_text, to_json, trace
+from cotation.explain.render import scores_html
 
 DAY = datetime.date(2026, 1, 1)
 
@@ -162,7 +162,7 @@ def test_scores_html_is_escaped_and_ranked(run):
 
 
 def test_explain_text_is_the_rendered_trace(run):
-    from cotation.explain import explain_text
+    from cotation.explain.trace import explain_text
 
     grid, scores, batch = run
     assert explain_text(grid, scores, batch, scores.ids[0]) == render_text(trace(grid, scores, batch, "A"))

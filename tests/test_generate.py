@@ -1,4 +1,4 @@
-"""Tests of cotation.generate: determinism, validity and plausibility of synthetic applications."""
+"""Tests of cotation.data.generate: determinism, validity and plausibility of synthetic applications."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import datetime
 import numpy as np
 import pytest
 
-from cotation.catalogue import Field, Kind, default_catalogue
-from cotation.data import Batch, day_number, read_applications
-from cotation.generate import COMMUNES, generate_applications
+from cotation.grid.catalogue import Field, Kind, default_catalogue
+from cotation.data.batch import Batch, day_number, read_applications
+from cotation.data.generate import COMMUNES, generate_applications
 
 TODAY = datetime.date(2026, 1, 1)
 

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from cotation import gridcache
+from cotation.grid import cache as gridcache
 from cotation.api import load_grid, parse_grid
-from cotation.catalogue import default_catalogue
+from cotation.grid.catalogue import default_catalogue
 from cotation.errors import GridError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -48,12 +48,12 @@ def points(grid: object) -> dict[str, int]:
 def test_second_load_comes_from_the_cache(grid_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     first = load_grid(grid_dir / "grille.yaml")
     (entry,) = entries(grid_dir)
-    import cotation.check
+    import cotation.grid.check
 
     def fail(*args: object) -> None:
         raise AssertionError("checked again")
 
-    monkeypatch.setattr(cotation.check, "check_grid", fail)
+    monkeypatch.setattr(cotation.grid.check, "check_grid", fail)
     second = load_grid(grid_dir / "grille.yaml")
     assert second == first and second is not first and second.content_hash == first.content_hash
     assert entries(grid_dir) == [entry]
@@ -111,8 +111,8 @@ def test_a_new_process_loads_without_the_checker(grid_dir: Path) -> None:
     """The point of the cache: a warm start imports neither pydantic nor the loader and checker."""
     load_grid(grid_dir / "grille.yaml")
     code = ("import json, sys; from cotation import load_grid; g = load_grid(sys.argv[1]); "
-            "print(json.dumps([g.meta.id, sorted(m for m in ('pydantic', 'yaml', 'cotation.check', "
-            "'cotation.loader') if m in sys.modules)]))")
+            "print(json.dumps([g.meta.id, sorted(m for m in ('pydantic', 'yaml', 'cotation.grid.check', "
+            "'cotation.grid.loader') if m in sys.modules)]))")
     env = {**os.environ, "COTATION_CACHE_DIR": str(grid_dir / "cache")}
     out = subprocess.run([sys.executable, "-c", code, str(grid_dir / "grille.yaml")], capture_output=True,
                          text=True, cwd=ROOT, env=env)

@@ -15,9 +15,10 @@ import numpy as np
 import pytest
 import yaml
 
-from cotation import api, ir
-from cotation.data import Batch
-from cotation.generate import generate_applications
+from cotation import api
+from cotation.grid import ir
+from cotation.data.batch import Batch
+from cotation.data.generate import generate_applications
 
 GRIDS = Path(__file__).resolve().parent.parent / "grids"
 CASE_FILES = sorted(GRIDS.glob("*.tests.yaml"))

@@ -1,4 +1,4 @@
-"""The compiled engine (cotation.codegen + cotation.kernel) against the reference evaluator.
+"""The compiled engine (cotation.codegen.score_source + cotation.scoring.compiled) against the reference evaluator.
 
 Every comparison is exact: totals, breakdown, met, flags, tier and rank, dtypes and shapes included.
 Grids come from an inline grid using every feature, and from Hypothesis (random conditions, rules,
@@ -26,13 +26,13 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from cotation.api import load_grid, parse_grid
-from cotation.codegen import generate_source
-from cotation.data import Batch
+from cotation.codegen.score_source import generate_source
+from cotation.data.batch import Batch
 from cotation.dates import months_between
-from cotation.generate import generate_applications
-from cotation.kernel import MIN_ROWS_PER_THREAD, cache_directory, compile_grid, load_module, module_key
-from cotation.reference import evaluate
-from cotation.scores import Scores
+from cotation.data.generate import generate_applications
+from cotation.scoring.compiled import MIN_ROWS_PER_THREAD, cache_directory, compile_grid, load_module, module_key
+from cotation.scoring.reference import evaluate
+from cotation.scoring.scores import Scores
 
 ROOT = Path(__file__).resolve().parents[1]
 TODAY = datetime.date(2026, 1, 1)
@@ -262,7 +262,7 @@ def test_module_bytecode_is_kept_and_never_trusted_blindly(tmp_path: Path,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     """The module's code object is marshalled next to it; a truncated copy, or one of another text,
     is compiled again and replaced."""
-    from cotation import kernel
+    from cotation.scoring import compiled as kernel
 
     text, path = "X = 41\nY = X + 1\n", tmp_path / "m.py"
     path.write_text(text, encoding="utf-8")
@@ -290,8 +290,8 @@ def test_module_bytecode_is_kept_and_never_trusted_blindly(tmp_path: Path,
 SCRIPT = """
 import datetime, json, sys
 from cotation.api import load_grid, parse_grid
-from cotation.generate import generate_applications
-from cotation.kernel import compile_grid
+from cotation.data.generate import generate_applications
+from cotation.scoring.compiled import compile_grid
 grid = parse_grid(open(sys.argv[1], encoding="utf-8").read(), "essai-noyau.yaml")
 compiled = compile_grid(grid)
 scores = compiled.score(generate_applications(300, seed=9), datetime.date(2026, 1, 1))

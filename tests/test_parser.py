@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from cotation.parser import ExprSyntaxError, parse, tokenize
-from cotation.printer import dump, show
-from cotation.syntax import Binary, Call, Compare, Name, walk
+from cotation.grid.parser import ExprSyntaxError, parse, tokenize
+from cotation.grid.printer import dump, show
+from cotation.grid.syntax import Binary, Call, Compare, Name, walk
 
 GOLDEN = Path(__file__).parent / "fixtures" / "parser"
 

@@ -18,13 +18,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cotation.api import parse_grid, score
-from cotation.catalogue import default_catalogue
-from cotation.data import Batch
-from cotation.ir import Grid
-from cotation.parser import KEYWORDS, parse
-from cotation.printer import show
-from cotation.scores import Scores
-from cotation.syntax import (
+from cotation.grid.catalogue import default_catalogue
+from cotation.data.batch import Batch
+from cotation.grid.ir import Grid
+from cotation.grid.parser import KEYWORDS, parse
+from cotation.grid.printer import show
+from cotation.scoring.scores import Scores
+from cotation.grid.syntax import (
     Binary,
     Bool,
     Call,

@@ -25,7 +25,9 @@ def test_public_names_are_exactly_all() -> None:
 
 def test_names_are_those_of_their_modules() -> None:
     """``import cotation`` is lazy (PEP 562): each name is its module's object, imported on first use."""
-    from cotation import api, data, ranking
+    from cotation import api
+    from cotation.data import batch as data
+    from cotation.match import pool as ranking
 
     assert cotation.score is api.score and cotation.Batch is data.Batch and cotation.Pool is ranking.Pool
     try:

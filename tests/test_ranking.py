@@ -17,17 +17,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import cotation
-import cotation.ranking
-import cotation.reference
+import cotation.match.pool
+import cotation.scoring.reference
 from cotation.api import load_grid, parse_grid, rank
-from cotation.data import Batch, read_dwellings
+from cotation.data.batch import Batch, read_dwellings
 from cotation.errors import DataError, GridError
-from cotation.generate import generate_applications, generate_dwellings
-import cotation.data
-import cotation.pairs
-from cotation.pairs import compile_pairs
-from cotation.order import scores_rank
-from cotation.ranking import Ranking, position_text
+from cotation.data.generate import generate_applications, generate_dwellings
+import cotation.data.batch
+import cotation.match.compiled
+from cotation.match.compiled import compile_pairs
+from cotation.scoring.order import scores_rank
+from cotation.match.pool import Ranking, position_text
 
 DAY = datetime.date(2026, 1, 1)
 COMMUNES = ("31555", "31069", "31044", "31149")
@@ -294,7 +294,7 @@ LAYOUTS = st.sampled_from([0, 10**9])
        major_from=LAYOUTS)
 def test_fixed_grid_random_data(data: Any, k: int, assignment: str | None, major_from: int) -> None:
     apps, dws = _batches(*data, _full_grid())
-    with mock.patch.object(cotation.pairs, "MAJOR_FROM", major_from):
+    with mock.patch.object(cotation.match.compiled, "MAJOR_FROM", major_from):
         both(_full_grid(), apps, dws, k, assignment=assignment)
 
 
@@ -305,7 +305,7 @@ def test_random_match_parts(match: dict[str, Any], data: Any, k: int, assignment
                             major_from: int) -> None:
     grid = parse_grid(with_match(match), "aleatoire.yaml")
     apps, dws = _batches(*data, grid)
-    with mock.patch.object(cotation.pairs, "MAJOR_FROM", major_from):
+    with mock.patch.object(cotation.match.compiled, "MAJOR_FROM", major_from):
         out = both(grid, apps, dws, k, assignment=assignment)
     assert (out.eligible + out.excluded.sum(axis=1) == len(apps)).all()
 
@@ -336,13 +336,13 @@ def probe(grid_text: str = PRELUDE_PROBE, **household: Any) -> dict[str, int]:
     dwelling = {**DWELLING, **household.pop("logement", {})}
     apps = Batch.from_rows([{**HOUSEHOLD, **household}], grid.catalogue, date_calcul=DAY)
     dws = Batch.from_rows([dwelling], cotation.dwelling_catalogue())
-    prep = cotation.ranking.prepare(grid, apps, dws, DAY, "reference")
-    pairs = cotation.ranking.ReferencePairs(prep)
-    env = cotation.reference.PairEnv(grid, prep.batch, DAY, dws, 0)
+    prep = cotation.match.pool.prepare(grid, apps, dws, DAY, "reference")
+    pairs = cotation.match.pool.ReferencePairs(prep)
+    env = cotation.scoring.reference.PairEnv(grid, prep.batch, DAY, dws, 0)
     env.vars = dict(pairs.app_vars)
     for var in grid.match.variables:
-        env.vars[var.name] = cotation.reference.ev(var.expr, env)
-    return {c.id: int(cotation.reference.criterion_points(c, env)[0][0]) for c in grid.match.criteria}
+        env.vars[var.name] = cotation.scoring.reference.ev(var.expr, env)
+    return {c.id: int(cotation.scoring.reference.criterion_points(c, env)[0][0]) for c in grid.match.criteria}
 
 
 @pytest.mark.parametrize(("household", "category"), [
@@ -488,7 +488,7 @@ def test_similar_keys_are_declared_by_the_grid() -> None:
 def test_candidate_major_layout_or_not(full_grid: Any, monkeypatch: pytest.MonkeyPatch, major_from: int) -> None:
     """The application columns copied in the index's order (many dwellings per commune) or read in
     place (few): the same candidates."""
-    monkeypatch.setattr(cotation.pairs, "MAJOR_FROM", major_from)
+    monkeypatch.setattr(cotation.match.compiled, "MAJOR_FROM", major_from)
     apps, dws = generate_applications(1500, seed=21), generate_dwellings(80, seed=22)
     both(full_grid, apps, dws, 4)
     both(full_grid, apps, dws, 2, assignment="best")
@@ -514,8 +514,8 @@ def test_a_pool_ranks_several_dwelling_batches(full_grid: Any) -> None:
 def test_tie_order_is_the_ranking_order_of_equal_scores(data: Any, order: str) -> None:
     """The pair engines' tie-break order (one Arrow sort) equals the order of Scores.rank (NumPy
     lexsort) among applications with equal tier and total, missing values last."""
-    from cotation.reference import rank_of
-    from cotation.ranking import tie_order
+    from cotation.scoring.reference import rank_of
+    from cotation.match.pool import tie_order
 
     grid = parse_grid(BASE + f"tie_break: [{order}, date_depot asc]\n", "ordre.yaml")
     apps = Batch.from_rows(data[0], grid.catalogue, date_calcul=DAY)
@@ -533,7 +533,7 @@ def test_tie_order_is_the_ranking_order_of_equal_scores(data: Any, order: str) -
 def test_scores_rank_composite_keys_equal_the_lexsort(data: Any, order: str, spread: int, seed: int) -> None:
     """Scores.rank packs tier, total and integer tie-breaks into int64 words (rank_of); the order is
     the one stable lexsort over every key and its missing flag gives, ties and missing values included."""
-    from cotation.reference import lexsort_order, rank_of
+    from cotation.scoring.reference import lexsort_order, rank_of
 
     grid = parse_grid(BASE + f"tie_break: [{order}]\n", "ordre.yaml")
     rng = np.random.default_rng(seed)
@@ -554,7 +554,7 @@ def test_scores_rank_composite_keys_equal_the_lexsort(data: Any, order: str, spr
 def test_scores_rank_composite_keys_on_a_large_batch() -> None:
     """Thousands of rows equal on tier, total and the declared tie-breaks (missing values among
     them): the id, which the checker always appends, decides, as in the lexsort definition."""
-    from cotation.reference import lexsort_order, rank_of
+    from cotation.scoring.reference import lexsort_order, rank_of
 
     grid = parse_grid(BASE + "tie_break: [nb_personnes desc, date_naissance_codemandeur asc]\n", "ordre.yaml")
     apps = generate_applications(6000, seed=5).with_catalogue(grid.catalogue)
@@ -569,7 +569,7 @@ def test_scores_rank_composite_keys_on_a_large_batch() -> None:
 
 def test_radix_order_is_a_stable_sort() -> None:
     """The radix sort under the packed keys, over key widths of one to four passes."""
-    from cotation.jit_helpers import _radix_order
+    from cotation.codegen.helpers import _radix_order
 
     rng = np.random.default_rng(3)
     for bits in (1, 12, 16, 17, 33, 62):
@@ -583,7 +583,7 @@ def test_radix_order_is_a_stable_sort() -> None:
 def test_commune_index_is_the_same_with_any_number_of_threads() -> None:
     """The inverted index (CSR by commune, rows in tie-break order, first wish position), built in
     1, 2 or 3 slices, equals its definition computed row by row in Python."""
-    from cotation.pairs import commune_index
+    from cotation.match.compiled import commune_index
 
     rng = np.random.default_rng(4)
     n, width, size = 3000, 4, 40
@@ -620,8 +620,8 @@ TIE_ORDERS = ["date_depot asc, numero_unique asc", "date_depot desc, numero_uniq
 def test_packed_tie_order_equals_the_arrow_sort(data: Any, ids: list[str], order: str) -> None:
     """The tie-break order from the packed integer key and the Numba id sort equals one Arrow
     multi-key sort (missing last, ids in code-point order), whatever the ids."""
-    from cotation.order import tie_order as packed_tie_order
-    from cotation.ranking import arrow_tie_order
+    from cotation.scoring.order import tie_order as packed_tie_order
+    from cotation.match.pool import arrow_tie_order
 
     grid = parse_grid(BASE + f"tie_break: [{order}]\n", "ordre.yaml")
     rows = [{**row, "numero_unique": ids[i]} for i, row in enumerate(data[0])]
@@ -637,8 +637,8 @@ def test_packed_tie_order_equals_the_arrow_sort(data: Any, ids: list[str], order
 def test_packed_tie_order_on_long_runs() -> None:
     """Runs of equal filing dates longer than the insertion-sort blocks (merged), ids longer than
     16 bytes that differ only after them, and every direction: equal to the Arrow sort."""
-    from cotation.order import tie_order as packed_tie_order
-    from cotation.ranking import arrow_tie_order
+    from cotation.scoring.order import tie_order as packed_tie_order
+    from cotation.match.pool import arrow_tie_order
 
     rng = np.random.default_rng(5)
     n = 3000
@@ -649,7 +649,7 @@ def test_packed_tie_order_on_long_runs() -> None:
                          else f"{long if t % 3 else short}{t:05d}{'é' if t % 7 == 0 else ''}"
                          for t in tails], dtype=object)
     days = rng.choice(np.array([18000, 18001, 18002], np.int32), n)
-    apps.columns["date_depot"] = cotation.data.Column(days, rng.random(n) < 0.9)
+    apps.columns["date_depot"] = cotation.data.batch.Column(days, rng.random(n) < 0.9)
     for order in ("date_depot asc, numero_unique asc", "date_depot desc, numero_unique desc",
                   "numero_unique asc", "numero_unique desc"):
         grid = parse_grid(BASE + f"tie_break: [{order}]\n", "ordre.yaml")
@@ -672,8 +672,8 @@ def test_heap_blocks_with_many_ties(k: int) -> None:
     grid = parse_grid(with_match(match), "egalites.yaml")
     apps = generate_applications(3000, seed=41).with_catalogue(grid.catalogue)
     n = len(apps)
-    apps.columns["date_depot"] = cotation.data.Column(np.full(n, 19000, np.int32), None)  # one seniority
-    apps.columns["dalo"] = cotation.data.Column(np.zeros(n, np.bool_), None)
+    apps.columns["date_depot"] = cotation.data.batch.Column(np.full(n, 19000, np.int32), None)  # one seniority
+    apps.columns["dalo"] = cotation.data.batch.Column(np.zeros(n, np.bool_), None)
     dws = generate_dwellings(12, seed=42)
     out = both(grid, apps, dws, k)
     assert (out.eligible > 200).any()  # several blocks of candidates
@@ -687,10 +687,10 @@ def test_ids_beyond_32_bit_offsets_fall_back_to_the_arrow_sorts(
     sorts order the rows, with the same ranks (the limit is lowered here to 10 bytes)."""
     import pyarrow as pa
 
-    from cotation import buffers
-    from cotation.order import tie_order
-    from cotation.ranking import arrow_tie_order
-    from cotation.reference import lexsort_order, rank_of
+    from cotation.data import buffers
+    from cotation.scoring.order import tie_order
+    from cotation.match.pool import arrow_tie_order
+    from cotation.scoring.reference import lexsort_order, rank_of
 
     monkeypatch.setattr(buffers, "MAX_STRING_BYTES", 10)
     grid = parse_grid(BASE + "tie_break: [nb_personnes desc]\n", "ordre.yaml")

@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 
 from cotation.api import parse_grid, score
-from cotation.data import Batch
+from cotation.data.batch import Batch
 from cotation.dates import day_number, months_between
-from cotation.ir import Grid
-from cotation.scores import Scores
+from cotation.grid.ir import Grid
+from cotation.scoring.scores import Scores
 
 DAY = datetime.date(2026, 1, 1)
 BASE: dict[str, Any] = {

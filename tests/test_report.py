@@ -13,8 +13,8 @@ import pytest
 
 import cotation
 from cotation.api import parse_grid, score
-from cotation.data import Batch
-from cotation.report import GridReport, _Model, grid_report, spearman_of_ranks, top_size
+from cotation.data.batch import Batch
+from cotation.explain.report import GridReport, _Model, grid_report, spearman_of_ranks, top_size
 
 DAY = datetime.date(2026, 1, 1)
 N = 2000

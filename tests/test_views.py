@@ -19,9 +19,9 @@ from hypothesis import strategies as st
 import cotation
 from cotation import cli
 from cotation.api import parse_grid, rank, score
-from cotation.data import Batch
-from cotation.explain import traces
-from cotation.views import (applicant_html, applicant_json, applicant_text, applicant_view, committee_html,
+from cotation.data.batch import Batch
+from cotation.explain.trace import traces
+from cotation.explain.views import (applicant_html, applicant_json, applicant_text, applicant_view, committee_html,
                             committee_text, committee_view, read_history, trace_html)
 
 from test_properties import batches, grid_texts  # the random grids and applications of the property tests
@@ -249,7 +249,7 @@ def test_pages_render_in_a_headless_browser(run: Any, tmp_path: Path) -> None:
     pages = {"applicant": applicant_html(applicant_view(grid, s, batch, "B")),
              "committee": committee_html(committee_view(grid, rank(grid, batch, dws, 3, date_calcul=DAY), s, batch,
                                                         dws, "L1"))}
-    from cotation.report import grid_report
+    from cotation.explain.report import grid_report
 
     pages["report"] = grid_report(grid, s, batch).to_html()
     for name, html in pages.items():

@@ -1,0 +1,1 @@
+"""Stage 3: the IR written as Python source for Numba (scoring and pair kernels), and building it."""

@@ -1,0 +1,1 @@
+"""Stage 2: applications and dwellings as columns (``Batch``): reading, validating, writing, generating."""

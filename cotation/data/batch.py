@@ -1,0 +1,966 @@
+"""Typed columnar batches of applications, and their readers and writers.
+
+A :class:`Batch` holds one NumPy array per catalogue field (storage per kind: see
+:mod:`cotation.grid.catalogue`) plus an optional validity mask. Every reader -- CSV, Parquet, a pandas
+DataFrame, a pyarrow Table, Python rows -- first turns its input into a pyarrow Table, then goes
+through ONE conversion core (:func:`_build_batch`) so that all of them share the same validation:
+every problem of every column is collected and raised once as a :class:`~cotation.errors.DataError`.
+Nothing is coerced, dropped or defaulted silently.
+
+Text cells (CSV, string columns) are parsed per field kind:
+
+* bool: ``true/false/1/0/oui/non/vrai/faux`` (case-insensitive);
+* int, float, money: ``.`` as decimal separator, optional exponent (``1234,50`` is D102); an
+  int field accepts an integral number written as a decimal (``3.0``), never ``2.5``;
+* date: ISO ``YYYY-MM-DD`` only;
+* category: one of the field's values (exact spelling);
+* set, communes: items separated by ``;``, spaces around items stripped, empty items ignored;
+* commune: an INSEE code (``31555``, ``2A004``).
+
+Leading/trailing spaces are stripped and an empty cell is missing. CSV files are read with every
+column as text; the delimiter is ``,`` unless the header line holds more ``;`` or tabs. Typed
+columns (Parquet, Arrow, pandas) are accepted when their type fits the field kind losslessly
+(integers 0/1 for bool, integral floats for int, midnight timestamps for dates, lists for sets
+and communes). An input column that is not a field is reported as D109 when it is at least 80 %
+similar to an absent field name (a misspelling), and otherwise listed in ``ignored_columns``.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime
+import difflib
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .buffers import from_numpy, null_scalar, objects, strings, valid
+from .buffers import values as numbers
+from ..grid.catalogue import Catalogue, Field, Kind, default_catalogue, dwelling_catalogue
+from ..dates import day_number, from_day_number
+from ..errors import MAX_ROWS, DataError, DataProblem, did_you_mean
+
+__all__ = [
+    "Batch",
+    "Column",
+    "day_number",
+    "from_day_number",
+    "read_applications",
+    "write_applications",
+]
+
+INT32_MAX = 2**31 - 1
+FILE_COLUMN = "<file>"
+MISSPELT_RATIO = 0.8
+PARQUET_COLUMNS_AT_ONCE = 8  # read together from a Parquet file (decoded in parallel), released one by one
+TRUE_WORDS = ("true", "1", "oui", "vrai")
+FALSE_WORDS = ("false", "0", "non", "faux")
+NUMBER_RE = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
+COMMA_NUMBER_RE = r"^[+-]?\d*,\d+$"
+DATE_RE = r"^\d{4}-\d{2}-\d{2}$"
+COMMUNE_RE = r"^(\d{5}|2[AB]\d{3})$"
+# Arrow scalars made once, without pyarrow's pandas layer (which a Python str argument goes through)
+_EMPTY, _SEMICOLON, _2A, _2B = strings(["", ";", "2A", "2B"])
+STORAGE: dict[Kind, type] = {
+    Kind.BOOL: np.bool_,
+    Kind.INT: np.int32,
+    Kind.FLOAT: np.float64,
+    Kind.MONEY: np.float64,
+    Kind.DATE: np.int32,
+    Kind.CATEGORY: np.int8,
+    Kind.SET: np.uint64,
+    Kind.COMMUNE: np.int32,
+    Kind.COMMUNES: np.int32,
+}
+
+
+# --------------------------------------------------------------------------------------------
+# Batch
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Column:
+    """The values of one field; ``valid`` is None when every value is present."""
+
+    values: np.ndarray
+    valid: np.ndarray | None
+
+    def take(self, indices: np.ndarray) -> Column:
+        return Column(self.values[indices], None if self.valid is None else self.valid[indices])
+
+
+@dataclass(eq=False)
+class Batch:
+    """A batch of applications: ids plus one :class:`Column` per non-id catalogue field."""
+
+    catalogue: Catalogue
+    ids: np.ndarray
+    columns: dict[str, Column]
+    source: str | None = None
+    ignored_columns: tuple[str, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        self._id_strings: pa.Array | None = None
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def id_strings(self) -> pa.Array:
+        """The ids as an Arrow string array, for the sorts by id: the reader's own array when the
+        batch was read (its ids are then read-only), else made from ``ids`` once."""
+        if self._id_strings is None:
+            self._id_strings = strings(self.ids)
+        return self._id_strings
+
+    def _with_id_strings(self, arr: pa.Array) -> Batch:
+        """Keep ``arr`` (equal to ``ids``) as :meth:`id_strings`; ``ids`` become read-only."""
+        self.ids.flags.writeable = False
+        self._id_strings = arr
+        return self
+
+    def column(self, name: str) -> Column:
+        """The column of field ``name`` (KeyError, with a suggestion, when unknown)."""
+        if name not in self.columns:
+            hint = did_you_mean(name, self.columns)
+            raise KeyError(f"no field '{name}'" + (f" (did you mean '{hint}'?)" if hint else ""))
+        return self.columns[name]
+
+    def take(self, indices: np.ndarray) -> Batch:
+        """The rows at ``indices`` (a subset or a permutation), same catalogue."""
+        idx = np.asarray(indices)
+        columns = {name: col.take(idx) for name, col in self.columns.items()}
+        return Batch(self.catalogue, self.ids[idx], columns, self.source, self.ignored_columns)
+
+    def with_catalogue(self, catalogue: Catalogue) -> Batch:
+        """This batch under ``catalogue`` (e.g. extended with a grid's local fields).
+
+        Fields absent from the batch become all missing (sets and communes: empty); a field
+        that exists in both catalogues must have the same definition of its storage.
+        """
+        columns = {}
+        for f in catalogue:
+            if f.kind is Kind.ID:
+                continue
+            old = self.catalogue.get(f.name)
+            if old is None or f.name not in self.columns:
+                columns[f.name] = absent_column(f, len(self))
+            elif (old.kind, old.width) == (f.kind, f.width) and old.values != f.values:
+                columns[f.name] = _recode(old, f, self.columns[f.name], self.ids)
+            elif (old.kind, old.values, old.width) != (f.kind, f.values, f.width):
+                raise ValueError(f"field '{f.name}' is defined differently in the two catalogues")
+            else:
+                columns[f.name] = self.columns[f.name]
+        batch = Batch(catalogue, self.ids, columns, self.source, self.ignored_columns)
+        batch._id_strings = self._id_strings
+        return batch
+
+    def check_dates(self, date_calcul: datetime.date) -> None:
+        """Raise DataError (D105) if any date of the batch is after ``date_calcul``."""
+        today = day_number(date_calcul)
+        report = _Report(self.source)
+        for f in self.catalogue:
+            col = self.columns.get(f.name)
+            if f.kind is not Kind.DATE or col is None:
+                continue
+            after = (col.values > today) if col.valid is None else (col.values > today) & col.valid
+            if not after.any():
+                continue
+            shown = strings([from_day_number(v).isoformat() for v in col.values[after][:MAX_ROWS * 10]])
+            message = f"date after the computation date {date_calcul.isoformat()}"
+            report.add_rows("D105", f.name, message, after, _spread(shown, after))
+        report.raise_if_any(_row_labels(self.ids, np.ones(len(self), dtype=bool)))
+
+    def to_arrow(self, *, lists: bool = False) -> pa.Table:
+        """The batch as user-facing values, one Arrow column per catalogue field.
+
+        Dates are ``date32``, categories strings, communes INSEE code strings, missing values
+        nulls. Sets and communes are ``;``-joined strings (as in CSV files), or ``list<string>``
+        when ``lists`` is true. Both forms round-trip through :func:`read_applications`.
+        """
+        arrays, names = [], []
+        for f in self.catalogue:
+            if f.kind is Kind.ID:
+                arrays.append(self.id_strings())
+            else:
+                arrays.append(_to_arrow_column(f, self.columns[f.name], lists))
+            names.append(f.name)
+        return pa.Table.from_arrays(arrays, names=names)
+
+    def to_pandas(self) -> Any:
+        """The batch as a pandas DataFrame (via :meth:`to_arrow`)."""
+        return self.to_arrow().to_pandas()
+
+    @classmethod
+    def from_rows(
+        cls,
+        rows: list[dict[str, Any]],
+        catalogue: Catalogue | None = None,
+        *,
+        date_calcul: datetime.date | None = None,
+        source: str | None = None,
+    ) -> Batch:
+        """A batch from Python rows (a missing key or None is a missing value)."""
+        catalogue = catalogue or default_catalogue()
+        return _build_batch(_Columns.of(_table_from_rows(rows, catalogue)), catalogue, date_calcul,
+                            source or "<rows>")
+
+
+# --------------------------------------------------------------------------------------------
+# Readers and writer
+# --------------------------------------------------------------------------------------------
+
+
+def _recode(old: Field, new: Field, col: Column, ids: np.ndarray) -> Column:
+    """A category or set column re-expressed in ``new``'s values (by name); a value that ``new`` does
+    not allow is a data error (D103), never dropped."""
+    table = np.array([new.values.index(v) if v in new.values else -1 for v in old.values], np.int64)
+    if old.kind is Kind.CATEGORY:
+        present = col.values >= 0 if col.valid is None else col.valid & (col.values >= 0)
+        codes = np.where(present, table[np.maximum(col.values, 0)], -1)
+        bad = present & (codes < 0)
+        values = codes.astype(np.int8)
+    elif old.kind is Kind.SET:
+        values = np.zeros(len(col.values), np.uint64)
+        bad = np.zeros(len(col.values), bool)
+        for k, j in enumerate(table):
+            hit = ((col.values >> np.uint64(k)) & np.uint64(1)).astype(bool)
+            if j < 0:
+                bad |= hit
+            else:
+                values |= hit.astype(np.uint64) << np.uint64(j)
+    else:
+        raise ValueError(f"field '{new.name}' is defined differently in the two catalogues")
+    if bad.any():
+        rows = tuple(str(x) for x in ids[bad][:MAX_ROWS])
+        allowed = ", ".join(new.values) or "none"
+        raise DataError([DataProblem("D103", new.name, f"value not allowed here (allowed: {allowed})",
+                                     rows=rows, count=int(bad.sum()))])
+    return Column(values, col.valid)
+
+
+def read_applications(
+    source: Any, catalogue: Catalogue | None = None, *, date_calcul: datetime.date | None = None
+) -> Batch:
+    """Read and validate applications from a .csv/.parquet path, a DataFrame or an Arrow Table.
+
+    Raises :class:`~cotation.errors.DataError` listing every problem found. With ``date_calcul``,
+    any date after it is a problem (D105).
+    """
+    catalogue = catalogue or default_catalogue()
+    raw, name = _load_columns(source)
+    return _build_batch(raw, catalogue, date_calcul, name)
+
+
+def read_dwellings(source: Any, catalogue: Catalogue | None = None) -> Batch:
+    """Read and validate dwellings (``cotation/resources/logements.yaml`` fields) like applications:
+    from a .csv/.parquet path, a DataFrame or an Arrow Table; DataError lists every problem."""
+    catalogue = catalogue or dwelling_catalogue()
+    raw, name = _load_columns(source)
+    return _build_batch(raw, catalogue, None, name)
+
+
+def write_applications(batch: Batch, path: str | os.PathLike[str]) -> None:
+    """Write ``batch`` to a .csv or .parquet file (chosen by suffix)."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        import pyarrow.csv as pacsv
+
+        pacsv.write_csv(batch.to_arrow(), path)
+    elif suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        pq.write_table(batch.to_arrow(), path)
+    else:
+        raise _file_error(path, f"unsupported file suffix '{path.suffix}' (expected .csv or .parquet)")
+
+
+def _file_error(path: Path | str, message: str) -> DataError:
+    return DataError([DataProblem("D108", FILE_COLUMN, message, source=str(path))])
+
+
+class _Columns:
+    """The columns of a table by name, each handed out once by ``read(position)``: a column read from
+    a file is released as soon as it is converted, so that reading does not hold the whole Arrow
+    table next to the NumPy batch."""
+
+    def __init__(self, names: list[str], rows: int, read: Callable[[int], Any]) -> None:
+        self.names, self.rows, self.read = names, rows, read
+        self.position = {name: i for i, name in enumerate(names)}  # a duplicated name: its last column
+
+    @classmethod
+    def of(cls, table: pa.Table) -> _Columns:
+        arrays = list(table.columns)
+
+        def read(i: int) -> Any:
+            column, arrays[i] = arrays[i], None
+            return column
+
+        return cls([str(name) for name in table.column_names], table.num_rows, read)
+
+    def take(self, name: str) -> Any:
+        """The column named ``name`` (None when absent); no longer held here afterwards."""
+        return self.read(self.position[name]) if name in self.position else None
+
+
+def _load_columns(source: Any) -> tuple[_Columns, str]:
+    if isinstance(source, (str, os.PathLike)):
+        return _read_file(Path(source)), str(source)
+    if isinstance(source, pa.Table):
+        return _Columns.of(source), "<Arrow>"
+    if isinstance(source, pa.RecordBatch):
+        return _Columns.of(pa.Table.from_batches([source])), "<Arrow>"
+    if type(source).__module__.startswith("pandas") and hasattr(source, "columns"):
+        return _Columns.of(_table_from_pandas(source)), "<DataFrame>"
+    raise TypeError(f"cannot read applications from {type(source).__name__}")
+
+
+_READ_ERRORS = (pa.ArrowException, OSError, UnicodeDecodeError, csv.Error)
+
+
+def _read_file(path: Path) -> _Columns:
+    suffix = path.suffix.lower()
+    if suffix not in (".csv", ".parquet"):
+        raise _file_error(path, f"unsupported file suffix '{path.suffix}' (expected .csv or .parquet)")
+    if not path.is_file():
+        raise _file_error(path, "file not found")
+    try:
+        return _Columns.of(_read_csv(path)) if suffix == ".csv" else _read_parquet(path)
+    except _READ_ERRORS as exc:
+        raise _file_error(path, f"cannot read the file: {exc}") from exc
+
+
+def _read_parquet(path: Path) -> _Columns:
+    """The columns of a Parquet file, read PARQUET_COLUMNS_AT_ONCE at a time when first needed, so
+    that the whole table is never in memory (reading 1M applications peaks at ~650 MB instead of
+    ~710, as fast). With a repeated column name, the whole table (D108 reports the name)."""
+    import pyarrow.parquet as pq
+
+    parquet = pq.ParquetFile(path, memory_map=True)  # not read_table: its dataset layer imports pandas
+    names = [str(n) for n in parquet.schema_arrow.names]
+    if len(set(names)) != len(names):
+        return _Columns.of(parquet.read())
+    pending = dict.fromkeys(range(len(names)))  # columns not read yet, in file order
+    ahead: dict[int, pa.ChunkedArray] = {}
+
+    def read(i: int) -> pa.ChunkedArray:
+        """Column i, read with the next unread columns of the file (PARQUET_COLUMNS_AT_ONCE in all:
+        Arrow decodes them in parallel; the others wait for their turn in ``ahead``)."""
+        if i not in ahead:
+            group = [i, *[k for k in pending if k > i][:PARQUET_COLUMNS_AT_ONCE - 1]]
+            try:
+                table = parquet.read(columns=[names[k] for k in group])
+            except _READ_ERRORS as exc:
+                raise _file_error(path, f"cannot read the file: {exc}") from exc
+            for k, column in zip(group, table.columns, strict=True):
+                ahead[k] = column
+                pending.pop(k, None)
+        return ahead.pop(i)
+
+    return _Columns(names, parquet.metadata.num_rows, read)
+
+
+def _read_csv(path: Path) -> pa.Table:
+    import pyarrow.csv as pacsv
+
+    names, delimiter = _csv_header(path)
+    convert = pacsv.ConvertOptions(
+        column_types={name: pa.string() for name in names},
+        strings_can_be_null=False,
+        quoted_strings_can_be_null=False,
+    )
+    parse = pacsv.ParseOptions(delimiter=delimiter)
+    return pacsv.read_csv(path, parse_options=parse, convert_options=convert)
+
+
+def _csv_header(path: Path) -> tuple[list[str], str]:
+    """The header names and the delimiter (',' unless ';' or tab is more frequent)."""
+    with open(path, encoding="utf-8-sig", newline="") as fh:
+        line = fh.readline()
+    if not line.strip():
+        raise csv.Error("empty file: no header line")
+    delimiter = max([",", ";", "\t"], key=line.count)
+    return next(csv.reader([line], delimiter=delimiter)), delimiter
+
+
+def _table_from_pandas(df: Any) -> pa.Table:
+    names = [str(name) for name in df.columns]
+    arrays = [_python_array(df.iloc[:, i], pandas=True) for i in range(df.shape[1])]
+    if not arrays:
+        return pa.table({})
+    return pa.Table.from_arrays(arrays, names=names)
+
+
+def _table_from_rows(rows: list[dict[str, Any]], catalogue: Catalogue) -> pa.Table:
+    if not rows:
+        return pa.Table.from_arrays([pa.nulls(0, pa.string()) for _ in catalogue], names=list(catalogue.names))
+    names = list(dict.fromkeys(key for row in rows for key in row))
+    arrays = [_python_array([row.get(name) for row in rows]) for name in names]
+    return pa.Table.from_arrays(arrays, names=[str(n) for n in names])
+
+
+def _python_array(values: Any, *, pandas: bool = False) -> pa.Array:
+    """An Arrow array from Python (or pandas) values; mixed types fall back to text cells."""
+    try:
+        return pa.array(values, from_pandas=True)
+    except (pa.ArrowException, TypeError, ValueError, OverflowError):
+        items = values.tolist() if pandas else values
+        return pa.array([_as_text(v) for v in items], pa.string())
+
+
+def _as_text(value: Any) -> str | None:
+    if _is_missing(value):
+        return None
+    if isinstance(value, bool | np.bool_):
+        return "true" if value else "false"
+    if isinstance(value, datetime.date):
+        return value.isoformat()
+    if isinstance(value, list | tuple | np.ndarray):
+        return ";".join(str(v) for v in value)
+    return str(value)
+
+
+def _is_missing(value: Any) -> bool:
+    if value is None or (isinstance(value, float) and value != value):
+        return True
+    return type(value).__name__ in ("NAType", "NaTType")
+
+
+# --------------------------------------------------------------------------------------------
+# Problem collection
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Pending:
+    code: str
+    column: str
+    message: str
+    positions: np.ndarray
+    values: tuple[str, ...]
+    count: int
+    suggestion: str | None
+    rows: tuple[str, ...] | None = None
+
+
+class _Report:
+    """Collects problems; row positions become row labels once the ids are known."""
+
+    def __init__(self, source: str | None) -> None:
+        self.source = source
+        self.pending: list[_Pending] = []
+
+    def add(self, code: str, column: str, message: str, *, suggestion: str | None = None,
+            rows: tuple[str, ...] = (), count: int = 0) -> None:
+        empty = np.zeros(0, np.int64)
+        self.pending.append(_Pending(code, column, message, empty, (), count, suggestion, rows))
+
+    def add_rows(self, code: str, column: str, message: str, bad: np.ndarray,
+                 raw: pa.Array | None = None, suggestion: str | None = None) -> None:
+        """A problem on every row where ``bad`` is true, showing ``raw`` values."""
+        positions = np.flatnonzero(bad)
+        if len(positions) == 0:
+            return
+        shown = positions[:MAX_ROWS]
+        values = _show_values(raw, shown) if raw is not None else ()
+        self.pending.append(_Pending(code, column, message, shown, values, len(positions), suggestion))
+
+    def raise_if_any(self, labels: Callable[[np.ndarray], tuple[str, ...]]) -> None:
+        if not self.pending:
+            return
+        problems = [self._problem(p, labels) for p in self.pending]
+        raise DataError(problems)
+
+    def _problem(self, p: _Pending, labels: Callable[[np.ndarray], tuple[str, ...]]) -> DataProblem:
+        rows = p.rows if p.rows is not None else labels(p.positions)
+        return DataProblem(p.code, p.column, p.message, rows, p.values, p.count, p.suggestion, self.source)
+
+
+def _spread(values: pa.Array, mask: np.ndarray) -> pa.Array:
+    """An array as long as ``mask`` holding ``values`` at its first true positions (for display)."""
+    out: list[str | None] = [None] * len(mask)
+    for pos, value in zip(np.flatnonzero(mask), values.to_pylist()):
+        out[pos] = value
+    return strings(out)
+
+
+def _show_values(raw: pa.Array, positions: np.ndarray) -> tuple[str, ...]:
+    return tuple(_as_text(v) or "" for v in raw.take(from_numpy(np.asarray(positions, np.int64))).to_pylist())
+
+
+def _row_labels(ids: np.ndarray | None, id_ok: np.ndarray | None) -> Callable[[np.ndarray], tuple[str, ...]]:
+    def labels(positions: np.ndarray) -> tuple[str, ...]:
+        if ids is None or id_ok is None:
+            return tuple(f"ligne {i + 1}" for i in positions)
+        return tuple(str(ids[i]) if id_ok[i] else f"ligne {i + 1}" for i in positions)
+
+    return labels
+
+
+# --------------------------------------------------------------------------------------------
+# Conversion core
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Ctx:
+    """What every column converter needs."""
+
+    report: _Report
+    n: int
+    today: int | None
+
+
+def _build_batch(
+    raw: _Columns, catalogue: Catalogue, date_calcul: datetime.date | None, source: str | None
+) -> Batch:
+    """The single conversion core: the raw columns of an Arrow table -> a validated Batch."""
+    report = _Report(source)
+    ignored = _check_columns(raw.names, catalogue, report)
+    ctx = _Ctx(report, raw.rows, None if date_calcul is None else day_number(date_calcul))
+    ids, id_ok, id_text = _convert_ids(catalogue.id_field, _raw(raw, catalogue.id_field), ctx)
+    columns = {}
+    for f in catalogue:
+        if f.kind is not Kind.ID:
+            columns[f.name] = _convert_field(f, _raw(raw, f), ctx)
+    report.raise_if_any(_row_labels(ids, id_ok))
+    assert ids is not None and id_text is not None
+    return Batch(catalogue, ids, columns, source, ignored)._with_id_strings(id_text)
+
+
+def _raw(raw: _Columns, f: Field) -> pa.Array | None:
+    column = raw.take(f.name)
+    return None if column is None else _normalise(column)
+
+
+def _check_columns(names: list[str], catalogue: Catalogue, report: _Report) -> tuple[str, ...]:
+    """D101 (absent required), D109 (misspelt) and duplicates; returns the ignored columns."""
+    present = set(names)
+    for f in catalogue:
+        if f.required and f.name not in present:
+            report.add("D101", f.name, f"required column '{f.name}' is missing")
+    for name in sorted({n for n in names if names.count(n) > 1}):
+        report.add("D108", FILE_COLUMN, f"column '{name}' appears {names.count(name)} times")
+    ignored = []
+    for name in dict.fromkeys(names):
+        if name in catalogue:
+            continue
+        hint = _misspelt_field(name, catalogue.names)
+        if hint is not None and hint not in present:
+            report.add("D109", name, f"unknown column '{name}'", suggestion=hint)
+        else:
+            ignored.append(name)
+    return tuple(ignored)
+
+
+def _misspelt_field(name: str, names: tuple[str, ...]) -> str | None:
+    """The field ``name`` looks like a misspelling of (did_you_mean, and at least 80 % similar)."""
+    hint = did_you_mean(name, names)
+    if hint is None:
+        return None
+    similar = difflib.SequenceMatcher(None, name.lower(), hint.lower()).ratio() >= MISSPELT_RATIO
+    return hint if similar else None
+
+
+def _normalise(column: pa.ChunkedArray | pa.Array) -> pa.Array:
+    """One contiguous array; text trimmed with blanks as nulls; dictionaries decoded."""
+    arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    t = arr.type
+    if pa.types.is_dictionary(t):
+        arr = arr.dictionary_decode()
+        t = arr.type
+    if pa.types.is_null(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t):
+        arr = arr.cast(pa.string())
+    elif pa.types.is_large_list(t) or pa.types.is_list_view(t) or pa.types.is_fixed_size_list(t):
+        arr = arr.cast(pa.list_(t.value_type))
+    return _trim_text(arr) if pa.types.is_string(arr.type) else arr
+
+
+def _trim_text(arr: pa.Array) -> pa.Array:
+    """Strip spaces around text cells; an empty cell becomes null."""
+    trimmed = pc.utf8_trim_whitespace(arr)
+    return pc.if_else(pc.equal(trimmed, _EMPTY), null_scalar(pa.string()), trimmed)
+
+
+def _is_text(arr: pa.Array) -> bool:
+    return pa.types.is_string(arr.type)
+
+
+def _mask(arr: pa.Array) -> np.ndarray:
+    """A boolean Arrow array (nulls = False) as a NumPy mask."""
+    return numbers(arr, False)
+
+
+def _present(arr: pa.Array) -> np.ndarray:
+    return valid(arr)
+
+
+def _floats(arr: pa.Array) -> np.ndarray:
+    return numbers(pc.cast(arr, pa.float64(), safe=False))
+
+
+def _ints(arr: pa.Array, dtype: type = np.int64) -> np.ndarray:
+    return np.asarray(numbers(pc.cast(arr, pa.int64(), safe=False)), dtype)
+
+
+def _only(ok: np.ndarray, arr: pa.Array) -> pa.Array:
+    """``arr`` with the cells where ``ok`` is false replaced by nulls."""
+    return pc.if_else(from_numpy(ok), arr, null_scalar(arr.type))
+
+
+def _wrong_type(f: Field, arr: pa.Array, ctx: _Ctx) -> np.ndarray:
+    """Report a typed column of the wrong kind (D102 on every present cell); all cells bad."""
+    present = _present(arr)
+    ctx.report.add_rows("D102", f.name, f"column has type {arr.type}, expected {f.kind.value} values", present, arr)
+    return np.zeros(len(arr), bool)
+
+
+def _convert_field(f: Field, arr: pa.Array | None, ctx: _Ctx) -> Column:
+    if arr is None:
+        return absent_column(f, ctx.n)
+    return CONVERTERS[f.kind](f, arr, ctx)
+
+
+def absent_column(f: Field, n: int) -> Column:
+    """A column of ``n`` missing values of ``f`` (sets and communes: empty, which is a value)."""
+    if f.kind is Kind.SET:
+        return Column(np.zeros(n, np.uint64), None)
+    if f.kind is Kind.COMMUNES:
+        return Column(np.full((n, f.width), -1, np.int32), None)
+    fill = -1 if f.kind in (Kind.CATEGORY, Kind.COMMUNE) else 0
+    return Column(np.full(n, fill, STORAGE[f.kind]), np.zeros(n, bool))
+
+
+def _finish(f: Field, values: np.ndarray, ok: np.ndarray, arr: pa.Array, ctx: _Ctx) -> Column:
+    """Common end of scalar converters: D107 for required fields, then mask and store."""
+    present = _present(arr)
+    if f.required:
+        ctx.report.add_rows("D107", f.name, f"missing value in required column '{f.name}'", ~present)
+    valid = present & ok
+    fill = -1 if f.kind in (Kind.CATEGORY, Kind.COMMUNE) else 0
+    values = np.where(valid, values, fill).astype(STORAGE[f.kind])
+    return Column(values, None if valid.all() else valid)
+
+
+def _report_bad(f: Field, bad: np.ndarray, arr: pa.Array, ctx: _Ctx, what: str) -> None:
+    ctx.report.add_rows("D102", f.name, f"value is not {what}", bad, arr)
+
+
+# --- ids ---------------------------------------------------------------------------------------
+
+
+def _convert_ids(f: Field, arr: pa.Array | None, ctx: _Ctx) -> tuple[np.ndarray | None, np.ndarray | None,
+                                                                     pa.Array | None]:
+    """(ids, present, the ids as Arrow strings); Nones when the column is absent or not text."""
+    if arr is None:
+        return None, None, None
+    if pa.types.is_integer(arr.type):
+        arr = pc.cast(arr, pa.string())
+    if not _is_text(arr):
+        _wrong_type(f, arr, ctx)
+        return None, None, None
+    present = _present(arr)
+    ctx.report.add_rows("D107", f.name, f"missing value in required column '{f.name}'", ~present)
+    _check_duplicates(f, arr, ctx)
+    return objects(arr), present, arr
+
+
+def _check_duplicates(f: Field, arr: pa.Array, ctx: _Ctx) -> None:
+    counts = pc.value_counts(arr.drop_null())
+    dup = counts.filter(from_numpy(numbers(counts.field("counts")) > 1))
+    if len(dup) == 0:
+        return
+    ids = dup.field("values").to_pylist()
+    rows = int(pc.sum(dup.field("counts")).as_py())
+    message = f"{len(ids)} {f.name} value(s) appear more than once ({rows} rows)"
+    ctx.report.add("D106", f.name, message, rows=tuple(ids[:MAX_ROWS]), count=len(ids))
+
+
+# --- scalar kinds --------------------------------------------------------------------------------
+
+
+def _convert_bool(f: Field, arr: pa.Array, ctx: _Ctx) -> Column:
+    present = _present(arr)
+    if _is_text(arr):
+        low = pc.utf8_lower(arr)
+        values = _mask(pc.is_in(low, strings(TRUE_WORDS)))
+        ok = values | _mask(pc.is_in(low, strings(FALSE_WORDS)))
+    elif pa.types.is_boolean(arr.type):
+        values, ok = _mask(arr), present
+    elif pa.types.is_integer(arr.type) or pa.types.is_floating(arr.type):
+        numbers = _floats(arr)
+        values, ok = numbers == 1, present & ((numbers == 0) | (numbers == 1))
+    else:
+        return _finish(f, np.zeros(len(arr), bool), _wrong_type(f, arr, ctx), arr, ctx)
+    _report_bad(f, present & ~ok, arr, ctx, "a boolean (true/false/1/0/oui/non/vrai/faux)")
+    return _finish(f, values, ok, arr, ctx)
+
+
+def _parse_numbers(f: Field, arr: pa.Array, ctx: _Ctx) -> tuple[np.ndarray, np.ndarray]:
+    """Numbers from text or numeric columns, with a D102 for anything unparseable."""
+    present = _present(arr)
+    if _is_text(arr):
+        ok = _mask(pc.match_substring_regex(arr, NUMBER_RE))
+        values = _floats(_only(ok, arr))
+    elif pa.types.is_integer(arr.type) or pa.types.is_floating(arr.type) or pa.types.is_decimal(arr.type):
+        values, ok = _floats(arr), present
+    else:
+        return np.zeros(len(arr), np.float64), _wrong_type(f, arr, ctx)
+    ok = ok & np.isfinite(values)
+    if f.kind is Kind.INT:
+        ok &= (values == np.round(values)) & (np.abs(values) <= INT32_MAX)
+    _report_numbers(f, present & ~ok, arr, ctx)
+    return values, ok
+
+
+def _report_numbers(f: Field, bad: np.ndarray, arr: pa.Array, ctx: _Ctx) -> None:
+    what = "an integer" if f.kind is Kind.INT else "a number"
+    message = f"value is not {what}"
+    if _is_text(arr) and bad.any():
+        comma = _mask(pc.match_substring_regex(arr, COMMA_NUMBER_RE))
+        if (comma & bad).any():
+            message += "; the decimal separator must be '.', not ','"
+    ctx.report.add_rows("D102", f.name, message, bad, arr)
+
+
+def _convert_number(f: Field, arr: pa.Array, ctx: _Ctx) -> Column:
+    values, ok = _parse_numbers(f, arr, ctx)
+    if f.min is not None:
+        below = ok & (values < f.min)
+        ctx.report.add_rows("D104", f.name, f"value below the minimum {f.min:g}", below, arr)
+    if f.max is not None:
+        above = ok & (values > f.max)
+        ctx.report.add_rows("D111", f.name, f"value above the maximum {f.max:g}", above, arr)
+    return _finish(f, values, ok, arr, ctx)
+
+
+def _convert_date(f: Field, arr: pa.Array, ctx: _Ctx) -> Column:
+    present = _present(arr)
+    if _is_text(arr):
+        days, ok = _parse_iso_dates(arr)
+        _report_bad(f, present & ~ok, arr, ctx, "a date in the form YYYY-MM-DD")
+    elif pa.types.is_date(arr.type) or pa.types.is_timestamp(arr.type):
+        days, ok = _typed_dates(arr)
+        _report_bad(f, present & ~ok, arr, ctx, "a date (it has a time of day)")
+    else:
+        days, ok = np.zeros(len(arr), np.int64), _wrong_type(f, arr, ctx)
+    if ctx.today is not None:
+        after = ok & (days > ctx.today)
+        ctx.report.add_rows("D105", f.name, "date after the computation date", after, arr)
+    return _finish(f, days, ok, arr, ctx)
+
+
+def _parse_iso_dates(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """Days since the epoch of ISO 'YYYY-MM-DD' cells; impossible dates (02-30) are not ok."""
+    ok = _mask(pc.match_substring_regex(arr, DATE_RE))
+    text = _only(ok, arr)
+    year = _ints(pc.utf8_slice_codeunits(text, 0, 4))
+    month = _ints(pc.utf8_slice_codeunits(text, 5, 7))
+    day = _ints(pc.utf8_slice_codeunits(text, 8, 10))
+    ok &= (month >= 1) & (month <= 12) & (day >= 1) & (day <= 31)
+    months = np.where(ok, (year - 1970) * 12 + month - 1, 0).astype("datetime64[M]")
+    dates = months.astype("datetime64[D]") + np.where(ok, day - 1, 0)
+    ok &= dates.astype("datetime64[M]") == months
+    return dates.astype(np.int64), ok
+
+
+def _typed_dates(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    present = _present(arr)
+    if pa.types.is_date64(arr.type):
+        arr = arr.cast(pa.timestamp("ms"))
+    if pa.types.is_date32(arr.type):
+        return _ints(arr.view(pa.int32())), present
+    if arr.type.tz is not None:
+        arr = pc.local_timestamp(arr)
+    per_day = {"s": 86_400, "ms": 86_400_000, "us": 86_400_000_000, "ns": 86_400_000_000_000}[arr.type.unit]
+    ticks = _ints(arr.view(pa.int64()))
+    return ticks // per_day, present & (ticks % per_day == 0)
+
+
+def _convert_category(f: Field, arr: pa.Array, ctx: _Ctx) -> Column:
+    present = _present(arr)
+    if not _is_text(arr):
+        return _finish(f, np.full(len(arr), -1), _wrong_type(f, arr, ctx), arr, ctx)
+    codes = pc.index_in(arr, value_set=strings(f.values))
+    ok = _present(codes)
+    bad = present & ~ok
+    _report_unknown(f, bad, arr.filter(from_numpy(bad)), arr, ctx)
+    return _finish(f, _ints(codes), ok, arr, ctx)
+
+
+def _report_unknown(f: Field, bad_rows: np.ndarray, items: pa.Array, shown: pa.Array, ctx: _Ctx) -> None:
+    """D103 for the rows with unknown values; the suggestion is for the most frequent one."""
+    if not bad_rows.any():
+        return
+    counts = pc.value_counts(items)
+    order = np.argsort(-numbers(counts.field("counts")), kind="stable")
+    unknown = [counts.field("values")[int(i)].as_py() for i in order]
+    hints = [(value, _suggest(value, f.values)) for value in unknown[:5]]
+    listed = ", ".join(f"'{v}'" + (f" (did you mean '{h}'?)" if h and i else "") for i, (v, h) in enumerate(hints))
+    more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
+    message = f"unknown value(s) {listed}{more}; allowed: {', '.join(f.values)}"
+    ctx.report.add_rows("D103", f.name, message, bad_rows, shown, suggestion=hints[0][1])
+
+
+def _suggest(value: str, allowed: tuple[str, ...]) -> str | None:
+    lowered = {v.lower(): v for v in allowed}
+    return lowered.get(value.lower()) or did_you_mean(value, allowed)
+
+
+def _convert_commune(f: Field, arr: pa.Array, ctx: _Ctx) -> Column:
+    present = _present(arr)
+    if not (_is_text(arr) or pa.types.is_integer(arr.type)):
+        return _finish(f, np.full(len(arr), -1), _wrong_type(f, arr, ctx), arr, ctx)
+    codes, ok = _commune_codes(arr)
+    _report_bad(f, present & ~ok, arr, ctx, "an INSEE commune code (5 characters, e.g. 31555 or 2A004)")
+    return _finish(f, codes, ok, arr, ctx)
+
+
+def _commune_codes(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """Encoded INSEE codes (see catalogue.encode_commune) of a text or integer array."""
+    if pa.types.is_integer(arr.type):
+        values = _ints(arr)
+        return values, _present(arr) & (values >= 0) & (values <= 99_999)
+    digits = _mask(pc.match_substring_regex(arr, r"^\d{5}$"))
+    if digits.all():  # the common case: five digits everywhere (Corsica's 2A/2B codes aside)
+        return _ints(arr), digits
+    upper = pc.utf8_upper(arr)
+    ok = _mask(pc.match_substring_regex(upper, COMMUNE_RE))
+    digits &= ok
+    corsica_b = ok & _mask(pc.starts_with(upper, "2B"))
+    whole = _ints(_only(digits, upper))
+    rest = _ints(_only(ok & ~digits, pc.utf8_slice_codeunits(upper, 2)))
+    codes = np.where(digits, whole, np.where(corsica_b, 201_000, 200_000) + rest)
+    return codes, ok
+
+
+# --- multi-valued kinds ---------------------------------------------------------------------------
+
+
+def _split_items(f: Field, arr: pa.Array, ctx: _Ctx) -> tuple[pa.Array, np.ndarray] | None:
+    """The items of every cell (';'-split text or lists), trimmed, with their row numbers."""
+    if _is_text(arr):
+        lists = pc.split_pattern(arr, ";")
+    elif pa.types.is_list(arr.type):
+        lists = arr
+    else:
+        _wrong_type(f, arr, ctx)
+        return None
+    items = pc.list_flatten(lists)
+    rows = np.asarray(numbers(pc.list_parent_indices(lists)), np.int64)
+    if pa.types.is_string(items.type) or pa.types.is_large_string(items.type):
+        items = _trim_text(items.cast(pa.string()))
+    keep = _present(items)
+    return items.filter(from_numpy(keep)), rows[keep]
+
+
+def _convert_set(f: Field, arr: pa.Array, ctx: _Ctx) -> Column:
+    values = np.zeros(len(arr), np.uint64)
+    split = _split_items(f, arr, ctx)
+    if split is None:
+        return Column(values, None)
+    items, rows = split
+    if not _is_text(items) and len(items):
+        _wrong_type(f, arr, ctx)
+        return Column(values, None)
+    codes = pc.index_in(items.cast(pa.string()), value_set=strings(f.values))
+    known = _present(codes)
+    bad_rows = np.zeros(len(arr), bool)
+    bad_rows[rows[~known]] = True
+    _report_unknown(f, bad_rows, items.filter(from_numpy(~known)), arr, ctx)
+    bits = np.left_shift(np.uint64(1), _ints(codes, np.uint64)[known])
+    np.bitwise_or.at(values, rows[known], bits)
+    return Column(values, None)
+
+
+def _convert_communes(f: Field, arr: pa.Array, ctx: _Ctx) -> Column:
+    matrix = np.full((len(arr), f.width), -1, np.int32)
+    split = _split_items(f, arr, ctx)
+    if split is None:
+        return Column(matrix, None)
+    items, rows = split
+    if not (_is_text(items) or pa.types.is_integer(items.type)):
+        _wrong_type(f, arr, ctx)
+        return Column(matrix, None)
+    codes, ok = _commune_codes(items)
+    bad = np.zeros(len(arr), bool)
+    bad[rows[~ok]] = True
+    _report_bad(f, bad, arr, ctx, "a list of INSEE commune codes separated by ';'")
+    counts = np.bincount(rows, minlength=len(arr))
+    message = f"more than {f.width} communes in a cell"
+    ctx.report.add_rows("D110", f.name, message, counts > f.width, arr)
+    rank = np.arange(len(rows)) - (np.cumsum(counts) - counts)[rows]
+    keep = rank < f.width
+    matrix[rows[keep], rank[keep]] = np.where(ok, codes, -1)[keep]
+    return Column(matrix, None)
+
+
+CONVERTERS: dict[Kind, Callable[[Field, pa.Array, _Ctx], Column]] = {
+    Kind.BOOL: _convert_bool,
+    Kind.INT: _convert_number,
+    Kind.FLOAT: _convert_number,
+    Kind.MONEY: _convert_number,
+    Kind.DATE: _convert_date,
+    Kind.CATEGORY: _convert_category,
+    Kind.SET: _convert_set,
+    Kind.COMMUNE: _convert_commune,
+    Kind.COMMUNES: _convert_communes,
+}
+
+
+# --------------------------------------------------------------------------------------------
+# Back to Arrow
+# --------------------------------------------------------------------------------------------
+
+
+def _to_arrow_column(f: Field, col: Column, lists: bool) -> pa.Array:
+    mask = None if col.valid is None else ~col.valid
+    if f.kind is Kind.DATE:
+        return from_numpy(col.values.astype(np.int32), mask).view(pa.date32())
+    if f.kind is Kind.CATEGORY:
+        codes = from_numpy(col.values.astype(np.int32), col.values < 0)
+        return pc.take(strings(f.values), codes)
+    if f.kind is Kind.COMMUNE:
+        return _commune_strings(col.values, col.values < 0)
+    if f.kind is Kind.SET:
+        return _join(_set_lists(f, col.values), lists)
+    if f.kind is Kind.COMMUNES:
+        return _join(_communes_lists(col.values), lists)
+    return from_numpy(col.values, mask)
+
+
+def _join(lists: pa.Array, keep_lists: bool) -> pa.Array:
+    return lists if keep_lists else pc.binary_join(lists, _SEMICOLON)
+
+
+def _commune_strings(values: np.ndarray, missing: np.ndarray | None) -> pa.Array:
+    codes = from_numpy(values.astype(np.int64), missing)
+    plain = pc.utf8_lpad(pc.cast(codes, pa.string()), 5, "0")
+    rest = pc.utf8_lpad(pc.cast(from_numpy(values.astype(np.int64) % 1000), pa.string()), 3, "0")
+    department = pc.if_else(from_numpy(values >= 201_000), _2B, _2A)
+    corsica = pc.binary_join_element_wise(department, rest, _EMPTY)
+    return pc.if_else(from_numpy(values >= 200_000), corsica, plain)
+
+
+def _set_lists(f: Field, values: np.ndarray) -> pa.Array:
+    bits = np.zeros((len(values), len(f.values)), bool)
+    for i in range(len(f.values)):
+        bits[:, i] = ((values >> np.uint64(i)) & np.uint64(1)).astype(bool)
+    rows, cols = np.nonzero(bits)
+    offsets = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=len(values)))]).astype(np.int32)
+    items = pc.take(strings(f.values), from_numpy(cols.astype(np.int32)))
+    return pa.ListArray.from_arrays(from_numpy(offsets), items)
+
+
+def _communes_lists(matrix: np.ndarray) -> pa.Array:
+    rows, _ = np.nonzero(matrix >= 0)
+    flat = matrix[matrix >= 0]
+    offsets = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=len(matrix)))]).astype(np.int32)
+    return pa.ListArray.from_arrays(from_numpy(offsets), _commune_strings(flat, None))

@@ -1,0 +1,419 @@
+"""Explanations of one application's score: a :class:`Trace` record first, renderings second.
+
+:func:`trace` / :func:`traces` recompute nothing that scoring already decided: whether each
+criterion was met and what each breakdown column counted come from :class:`~cotation.scoring.scores.Scores`;
+the points each criterion gave *before* the rubric and cap rules come from the same engine as the
+scores (the compiled ``trace_rows`` kernel, or the reference evaluator for reference scores), run on
+the traced rows only. The values the grid read (fields, and variables evaluated with NumPy) are
+recorded alongside, so a caseworker can see why a condition held.
+
+Two renderings: :func:`render_text` (plain French, for the applicant or the caseworker) and
+:func:`to_json` (stable keys, for other programs).
+
+>>> from cotation.api import parse_grid, score  # doctest: +SKIP
+>>> print(render_text(trace(grid, scores, batch, "031-0001")))  # doctest: +SKIP
+Demande 031-0001 — 187 points (rang 3 sur 1 000)
+...
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..grid import ir
+from ..grid.catalogue import Field
+from ..data.batch import Batch, from_day_number
+from ..scoring.reference import Env
+from ..scoring.scores import Scores
+
+__all__ = ["CapTrace", "CriterionTrace", "FlagTrace", "Input", "Trace", "explain_text", "render_text",
+           "to_json", "trace", "traces"]
+
+MINUS = "\u2212"  # the typographic minus sign of French texts
+
+
+# -- the record -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Input:
+    """A value the grid read for this application: a field of the data or a grid variable."""
+
+    name: str
+    label: str
+    kind: str  # 'field' | 'variable'
+    value: Any  # None when missing; dates as datetime.date, categories as their code, sets as lists
+    text: str  # the value in French, category values by their label ("Hébergé chez des tiers")
+
+
+@dataclass(frozen=True)
+class CriterionTrace:
+    """One criterion for one application.
+
+    ``points_rule`` is what its rule gives when met; ``points_before`` what the criterion gives on
+    its own (after its own ``min``/``max``); ``points`` what the breakdown counted after the rubric
+    rule; ``removed_by`` names the rule that changed the points (``'plafond du critère'``,
+    ``'rubrique <label>'``), if any. ``provisional``: met, but its justificatif is not verified.
+    """
+
+    id: str
+    label: str
+    when_source: str | None
+    points_source: str
+    met: bool
+    points_before: int
+    points: int
+    removed_by: str | None
+    inputs: tuple[Input, ...]
+    points_rule: int = 0
+    justificatif: str | None = None
+    provisional: bool = False
+
+
+@dataclass(frozen=True)
+class CapTrace:
+    """A group cap: its breakdown column ``plafond_<group>`` and what it added (<= 0 for a max)."""
+
+    id: str
+    group: str
+    label: str
+    points: int
+
+
+@dataclass(frozen=True)
+class FlagTrace:
+    """A priority flag raised for the application."""
+
+    id: str
+    label: str
+    legal_basis: str
+    letter: str | None
+    points: int
+    tier: int | None
+
+
+@dataclass(frozen=True)
+class Trace:
+    """Why one application got its score and rank, under one grid on one date."""
+
+    numero_unique: str
+    total: int
+    rank: int
+    count: int
+    tier: int
+    criteria: tuple[CriterionTrace, ...]
+    caps: tuple[CapTrace, ...]
+    flags: tuple[FlagTrace, ...]
+    grid_id: str
+    grid_title: str
+    grid_version: str | None
+    grid_hash: str
+    date_calcul: datetime.date
+    position: int = 0  # rank among similar demands (1 = best)
+    similar_count: int = 0  # how many similar demands, this one included
+    similar: tuple[str, ...] = ()  # what makes demands similar (labels)
+    verified_total: int = 0  # the total counting only criteria whose justificatif is verified
+    verified_only: bool = False  # the scores counted verified criteria only
+
+    @property
+    def provisional(self) -> bool:
+        """Whether some points are provisional (a justificatif is not verified yet)."""
+        return any(c.provisional for c in self.criteria)
+
+    def _repr_html_(self) -> str:
+        from .views import trace_html
+
+        return trace_html(self)
+
+
+# -- building it ------------------------------------------------------------------------------
+def trace(grid: ir.Grid, scores: Scores, batch: Batch, numero_unique: str) -> Trace:
+    """The trace of application ``numero_unique`` (KeyError when it is not in ``scores``).
+
+    ``scores`` must come from scoring ``batch`` with ``grid`` (same rows, same order).
+    """
+    return traces(grid, scores, batch, [numero_unique])[0]
+
+
+def traces(grid: ir.Grid, scores: Scores, batch: Batch, numeros: list[str]) -> list[Trace]:
+    """The traces of several applications, from one run of the engine that computed ``scores``
+    (the compiled ``trace_rows`` kernel, or the reference evaluator): the points of each rule, after
+    each criterion's own min/max, and ``met``; what the scores counted comes from ``scores``."""
+    _check_same_run(grid, scores, batch)
+    rows = np.array([scores.index_of(str(n)) for n in numeros], dtype=np.int64)
+    some = batch.take(rows).with_catalogue(grid.catalogue)  # as api.score sees them
+    rule, clipped, met = _trace_points(grid, scores, some)
+    env = _single_row_env(grid, some, scores.date_calcul)
+    values = some.to_arrow(lists=True).to_pylist()
+    return [_trace_one(grid, scores, env, values[r], int(i), r, (rule[:, r], clipped[:, r], met[:, r]))
+            for r, i in enumerate(rows)]
+
+
+def _trace_points(grid: ir.Grid, scores: Scores, some: Batch) -> tuple[np.ndarray, ...]:
+    if scores.engine == "compiled":
+        from ..scoring.compiled import compile_grid
+
+        return compile_grid(_scored_grid(grid, scores)).trace(some, scores.date_calcul)
+    from ..scoring.reference import trace_points
+
+    return trace_points(_scored_grid(grid, scores), some, scores.date_calcul)
+
+
+def _scored_grid(grid: ir.Grid, scores: Scores) -> ir.Grid:
+    from ..grid.check import verified_grid
+
+    return verified_grid(grid) if scores.verified_only else grid
+
+
+def _trace_one(grid: ir.Grid, scores: Scores, env: Env, row: dict[str, Any], i: int, r: int,
+               points: tuple[np.ndarray, ...]) -> Trace:
+    return Trace(
+        numero_unique=str(scores.ids[i]), total=int(scores.total[i]), rank=int(scores.rank[i]),
+        count=len(scores), tier=int(scores.tier[i]),
+        criteria=tuple(_criterion(grid, scores, env, row, i, r, k, points) for k in range(len(grid.criteria))),
+        caps=tuple(_cap(g, scores, i) for g in grid.groups),
+        flags=tuple(_flag(p, scores, i) for k, p in enumerate(grid.priorities) if scores.flags[i, k]),
+        grid_id=grid.meta.id, grid_title=grid.meta.title, grid_version=grid.meta.version,
+        grid_hash=grid.content_hash, date_calcul=scores.date_calcul,
+        position=int(scores.position[i]), similar_count=int(scores.position_count[i]), similar=scores.similar,
+        verified_total=int(scores.verified_total[i]), verified_only=scores.verified_only,
+    )
+
+
+def _check_same_run(grid: ir.Grid, scores: Scores, batch: Batch) -> None:
+    if scores.grid_hash != grid.content_hash:
+        raise ValueError(f"these scores were computed with another grid (hash {scores.grid_hash[:12]}, "
+                         f"grid '{grid.meta.id}' has {grid.content_hash[:12]})")
+    if len(batch) != len(scores) or not np.array_equal(batch.ids, scores.ids):
+        raise ValueError("these scores were not computed from this batch (ids differ)")
+
+
+def _single_row_env(grid: ir.Grid, one: Batch, date_calcul: datetime.date) -> Env:
+    """The values of the variables for the traced rows (shown as the inputs a criterion read)."""
+    return Env(grid, one, date_calcul).compute(grid.variables)
+
+
+def _criterion(grid: ir.Grid, scores: Scores, env: Env, row: dict[str, Any], i: int, r: int, k: int,
+               points: tuple[np.ndarray, ...]) -> CriterionTrace:
+    c = grid.criteria[k]
+    rule, clipped = int(points[0][k]), int(points[1][k])
+    met, counted = bool(scores.met[i, k]), int(scores.breakdown[i, scores.column_ids.index(c.id)])
+    removed = None
+    if met and counted != clipped and c.rubric:
+        removed = _rubric_label(grid, c)
+    elif met and clipped != rule:
+        removed = "plafond du critère"
+    return CriterionTrace(c.id, c.label, c.when_source, c.points_source, met, clipped, counted, removed,
+                          _inputs(grid, c, env, row, r), rule, c.justificatif, bool(scores.provisional[i, k]))
+
+
+def _rubric_label(grid: ir.Grid, c: ir.Criterion) -> str:
+    label = next((r.label for r in grid.rubrics if r.id == c.rubric), c.rubric)
+    return f"rubrique {label}"
+
+
+def _cap(group: ir.Group, scores: Scores, i: int) -> CapTrace:
+    column = f"plafond_{group.id}"
+    return CapTrace(column, group.id, group.label, int(scores.breakdown[i, scores.column_ids.index(column)]))
+
+
+def _flag(p: ir.Priority, scores: Scores, i: int) -> FlagTrace:
+    points = int(scores.breakdown[i, scores.column_ids.index(p.id)]) if p.points else 0
+    return FlagTrace(p.id, p.label, p.legal_basis, p.letter, points, p.tier)
+
+
+# -- values read -------------------------------------------------------------------------------
+def _criterion_exprs(c: ir.Criterion) -> list[ir.IExpr]:
+    rule = c.rule.points if isinstance(c.rule, ir.Fixed) else c.rule.value
+    return [rule] if c.when is None else [c.when, rule]
+
+
+def _inputs(grid: ir.Grid, c: ir.Criterion, env: Env, row: dict[str, Any], r: int) -> tuple[Input, ...]:
+    """Variables (in dependency order) then fields read by the criterion, directly or not."""
+    variables = {v.name: v for v in grid.variables}
+    fields, var_names = _reads(_criterion_exprs(c), variables)
+    out = [_input(v.name, v.label or v.name, "variable", _var_value(v, env, r), {})
+           for v in grid.variables if v.name in var_names]
+    out += [_input(f.name, f.label, "field", row.get(f.name), _value_labels(f))
+            for f in grid.catalogue if f.name in fields]
+    return tuple(out)
+
+
+def _value_labels(f: Field) -> dict[str, str]:
+    return dict(zip(f.values, f.value_labels, strict=True))
+
+
+def _input(name: str, label: str, kind: str, value: Any, labels: dict[str, str]) -> Input:
+    return Input(name, label, kind, value, _value_text(value, labels))
+
+
+def _reads(exprs: list[ir.IExpr], variables: dict[str, ir.Variable]) -> tuple[set[str], set[str]]:
+    fields: set[str] = set()
+    seen: set[str] = set()
+    todo = list(exprs)
+    while todo:
+        expr = todo.pop()
+        fields |= ir.fields_read(expr)
+        for name in ir.vars_read(expr) - seen:
+            seen.add(name)
+            todo.append(variables[name].expr)
+    return fields, seen
+
+
+def _var_value(var: ir.Variable, env: Env, r: int) -> Any:
+    val = env.vars[var.name]
+    if not bool(val.ok[r]):
+        return None
+    return _DECODE.get(var.expr.type.kind, _plain)(val.v[r], var.expr.type)
+
+
+def _plain(value: Any, t: ir.Type) -> Any:
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _set_items(value: Any, t: ir.Type) -> list[str]:
+    bits = int(value)
+    return [name for k, name in enumerate(t.domain) if bits >> k & 1]
+
+
+_DECODE: dict[str, Callable[[Any, ir.Type], Any]] = {
+    "bool": lambda v, t: bool(v),
+    "int": lambda v, t: int(v),
+    "float": lambda v, t: float(v),
+    "date": lambda v, t: from_day_number(int(v)),
+    "category": lambda v, t: t.domain[int(v)],
+    "set": _set_items,
+}
+
+
+def explain_text(grid: ir.Grid, scores: Scores, batch: Batch, numero_unique: str) -> str:
+    """Shortcut: ``render_text(trace(grid, scores, batch, numero_unique))``."""
+    return render_text(trace(grid, scores, batch, numero_unique))
+
+
+# -- French text ---------------------------------------------------------------------------------
+def render_text(tr: Trace) -> str:
+    """The trace in plain French: header, criteria met (with points), caps, priority flags, total."""
+    lines = [_header(tr), _grid_line(tr), ""]
+    shown = [c for c in tr.criteria if c.met and (c.points or c.points_before)]
+    lines.append("Critères qui donnent des points :" if shown else "Aucun critère ne donne de points.")
+    lines += [_criterion_line(c) for c in shown]
+    lines += [f"Plafond du groupe « {cap.label} » : {_signed(cap.points)}" for cap in tr.caps if cap.points]
+    lines += [_flag_line(f) for f in tr.flags]
+    if tr.tier:
+        lines.append(f"Niveau de priorité : {tr.tier} "
+                     "(classé avant les niveaux inférieurs, quel que soit le total)")
+    lines.append(f"Total : {_points(tr.total)}")
+    if tr.similar_count:
+        lines.append(_position_line(tr))
+    return "\n".join(lines)
+
+
+def _position_line(tr: Trace) -> str:
+    from ..match.pool import position_text
+
+    similar = ", ".join(f"même {s}" for s in tr.similar) or "toutes les demandes"
+    return f"Position parmi les demandes similaires ({similar}) : {position_text(tr.position, tr.similar_count)}"
+
+
+def _header(tr: Trace) -> str:
+    rank = f"rang {_number(tr.rank)} sur {_number(tr.count)}"
+    return f"Demande {tr.numero_unique} — {_points(tr.total)} ({rank})"
+
+
+def _grid_line(tr: Trace) -> str:
+    version = f", version {tr.grid_version}" if tr.grid_version else ""
+    return (f"Grille « {tr.grid_title} » ({tr.grid_id}{version}, empreinte {tr.grid_hash[:12]}), "
+            f"calcul au {tr.date_calcul.isoformat()}")
+
+
+def _criterion_line(c: CriterionTrace) -> str:
+    text = f"  {c.label} : {_signed(c.points)}"
+    if c.removed_by:
+        text += f" (au lieu de {_signed(c.points_before)} : {c.removed_by}, seul le meilleur critère compte)"
+    shown = [f"{x.label} = {x.text}" for x in c.inputs]
+    return text + (f"  [{' ; '.join(shown)}]" if shown else "")
+
+
+def _flag_line(f: FlagTrace) -> str:
+    text = f"Public prioritaire : {f.label} ({f.legal_basis})"
+    return text + (f" : {_signed(f.points)}" if f.points else "")
+
+
+def _points(n: int) -> str:
+    word = "points" if abs(n) >= 2 else "point"
+    return f"{_number(n)} {word}"
+
+
+def _signed(n: int) -> str:
+    return ("+" if n > 0 else "") + _points(n)
+
+
+def _number(n: int) -> str:
+    text = f"{abs(n):,}".replace(",", " ")
+    return (MINUS if n < 0 else "") + text
+
+
+def _value_text(value: Any, labels: dict[str, str]) -> str:
+    if value is None:
+        return "non renseigné"
+    if isinstance(value, bool):
+        return "oui" if value else "non"
+    if isinstance(value, float):
+        return f"{value:.2f}".replace(".", ",")
+    if isinstance(value, list):
+        return ", ".join(labels.get(str(v), str(v)) for v in value) or "aucun"
+    if isinstance(value, datetime.date):
+        return value.isoformat()
+    return labels.get(str(value), str(value))
+
+
+# -- JSON ------------------------------------------------------------------------------------------
+def to_json(tr: Trace) -> dict[str, Any]:
+    """The trace as JSON-ready data. Keys are stable::
+
+        {"numero_unique": str, "total": int, "rank": int, "count": int, "tier": int,
+         "grid": {"id": str, "title": str, "version": str | null, "hash": str},
+         "date_calcul": "YYYY-MM-DD",
+         "criteria": [{"id", "label", "when": str | null, "points_rule": str, "met": bool,
+                       "points_before": int, "points": int, "removed_by": str | null,
+                       "inputs": [{"name", "label", "kind": "field" | "variable", "value", "text"}]}],
+         "caps": [{"id": "plafond_<group>", "group", "label", "points": int}],
+         "flags": [{"id", "label", "legal_basis", "letter": str | null, "points": int,
+                    "tier": int | null}],
+         "position": {"rank": int, "count": int, "similar": [str]}}
+
+    ``position``: the rank among similar demands (what makes them similar: ``similar``).
+
+    Every criterion of the grid is listed (met or not); only raised flags are. Dates are ISO
+    strings, sets lists of codes, missing values null.
+    """
+    return {
+        "numero_unique": tr.numero_unique, "total": tr.total, "rank": tr.rank, "count": tr.count,
+        "tier": tr.tier,
+        "grid": {"id": tr.grid_id, "title": tr.grid_title, "version": tr.grid_version, "hash": tr.grid_hash},
+        "date_calcul": tr.date_calcul.isoformat(),
+        "criteria": [_criterion_json(c) for c in tr.criteria],
+        "caps": [{"id": c.id, "group": c.group, "label": c.label, "points": c.points} for c in tr.caps],
+        "flags": [{"id": f.id, "label": f.label, "legal_basis": f.legal_basis, "letter": f.letter,
+                   "points": f.points, "tier": f.tier} for f in tr.flags],
+        "position": {"rank": tr.position, "count": tr.similar_count, "similar": list(tr.similar)},
+    }
+
+
+def _criterion_json(c: CriterionTrace) -> dict[str, Any]:
+    return {"id": c.id, "label": c.label, "when": c.when_source, "points_rule": c.points_source, "met": c.met,
+            "points_before": c.points_before, "points": c.points, "removed_by": c.removed_by,
+            "inputs": [{"name": x.name, "label": x.label, "kind": x.kind, "value": _json_value(x.value),
+                        "text": x.text} for x in c.inputs]}
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, datetime.date):
+        return value.isoformat()
+    if isinstance(value, float) and value != value:
+        return None
+    return value

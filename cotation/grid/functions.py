@@ -1,0 +1,151 @@
+"""The table of functions of the expression language: names, signatures, result types.
+
+This table is the single description that the type checker, the reference evaluator, the code
+generators and the docs all read. Each entry says which argument types a function accepts, what it
+returns, and whether its result may be missing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from .ir import BOOL, COMMUNE, DATE, FLOAT, INT, Type
+
+
+class SignatureError(Exception):
+    """Arguments do not fit a function's signature; the message says what was expected."""
+
+
+def join_numeric(types: list[Type]) -> Type:
+    return FLOAT if any(t.kind == "float" for t in types) else INT
+
+
+def compatible(a: Type, b: Type) -> Type | None:
+    """The common type of two branches (numeric types join; others must be equal)."""
+    if a.numeric and b.numeric:
+        return join_numeric([a, b])
+    return a if a == b else None
+
+
+def _numeric_or_date(name: str) -> Callable[[list[Type]], Type]:
+    def rule(types: list[Type]) -> Type:
+        if all(t.numeric for t in types):
+            return join_numeric(types)
+        if all(t == DATE for t in types):
+            return DATE
+        raise SignatureError(f"{name}() takes numbers, or dates, all of the same kind")
+    return rule
+
+
+def _fixed(params: tuple[str, ...], result: Type) -> Callable[[list[Type]], Type]:
+    def rule(types: list[Type]) -> Type:
+        for i, (want, got) in enumerate(zip(params, types, strict=True)):
+            ok = got.numeric if want == "number" else got.kind == want
+            if not ok:
+                raise SignatureError(f"argument {i + 1} must be {_a(want)}, not {_a(got.kind)}")
+        return result
+    return rule
+
+
+def _a(kind: str) -> str:
+    return {"int": "an integer", "float": "a number", "number": "a number", "date": "a date",
+            "bool": "a boolean", "set": "a set", "communes": "a list of communes"}.get(kind, f"a {kind}")
+
+
+def _same_numeric(name: str) -> Callable[[list[Type]], Type]:
+    def rule(types: list[Type]) -> Type:
+        if not all(t.numeric for t in types):
+            raise SignatureError(f"{name}() takes numbers")
+        return join_numeric(types)
+    return rule
+
+
+def _count(types: list[Type]) -> Type:
+    if types[0].kind not in ("set", "communes"):
+        raise SignatureError(f"count() takes a set or a list of communes, not {_a(types[0].kind)}")
+    return INT
+
+
+def _coalesce(types: list[Type]) -> Type:
+    if types[0].kind == "communes":
+        raise SignatureError("a list of communes is never missing (it may be empty): coalesce() is not needed")
+    joined = compatible(types[0], types[1])
+    if joined is None:
+        raise SignatureError(f"coalesce() needs two values of the same type, not {types[0]} and {types[1]}")
+    return joined
+
+
+def _first(types: list[Type]) -> Type:
+    if types[0].kind != "communes":
+        raise SignatureError("first() takes a list of communes")
+    return COMMUNE
+
+
+def _wish_rank(types: list[Type]) -> Type:
+    if types[0].kind != "commune" or types[1].kind != "communes":
+        raise SignatureError("rang_souhait(commune, communes) takes a commune and a list of communes")
+    return INT
+
+
+FINANCINGS = ("PLAI", "PLUS", "PLS", "PLI")
+ZONES = ("paris_limitrophes", "ile_de_france", "autres")
+
+
+def _ceiling(types: list[Type]) -> Type:
+    fin, zone, cat, extra = types
+    if fin.kind != "category" or not set(fin.domain) <= set(FINANCINGS):
+        raise SignatureError(f"argument 1 must be a financing (a category among {', '.join(FINANCINGS)})")
+    if zone.kind != "category" or not set(zone.domain) <= set(ZONES):
+        raise SignatureError(f"argument 2 must be a zone (a category among {', '.join(ZONES)})")
+    if cat.kind != "int" or extra.kind != "int":
+        raise SignatureError("arguments 3 and 4 must be integers (household category, extra persons)")
+    return INT
+
+
+@dataclass(frozen=True)
+class Function:
+    name: str
+    min_args: int
+    max_args: int | None
+    result: Callable[[list[Type]], Type]
+    nullable: str  # 'args' (missing if any argument is), 'never', 'coalesce', 'maybe' (can be missing)
+    doc: str
+
+
+FUNCTIONS: dict[str, Function] = {f.name: f for f in [
+    Function("min", 2, None, _numeric_or_date("min"), "args", "Smallest of its arguments."),
+    Function("max", 2, None, _numeric_or_date("max"), "args", "Largest of its arguments."),
+    Function("abs", 1, 1, _same_numeric("abs"), "args", "Absolute value."),
+    Function("clip", 3, 3, _same_numeric("clip"), "args", "clip(x, lo, hi): x bounded to [lo, hi]."),
+    Function("round", 1, 1, _fixed(("number",), INT), "args", "Nearest integer, halves away from zero."),
+    Function("floor", 1, 1, _fixed(("number",), INT), "args", "Largest integer <= x."),
+    Function("ceil", 1, 1, _fixed(("number",), INT), "args", "Smallest integer >= x."),
+    Function("days_between", 2, 2, _fixed(("date", "date"), INT), "args",
+             "days_between(a, b): days from a to b (negative when b is before a)."),
+    Function("months_between", 2, 2, _fixed(("date", "date"), INT), "args",
+             "months_between(a, b): whole months from a to b (a month is complete on the same day number)."),
+    Function("years_between", 2, 2, _fixed(("date", "date"), INT), "args",
+             "years_between(a, b): whole years from a to b (months_between(a, b) // 12)."),
+    Function("age", 1, 1, _fixed(("date",), INT), "args",
+             "age(birth): whole years from birth to date_calcul."),
+    Function("count", 1, 1, _count, "args", "Number of values in a set, or of communes in a list."),
+    Function("first", 1, 1, _first, "maybe", "First commune of a list (missing when the list is empty)."),
+    Function("present", 1, 1, lambda types: BOOL, "never", "True when the value is not missing."),
+    Function("coalesce", 2, 2, _coalesce, "coalesce", "coalesce(x, d): x, or d when x is missing."),
+    Function("date", 1, 1, lambda types: DATE, "never", 'date("YYYY-MM-DD"): a date constant.'),
+    Function("rang_souhait", 2, 2, _wish_rank, "maybe",
+             "rang_souhait(commune, communes): position (1 = first) of the commune in the list; "
+             "missing when it is not listed."),
+    Function("plafond_ressources", 4, 4, _ceiling, "maybe",
+             "plafond_ressources(financement, zone, categorie, supplementaires): the income ceiling (EUR/year) "
+             "of the year of date_calcul, from the tables shipped with cotation (cotation/resources/plafonds.yaml); "
+             "categories below 1 count as 1, above 6 as 6; each extra person adds the per-person amount. "
+             "Missing when the table has no such cell (the ranking refuses dwellings without a ceiling)."),
+    Function("adequation_typologie", 2, 2, _fixed(("int", "int"), INT), "args",
+             "adequation_typologie(persons, rooms): -1 when the dwelling has fewer rooms than the grid's "
+             "match.typology gives for the household, 1 when it has more, else 0."),
+]}
+
+DWELLING_ONLY = ("plafond_ressources",)  # calls that make an expression pair-level (the ceilings of the year)
+

@@ -1,0 +1,180 @@
+"""The result of scoring: totals, breakdown, flags, tier and rank, stamped with the grid and date."""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+
+from ..grid.ir import Column
+
+
+class Lazy:
+    """A value computed on first use by ``compute``, which is then released (it may hold the inputs)."""
+
+    def __init__(self, compute: Callable[[], Any]):
+        self._compute: Callable[[], Any] | None = compute
+        self._value: Any = None
+
+    @classmethod
+    def of(cls, value: Any) -> Lazy:
+        done = cls(lambda: value)
+        done.get()
+        return done
+
+    def get(self) -> Any:
+        if self._compute is not None:
+            self._value, self._compute = self._compute(), None
+        return self._value
+
+    @property
+    def ready(self) -> bool:
+        return self._compute is None
+
+
+@dataclass(frozen=True, eq=False)
+class Scores:
+    """Scores of a batch of applications under one grid on one computation date.
+
+    ``total``, ``tier`` and ``flag_bits`` (bit ``k`` = priority ``flag_ids[k]``) are computed by
+    the scoring call; ``breakdown``, ``met``, ``flags`` and ``rank`` on first access (the compiled
+    engine runs its breakdown kernel then), so a caller that only needs totals never pays for them.
+
+    ``breakdown[i, j]`` is what column ``columns[j]`` contributes to application ``i`` after rubric
+    and cap rules, so ``total == breakdown.sum(axis=1)``; it is an ``N x C`` view of a
+    criterion-major ``C x N`` array (``breakdown[:, j]`` is contiguous). ``met[i, k]`` says whether
+    criterion ``k`` was met (before rubric rules). ``rank`` is 1 for the best application: tier
+    first (higher first), then total (higher first), then the grid's tie-breaks. Integer widths
+    follow the grid's proven bounds (``grid.widths``): the same for every engine.
+    """
+
+    grid_id: str
+    grid_version: str | None
+    grid_hash: str
+    date_calcul: datetime.date
+    ids: np.ndarray
+    total: np.ndarray
+    columns: tuple[Column, ...]
+    flag_ids: tuple[str, ...]
+    flag_bits: np.ndarray
+    tier: np.ndarray
+    details: Lazy = field(repr=False)  # -> (breakdown C x N, met K x N)
+    ranks: Lazy = field(repr=False)  # -> rank
+    positions: Lazy | None = field(default=None, repr=False)  # -> (position, count) among similar demands
+    similar: tuple[str, ...] = ()  # what makes two demands similar (labels of the grid's keys)
+    engine: str = "reference"  # 'compiled' | 'reference': which engine computed them
+    proofs: Lazy | None = field(default=None, repr=False)  # -> K x N: justificatif verified, or none required
+    verified_run: Lazy | None = field(default=None, repr=False)  # -> Scores of the verified criteria only
+    verified_only: bool = False  # True: criteria with an unverified justificatif were not counted
+
+    @cached_property
+    def breakdown(self) -> np.ndarray:
+        return self.details.get()[0].T  # type: ignore[no-any-return]
+
+    @cached_property
+    def met(self) -> np.ndarray:
+        return self.details.get()[1].T  # type: ignore[no-any-return]
+
+    @cached_property
+    def flags(self) -> np.ndarray:
+        """``flags[i, k]``: whether application ``i`` raised priority ``flag_ids[k]``."""
+        shifts = np.arange(len(self.flag_ids), dtype=self.flag_bits.dtype)
+        return ((self.flag_bits[:, None] >> shifts[None, :]) & 1).astype(np.bool_)
+
+    @cached_property
+    def rank(self) -> np.ndarray:
+        return self.ranks.get()  # type: ignore[no-any-return]
+
+    @cached_property
+    def position(self) -> np.ndarray:
+        """Rank among similar demands (1 = best; same order as ``rank``); see ``similar``."""
+        return self._positions()[0]
+
+    @cached_property
+    def position_count(self) -> np.ndarray:
+        """Number of similar demands (the application included)."""
+        return self._positions()[1]
+
+    @cached_property
+    def provisional(self) -> np.ndarray:
+        """``provisional[i, k]``: criterion ``k`` is met for application ``i`` but its justificatif has
+        not been verified yet (its points are provisional)."""
+        if self.proofs is None:
+            return np.zeros_like(self.met)
+        return self.met & ~self.proofs.get().T  # type: ignore[no-any-return]
+
+    @cached_property
+    def verified_total(self) -> np.ndarray:
+        """The totals counting only the criteria whose justificatif is verified (or needs none)."""
+        if self.verified_only or self.verified_run is None:
+            return self.total
+        return self.verified_run.get().total  # type: ignore[no-any-return]
+
+    def _positions(self) -> tuple[np.ndarray, np.ndarray]:
+        if self.positions is None:
+            raise ValueError("these scores were built without positioning")
+        return self.positions.get()  # type: ignore[no-any-return]
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __repr__(self) -> str:
+        return (f"<Scores grid={self.grid_id!r} version={self.grid_version!r} date_calcul={self.date_calcul} "
+                f"applications={len(self)} columns={len(self.columns)}>")
+
+    @property
+    def column_ids(self) -> tuple[str, ...]:
+        return tuple(c.id for c in self.columns)
+
+    def index_of(self, numero_unique: str) -> int:
+        """Row of the application ``numero_unique``; KeyError when absent."""
+        hits = np.flatnonzero(self.ids == numero_unique)
+        if len(hits) == 0:
+            raise KeyError(numero_unique)
+        return int(hits[0])
+
+    def order(self) -> np.ndarray:
+        """Row indices from the best application to the last."""
+        return np.argsort(self.rank, kind="stable")
+
+    def table(self) -> dict[str, Any]:
+        """Columns as a dict of arrays: numero_unique, total, tier, rank, flags, one column per breakdown column."""
+        out: dict[str, Any] = {"numero_unique": self.ids, "total": self.total, "tier": self.tier, "rank": self.rank,
+                               "flags": self.flag_labels()}
+        for j, col in enumerate(self.columns):
+            out[col.id] = self.breakdown[:, j]
+        return out
+
+    def flag_labels(self) -> np.ndarray:
+        """Per application, the ids of its raised flags joined by ';' (one string per distinct pattern)."""
+        if len(self) == 0:
+            return np.zeros(0, dtype=object)
+        _, first, inverse = np.unique(self.flag_bits, return_index=True, return_inverse=True)
+        texts = np.array([";".join(f for k, f in enumerate(self.flag_ids) if (int(self.flag_bits[i]) >> k) & 1)
+                          for i in first], dtype=object)
+        return texts[inverse.reshape(-1)]
+
+    def to_arrow(self) -> Any:
+        from ..data.buffers import table
+
+        arrow = table(self.table())
+        meta = {"grid_id": self.grid_id, "grid_version": self.grid_version or "", "grid_hash": self.grid_hash,
+                "date_calcul": self.date_calcul.isoformat()}
+        return arrow.replace_schema_metadata({k: str(v) for k, v in meta.items()})
+
+    def to_pandas(self) -> Any:
+        import pandas as pd
+
+        frame = pd.DataFrame(self.table())
+        frame.attrs.update(grid_id=self.grid_id, grid_version=self.grid_version, grid_hash=self.grid_hash,
+                           date_calcul=self.date_calcul.isoformat())
+        return frame
+
+    def _repr_html_(self) -> str:
+        from ..explain.render import scores_html
+
+        return scores_html(self)
