@@ -4,12 +4,12 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench check-grids clean docs
+.PHONY: demo test lint bench check-grids clean docs
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[test]"
+	$(PY) -m pip install --quiet -e ".[test,lint]"
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -17,6 +17,12 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q -p no:cacheprovider
+
+# ruff (lint and format) over the code and its tests, mypy over the package (settings in pyproject.toml).
+lint: $(STAMP)
+	$(PY) -m ruff check cotation tests benchmarks docs
+	$(PY) -m ruff format --check cotation tests benchmarks docs
+	$(PY) -m mypy cotation
 
 bench: $(STAMP)
 	$(PY) -m pip install --quiet -e ".[bench]"

@@ -27,7 +27,7 @@ _EXPORTS = {
     "CotationError": "errors", "DataError": "errors", "DataProblem": "errors", "Diagnostic": "errors",
     "GridError": "errors", "TestCaseError": "errors",
     "Scores": "scoring.scores",
-    "Pool": "match.pool", "Ranking": "match.pool", "prepare_pool": "match.pool",
+    "Pool": "match.pool", "Ranking": "match.ranking", "prepare_pool": "match.pool",
     "explain_text": "explain.trace", "trace": "explain.trace",
 }
 
@@ -40,7 +40,8 @@ if _typing.TYPE_CHECKING:
     from .data.generate import generate_applications, generate_dwellings
     from .grid.ir import Grid
     from .grid.model import grid_json_schema
-    from .match.pool import Pool, Ranking, prepare_pool
+    from .match.pool import Pool, prepare_pool
+    from .match.ranking import Ranking
     from .scoring.scores import Scores
 
 
@@ -59,7 +60,7 @@ def __dir__() -> list[str]:
     return sorted([*globals(), *_EXPORTS])
 
 
-__version__ = "0.1.0"
+from .version import __version__
 
 __all__ = [
     "Batch",

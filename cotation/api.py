@@ -2,22 +2,21 @@
 
 from __future__ import annotations
 
-import dataclasses
 import datetime
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from .grid import cache as gridcache
 from .grid.catalogue import Catalogue
 from .errors import Collector
 from .grid.ir import Grid
-from .scoring.scores import Lazy
+from .dates import as_date
 
 if TYPE_CHECKING:
     from .grid.loader import LoadedGrid
+    from .match.ranking import Ranking
+    from .scoring.scores import Scores
 
 
 def load_grid(path: str | Path, catalogue: Catalogue | None = None) -> Grid:
@@ -61,20 +60,15 @@ def _load(key: str, load: Callable[[Collector], LoadedGrid | None], catalogue: C
     return grid
 
 
-ENGINES = ("compiled", "reference", "auto")
-#: With engine="auto", batches of at least this many applications use the compiled kernel even when
-#: it is not in the disk cache yet (below, the NumPy reference answers while nothing is compiled).
-AUTO_COMPILED_FROM = 50_000
-
-
 def score(grid: Grid, applications: Any, date_calcul: datetime.date | str, *, engine: str = "compiled",
-          breakdown: bool = False, verified_only: bool = False) -> Any:
+          breakdown: bool = False, verified_only: bool = False) -> Scores:
     """Score ``applications`` (a Batch, a path, a DataFrame or an Arrow table) on ``date_calcul``.
 
     ``engine``: "compiled" (the default: Numba kernels, compiled once per grid and cached on disk),
     "reference" (the NumPy oracle, for debugging; no compilation) or "auto" (compiled when the
-    grid's kernel is already cached or the batch has ``AUTO_COMPILED_FROM`` applications, else the
-    reference: the fast path for a notebook editing a grid). Every engine gives identical Scores.
+    grid's kernel is already cached or the batch has ``AUTO_COMPILED_FROM`` applications
+    (:mod:`cotation.scoring.engine`), else the reference: the fast path for a notebook editing a
+    grid). Every engine gives identical Scores.
     ``breakdown``: compute the breakdown now rather than when ``Scores.breakdown`` is first read.
     ``verified_only``: count a criterion that declares a justificatif only when the application lists
     it in ``justificatifs_verifies`` (otherwise the scores are provisional: ``Scores.provisional``
@@ -89,63 +83,17 @@ def score(grid: Grid, applications: Any, date_calcul: datetime.date | str, *, en
     >>> cotation.score(grid, batch, datetime.date(2026, 1, 1), engine="reference").total.tolist()
     [50]
     """
-    if engine not in ENGINES:
-        raise ValueError(f"unknown engine {engine!r} (available: {', '.join(ENGINES)})")
+    from .data.batch import as_applications
+    from .scoring.engine import check_engine, score_batch
+
+    check_engine(engine)
     day = as_date(date_calcul)
-    batch = applications_batch(grid, applications, day)
-    from .grid.check import verified_grid
-
-    checked = verified_grid(grid)
-    scores = _run(checked if verified_only else grid, batch, day, engine, breakdown)
-    proofs = Lazy(lambda: _proofs(grid, batch))
-    same = verified_only or checked is grid  # nothing to verify: the verified scores are these
-    verified = Lazy.of(scores) if same else Lazy(lambda: _run(checked, batch, day, scores.engine, False))
-    return dataclasses.replace(scores, grid_hash=grid.content_hash, proofs=proofs, verified_run=verified,
-                               verified_only=verified_only)
-
-
-def as_date(value: datetime.date | str) -> datetime.date:
-    return datetime.date.fromisoformat(value) if isinstance(value, str) else value
-
-
-def applications_batch(grid: Grid, applications: Any, day: datetime.date) -> Any:
-    """A Batch under the grid's catalogue: adapted when given one, else read and validated."""
-    from .data.batch import Batch, read_applications
-
-    if isinstance(applications, Batch):
-        return applications.with_catalogue(grid.catalogue)
-    return read_applications(applications, grid.catalogue, date_calcul=day)
-
-
-def _run(grid: Grid, batch: Any, day: datetime.date, engine: str, breakdown: bool) -> Any:
-    if engine != "reference":
-        from .scoring.compiled import compile_grid
-
-        compiled = compile_grid(grid)
-        if engine == "compiled" or len(batch) >= AUTO_COMPILED_FROM or compiled.is_cached:
-            return compiled.score(batch, day, breakdown=breakdown)
-    from .scoring.reference import evaluate
-
-    return evaluate(grid, batch, day)
-
-
-def _proofs(grid: Grid, batch: Any) -> np.ndarray:
-    """K x N: whether each criterion's justificatif is verified for each application (or none is needed)."""
-    from .grid.check import JUSTIFICATIFS
-
-    out = np.ones((len(grid.criteria), len(batch)), dtype=bool)
-    f = grid.catalogue.get(JUSTIFICATIFS)
-    if f is None or not f.values:
-        return out
-    bits = batch.column(JUSTIFICATIFS).values
-    for k, c in enumerate(grid.criteria):
-        if c.justificatif and c.id in f.values:
-            out[k] = ((bits >> np.uint64(f.values.index(c.id))) & np.uint64(1)).astype(bool)
-    return out
+    batch = as_applications(applications, grid.catalogue, day)
+    return score_batch(grid, batch, day, engine=engine, breakdown=breakdown, verified_only=verified_only)
 
 
 def rank(grid: Grid, applications: Any, dwellings: Any, k: int = 3, *, date_calcul: datetime.date | str,
-         engine: str = "compiled", assignment: str | None = None) -> Any:
+         engine: str = "compiled", assignment: str | None = None) -> Ranking:
     """The top ``k`` eligible applications of every dwelling, under the grid's ``match`` part.
 
     ``applications`` and ``dwellings``: Batches, paths (.csv/.parquet), DataFrames or Arrow tables.
@@ -153,8 +101,8 @@ def rank(grid: Grid, applications: Any, dwellings: Any, k: int = 3, *, date_calc
     the match criteria), then the grid's tie-breaks (a total order). ``assignment``: None (each
     dwelling independently), "given" or "best": an application is proposed for at most one
     dwelling of the batch, the dwellings choosing in the given order, or best candidate first (see
-    :func:`cotation.match.pool.dwelling_order`). ``engine``: "compiled" (default) or "reference".
-    Returns a :class:`~cotation.match.pool.Ranking`.
+    :func:`cotation.match.prepared.dwelling_order`). ``engine``: "compiled" (default) or "reference".
+    Returns a :class:`~cotation.match.ranking.Ranking`.
     """
     from .match.pool import prepare_pool
 

@@ -39,7 +39,8 @@ from typing import Any, TextIO
 
 import numpy as np
 
-from . import __version__
+from .version import __version__
+from .scoring.engine import ENGINES
 from . import api
 from .errors import DataError, GridError, TestCaseError, did_you_mean
 from .grid.ir import Grid
@@ -165,7 +166,7 @@ def _configure_score(p: argparse.ArgumentParser) -> None:
     _add_date(p)
     p.add_argument("-o", "--output", type=_table_path,
                    help="write every row, best first, to .csv or .parquet")
-    p.add_argument("--engine", choices=api.ENGINES, default="compiled",
+    p.add_argument("--engine", choices=ENGINES, default="compiled",
                    help="scoring engine: compiled (Numba, cached on disk; default), reference (NumPy) or "
                         "auto (compiled when the kernel is already cached or the batch is large)")
 
@@ -334,7 +335,8 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 def _explanation(args: argparse.Namespace, grid: Grid, batch: Any, scores: Scores) -> str:
     from .explain import views
-    from .explain.trace import render_text, to_json, trace
+    from .explain.render import render_text, to_json
+    from .explain.trace import trace
 
     _require_id(scores, args.numero, args.data)
     if args.applicant or args.format == "html":
@@ -422,7 +424,7 @@ def cmd_rank(args: argparse.Namespace) -> int:
 
 
 def cmd_position(args: argparse.Namespace) -> int:
-    from .match.pool import position_text
+    from .explain.render import position_text
 
     steps = Steps()
     _, _, scores = _load_and_score(args.grid, args.data, args.date or datetime.date.today(), steps)
@@ -494,7 +496,8 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from .data.batch import read_applications, write_applications
-    from .explain.trace import render_text, trace
+    from .explain.render import render_text
+    from .explain.trace import trace
     from .data.generate import generate_applications
 
     if not args.grid.is_file():

@@ -11,8 +11,9 @@ import pytest
 
 from cotation.api import parse_grid, score
 from cotation.data.batch import Batch
-from cotation.explain.trace import render_text, to_json, trace
-from cotation.explain.render import scores_html
+from cotation.explain.render import render_text, to_json
+from cotation.explain.trace import trace
+from cotation.scoring.scores import scores_html
 
 DAY = datetime.date(2026, 1, 1)
 

@@ -28,9 +28,11 @@ from hypothesis import strategies as st
 from cotation.api import load_grid, parse_grid
 from cotation.codegen.score_source import generate_source
 from cotation.data.batch import Batch
-from cotation.dates import months_between
+from cotation.data.calendar import months_between
 from cotation.data.generate import generate_applications
-from cotation.scoring.compiled import MIN_ROWS_PER_THREAD, cache_directory, compile_grid, load_module, module_key
+from cotation.scoring.compiled import MIN_ROWS_PER_THREAD, compile_grid
+from cotation.cachedir import cache_directory
+from cotation.codegen.build import load_module, module_key
 from cotation.scoring.reference import evaluate
 from cotation.scoring.scores import Scores
 
@@ -234,8 +236,9 @@ def test_source_is_readable_and_deterministic(compiled: Any, grid: Any) -> None:
     assert "numba.prange" not in text and "parallel=" not in text  # threads split the rows
 
 
-def test_codegen_does_not_import_numba() -> None:
-    tree = ast.parse((ROOT / "cotation" / "codegen.py").read_text(encoding="utf-8"))
+@pytest.mark.parametrize("module", ["emit", "score_source", "pair_source"])
+def test_codegen_does_not_import_numba(module: str) -> None:
+    tree = ast.parse((ROOT / "cotation" / "codegen" / f"{module}.py").read_text(encoding="utf-8"))
     imported = [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
     imported += [n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)]
     assert not [m for m in imported if m.split(".")[0] in ("numba", "llvmlite")]
@@ -262,7 +265,7 @@ def test_module_bytecode_is_kept_and_never_trusted_blindly(tmp_path: Path,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     """The module's code object is marshalled next to it; a truncated copy, or one of another text,
     is compiled again and replaced."""
-    from cotation.scoring import compiled as kernel
+    from cotation.codegen import build as kernel
 
     text, path = "X = 41\nY = X + 1\n", tmp_path / "m.py"
     path.write_text(text, encoding="utf-8")
@@ -530,7 +533,7 @@ def test_random_grids(text: str, rows: list[dict[str, Any]], seed: int,
 
 
 def test_helpers(compiled: Any) -> None:
-    """The scalar helpers of the generated module against NumPy and cotation.dates."""
+    """The scalar helpers of the generated module against NumPy and cotation.data.calendar."""
     module = load_module(compiled.source, compiled.path.parent)
     rng = np.random.default_rng(1)
     high = rng.integers(0, 2, 300, dtype=np.uint64) << np.uint64(63)

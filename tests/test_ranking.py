@@ -18,6 +18,8 @@ from hypothesis import strategies as st
 
 import cotation
 import cotation.match.pool
+import cotation.match.prepared
+import cotation.match.reference
 import cotation.scoring.reference
 from cotation.api import load_grid, parse_grid, rank
 from cotation.data.batch import Batch, read_dwellings
@@ -27,7 +29,8 @@ import cotation.data.batch
 import cotation.match.compiled
 from cotation.match.compiled import compile_pairs
 from cotation.scoring.order import scores_rank
-from cotation.match.pool import Ranking, position_text
+from cotation.match.ranking import Ranking
+from cotation.explain.render import position_text
 
 DAY = datetime.date(2026, 1, 1)
 COMMUNES = ("31555", "31069", "31044", "31149")
@@ -336,8 +339,11 @@ def probe(grid_text: str = PRELUDE_PROBE, **household: Any) -> dict[str, int]:
     dwelling = {**DWELLING, **household.pop("logement", {})}
     apps = Batch.from_rows([{**HOUSEHOLD, **household}], grid.catalogue, date_calcul=DAY)
     dws = Batch.from_rows([dwelling], cotation.dwelling_catalogue())
-    prep = cotation.match.pool.prepare(grid, apps, dws, DAY, "reference")
-    pairs = cotation.match.pool.ReferencePairs(prep)
+    pool = cotation.match.pool.prepare_pool(grid, apps, DAY, engine="reference")
+    dws = dws.with_catalogue(grid.match.catalogue)
+    cotation.match.pool.check_ceilings(grid, dws, DAY)
+    prep = cotation.match.prepared.Prepared(pool, dws)
+    pairs = cotation.match.reference.ReferencePairs(prep)
     env = cotation.scoring.reference.PairEnv(grid, prep.batch, DAY, dws, 0)
     env.vars = dict(pairs.app_vars)
     for var in grid.match.variables:
@@ -514,8 +520,8 @@ def test_a_pool_ranks_several_dwelling_batches(full_grid: Any) -> None:
 def test_tie_order_is_the_ranking_order_of_equal_scores(data: Any, order: str) -> None:
     """The pair engines' tie-break order (one Arrow sort) equals the order of Scores.rank (NumPy
     lexsort) among applications with equal tier and total, missing values last."""
-    from cotation.scoring.reference import rank_of
-    from cotation.match.pool import tie_order
+    from cotation.scoring.order import rank_of
+    from cotation.scoring.order import tie_order
 
     grid = parse_grid(BASE + f"tie_break: [{order}, date_depot asc]\n", "ordre.yaml")
     apps = Batch.from_rows(data[0], grid.catalogue, date_calcul=DAY)
@@ -533,7 +539,7 @@ def test_tie_order_is_the_ranking_order_of_equal_scores(data: Any, order: str) -
 def test_scores_rank_composite_keys_equal_the_lexsort(data: Any, order: str, spread: int, seed: int) -> None:
     """Scores.rank packs tier, total and integer tie-breaks into int64 words (rank_of); the order is
     the one stable lexsort over every key and its missing flag gives, ties and missing values included."""
-    from cotation.scoring.reference import lexsort_order, rank_of
+    from cotation.scoring.order import lexsort_order, rank_of
 
     grid = parse_grid(BASE + f"tie_break: [{order}]\n", "ordre.yaml")
     rng = np.random.default_rng(seed)
@@ -554,7 +560,7 @@ def test_scores_rank_composite_keys_equal_the_lexsort(data: Any, order: str, spr
 def test_scores_rank_composite_keys_on_a_large_batch() -> None:
     """Thousands of rows equal on tier, total and the declared tie-breaks (missing values among
     them): the id, which the checker always appends, decides, as in the lexsort definition."""
-    from cotation.scoring.reference import lexsort_order, rank_of
+    from cotation.scoring.order import lexsort_order, rank_of
 
     grid = parse_grid(BASE + "tie_break: [nb_personnes desc, date_naissance_codemandeur asc]\n", "ordre.yaml")
     apps = generate_applications(6000, seed=5).with_catalogue(grid.catalogue)
@@ -569,13 +575,13 @@ def test_scores_rank_composite_keys_on_a_large_batch() -> None:
 
 def test_radix_order_is_a_stable_sort() -> None:
     """The radix sort under the packed keys, over key widths of one to four passes."""
-    from cotation.codegen.helpers import _radix_order
+    from cotation.codegen.helpers import radix_order
 
     rng = np.random.default_rng(3)
     for bits in (1, 12, 16, 17, 33, 62):
         key = rng.integers(0, 2**bits, 5000, dtype=np.int64) // rng.integers(1, 50, 5000)  # ties
         order = np.empty(len(key), np.int64)
-        ordered = _radix_order(key, np.int64(bits), order)
+        ordered = radix_order(key, np.int64(bits), order)
         assert order.tolist() == np.argsort(key, kind="stable").tolist()
         assert ordered.tolist() == np.sort(key).tolist()
 
@@ -620,8 +626,8 @@ TIE_ORDERS = ["date_depot asc, numero_unique asc", "date_depot desc, numero_uniq
 def test_packed_tie_order_equals_the_arrow_sort(data: Any, ids: list[str], order: str) -> None:
     """The tie-break order from the packed integer key and the Numba id sort equals one Arrow
     multi-key sort (missing last, ids in code-point order), whatever the ids."""
-    from cotation.scoring.order import tie_order as packed_tie_order
-    from cotation.match.pool import arrow_tie_order
+    from cotation.scoring.order import packed_tie_order
+    from cotation.scoring.order import arrow_tie_order
 
     grid = parse_grid(BASE + f"tie_break: [{order}]\n", "ordre.yaml")
     rows = [{**row, "numero_unique": ids[i]} for i, row in enumerate(data[0])]
@@ -637,8 +643,8 @@ def test_packed_tie_order_equals_the_arrow_sort(data: Any, ids: list[str], order
 def test_packed_tie_order_on_long_runs() -> None:
     """Runs of equal filing dates longer than the insertion-sort blocks (merged), ids longer than
     16 bytes that differ only after them, and every direction: equal to the Arrow sort."""
-    from cotation.scoring.order import tie_order as packed_tie_order
-    from cotation.match.pool import arrow_tie_order
+    from cotation.scoring.order import packed_tie_order
+    from cotation.scoring.order import arrow_tie_order
 
     rng = np.random.default_rng(5)
     n = 3000
@@ -688,9 +694,9 @@ def test_ids_beyond_32_bit_offsets_fall_back_to_the_arrow_sorts(
     import pyarrow as pa
 
     from cotation.data import buffers
-    from cotation.scoring.order import tie_order
-    from cotation.match.pool import arrow_tie_order
-    from cotation.scoring.reference import lexsort_order, rank_of
+    from cotation.scoring.order import packed_tie_order as tie_order
+    from cotation.scoring.order import arrow_tie_order
+    from cotation.scoring.order import lexsort_order, rank_of
 
     monkeypatch.setattr(buffers, "MAX_STRING_BYTES", 10)
     grid = parse_grid(BASE + "tie_break: [nb_personnes desc]\n", "ordre.yaml")

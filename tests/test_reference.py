@@ -14,7 +14,8 @@ import pytest
 
 from cotation.api import parse_grid, score
 from cotation.data.batch import Batch
-from cotation.dates import day_number, months_between
+from cotation.data.calendar import months_between
+from cotation.dates import day_number
 from cotation.grid.ir import Grid
 from cotation.scoring.scores import Scores
 

@@ -21,8 +21,8 @@ from cotation import cli
 from cotation.api import parse_grid, rank, score
 from cotation.data.batch import Batch
 from cotation.explain.trace import traces
-from cotation.explain.views import (applicant_html, applicant_json, applicant_text, applicant_view, committee_html,
-                            committee_text, committee_view, read_history, trace_html)
+from cotation.explain.views import applicant_html, applicant_json, applicant_text, applicant_view, committee_html, committee_text, committee_view, read_history
+from cotation.explain.render import trace_html
 
 from test_properties import batches, grid_texts  # the random grids and applications of the property tests
 

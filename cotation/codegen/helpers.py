@@ -1,4 +1,4 @@
-"""Scalar helpers called by every generated kernel, compiled once per machine and cached by Numba.
+"""Stage 3 (codegen): Scalar helpers called by every generated kernel, compiled once per machine and cached by Numba.
 
 They live in this package module rather than in each generated module so that a new grid does not
 compile them again (about 0.6 s): Numba caches their machine code next to this file (or in its
@@ -9,9 +9,9 @@ user-wide cache directory when the package is read-only), and LLVM inlines them 
 import numba
 import numpy as np
 
-__all__ = ["_adequation", "_cal_months", "_ceiling", "_civil", "_fdiv", "_finish", "_index_count",
-           "_index_fill", "_lowest_bit", "_months_between", "_months_to", "_offer", "_popcount", "_radix_order",
-           "_round_half_away", "_row", "_sort_text_runs", "_taken", "_text_words", "_valid"]
+__all__ = ["_adequation", "_cal_months", "_ceiling", "_civil", "_fdiv", "_finish", "index_count",
+           "index_fill", "_lowest_bit", "_months_between", "_months_to", "_offer", "_popcount", "radix_order",
+           "_round_half_away", "_row", "sort_text_runs", "_taken", "text_words", "_valid"]
 
 _M1 = np.uint64(0x5555555555555555)
 _M2 = np.uint64(0x3333333333333333)
@@ -192,7 +192,7 @@ def _finish(ht, hs, hr, cnt, rows, totals):
 
 
 @numba.njit(cache=True, error_model="numpy", nogil=True)
-def _index_count(lists, width, size, q0, q1, counts):
+def index_count(lists, width, size, q0, q1, counts):
     """Inverted index of a list-of-communes column whose rows (``width`` communes each, flattened)
     are in tie-break order, first pass: ``counts[c]`` += the rows q0..q1-1 that list commune c
     (each row once)."""
@@ -204,7 +204,7 @@ def _index_count(lists, width, size, q0, q1, counts):
 
 
 @numba.njit(cache=True, error_model="numpy", nogil=True)
-def _index_fill(lists, width, perm, size, q0, q1, fill, rows, ranks, pos):
+def index_fill(lists, width, perm, size, q0, q1, fill, rows, ranks, pos):
     """Second pass over the rows q0..q1-1, in that (tie-break) order: the next entry of commune c
     is ``fill[c]``; ``rows`` the application's row ``perm[q]``, ``ranks`` its place q, ``pos``
     where it lists c first."""
@@ -230,7 +230,7 @@ def _first_at(lists, base, j, c):
 
 # -- ordering text (the tie-break order of the applications) -----------------------------------------
 @numba.njit(cache=True, error_model="numpy", nogil=True)
-def _text_words(offsets, data, w0, w1):
+def text_words(offsets, data, w0, w1):
     """The first 16 bytes of each string (UTF-8, Arrow's offsets and data), big-endian in two words,
     zero padded: comparing the words compares the strings, unless both words are equal."""
     eight = np.uint64(8)
@@ -318,7 +318,7 @@ def _sort_text(k0, k1, rows, lo, hi, desc, offsets, data, b0, b1, brows):
 
 
 @numba.njit(cache=True, error_model="numpy", nogil=True)
-def _sort_text_runs(keys, k0, k1, rows, desc, offsets, data):
+def sort_text_runs(keys, k0, k1, rows, desc, offsets, data):
     """``rows`` is sorted (stably) by ``keys`` (``keys``, ``k0``, ``k1`` follow it: the packed key
     and the first 16 bytes of each row's string): sort each run of an equal key by the strings
     (ascending, or descending with ``desc``), in place."""
@@ -335,7 +335,7 @@ def _sort_text_runs(keys, k0, k1, rows, desc, offsets, data):
 
 
 @numba.njit(cache=True, error_model="numpy", nogil=True)
-def _radix_order(key, bits, order):
+def radix_order(key, bits, order):
     """``order`` = the stable sort permutation of ``key`` (non-negative, below 2**bits), by a
     least-significant-digit radix sort in passes of at most 16 bits; returns the sorted keys."""
     n = len(key)

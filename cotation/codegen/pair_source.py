@@ -1,4 +1,4 @@
-"""Stage 5b: generate the pair kernel of a grid's ``match`` part, as readable Python text.
+"""Stage 3 (codegen): Generate the pair kernel of a grid's ``match`` part, as readable Python text.
 
 ``rank_dwellings`` visits, for each dwelling of ``order[q_start:q_stop]``, its candidate
 applications: every row, or with an inverted index (when the first filter is
@@ -25,8 +25,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..grid import ir
-from .score_source import (_FLOAT_KINDS, _INT_KINDS, _JIT, _and, _comment, _criterion, _Emitter, _ident, _Slot, _wrapped,
-                      typology_constants)
+from .emit import (FLOAT_KINDS, INT_KINDS, JIT, and_, comment, emit_criterion, Emitter, ident, Slot, wrapped)
+from .score_source import typology_constants
 from ..grid.functions import FINANCINGS, ZONES
 
 PAIR_KERNEL = "rank_dwellings"
@@ -34,7 +34,7 @@ APP_VALUES = "app_values"
 PAIR_OUTPUTS = ("out_rows", "out_total", "out_eligible", "out_excluded", "out_already")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class PairSource:
     """The generated pair module: ``rank_dwellings(*values, *masks, *dwelling_values, *dwelling_masks,
     plafonds, today, base_total, base_tier, n_rows, ptr, cand, crank, cpos, dkey, order, taken, k, q_start,
@@ -54,7 +54,7 @@ class PairSource:
     app_kernel: str = APP_VALUES
 
 
-class _PairEmitter(_Emitter):
+class _PairEmitter(Emitter):
     """The scoring emitter, plus the dwelling's fields and the income ceilings. The application-level
     parts of the pair expressions listed in ``hoisted`` are read from arrays computed once per
     application (``hv_<k>``, ``hm_<k>``) instead of once per pair."""
@@ -68,39 +68,39 @@ class _PairEmitter(_Emitter):
         self.hoisted = {node: k for k, node in enumerate(hoisted)}
         self.dwelling_lines: list[str] = []  # the dwelling's fields, read once before its candidate loop
 
-    def emit(self, node: ir.IExpr) -> _Slot:
+    def emit(self, node: ir.IExpr) -> Slot:
         k = self.hoisted.get(node)
         if k is None:
             return super().emit(node)
         if f"#{k}" not in self.read:
             self.read.add(f"#{k}")
-            self.line(f"h_{k} = hv_{k}[i]  # {_comment(_show(node))}, per application")
+            self.line(f"h_{k} = hv_{k}[i]  # {comment(_show(node))}, per application")
             if node.nullable:
                 self.line(f"hmk_{k} = hm_{k}[i]")
-        return _Slot(f"h_{k}", f"hmk_{k}" if node.nullable else "True")
+        return Slot(f"h_{k}", f"hmk_{k}" if node.nullable else "True")
 
     def _calendar(self, node: ir.IExpr) -> str | None:
         return None  # no calendar table in the pair kernel: civil-date arithmetic throughout
 
-    def _emit_DwellingRef(self, node: ir.DwellingRef) -> _Slot:
+    def _emit_DwellingRef(self, node: ir.DwellingRef) -> Slot:
         assert self.grid.match is not None
-        name, kind = _ident(node.name), self.grid.match.catalogue[node.name].kind
+        name, kind = ident(node.name), self.grid.match.catalogue[node.name].kind
         self.dwelling_fields[node.name] = self.dwelling_fields.get(node.name, False) or node.nullable
         if f"@{node.name}" not in self.read:
             self.read.add(f"@{node.name}")
-            cast = "np.int64" if kind in _INT_KINDS else "np.float64" if kind in _FLOAT_KINDS else ""
+            cast = "np.int64" if kind in INT_KINDS else "np.float64" if kind in FLOAT_KINDS else ""
             self.dwelling_line(f"l_{name} = {cast}(dc_{name}[m])")
         if node.nullable and f"@?{node.name}" not in self.read:
             self.read.add(f"@?{node.name}")
             self.dwelling_line(f"lm_{name} = _valid(dvalid_{name}, m)")
-        return _Slot(f"l_{name}", f"lm_{name}" if node.nullable else "True")
+        return Slot(f"l_{name}", f"lm_{name}" if node.nullable else "True")
 
     def dwelling_line(self, text: str) -> None:
         """A line before the candidate loop: in the loop, a load whose address depends on another
         load in the loop (``plafonds[l_financement, ...]``) would keep LLVM from vectorising it."""
         self.dwelling_lines.append("    " * 2 + text)
 
-    def _call_rang_souhait(self, node: ir.Call) -> _Slot:
+    def _call_rang_souhait(self, node: ir.Call) -> Slot:
         index = self.grid.match.index if self.grid.match else None
         e, c = node.args
         if (self.in_index and index is not None and isinstance(e, ir.DwellingRef) and isinstance(c, ir.FieldRef)
@@ -108,7 +108,7 @@ class _PairEmitter(_Emitter):
             return self.bind("np.int64(cpos[t]) + 1")  # the index stored where each candidate lists the commune
         return super()._call_rang_souhait(node)
 
-    def _call_plafond_ressources(self, node: ir.Call) -> _Slot:
+    def _call_plafond_ressources(self, node: ir.Call) -> Slot:
         f, z, c, x = (self.emit(a) for a in node.args)
         fmap = [FINANCINGS.index(v) for v in node.args[0].type.domain]
         zmap = [ZONES.index(v) for v in node.args[1].type.domain]
@@ -116,8 +116,8 @@ class _PairEmitter(_Emitter):
         zi = f"np.int64({zmap})[{z.v}]" if zmap != list(range(len(zmap))) else z.v
         k = self.fresh()
         self.line(f"v_{k} = _ceiling(plafonds, {fi} if {f.m} else 0, {zi} if {z.m} else 0, {c.v}, {x.v})")
-        self.line(f"m_{k} = {_and(f.m, z.m, c.m, x.m, f'(v_{k} >= 0)')}")
-        return _Slot(f"v_{k}", f"m_{k}")
+        self.line(f"m_{k} = {and_(f.m, z.m, c.m, x.m, f'(v_{k} >= 0)')}")
+        return Slot(f"v_{k}", f"m_{k}")
 
 
 def _show(node: ir.IExpr) -> str:
@@ -177,9 +177,9 @@ def _app_values(grid: ir.Grid, hoisted: tuple[ir.IExpr, ...]) -> tuple[list[str]
         em.line(f"hm_{k}[i] = {slot.m}")
     columns = tuple(f.name for f in grid.catalogue if f.name in em.fields)
     masks = tuple(n for n in columns if em.fields[n])
-    inputs = [f"c_{_ident(n)}" for n in columns] + [f"valid_{_ident(n)}" for n in masks]
+    inputs = [f"c_{ident(n)}" for n in columns] + [f"valid_{ident(n)}" for n in masks]
     outs = [f"hv_{k}" for k in range(len(hoisted))] + [f"hm_{k}" for k in range(len(hoisted))]
-    fn = [f"@numba.njit({_JIT})", *_wrapped(f"def {APP_VALUES}", [*inputs, "today", *outs, "start", "stop"], ":"),
+    fn = [f"@numba.njit({JIT})", *wrapped(f"def {APP_VALUES}", [*inputs, "today", *outs, "start", "stop"], ":"),
           '    """Rows start..stop-1: the application-level values the pair kernel reads (see hoistable)."""',
           "    t_year, t_month, t_day = _civil(today)", *em.lines]
     return fn, columns, masks
@@ -232,9 +232,9 @@ def _first_pass(em: _PairEmitter, match: ir.Match, index: ir.Index | None) -> No
     em.line("e_ = True  # eligible so far")
     first = 1 if index is not None else 0  # the index applied filter [0] already
     for j, f in enumerate(match.filters[first:], start=first):
-        em.line(f"# filter [{j}] {f.id}: {_comment(f.when_source)}")
+        em.line(f"# filter [{j}] {f.id}: {comment(f.when_source)}")
         w = em.emit(f.when)
-        em.line(f"ok_{j} = {_and(w.v, w.m)}")
+        em.line(f"ok_{j} = {and_(w.v, w.m)}")
         em.line(f"ex_{j} += e_ & (not ok_{j})")
         em.line(f"e_ = e_ & ok_{j}")
     em.line("elig += e_")
@@ -242,7 +242,7 @@ def _first_pass(em: _PairEmitter, match: ir.Match, index: ir.Index | None) -> No
     em.line("already += e_ & tk_")
     em.line("e_ = e_ & (not tk_)")
     for j, c in enumerate(match.criteria):
-        _criterion(em, j, c)
+        emit_criterion(em, j, c)
     points = " + ".join(f"p_{j}" for j in range(len(match.criteria))) or "0"
     em.line(f"sc_s[t - lo] = np.int64(base_total[i]) + {points}")
     em.line("sc_t[t - lo] = np.int64(base_tier[i]) if e_ else EXCLUDED")
@@ -314,8 +314,8 @@ def generate_pair_source(grid: ir.Grid) -> PairSource:
     masks = tuple(n for n in columns if em.fields[n])
     dcols = tuple(f.name for f in grid.match.catalogue if f.name in em.dwelling_fields)
     dmasks = tuple(n for n in dcols if em.dwelling_fields[n])
-    inputs = ([f"c_{_ident(n)}" for n in columns] + [f"valid_{_ident(n)}" for n in masks]
-              + [f"dc_{_ident(n)}" for n in dcols] + [f"dvalid_{_ident(n)}" for n in dmasks]
+    inputs = ([f"c_{ident(n)}" for n in columns] + [f"valid_{ident(n)}" for n in masks]
+              + [f"dc_{ident(n)}" for n in dcols] + [f"dvalid_{ident(n)}" for n in dmasks]
               + [f"hv_{k}" for k in range(len(hoisted))] + [f"hm_{k}" for k in range(len(hoisted))])
     app_fn, app_columns, app_masks = _app_values(grid, hoisted)
     args = [*inputs, "plafonds", "today", "base_total", "base_tier", "n_rows", "ptr", "cand", "crank", "cpos",
@@ -332,7 +332,7 @@ def generate_pair_source(grid: ir.Grid) -> PairSource:
             "EXCLUDED = np.int64(-(2 ** 62))  # the tier of an excluded candidate: below every tier (int8)",
             "BLOCK = 64  # candidates tested at once against the worst of a full heap (bits of a uint64)", "",
             *typology_constants(grid), ""]
-    fn = [f"@numba.njit({_JIT})", *_wrapped(f"def {PAIR_KERNEL}", args, ":"),
+    fn = [f"@numba.njit({JIT})", *wrapped(f"def {PAIR_KERNEL}", args, ":"),
           '    """Dwellings order[q_start:q_stop]: top k candidates (sorted rows), eligible and excluded counts."""',
           "    n = n_rows",
           "    t_year, t_month, t_day = _civil(today)",
@@ -342,6 +342,6 @@ def generate_pair_source(grid: ir.Grid) -> PairSource:
           *_scratch(index),
           "    for q in range(q_start, q_stop):", *body]
     text = "\n".join([*head, *app_fn, "", "", *fn, ""])
-    return PairSource(text, columns, masks, dcols, dmasks, index, tuple(_dtype(h) for h in hoisted),
-                      tuple(h.nullable for h in hoisted),
-                      app_columns, app_masks)
+    return PairSource(text=text, columns=columns, masks=masks, dwelling_columns=dcols, dwelling_masks=dmasks,
+                      indexed=index, hoisted=tuple(_dtype(h) for h in hoisted),
+                      hoisted_masks=tuple(h.nullable for h in hoisted), app_columns=app_columns, app_masks=app_masks)

@@ -1,1 +1,1 @@
-"""Stage 2: applications and dwellings as columns (``Batch``): reading, validating, writing, generating."""
+"""Stage 2 (data): Applications and dwellings as columns (``Batch``): reading, validating, writing, generating."""

@@ -1,4 +1,4 @@
-"""Typed columnar batches of applications, and their readers and writers.
+"""Stage 2 (data): Typed columnar batches of applications, and their readers and writers.
 
 A :class:`Batch` holds one NumPy array per catalogue field (storage per kind: see
 :mod:`cotation.grid.catalogue`) plus an optional validity mask. Every reader -- CSV, Parquet, a pandas
@@ -264,6 +264,38 @@ def read_dwellings(source: Any, catalogue: Catalogue | None = None) -> Batch:
     catalogue = catalogue or dwelling_catalogue()
     raw, name = _load_columns(source)
     return _build_batch(raw, catalogue, None, name)
+
+
+def as_applications(applications: Any, catalogue: Catalogue, date_calcul: datetime.date) -> Batch:
+    """Applications under ``catalogue``: a Batch adapted to it, anything else read and validated."""
+    if isinstance(applications, Batch):
+        return applications.with_catalogue(catalogue)
+    return read_applications(applications, catalogue, date_calcul=date_calcul)
+
+
+def as_dwellings(dwellings: Any, catalogue: Catalogue) -> Batch:
+    """Dwellings under ``catalogue``: a Batch adapted to it, anything else read and validated."""
+    if isinstance(dwellings, Batch):
+        return dwellings.with_catalogue(catalogue)
+    return read_dwellings(dwellings, catalogue)
+
+
+def kernel_mask(batch: Batch, name: str) -> np.ndarray | None:
+    """The validity mask of a column as a kernel reads it: ``None`` when every value is present."""
+    valid = batch.column(name).valid
+    return None if valid is None else np.ascontiguousarray(valid, np.bool_)
+
+
+def kernel_values(batch: Batch, f: Field, name: str) -> np.ndarray:
+    """The values of a column as a kernel reads them: contiguous, set bits as uint64, communes flat."""
+    values = batch.column(name).values
+    if f.kind is Kind.SET:
+        return np.ascontiguousarray(values, np.uint64)
+    if f.kind is Kind.BOOL:
+        return np.ascontiguousarray(values, np.bool_)
+    if f.kind is Kind.COMMUNES and values.shape[1] != f.width:
+        raise ValueError(f"column '{name}' has {values.shape[1]} communes per row, the catalogue {f.width}")
+    return np.ascontiguousarray(values).reshape(-1) if f.kind is Kind.COMMUNES else np.ascontiguousarray(values)
 
 
 def write_applications(batch: Batch, path: str | os.PathLike[str]) -> None:

@@ -1,4 +1,4 @@
-"""Arrow <-> NumPy through the arrays' buffers, without pyarrow's pandas layer.
+"""Stage 2 (data): Arrow <-> NumPy through the arrays' buffers, without pyarrow's pandas layer.
 
 pyarrow converts Python and NumPy values through its pandas compatibility layer, which imports
 pandas when it is installed: ``Array.to_numpy``, ``np.asarray(array)``, ``pa.array``, ``pa.scalar``,

@@ -1,4 +1,4 @@
-"""Income ceilings (*plafonds de ressources*) of French social housing, read from dated tables.
+"""Stage 2 (data): Income ceilings (*plafonds de ressources*) of French social housing, read from dated tables.
 
 A household may rent a social dwelling only if its annual taxable income (*revenu fiscal de
 référence* N-2, of all its members) does not exceed the ceiling of the dwelling's financing

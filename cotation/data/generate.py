@@ -1,4 +1,4 @@
-"""Seeded synthetic applications that look like a French social-housing demand stock.
+"""Stage 2 (data): Seeded synthetic applications that look like a French social-housing demand stock.
 
 :func:`generate_applications` draws ``n`` applications with NumPy only (no per-row Python), so
 millions of rows take seconds. The same seed always gives the same batch. The stock imitates a

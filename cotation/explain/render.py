@@ -1,69 +1,168 @@
-"""HTML rendering of scores (for notebooks: ``Scores._repr_html_``)."""
+"""Stage 6 (explain): A trace rendered: plain French text, JSON, and an HTML table for notebooks; the French
+wording of points, values and positions that every view shares."""
 
 from __future__ import annotations
 
+import datetime
 from html import escape
-from typing import Any
-
-from ..scoring.scores import Scores
-
-__all__ = ["ranking_html", "scores_html"]
+from typing import TYPE_CHECKING, Any
 
 
-def scores_html(scores: Scores, limit: int = 20) -> str:
-    """A compact HTML table of the ``limit`` best applications, with a caption naming grid and date.
+from ..markup import tr as tr_
 
-    Columns: rank, numero_unique, total, tier, flags, then one column per breakdown column.
-    Every text is HTML-escaped.
+if TYPE_CHECKING:
+    from .trace import CriterionTrace, FlagTrace, Trace
+
+MINUS = "\u2212"  # the typographic minus sign of French texts
+
+
+# -- French text ---------------------------------------------------------------------------------
+def render_text(tr: Trace) -> str:
+    """The trace in plain French: header, criteria met (with points), caps, priority flags, total."""
+    lines = [_header(tr), _grid_line(tr), ""]
+    shown = [c for c in tr.criteria if c.met and (c.points or c.points_before)]
+    lines.append("Critères qui donnent des points :" if shown else "Aucun critère ne donne de points.")
+    lines += [_criterion_line(c) for c in shown]
+    lines += [f"Plafond du groupe « {cap.label} » : {_signed(cap.points)}" for cap in tr.caps if cap.points]
+    lines += [_flag_line(f) for f in tr.flags]
+    if tr.tier:
+        lines.append(f"Niveau de priorité : {tr.tier} "
+                     "(classé avant les niveaux inférieurs, quel que soit le total)")
+    lines.append(f"Total : {_points(tr.total)}")
+    if tr.similar_count:
+        lines.append(_position_line(tr))
+    return "\n".join(lines)
+
+
+def _position_line(tr: Trace) -> str:
+    similar = ", ".join(f"même {s}" for s in tr.similar) or "toutes les demandes"
+    return f"Position parmi les demandes similaires ({similar}) : {position_text(tr.position, tr.similar_count)}"
+
+
+def _header(tr: Trace) -> str:
+    rank = f"rang {_number(tr.rank)} sur {_number(tr.count)}"
+    return f"Demande {tr.numero_unique} — {_points(tr.total)} ({rank})"
+
+
+def _grid_line(tr: Trace) -> str:
+    version = f", version {tr.grid_version}" if tr.grid_version else ""
+    return (f"Grille « {tr.grid_title} » ({tr.grid_id}{version}, empreinte {tr.grid_hash[:12]}), "
+            f"calcul au {tr.date_calcul.isoformat()}")
+
+
+def _criterion_line(c: CriterionTrace) -> str:
+    text = f"  {c.label} : {_signed(c.points)}"
+    if c.removed_by:
+        text += f" (au lieu de {_signed(c.points_before)} : {c.removed_by}, seul le meilleur critère compte)"
+    shown = [f"{x.label} = {x.text}" for x in c.inputs]
+    return text + (f"  [{' ; '.join(shown)}]" if shown else "")
+
+
+def _flag_line(f: FlagTrace) -> str:
+    text = f"Public prioritaire : {f.label} ({f.legal_basis})"
+    return text + (f" : {_signed(f.points)}" if f.points else "")
+
+
+def _points(n: int) -> str:
+    word = "points" if abs(n) >= 2 else "point"
+    return f"{_number(n)} {word}"
+
+
+def _signed(n: int) -> str:
+    return ("+" if n > 0 else "") + _points(n)
+
+
+def _number(n: int) -> str:
+    text = f"{abs(n):,}".replace(",", " ")
+    return (MINUS if n < 0 else "") + text
+
+
+def value_text(value: Any, labels: dict[str, str]) -> str:
+    if value is None:
+        return "non renseigné"
+    if isinstance(value, bool):
+        return "oui" if value else "non"
+    if isinstance(value, float):
+        return f"{value:.2f}".replace(".", ",")
+    if isinstance(value, list):
+        return ", ".join(labels.get(str(v), str(v)) for v in value) or "aucun"
+    if isinstance(value, datetime.date):
+        return value.isoformat()
+    return labels.get(str(value), str(value))
+
+
+# -- JSON ------------------------------------------------------------------------------------------
+def to_json(tr: Trace) -> dict[str, Any]:
+    """The trace as JSON-ready data. Keys are stable::
+
+        {"numero_unique": str, "total": int, "rank": int, "count": int, "tier": int,
+         "grid": {"id": str, "title": str, "version": str | null, "hash": str},
+         "date_calcul": "YYYY-MM-DD",
+         "criteria": [{"id", "label", "when": str | null, "points_rule": str, "met": bool,
+                       "points_before": int, "points": int, "removed_by": str | null,
+                       "inputs": [{"name", "label", "kind": "field" | "variable", "value", "text"}]}],
+         "caps": [{"id": "plafond_<group>", "group", "label", "points": int}],
+         "flags": [{"id", "label", "legal_basis", "letter": str | null, "points": int,
+                    "tier": int | null}],
+         "position": {"rank": int, "count": int, "similar": [str]}}
+
+    ``position``: the rank among similar demands (what makes them similar: ``similar``).
+
+    Every criterion of the grid is listed (met or not); only raised flags are. Dates are ISO
+    strings, sets lists of codes, missing values null.
     """
-    top = scores.order()[:limit]
-    head = ["rang", "numero_unique", "total", "tier", "flags", *scores.column_ids]
-    titles = ["", "", "", "", "", *(c.label for c in scores.columns)]
-    rows = [_row(scores, int(i)) for i in top]
-    more = len(scores) - len(top)
-    foot = f"<p>… {more} autres demandes</p>" if more > 0 else ""
-    header = "".join(map(_th, head, titles))
-    return (f'<table class="cotation-scores">{_caption(scores)}<thead><tr>{header}</tr></thead>'
-            f"<tbody>{''.join(rows)}</tbody></table>{foot}")
+    return {
+        "numero_unique": tr.numero_unique, "total": tr.total, "rank": tr.rank, "count": tr.count,
+        "tier": tr.tier,
+        "grid": {"id": tr.grid_id, "title": tr.grid_title, "version": tr.grid_version, "hash": tr.grid_hash},
+        "date_calcul": tr.date_calcul.isoformat(),
+        "criteria": [_criterion_json(c) for c in tr.criteria],
+        "caps": [{"id": c.id, "group": c.group, "label": c.label, "points": c.points} for c in tr.caps],
+        "flags": [{"id": f.id, "label": f.label, "legal_basis": f.legal_basis, "letter": f.letter,
+                   "points": f.points, "tier": f.tier} for f in tr.flags],
+        "position": {"rank": tr.position, "count": tr.similar_count, "similar": list(tr.similar)},
+    }
 
 
-def _caption(scores: Scores) -> str:
-    version = f" version {scores.grid_version}" if scores.grid_version else ""
-    text = (f"Grille {scores.grid_id}{version} ({scores.grid_hash[:12]}), calcul au "
-            f"{scores.date_calcul.isoformat()}, N = {len(scores)}")
-    return f"<caption>{escape(text)}</caption>"
+def _criterion_json(c: CriterionTrace) -> dict[str, Any]:
+    return {"id": c.id, "label": c.label, "when": c.when_source, "points_rule": c.points_source, "met": c.met,
+            "points_before": c.points_before, "points": c.points, "removed_by": c.removed_by,
+            "inputs": [{"name": x.name, "label": x.label, "kind": x.kind, "value": _json_value(x.value),
+                        "text": x.text} for x in c.inputs]}
 
 
-def _th(name: str, title: str) -> str:
-    attr = f' title="{escape(title)}"' if title else ""
-    return f"<th{attr}>{escape(name)}</th>"
+def _json_value(value: Any) -> Any:
+    if isinstance(value, datetime.date):
+        return value.isoformat()
+    if isinstance(value, float) and value != value:
+        return None
+    return value
 
 
-def _row(scores: Scores, i: int) -> str:
-    flags = ", ".join(f for k, f in enumerate(scores.flag_ids) if scores.flags[i, k])
-    cells: list[Any] = [scores.rank[i], scores.ids[i], scores.total[i], scores.tier[i], flags,
-                        *scores.breakdown[i]]
-    return "<tr>" + "".join(f"<td>{escape(str(c))}</td>" for c in cells) + "</tr>"
+def ordinal(n: int) -> str:
+    """French ordinal: 1re, 2e, 152e."""
+    return "1re" if n == 1 else f"{n}e"
 
 
-def ranking_html(ranking: Any, limit: int = 20) -> str:
-    """The candidates of the first ``limit`` dwellings, one row per candidate, with the filters' counts."""
-    head = ["logement", "éligibles", "rang", "numero_unique", "tier", "total", "points demande", "points logement"]
+def position_text(position: int, count: int) -> str:
+    """'152e sur 1 340' (narrow no-break spaces between thousands, as in French typography)."""
+    return f"{ordinal(position)} sur {count:,}".replace(",", "\u202f")
+
+
+# -- a trace in a notebook --------------------------------------------------------------------------
+def trace_html(tr: Trace) -> str:
+    """A compact table of a trace: every criterion met, its points before and after the rules."""
     rows = []
-    for m in range(min(limit, len(ranking))):
-        cands = [r for r in range(ranking.k) if ranking.rows[m, r] >= 0] or [None]
-        for j, r in enumerate(cands):
-            lead = [ranking.dwelling_ids[m], ranking.eligible[m]] if j == 0 else ["", ""]
-            cells: list[Any] = lead + (["", "aucun candidat", "", "", "", ""] if r is None else [
-                r + 1, ranking.application_ids[m, r], ranking.tier[m, r], ranking.total[m, r],
-                ranking.application_total[m, r], ranking.total[m, r] - ranking.application_total[m, r]])
-            rows.append("<tr>" + "".join(f"<td>{escape(str(c))}</td>" for c in cells) + "</tr>")
-    more = len(ranking) - min(limit, len(ranking))
-    foot = f"<p>… {more} autres logements</p>" if more > 0 else ""
-    mode = {"given": ", attribution dans l'ordre donné", "best": ", attribution meilleur candidat d'abord"}.get(
-        ranking.assignment or "", "")
-    caption = (f"Grille {ranking.grid_id} ({ranking.grid_hash[:12]}), calcul au {ranking.date_calcul.isoformat()}, "
-               f"{len(ranking)} logements, {ranking.k} candidats au plus{mode}")
-    header = "".join(_th(h, "") for h in head)
-    return (f'<table class="cotation-ranking"><caption>{escape(caption)}</caption><thead><tr>{header}</tr></thead>'
-            f"<tbody>{''.join(rows)}</tbody></table>{foot}")
+    for c in tr.criteria:
+        if not c.met:
+            continue
+        cells = [c.label, c.points_rule, c.points_before, c.points, c.removed_by or "",
+                 "provisoire" if c.provisional else ""]
+        rows.append(tr_(cells))
+    head = "".join(f"<th>{h}</th>" for h in ("critère", "règle", "après plafond", "compté", "règle appliquée",
+                                             "justificatif"))
+    flags = ", ".join(f.label for f in tr.flags) or "aucune"
+    caption = (f"Demande {tr.numero_unique} : {tr.total} points, rang {tr.rank} sur {tr.count}, niveau de "
+               f"priorité {tr.tier}, priorités : {flags}")
+    return (f'<table class="cotation-trace"><caption>{escape(caption)}</caption><thead><tr>{head}</tr></thead>'
+            f"<tbody>{''.join(rows)}</tbody></table>")

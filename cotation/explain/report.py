@@ -1,4 +1,4 @@
-"""The grid authors' view over a population: what each criterion weighs and how much it moves the ranking.
+"""Stage 6 (explain): The grid authors' view over a population: what each criterion weighs and how much it moves the ranking.
 
 :func:`grid_report` scores nothing itself: it takes a grid, the :class:`~cotation.scoring.scores.Scores` of a
 batch under it and that batch, recomputes the raw points of every criterion once with the reference
@@ -37,8 +37,8 @@ from typing import Any
 import numpy as np
 
 from ..grid import ir
-from ..match.pool import tie_order
-from ..scoring.reference import Env, apply_rubrics, cap_adjustments, criterion_points, ev, rank_of
+from ..scoring.order import rank_of, tie_order
+from ..scoring.reference import Env, apply_rubrics, cap_adjustments, criterion_points, ev
 from ..scoring.scores import Scores
 
 __all__ = ["CriterionImpact", "GridReport", "grid_report", "spearman_of_ranks", "top_size"]

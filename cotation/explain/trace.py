@@ -1,4 +1,4 @@
-"""Explanations of one application's score: a :class:`Trace` record first, renderings second.
+"""Stage 6 (explain): Explanations of one application's score: a :class:`Trace` record first, renderings second.
 
 :func:`trace` / :func:`traces` recompute nothing that scoring already decided: whether each
 criterion was met and what each breakdown column counted come from :class:`~cotation.scoring.scores.Scores`;
@@ -7,7 +7,7 @@ scores (the compiled ``trace_rows`` kernel, or the reference evaluator for refer
 the traced rows only. The values the grid read (fields, and variables evaluated with NumPy) are
 recorded alongside, so a caseworker can see why a condition held.
 
-Two renderings: :func:`render_text` (plain French, for the applicant or the caseworker) and
+Two renderings (:mod:`cotation.explain.render`): :func:`render_text` (plain French, for the applicant or the caseworker) and
 :func:`to_json` (stable keys, for other programs).
 
 >>> from cotation.api import parse_grid, score  # doctest: +SKIP
@@ -30,11 +30,10 @@ from ..grid.catalogue import Field
 from ..data.batch import Batch, from_day_number
 from ..scoring.reference import Env
 from ..scoring.scores import Scores
+from .render import render_text, value_text
 
-__all__ = ["CapTrace", "CriterionTrace", "FlagTrace", "Input", "Trace", "explain_text", "render_text",
-           "to_json", "trace", "traces"]
+__all__ = ["CapTrace", "CriterionTrace", "FlagTrace", "Input", "Trace", "explain_text", "trace", "traces"]
 
-MINUS = "\u2212"  # the typographic minus sign of French texts
 
 
 # -- the record -------------------------------------------------------------------------------
@@ -124,7 +123,7 @@ class Trace:
         return any(c.provisional for c in self.criteria)
 
     def _repr_html_(self) -> str:
-        from .views import trace_html
+        from .render import trace_html
 
         return trace_html(self)
 
@@ -226,15 +225,10 @@ def _flag(p: ir.Priority, scores: Scores, i: int) -> FlagTrace:
 
 
 # -- values read -------------------------------------------------------------------------------
-def _criterion_exprs(c: ir.Criterion) -> list[ir.IExpr]:
-    rule = c.rule.points if isinstance(c.rule, ir.Fixed) else c.rule.value
-    return [rule] if c.when is None else [c.when, rule]
-
-
 def _inputs(grid: ir.Grid, c: ir.Criterion, env: Env, row: dict[str, Any], r: int) -> tuple[Input, ...]:
     """Variables (in dependency order) then fields read by the criterion, directly or not."""
     variables = {v.name: v for v in grid.variables}
-    fields, var_names = _reads(_criterion_exprs(c), variables)
+    fields, var_names = ir.reads(c.expressions(), variables)
     out = [_input(v.name, v.label or v.name, "variable", _var_value(v, env, r), {})
            for v in grid.variables if v.name in var_names]
     out += [_input(f.name, f.label, "field", row.get(f.name), _value_labels(f))
@@ -247,20 +241,7 @@ def _value_labels(f: Field) -> dict[str, str]:
 
 
 def _input(name: str, label: str, kind: str, value: Any, labels: dict[str, str]) -> Input:
-    return Input(name, label, kind, value, _value_text(value, labels))
-
-
-def _reads(exprs: list[ir.IExpr], variables: dict[str, ir.Variable]) -> tuple[set[str], set[str]]:
-    fields: set[str] = set()
-    seen: set[str] = set()
-    todo = list(exprs)
-    while todo:
-        expr = todo.pop()
-        fields |= ir.fields_read(expr)
-        for name in ir.vars_read(expr) - seen:
-            seen.add(name)
-            todo.append(variables[name].expr)
-    return fields, seen
+    return Input(name, label, kind, value, value_text(value, labels))
 
 
 def _var_value(var: ir.Variable, env: Env, r: int) -> Any:
@@ -292,128 +273,3 @@ _DECODE: dict[str, Callable[[Any, ir.Type], Any]] = {
 def explain_text(grid: ir.Grid, scores: Scores, batch: Batch, numero_unique: str) -> str:
     """Shortcut: ``render_text(trace(grid, scores, batch, numero_unique))``."""
     return render_text(trace(grid, scores, batch, numero_unique))
-
-
-# -- French text ---------------------------------------------------------------------------------
-def render_text(tr: Trace) -> str:
-    """The trace in plain French: header, criteria met (with points), caps, priority flags, total."""
-    lines = [_header(tr), _grid_line(tr), ""]
-    shown = [c for c in tr.criteria if c.met and (c.points or c.points_before)]
-    lines.append("Critères qui donnent des points :" if shown else "Aucun critère ne donne de points.")
-    lines += [_criterion_line(c) for c in shown]
-    lines += [f"Plafond du groupe « {cap.label} » : {_signed(cap.points)}" for cap in tr.caps if cap.points]
-    lines += [_flag_line(f) for f in tr.flags]
-    if tr.tier:
-        lines.append(f"Niveau de priorité : {tr.tier} "
-                     "(classé avant les niveaux inférieurs, quel que soit le total)")
-    lines.append(f"Total : {_points(tr.total)}")
-    if tr.similar_count:
-        lines.append(_position_line(tr))
-    return "\n".join(lines)
-
-
-def _position_line(tr: Trace) -> str:
-    from ..match.pool import position_text
-
-    similar = ", ".join(f"même {s}" for s in tr.similar) or "toutes les demandes"
-    return f"Position parmi les demandes similaires ({similar}) : {position_text(tr.position, tr.similar_count)}"
-
-
-def _header(tr: Trace) -> str:
-    rank = f"rang {_number(tr.rank)} sur {_number(tr.count)}"
-    return f"Demande {tr.numero_unique} — {_points(tr.total)} ({rank})"
-
-
-def _grid_line(tr: Trace) -> str:
-    version = f", version {tr.grid_version}" if tr.grid_version else ""
-    return (f"Grille « {tr.grid_title} » ({tr.grid_id}{version}, empreinte {tr.grid_hash[:12]}), "
-            f"calcul au {tr.date_calcul.isoformat()}")
-
-
-def _criterion_line(c: CriterionTrace) -> str:
-    text = f"  {c.label} : {_signed(c.points)}"
-    if c.removed_by:
-        text += f" (au lieu de {_signed(c.points_before)} : {c.removed_by}, seul le meilleur critère compte)"
-    shown = [f"{x.label} = {x.text}" for x in c.inputs]
-    return text + (f"  [{' ; '.join(shown)}]" if shown else "")
-
-
-def _flag_line(f: FlagTrace) -> str:
-    text = f"Public prioritaire : {f.label} ({f.legal_basis})"
-    return text + (f" : {_signed(f.points)}" if f.points else "")
-
-
-def _points(n: int) -> str:
-    word = "points" if abs(n) >= 2 else "point"
-    return f"{_number(n)} {word}"
-
-
-def _signed(n: int) -> str:
-    return ("+" if n > 0 else "") + _points(n)
-
-
-def _number(n: int) -> str:
-    text = f"{abs(n):,}".replace(",", " ")
-    return (MINUS if n < 0 else "") + text
-
-
-def _value_text(value: Any, labels: dict[str, str]) -> str:
-    if value is None:
-        return "non renseigné"
-    if isinstance(value, bool):
-        return "oui" if value else "non"
-    if isinstance(value, float):
-        return f"{value:.2f}".replace(".", ",")
-    if isinstance(value, list):
-        return ", ".join(labels.get(str(v), str(v)) for v in value) or "aucun"
-    if isinstance(value, datetime.date):
-        return value.isoformat()
-    return labels.get(str(value), str(value))
-
-
-# -- JSON ------------------------------------------------------------------------------------------
-def to_json(tr: Trace) -> dict[str, Any]:
-    """The trace as JSON-ready data. Keys are stable::
-
-        {"numero_unique": str, "total": int, "rank": int, "count": int, "tier": int,
-         "grid": {"id": str, "title": str, "version": str | null, "hash": str},
-         "date_calcul": "YYYY-MM-DD",
-         "criteria": [{"id", "label", "when": str | null, "points_rule": str, "met": bool,
-                       "points_before": int, "points": int, "removed_by": str | null,
-                       "inputs": [{"name", "label", "kind": "field" | "variable", "value", "text"}]}],
-         "caps": [{"id": "plafond_<group>", "group", "label", "points": int}],
-         "flags": [{"id", "label", "legal_basis", "letter": str | null, "points": int,
-                    "tier": int | null}],
-         "position": {"rank": int, "count": int, "similar": [str]}}
-
-    ``position``: the rank among similar demands (what makes them similar: ``similar``).
-
-    Every criterion of the grid is listed (met or not); only raised flags are. Dates are ISO
-    strings, sets lists of codes, missing values null.
-    """
-    return {
-        "numero_unique": tr.numero_unique, "total": tr.total, "rank": tr.rank, "count": tr.count,
-        "tier": tr.tier,
-        "grid": {"id": tr.grid_id, "title": tr.grid_title, "version": tr.grid_version, "hash": tr.grid_hash},
-        "date_calcul": tr.date_calcul.isoformat(),
-        "criteria": [_criterion_json(c) for c in tr.criteria],
-        "caps": [{"id": c.id, "group": c.group, "label": c.label, "points": c.points} for c in tr.caps],
-        "flags": [{"id": f.id, "label": f.label, "legal_basis": f.legal_basis, "letter": f.letter,
-                   "points": f.points, "tier": f.tier} for f in tr.flags],
-        "position": {"rank": tr.position, "count": tr.similar_count, "similar": list(tr.similar)},
-    }
-
-
-def _criterion_json(c: CriterionTrace) -> dict[str, Any]:
-    return {"id": c.id, "label": c.label, "when": c.when_source, "points_rule": c.points_source, "met": c.met,
-            "points_before": c.points_before, "points": c.points, "removed_by": c.removed_by,
-            "inputs": [{"name": x.name, "label": x.label, "kind": x.kind, "value": _json_value(x.value),
-                        "text": x.text} for x in c.inputs]}
-
-
-def _json_value(value: Any) -> Any:
-    if isinstance(value, datetime.date):
-        return value.isoformat()
-    if isinstance(value, float) and value != value:
-        return None
-    return value

@@ -1,4 +1,4 @@
-"""Views for people: the applicant's letter, the allocation committee's comparison, HTML pages.
+"""Stage 6 (explain): Views for people: the applicant's letter, the allocation committee's comparison, HTML pages.
 
 Each view is data first (a frozen dataclass built from a :class:`~cotation.explain.trace.Trace`, a
 :class:`~cotation.match.pool.Ranking` and the scores), renderings second: plain French text, JSON with
@@ -15,12 +15,13 @@ from typing import Any
 import numpy as np
 
 from ..grid import ir
-from ..dates import day_number, months_between
-from .trace import MINUS, Trace, traces
-from ..match.pool import position_text
+from ..data.calendar import months_between
+from ..dates import day_number
+from .render import MINUS, position_text
+from .trace import traces
 
 __all__ = ["ApplicantView", "CommitteeView", "applicant_view", "applicant_html", "applicant_json", "applicant_text",
-           "committee_view", "read_history", "trace_html"]
+           "committee_view", "read_history"]
 
 REFUSAL_FIELDS = ("nb_refus_propositions", "date_dernier_refus")
 HISTORY_MONTHS = 12
@@ -98,29 +99,15 @@ def refusal_criteria(grid: ir.Grid) -> tuple[str, ...]:
     variables = {v.name: v for v in grid.variables}
     out = []
     for c in grid.criteria:
-        exprs = [e for e in (c.when, c.rule.points if isinstance(c.rule, ir.Fixed) else c.rule.value) if e is not None]
-        if _reads_any(exprs, variables, REFUSAL_FIELDS) and _can_lose(b, c):
+        if ir.reads(c.expressions(), variables)[0] & set(REFUSAL_FIELDS) and _can_lose(b, c):
             out.append(c.label)
     return tuple(out)
 
 
-def _reads_any(exprs: list[ir.IExpr], variables: dict[str, ir.Variable], names: tuple[str, ...]) -> bool:
-    seen: set[str] = set()
-    todo = list(exprs)
-    while todo:
-        e = todo.pop()
-        if ir.fields_read(e) & set(names):
-            return True
-        for v in ir.vars_read(e) - seen:
-            seen.add(v)
-            todo.append(variables[v].expr)
-    return False
-
-
 def _can_lose(b: Any, c: ir.Criterion) -> bool:
-    from ..grid.bounds import _criterion
+    from ..grid.bounds import criterion_interval
 
-    return _criterion(b, c).lo < 0
+    return criterion_interval(b, c).lo < 0
 
 
 def read_history(source: Any, grid: ir.Grid) -> Any:
@@ -250,25 +237,6 @@ def _page(title: str, content: str) -> str:
             f"<style>{CSS}</style></head><body>\n{content}\n</body></html>\n")
 
 
-# -- a trace in a notebook --------------------------------------------------------------------------
-def trace_html(tr: Trace) -> str:
-    """A compact table of a trace: every criterion met, its points before and after the rules."""
-    rows = []
-    for c in tr.criteria:
-        if not c.met:
-            continue
-        cells = [c.label, c.points_rule, c.points_before, c.points, c.removed_by or "",
-                 "provisoire" if c.provisional else ""]
-        rows.append("<tr>" + "".join(f"<td>{escape(str(x))}</td>" for x in cells) + "</tr>")
-    head = "".join(f"<th>{h}</th>" for h in ("critère", "règle", "après plafond", "compté", "règle appliquée",
-                                             "justificatif"))
-    flags = ", ".join(f.label for f in tr.flags) or "aucune"
-    caption = (f"Demande {tr.numero_unique} : {tr.total} points, rang {tr.rank} sur {tr.count}, niveau de "
-               f"priorité {tr.tier}, priorités : {flags}")
-    return (f'<table class="cotation-trace"><caption>{escape(caption)}</caption><thead><tr>{head}</tr></thead>'
-            f"<tbody>{''.join(rows)}</tbody></table>")
-
-
 # -- the allocation committee -----------------------------------------------------------------------
 @dataclass(frozen=True)
 class CommitteeView:
@@ -297,7 +265,7 @@ def committee_view(grid: ir.Grid, ranking: Any, scores: Any, batch: Any, dwellin
     """The committee's comparison for ``dwelling_id`` of ``ranking`` (from the same ``batch`` and
     ``scores``): application criteria, priority points and caps from the scores, the match part's
     points for this dwelling, tier and totals; rows that separate consecutive candidates are listed."""
-    from ..match.pool import pair_breakdown
+    from ..match.reference import pair_breakdown
 
     m = ranking.index_of(dwelling_id)
     rows_idx = [int(r) for r in ranking.rows[m] if r >= 0]

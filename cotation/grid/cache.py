@@ -1,4 +1,4 @@
-"""Checked grids kept on disk: a new process loading an unchanged grid skips the YAML parser,
+"""Stage 1 (grid): Checked grids kept on disk: a new process loading an unchanged grid skips the YAML parser,
 pydantic's validation and the checker (stages 1 to 3), about 0.1 s of imports and work, a fifth
 of a warm start.
 

@@ -1,4 +1,4 @@
-"""The field catalogue: every field an application may carry, with its type, unit and label.
+"""Stage 1 (grid): The field catalogue: every field an application may carry, with its type, unit and label.
 
 The catalogue is data (``cotation/resources/catalogue.yaml``), rendered in ``docs/catalogue.md``. A grid
 may extend it with local fields (``fields:`` in the grid). Each field has a *kind* that fixes both
@@ -44,7 +44,6 @@ class Kind(str, enum.Enum):
     ID = "id"
 
 
-MAX_SET_VALUES = 64
 DEFAULT_COMMUNES_WIDTH = 8
 
 
@@ -175,12 +174,3 @@ def encode_commune(code: str) -> int:
     if not head.isdigit():
         raise ValueError(code)
     return int(code)
-
-
-def decode_commune(value: int) -> str:
-    """Inverse of :func:`encode_commune`."""
-    if value >= 201_000:
-        return f"2B{value - 201_000:03d}"
-    if value >= 200_000:
-        return f"2A{value - 200_000:03d}"
-    return f"{value:05d}"

@@ -1,4 +1,4 @@
-"""Stage 2: turn validated grid files into a typed :class:`~cotation.grid.ir.Grid`.
+"""Stage 1 (grid): Turn validated grid files into a typed :class:`~cotation.grid.ir.Grid`.
 
 Merges the files (includes first), extends the catalogue with local fields, parses every expression,
 orders and types the variables, type-checks criteria and priorities, and checks the structure
@@ -84,7 +84,6 @@ class GridChecker:
         self.prelude, prelude_text = load_prelude()
         if hasattr(errors.sources, "add"):
             errors.sources.add(PRELUDE_NAME, prelude_text)  # type: ignore[attr-defined]
-        self.prelude_used = False
         self.prelude_names: set[str] = set()
 
     # -- expressions -----------------------------------------------------------------------
@@ -156,9 +155,8 @@ def check_grid(loaded: LoadedGrid, catalogue: Catalogue | None = None, errors: C
     tie_break = _check_tie_break(gc)
     meta = _check_meta(gc)
     errors.raise_if_any()
-    roots = [c.when for c in criteria if c.when] + [c.rule.points if isinstance(c.rule, ir.Fixed) else c.rule.value
-                                                    for c in (*criteria, *pair_criteria)]
-    roots += [p.when for p in priorities] + [f.when for f in filters] + [c.when for c in pair_criteria if c.when]
+    roots = [e for c in (*criteria, *pair_criteria) for e in c.expressions()]
+    roots += [p.when for p in priorities] + [f.when for f in filters]
     roots += [x.expr for x in similar]
     variables = _used(gc, variables, roots)
     app_vars = tuple(v for v in variables if v.name not in gc.types.pair_vars)
@@ -217,16 +215,9 @@ def _content_hash(gc: GridChecker, loaded: LoadedGrid) -> str:
 
 def _used(gc: GridChecker, variables: list[ir.Variable], roots: list[ir.IExpr]) -> list[ir.Variable]:
     """The grid's own variables, and the prelude's that the grid uses (directly or not)."""
-    by_name = {v.name: v for v in variables}
-    needed: set[str] = set()
-    stack = [n for r in roots for n in ir.vars_read(r)] + [v.name for v in variables if v.name not in gc.prelude_names]
-    while stack:
-        name = stack.pop()
-        if name in needed or name not in by_name:
-            continue
-        needed.add(name)
-        stack += list(ir.vars_read(by_name[name].expr))
-    gc.prelude_used = any(n in gc.prelude_names for n in needed)
+    own = [v for v in variables if v.name not in gc.prelude_names]
+    _, read = ir.reads([*roots, *(v.expr for v in own)], {v.name: v for v in variables})
+    needed = read | {v.name for v in own}
     return [v for v in variables if v.name in needed]
 
 

@@ -1,4 +1,4 @@
-"""The table of functions of the expression language: names, signatures, result types.
+"""Stage 1 (grid): The table of functions of the expression language: names, signatures, result types.
 
 This table is the single description that the type checker, the reference evaluator, the code
 generators and the docs all read. Each entry says which argument types a function accepts, what it
@@ -7,9 +7,12 @@ returns, and whether its result may be missing.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from . import ir
+from .interval import CEILING_MAX, DAYS, I32, Interval, abs_max, months, to_int
 from .ir import BOOL, COMMUNE, DATE, FLOAT, INT, Type
 
 
@@ -103,49 +106,113 @@ def _ceiling(types: list[Type]) -> Type:
     return INT
 
 
+# -- interval rules: the bounds of a call from the bounds of its arguments --------------------------
+def _past(node: ir.Call) -> bool:
+    """Whether the call measures from a date field of the application to date_calcul (never negative)."""
+    first, last = node.args[0], node.args[-1]
+    return isinstance(first, ir.FieldRef) and (node.func == "age" or isinstance(last, ir.DateCalcul))
+
+
+def _c_minmax(fn: Callable[..., float]) -> Callable[[list[Interval], ir.Call], Interval]:
+    def bound(args: list[Interval], node: ir.Call) -> Interval:
+        xs = args
+        return Interval(fn(x.lo for x in xs), fn(x.hi for x in xs))
+    return bound
+
+
+def _c_clip(args: list[Interval], node: ir.Call) -> Interval:
+    x, lo, hi = args
+    return Interval(min(max(x.lo, lo.lo), hi.lo), min(max(x.hi, lo.hi), hi.hi))
+
+
+def _c_abs(args: list[Interval], node: ir.Call) -> Interval:
+    x = args[0]
+    low = 0 if x.lo <= 0 <= x.hi else min(abs(x.lo), abs(x.hi))
+    return Interval(low, abs_max(x))
+
+
+def _c_to_int(args: list[Interval], node: ir.Call) -> Interval:
+    x = args[0]
+    return x if node.args[0].type.kind != "float" else to_int(x)
+
+
+def _c_months(args: list[Interval], node: ir.Call) -> Interval:
+    return months(*args, past=_past(node))
+
+
+def _c_years(args: list[Interval], node: ir.Call) -> Interval:
+    m = months(*args, past=_past(node))
+    return Interval(math.floor(m.lo / 12), math.floor(m.hi / 12))
+
+
+def _c_age(args: list[Interval], node: ir.Call) -> Interval:
+    m = months(args[0], Interval(*DAYS), past=_past(node))
+    return Interval(math.floor(m.lo / 12), math.floor(m.hi / 12))
+
+
+def _c_days(args: list[Interval], node: ir.Call) -> Interval:
+    a, c = args
+    return Interval(max(c.lo - a.hi, 0) if _past(node) else c.lo - a.hi, c.hi - a.lo)
+
+
+def _c_coalesce(args: list[Interval], node: ir.Call) -> Interval:
+    x, d = args
+    return x | d
+
+
+def _fixed_interval(lo: float, hi: float) -> Callable[[list[Interval], ir.Call], Interval]:
+    return lambda args, node: Interval(lo, hi)
+
+
+# -- the functions ---------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Function:
+    """Everything the front end knows of one function; the back ends implement it under its name
+    (``cotation.scoring.reference`` in its table, the emitter as ``_call_<name>``; a test checks that
+    both cover this table)."""
+
     name: str
     min_args: int
     max_args: int | None
-    result: Callable[[list[Type]], Type]
+    result: Callable[[list[Type]], Type]  # the result type from the argument types (SignatureError)
     nullable: str  # 'args' (missing if any argument is), 'never', 'coalesce', 'maybe' (can be missing)
     doc: str
+    interval: Callable[[list[Interval], ir.Call], Interval]  # its bounds from its arguments' bounds
+    pair_level: bool = False  # a call makes an expression pair-level (only in the match part)
 
 
 FUNCTIONS: dict[str, Function] = {f.name: f for f in [
-    Function("min", 2, None, _numeric_or_date("min"), "args", "Smallest of its arguments."),
-    Function("max", 2, None, _numeric_or_date("max"), "args", "Largest of its arguments."),
-    Function("abs", 1, 1, _same_numeric("abs"), "args", "Absolute value."),
-    Function("clip", 3, 3, _same_numeric("clip"), "args", "clip(x, lo, hi): x bounded to [lo, hi]."),
-    Function("round", 1, 1, _fixed(("number",), INT), "args", "Nearest integer, halves away from zero."),
-    Function("floor", 1, 1, _fixed(("number",), INT), "args", "Largest integer <= x."),
-    Function("ceil", 1, 1, _fixed(("number",), INT), "args", "Smallest integer >= x."),
+    Function("min", 2, None, _numeric_or_date("min"), "args", "Smallest of its arguments.", interval=_c_minmax(min)),
+    Function("max", 2, None, _numeric_or_date("max"), "args", "Largest of its arguments.", interval=_c_minmax(max)),
+    Function("abs", 1, 1, _same_numeric("abs"), "args", "Absolute value.", interval=_c_abs),
+    Function("clip", 3, 3, _same_numeric("clip"), "args", "clip(x, lo, hi): x bounded to [lo, hi].", interval=_c_clip),
+    Function("round", 1, 1, _fixed(("number",), INT), "args", "Nearest integer, halves away from zero.", interval=_c_to_int),
+    Function("floor", 1, 1, _fixed(("number",), INT), "args", "Largest integer <= x.", interval=_c_to_int),
+    Function("ceil", 1, 1, _fixed(("number",), INT), "args", "Smallest integer >= x.", interval=_c_to_int),
     Function("days_between", 2, 2, _fixed(("date", "date"), INT), "args",
-             "days_between(a, b): days from a to b (negative when b is before a)."),
+             "days_between(a, b): days from a to b (negative when b is before a).", interval=_c_days),
     Function("months_between", 2, 2, _fixed(("date", "date"), INT), "args",
-             "months_between(a, b): whole months from a to b (a month is complete on the same day number)."),
+             "months_between(a, b): whole months from a to b (a month is complete on the same day number).", interval=_c_months),
     Function("years_between", 2, 2, _fixed(("date", "date"), INT), "args",
-             "years_between(a, b): whole years from a to b (months_between(a, b) // 12)."),
+             "years_between(a, b): whole years from a to b (months_between(a, b) // 12).", interval=_c_years),
     Function("age", 1, 1, _fixed(("date",), INT), "args",
-             "age(birth): whole years from birth to date_calcul."),
-    Function("count", 1, 1, _count, "args", "Number of values in a set, or of communes in a list."),
-    Function("first", 1, 1, _first, "maybe", "First commune of a list (missing when the list is empty)."),
-    Function("present", 1, 1, lambda types: BOOL, "never", "True when the value is not missing."),
-    Function("coalesce", 2, 2, _coalesce, "coalesce", "coalesce(x, d): x, or d when x is missing."),
-    Function("date", 1, 1, lambda types: DATE, "never", 'date("YYYY-MM-DD"): a date constant.'),
+             "age(birth): whole years from birth to date_calcul.", interval=_c_age),
+    Function("count", 1, 1, _count, "args", "Number of values in a set, or of communes in a list.", interval=_fixed_interval(0, 64)),
+    Function("first", 1, 1, _first, "maybe", "First commune of a list (missing when the list is empty).", interval=_fixed_interval(*I32)),
+    Function("present", 1, 1, lambda types: BOOL, "never", "True when the value is not missing.", interval=_fixed_interval(0, 1)),
+    Function("coalesce", 2, 2, _coalesce, "coalesce", "coalesce(x, d): x, or d when x is missing.", interval=_c_coalesce),
+    Function("date", 1, 1, lambda types: DATE, "never", 'date("YYYY-MM-DD"): a date constant.', interval=_fixed_interval(*DAYS)),
     Function("rang_souhait", 2, 2, _wish_rank, "maybe",
              "rang_souhait(commune, communes): position (1 = first) of the commune in the list; "
-             "missing when it is not listed."),
+             "missing when it is not listed.", interval=_fixed_interval(1, 64)),
     Function("plafond_ressources", 4, 4, _ceiling, "maybe",
              "plafond_ressources(financement, zone, categorie, supplementaires): the income ceiling (EUR/year) "
              "of the year of date_calcul, from the tables shipped with cotation (cotation/resources/plafonds.yaml); "
              "categories below 1 count as 1, above 6 as 6; each extra person adds the per-person amount. "
-             "Missing when the table has no such cell (the ranking refuses dwellings without a ceiling)."),
+             "Missing when the table has no such cell (the ranking refuses dwellings without a ceiling).", interval=_fixed_interval(0, CEILING_MAX), pair_level=True),
     Function("adequation_typologie", 2, 2, _fixed(("int", "int"), INT), "args",
              "adequation_typologie(persons, rooms): -1 when the dwelling has fewer rooms than the grid's "
-             "match.typology gives for the household, 1 when it has more, else 0."),
+             "match.typology gives for the household, 1 when it has more, else 0.", interval=_fixed_interval(-1, 1)),
 ]}
 
-DWELLING_ONLY = ("plafond_ressources",)  # calls that make an expression pair-level (the ceilings of the year)
 

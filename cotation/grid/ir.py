@@ -1,4 +1,4 @@
-"""The typed representation of a checked grid: what the evaluators and code generators walk.
+"""Stage 1 (grid): The typed representation of a checked grid: what the evaluators and code generators walk.
 
 Expressions are a closed set of frozen dataclasses, each with its :class:`Type`, whether it may be
 missing (``nullable``) and its source span. Names are resolved (a field, a variable, or the
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -225,10 +225,27 @@ def reads_dwelling(node: IExpr) -> bool:
 
 
 def vars_read(node: IExpr) -> set[str]:
+    """Names of the variables an expression reads directly."""
     out = {node.name} if isinstance(node, VarRef) else set()
     for child in children(node):
         out |= vars_read(child)
     return out
+
+
+def reads(exprs: Iterable[IExpr], variables: Mapping[str, Variable]) -> tuple[set[str], set[str]]:
+    """(fields, variables): what ``exprs`` read, directly or through the ``variables`` they read,
+    followed transitively. A variable name absent from ``variables`` is not followed (nor listed)."""
+    fields: set[str] = set()
+    seen: set[str] = set()
+    todo = list(exprs)
+    while todo:
+        expr = todo.pop()
+        fields |= fields_read(expr)
+        for name in vars_read(expr) - seen:
+            if name in variables:
+                seen.add(name)
+                todo.append(variables[name].expr)
+    return fields, seen
 
 
 # -- grid --------------------------------------------------------------------------------------
@@ -290,6 +307,15 @@ class Criterion:
     points_source: str
     justificatif: str | None
     span: Span = _span
+
+    @property
+    def value(self) -> IExpr:
+        """The expression its rule reads: the points of a fixed rule, else the counted value."""
+        return self.rule.points if isinstance(self.rule, Fixed) else self.rule.value
+
+    def expressions(self) -> list[IExpr]:
+        """Its condition (when it has one), then its rule's expression."""
+        return [self.value] if self.when is None else [self.when, self.value]
 
 
 @dataclass(frozen=True)
@@ -387,10 +413,7 @@ class Match:
 
     def expressions(self) -> list[IExpr]:
         exprs: list[IExpr] = [v.expr for v in self.variables] + [f.when for f in self.filters]
-        for c in self.criteria:
-            exprs += [c.when] if c.when is not None else []
-            exprs.append(c.rule.points if isinstance(c.rule, Fixed) else c.rule.value)
-        return exprs
+        return exprs + [e for c in self.criteria for e in c.expressions()]
 
 
 @dataclass(frozen=True)
@@ -437,20 +460,10 @@ class Grid:
         cols += [Column(f"plafond_{g.id}", f"Plafond : {g.label}", "cap") for g in self.groups]
         return tuple(cols)
 
-    def fields_used(self) -> tuple[str, ...]:
-        """Catalogue fields read by any expression of the grid, in catalogue order."""
-        used: set[str] = set()
-        for expr in self.expressions():
-            used |= fields_read(expr)
-        return tuple(f.name for f in self.catalogue if f.name in used)
-
     def expressions(self) -> list[IExpr]:
         exprs: list[IExpr] = [v.expr for v in self.variables]
-        for c in self.criteria:
-            exprs += [c.when] if c.when is not None else []
-            exprs.append(c.rule.points if isinstance(c.rule, Fixed) else c.rule.value)
-        exprs += [p.when for p in self.priorities]
-        return exprs
+        exprs += [e for c in self.criteria for e in c.expressions()]
+        return exprs + [p.when for p in self.priorities]
 
 
 def per_grid(table: dict[Any, Any], grid: Grid, build: Callable[[], Any], *extra: Any) -> Any:

@@ -1,4 +1,4 @@
-"""Stage 1: read a grid file and its includes, and validate their shape with pydantic.
+"""Stage 1 (grid): Read a grid file and its includes, and validate their shape with pydantic.
 
 ``load_grid_files`` returns every file of the grid (includes first, depth first, in declaration
 order, each once) as a :class:`GridSource`; all problems are collected into one ``GridError``.

@@ -1,4 +1,4 @@
-"""The grid file format, as pydantic models: what a YAML grid may contain, key by key.
+"""Stage 1 (grid): The grid file format, as pydantic models: what a YAML grid may contain, key by key.
 
 These models validate the *shape* of a grid (keys, value types, ranges). Expressions are kept as
 source text here; :mod:`cotation.grid.check` parses and type-checks them. ``grid_json_schema()`` exports

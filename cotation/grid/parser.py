@@ -1,4 +1,4 @@
-"""Tokenizer and recursive-descent parser of the expression language.
+"""Stage 1 (grid): Tokenizer and recursive-descent parser of the expression language.
 
 The grammar below is the reference; ``docs/expressions.md`` holds an identical copy (a test checks
 it). One ``_parse_<rule>`` method per rule. Nothing user-written ever reaches ``eval``.

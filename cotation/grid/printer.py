@@ -1,4 +1,4 @@
-"""Print an expression tree back to canonical source text (``parse(show(e)) == e``)."""
+"""Stage 1 (grid): Print an expression tree back to canonical source text (``parse(show(e)) == e``)."""
 
 from __future__ import annotations
 

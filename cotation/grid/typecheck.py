@@ -1,4 +1,4 @@
-"""Stage 3: type-check expression trees against the field catalogue into typed IR.
+"""Stage 1 (grid): Type-check expression trees against the field catalogue into typed IR.
 
 One ``_check_<Node>`` method per syntax node, found by name. Problems are recorded in the
 collector with the node's span; a node that fails returns None and its parents stay quiet.
@@ -14,7 +14,7 @@ from . import syntax as s
 from .catalogue import Catalogue, Field, Kind, encode_commune
 from ..dates import day_number
 from ..errors import Collector, did_you_mean
-from .functions import DWELLING_ONLY, FUNCTIONS, SignatureError, compatible, join_numeric
+from .functions import FUNCTIONS, SignatureError, compatible, join_numeric
 from .ir import BOOL, COMMUNE, COMMUNES, DATE, FLOAT, INT, IExpr, Type
 
 
@@ -264,7 +264,7 @@ class TypeChecker:
             return None
         if fn.name == "date":
             return self._date_literal(node)
-        if fn.name in DWELLING_ONLY and not self.pair_allowed:
+        if fn.pair_level and not self.pair_allowed:
             self.error("E206", node, f"{fn.name}() depends on the dwelling: only the match part (filters and "
                        "criteria) and variables may call it")
             return None

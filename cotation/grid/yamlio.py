@@ -1,4 +1,4 @@
-"""Safe YAML loading with source positions.
+"""Stage 1 (grid): Safe YAML loading with source positions.
 
 ``load_yaml`` composes the YAML node graph with PyYAML's safe loader, then builds plain Python
 values itself, so that it can (a) record the span of every key and value, (b) reject duplicate keys,

@@ -1,8 +1,8 @@
-"""The compiled pair engine: run a grid's generated pair kernel over dwellings, in threads.
+"""Stage 5 (match): The compiled pair engine: run a grid's generated pair kernel over dwellings, in threads.
 
 The module of the pair kernel is written and cached like the scoring kernels
 (:func:`cotation.scoring.compiled.load_module`: content-addressed file, Numba's own cache next to it). The
-applications arrive sorted by the grid's tie-breaks (:class:`cotation.match.pool.Prepared`), so a row
+applications arrive sorted by the grid's tie-breaks (:class:`cotation.match.prepared.Prepared`), so a row
 number is its tie-break rank. Dwellings are independent: slices of them run in threads (the kernel
 releases the GIL) and the result does not depend on the number of threads. A batch assignment runs
 serially, in the assignment order, because each dwelling removes its candidates from the next.
@@ -22,10 +22,12 @@ from ..grid import ir
 from ..data.ceilings import ceiling_table
 from ..dates import day_number
 from ..grid.functions import FINANCINGS, ZONES
-from ..codegen.helpers import _index_count, _index_fill
-from ..scoring.compiled import _values, cache_directory, load_module, mask_of
+from ..codegen.helpers import index_count, index_fill
+from ..cachedir import cache_directory
+from ..codegen.build import load_module
+from ..data.batch import kernel_mask, kernel_values
 from ..codegen.pair_source import PairSource, generate_pair_source
-from .pool import DwellingResult, Prepared, dwelling_order
+from .prepared import DwellingResult, Prepared, dwelling_order
 from ..threads import threaded_map
 
 SLICES_PER_THREAD = 8  # dwellings differ in their number of candidates: slices taken by free threads
@@ -60,8 +62,8 @@ class CompiledPairs:
         assert grid.match is not None
         app = self._applications(prep.pool)
         dw = prep.dwellings
-        dvalues = [_values(dw, grid.match.catalogue[n], n) for n in src.dwelling_columns]
-        dmasks = [mask_of(dw, n) for n in src.dwelling_masks]
+        dvalues = [kernel_values(dw, grid.match.catalogue[n], n) for n in src.dwelling_columns]
+        dmasks = [kernel_mask(dw, n) for n in src.dwelling_masks]
         plafonds = ceiling_table(prep.date_calcul.year, FINANCINGS, ZONES)
         dkey = self._dwelling_keys(prep, app["size"])
         app["calls"] = app.get("calls", 0) + 1
@@ -77,9 +79,9 @@ class CompiledPairs:
         key = f"pairs:{id(self)}"
         if key not in pool.cache:
             grid, src, batch = self.grid, self.source, pool.batch
-            values = [_values(batch, grid.catalogue[n], n) for n in src.columns]
-            masks = [mask_of(batch, n) for n in src.masks]
-            hoisted = self._app_values(pool, np.int64(day_number(pool.date_calcul)))
+            values = [kernel_values(batch, grid.catalogue[n], n) for n in src.columns]
+            masks = [kernel_mask(batch, n) for n in src.masks]
+            hoisted = self._appkernel_values(pool, np.int64(day_number(pool.date_calcul)))
             per_app = [None if a is None else np.ascontiguousarray(a)
                        for a in (*values, *masks, *hoisted, pool.scores.total, pool.scores.tier)]
             size, index = self._index(pool)
@@ -99,14 +101,14 @@ class CompiledPairs:
             app["major"] = [c if r else a for a, c, r in zip(per_app, copies, read, strict=True)]
         return app["major"]  # type: ignore[no-any-return]
 
-    def _app_values(self, pool: Any, today: np.int64) -> list[np.ndarray]:
+    def _appkernel_values(self, pool: Any, today: np.int64) -> list[np.ndarray]:
         """The application-level values of the pair expressions, computed once per application."""
         src, batch, n = self.source, pool.batch, len(pool.batch)
         values = [np.empty(n, np.dtype(t.removeprefix("np."))) for t in src.hoisted]
         present = [np.empty(n, np.bool_) for _ in src.hoisted]
         if src.hoisted:
-            inputs = [_values(batch, self.grid.catalogue[c], c) for c in src.app_columns]
-            inputs += [mask_of(batch, c) for c in src.app_masks]
+            inputs = [kernel_values(batch, self.grid.catalogue[c], c) for c in src.app_columns]
+            inputs += [kernel_mask(batch, c) for c in src.app_masks]
             getattr(self.module, src.app_kernel)(*inputs, today, *values, *present, 0, n)
         return [*values, *present]
 
@@ -118,7 +120,7 @@ class CompiledPairs:
         if index is None:
             return 0, (np.zeros(1, np.int64), perm, np.zeros(0, np.int32), np.zeros(0, np.int8))
         field = self.grid.catalogue[index.field]
-        lists = _values(pool.batch, field, index.field)
+        lists = kernel_values(pool.batch, field, index.field)
         size = int(lists.max()) + 1 if len(lists) and lists.max() >= 0 else 1
         threads = self.threads if len(perm) >= PARALLEL_INDEX_ROWS else 1
         return size, commune_index(lists, field.width, perm, size, threads)
@@ -137,7 +139,7 @@ class CompiledPairs:
         assert self.grid.match is not None
         m, f = len(prep.dwellings), len(self.grid.match.filters)
         args = self.arguments(prep)
-        free = _outputs(m, k, f)
+        free = DwellingResult.empty(m, k, f)
         dkey = args[-1]
         self._parallel(args, np.argsort(dkey, kind="stable"), k, free)  # a commune's dwellings together
         _as_rows(free, prep.perm)
@@ -145,7 +147,7 @@ class CompiledPairs:
             return free, np.arange(m)
         tier = prep.scores.tier.astype(np.int64)
         order = dwelling_order(assignment, free.rows, free.total, tier, prep.tie_rank)
-        out = _outputs(m, k, f)
+        out = DwellingResult.empty(m, k, f)
         taken = np.zeros(len(prep.batch), np.bool_)  # by tie-break rank
         self.kernel(*args, np.ascontiguousarray(order, np.int64), taken, np.int64(k), 0, m, *_fields(out))
         _as_rows(out, prep.perm)
@@ -180,13 +182,13 @@ def commune_index(lists: np.ndarray, width: int, perm: np.ndarray, size: int,
     counts = np.zeros((threads, size), np.int64)
     w, s = np.int64(width), np.int64(size)
     slices = list(range(threads))
-    threaded_map(lambda k: _index_count(lists, w, s, cuts[k], cuts[k + 1], counts[k]), slices, threads)
+    threaded_map(lambda k: index_count(lists, w, s, cuts[k], cuts[k + 1], counts[k]), slices, threads)
     ptr = np.zeros(size + 1, np.int64)
     np.cumsum(counts.sum(axis=0), out=ptr[1:])
     starts = ptr[:-1] + np.cumsum(counts, axis=0) - counts  # where slice k starts in each commune
     entries = int(ptr[size])
     rows, ranks, pos = np.empty(entries, np.int32), np.empty(entries, np.int32), np.empty(entries, np.int8)
-    threaded_map(lambda k: _index_fill(lists, w, perm, s, cuts[k], cuts[k + 1], starts[k], rows, ranks, pos),
+    threaded_map(lambda k: index_fill(lists, w, perm, s, cuts[k], cuts[k + 1], starts[k], rows, ranks, pos),
                  slices, threads)
     return ptr, rows, ranks, pos
 
@@ -216,11 +218,6 @@ def _as_rows(out: DwellingResult, perm: np.ndarray) -> None:
     """The kernel keeps tie-break ranks: turn them into rows of the applications as given."""
     kept = out.rows >= 0
     out.rows[kept] = perm[out.rows[kept]]
-
-
-def _outputs(m: int, k: int, f: int) -> DwellingResult:
-    return DwellingResult(np.full((m, k), -1, np.int64), np.zeros((m, k), np.int64), np.zeros(m, np.int64),
-                          np.zeros((m, f), np.int64), np.zeros(m, np.int64))
 
 
 def _fields(out: DwellingResult) -> tuple[np.ndarray, ...]:

@@ -1,4 +1,4 @@
-"""The result of scoring: totals, breakdown, flags, tier and rank, stamped with the grid and date."""
+"""Stage 4 (scoring): The result of scoring: totals, breakdown, flags, tier and rank, stamped with the grid and date."""
 
 from __future__ import annotations
 
@@ -6,9 +6,12 @@ import datetime
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
+from html import escape
 from typing import Any
 
 import numpy as np
+
+from ..markup import th, tr
 
 from ..grid.ir import Column
 
@@ -36,7 +39,7 @@ class Lazy:
         return self._compute is None
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, kw_only=True)
 class Scores:
     """Scores of a batch of applications under one grid on one computation date.
 
@@ -175,6 +178,35 @@ class Scores:
         return frame
 
     def _repr_html_(self) -> str:
-        from ..explain.render import scores_html
-
         return scores_html(self)
+
+
+def scores_html(scores: Scores, limit: int = 20) -> str:
+    """A compact HTML table of the ``limit`` best applications, with a caption naming grid and date.
+
+    Columns: rank, numero_unique, total, tier, flags, then one column per breakdown column.
+    Every text is HTML-escaped.
+    """
+    top = scores.order()[:limit]
+    head = ["rang", "numero_unique", "total", "tier", "flags", *scores.column_ids]
+    titles = ["", "", "", "", "", *(c.label for c in scores.columns)]
+    rows = [_row(scores, int(i)) for i in top]
+    more = len(scores) - len(top)
+    foot = f"<p>… {more} autres demandes</p>" if more > 0 else ""
+    header = "".join(map(th, head, titles))
+    return (f'<table class="cotation-scores">{_caption(scores)}<thead><tr>{header}</tr></thead>'
+            f"<tbody>{''.join(rows)}</tbody></table>{foot}")
+
+
+def _caption(scores: Scores) -> str:
+    version = f" version {scores.grid_version}" if scores.grid_version else ""
+    text = (f"Grille {scores.grid_id}{version} ({scores.grid_hash[:12]}), calcul au "
+            f"{scores.date_calcul.isoformat()}, N = {len(scores)}")
+    return f"<caption>{escape(text)}</caption>"
+
+
+def _row(scores: Scores, i: int) -> str:
+    flags = ", ".join(f for k, f in enumerate(scores.flag_ids) if scores.flags[i, k])
+    cells: list[Any] = [scores.rank[i], scores.ids[i], scores.total[i], scores.tier[i], flags,
+                        *scores.breakdown[i]]
+    return tr(cells)

@@ -1,0 +1,72 @@
+"""Stage 4 (scoring): Score a batch with the chosen engine, and attach what every Scores carries (the grid's
+hash, the justificatifs' proofs, the verified scores and the positions among similar demands).
+
+``"compiled"`` runs the Numba kernels (:mod:`cotation.scoring.compiled`), ``"reference"`` the NumPy
+oracle (:mod:`cotation.scoring.reference`), ``"auto"`` the compiled kernels when they are already
+cached on disk or the batch is large, else the reference. Every engine gives identical Scores.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ..grid.check import JUSTIFICATIFS, verified_grid
+from ..grid.ir import Grid
+from .positions import with_positions
+from .scores import Lazy, Scores
+
+if TYPE_CHECKING:
+    from ..data.batch import Batch
+
+ENGINES = ("compiled", "reference", "auto")
+#: With engine="auto", batches of at least this many applications use the compiled kernel even when
+#: it is not in the disk cache yet (below, the NumPy reference answers while nothing is compiled).
+AUTO_COMPILED_FROM = 50_000
+
+
+def check_engine(engine: str, engines: tuple[str, ...] = ENGINES) -> None:
+    if engine not in engines:
+        raise ValueError(f"unknown engine {engine!r} (available: {', '.join(engines)})")
+
+
+def score_batch(grid: Grid, batch: Batch, day: datetime.date, *, engine: str = "compiled",
+                breakdown: bool = False, verified_only: bool = False) -> Scores:
+    """The Scores of a validated ``batch`` (see :func:`cotation.score` for the arguments)."""
+    check_engine(engine)
+    checked = verified_grid(grid)
+    scores = _run(checked if verified_only else grid, batch, day, engine, breakdown)
+    proofs = Lazy(lambda: _proofs(grid, batch))
+    same = verified_only or checked is grid  # nothing to verify: the verified scores are these
+    verified = Lazy.of(scores) if same else Lazy(lambda: _run(checked, batch, day, scores.engine, False))
+    scores = dataclasses.replace(scores, grid_hash=grid.content_hash, proofs=proofs, verified_run=verified,
+                                 verified_only=verified_only)
+    return with_positions(scores, grid, batch)
+
+
+def _run(grid: Grid, batch: Batch, day: datetime.date, engine: str, breakdown: bool) -> Scores:
+    if engine != "reference":
+        from .compiled import compile_grid
+
+        compiled = compile_grid(grid)
+        if engine == "compiled" or len(batch) >= AUTO_COMPILED_FROM or compiled.is_cached:
+            return compiled.score(batch, day, breakdown=breakdown)
+    from .reference import evaluate
+
+    return evaluate(grid, batch, day)
+
+
+def _proofs(grid: Grid, batch: Batch) -> np.ndarray:
+    """K x N: whether each criterion's justificatif is verified for each application (or none is needed)."""
+    out = np.ones((len(grid.criteria), len(batch)), dtype=bool)
+    f = grid.catalogue.get(JUSTIFICATIFS)
+    if f is None or not f.values:
+        return out
+    bits = batch.column(JUSTIFICATIFS).values
+    for k, c in enumerate(grid.criteria):
+        if c.justificatif and c.id in f.values:
+            out[k] = ((bits >> np.uint64(f.values.index(c.id))) & np.uint64(1)).astype(bool)
+    return out
