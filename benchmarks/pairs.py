@@ -20,15 +20,16 @@ import datetime
 import json
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 import cotation
 from cotation.api import parse_grid
-from cotation.data.ceilings import ceiling_table
 from cotation.data.batch import Column
+from cotation.data.ceilings import ceiling_table
 from cotation.grid.functions import FINANCINGS, ZONES
 from cotation.match.compiled import compile_pairs
 from cotation.match.pool import prepare
@@ -106,6 +107,7 @@ def bench_grid():
 # Data: 300 communes, 1-8 distinct wishes per application (4.5 on average), dwellings uniform
 # --------------------------------------------------------------------------------------------------
 
+
 def distinct_wishes(rng: np.random.Generator, n: int) -> np.ndarray:
     """(n, 8) int32 commune codes, 1-8 distinct per row (uniform count), padded with -1."""
     idx = rng.integers(0, len(COMMUNES), (n, 8))
@@ -175,16 +177,22 @@ def peer_data(grid: Any, apps: Any, dws: Any, prep: Any) -> PeerData:
     wishes = apps.column("communes_souhaitees").values
     h = np.clip(persons, 1, 7) - 1
     app = {
-        "wishes": wishes, "nwish": (wishes >= 0).sum(axis=1),
+        "wishes": wishes,
+        "nwish": (wishes >= 0).sum(axis=1),
         "rfr": _filled(apps, "revenu_fiscal_reference", 0.0),
         "rfr_ok": _mask(apps, "revenu_fiscal_reference"),
-        "persons": persons, "res": apps.column("ressources_mensuelles").values.astype(np.float64),
+        "persons": persons,
+        "res": apps.column("ressources_mensuelles").values.astype(np.float64),
         "need": _filled(apps, "besoin_logement_adapte", False).astype(np.bool_),
         "need_ok": _mask(apps, "besoin_logement_adapte"),
         "work": _filled(apps, "commune_travail", -1).astype(np.int64),
         "work_ok": _mask(apps, "commune_travail"),
         "senior": civil_age(apps.column("date_naissance_demandeur").values, DATE) >= 70,
-        "lo": TYPO_LO[h], "hi": TYPO_HI[h], "base": base, "tier": tier, "rank": rank,
+        "lo": TYPO_LO[h],
+        "hi": TYPO_HI[h],
+        "base": base,
+        "tier": tier,
+        "rank": rank,
         "date_depot": apps.column("date_depot").values.astype(np.int64),
         "numero_unique": apps.ids.astype(str),
     }
@@ -200,7 +208,8 @@ def peer_data(grid: Any, apps: Any, dws: Any, prep: Any) -> PeerData:
         "pieces": dws.column("pieces").values.astype(np.int64),
         "surface": _filled(dws, "surface", np.nan).astype(np.float64),
         "rent": dws.column("loyer").values + _filled(dws, "charges", 0.0),
-        "ceil": np.ascontiguousarray(cells[:, :6]), "extra": cells[:, 6].copy(),
+        "ceil": np.ascontiguousarray(cells[:, :6]),
+        "extra": cells[:, 6].copy(),
         "acc": _filled(dws, "accessible", False).astype(np.bool_),
         "etage": _filled(dws, "etage", 0).astype(np.int64),
         "lift": _filled(dws, "ascenseur", False).astype(np.bool_),
@@ -232,8 +241,7 @@ def numpy_peer(a: dict[str, np.ndarray], d: dict[str, np.ndarray], k: int) -> tu
         hit = wishes == c
         idx = np.flatnonzero(hit.any(axis=1))
         ceiling = d["ceil"][m][cat[idx]] + extra_persons[idx] * d["extra"][m]
-        ok = ((a["rfr"][idx] <= ceiling) & (d["pieces"][m] >= a["lo"][idx])
-              & (~a["need"][idx] | d["acc"][m]))
+        ok = (a["rfr"][idx] <= ceiling) & (d["pieces"][m] >= a["lo"][idx]) & (~a["need"][idx] | d["acc"][m])
         idx = idx[ok]
         if not idx.size:
             continue
@@ -252,8 +260,8 @@ def numpy_peer(a: dict[str, np.ndarray], d: dict[str, np.ndarray], k: int) -> tu
         keys = app_key[idx] + (pts.astype(np.int64) << 32)
         top = np.argpartition(-keys, k - 1)[:k] if keys.size > k else np.arange(keys.size)
         top = top[np.argsort(-keys[top])]
-        rows[m, :top.size] = idx[top]
-        totals[m, :top.size] = a["base"][idx[top]] + pts[top]
+        rows[m, : top.size] = idx[top]
+        totals[m, : top.size] = a["base"][idx[top]] + pts[top]
     return rows, totals
 
 
@@ -266,22 +274,40 @@ def arrow_tables(p: PeerData) -> tuple[Any, Any]:
     n = len(a["persons"])
     flat = a["wishes"][a["wishes"] >= 0]
     offsets = np.concatenate([[0], np.cumsum(a["nwish"])]).astype(np.int32)
-    apps = pa.table({
-        "row": np.arange(n, dtype=np.int64),
-        "wishes": pa.ListArray.from_arrays(pa.array(offsets), pa.array(flat.astype(np.int64))),
-        "rfr": pa.array(a["rfr"], mask=~a["rfr_ok"]), "persons": a["persons"], "res": a["res"],
-        "need": pa.array(a["need"], mask=~a["need_ok"]), "work": pa.array(a["work"], mask=~a["work_ok"]),
-        "senior": a["senior"], "lo": a["lo"], "hi": a["hi"], "base": a["base"], "tier": a["tier"],
-        "date_depot": a["date_depot"], "numero_unique": a["numero_unique"],
-    })
+    apps = pa.table(
+        {
+            "row": np.arange(n, dtype=np.int64),
+            "wishes": pa.ListArray.from_arrays(pa.array(offsets), pa.array(flat.astype(np.int64))),
+            "rfr": pa.array(a["rfr"], mask=~a["rfr_ok"]),
+            "persons": a["persons"],
+            "res": a["res"],
+            "need": pa.array(a["need"], mask=~a["need_ok"]),
+            "work": pa.array(a["work"], mask=~a["work_ok"]),
+            "senior": a["senior"],
+            "lo": a["lo"],
+            "hi": a["hi"],
+            "base": a["base"],
+            "tier": a["tier"],
+            "date_depot": a["date_depot"],
+            "numero_unique": a["numero_unique"],
+        }
+    )
     m = len(d["commune"])
     ceil = pa.FixedSizeListArray.from_arrays(pa.array(d["ceil"].reshape(-1)), 6)
-    dws = pa.table({
-        "dw": np.arange(m, dtype=np.int64), "commune": d["commune"], "pieces": d["pieces"],
-        "surface": pa.array(d["surface"], mask=np.isnan(d["surface"])), "rent": d["rent"],
-        "ceil": ceil.cast(pa.list_(pa.int64())), "extra": d["extra"], "acc": d["acc"], "etage": d["etage"],
-        "lift": d["lift"],
-    })
+    dws = pa.table(
+        {
+            "dw": np.arange(m, dtype=np.int64),
+            "commune": d["commune"],
+            "pieces": d["pieces"],
+            "surface": pa.array(d["surface"], mask=np.isnan(d["surface"])),
+            "rent": d["rent"],
+            "ceil": ceil.cast(pa.list_(pa.int64())),
+            "extra": d["extra"],
+            "acc": d["acc"],
+            "etage": d["etage"],
+            "lift": d["lift"],
+        }
+    )
     return apps, dws
 
 
@@ -290,19 +316,31 @@ def polars_points():
     import polars as pl
 
     col = pl.col
-    ceiling = (col("ceil").list.get(pl.min_horizontal(col("persons"), 6) - 1)
-               + pl.max_horizontal(col("persons") - 6, 0) * col("extra"))
-    keep = ((col("rfr").fill_null(0) <= ceiling) & (col("pieces") >= col("lo"))
-            & (~col("need").fill_null(False) | col("acc")))
+    ceiling = col("ceil").list.get(pl.min_horizontal(col("persons"), 6) - 1) + pl.max_horizontal(
+        col("persons") - 6, 0
+    ) * col("extra")
+    keep = (
+        (col("rfr").fill_null(0) <= ceiling)
+        & (col("pieces") >= col("lo"))
+        & (~col("need").fill_null(False) | col("acc"))
+    )
     effort = pl.when(col("res") > 0).then(col("rent") / col("res"))
-    points = (pl.when(col("pos") == 0).then(60).otherwise(30)
-              + pl.when(col("pieces") <= col("hi")).then(40).otherwise(-50)
-              + pl.when(effort < 0.25).then(40).when(effort < 0.33).then(20).when(effort >= 0.40).then(-80)
-              .otherwise(0).fill_null(0)
-              + pl.when(col("need").fill_null(False) & col("acc")).then(80).otherwise(0)
-              + pl.when(col("work") == col("commune")).then(30).otherwise(0).fill_null(0)
-              + pl.when(col("senior") & (col("etage") >= 3) & ~col("lift")).then(-50).otherwise(0)
-              + pl.when(col("surface") >= 14 * col("persons")).then(20).otherwise(0).fill_null(0))
+    points = (
+        pl.when(col("pos") == 0).then(60).otherwise(30)
+        + pl.when(col("pieces") <= col("hi")).then(40).otherwise(-50)
+        + pl.when(effort < 0.25)
+        .then(40)
+        .when(effort < 0.33)
+        .then(20)
+        .when(effort >= 0.40)
+        .then(-80)
+        .otherwise(0)
+        .fill_null(0)
+        + pl.when(col("need").fill_null(False) & col("acc")).then(80).otherwise(0)
+        + pl.when(col("work") == col("commune")).then(30).otherwise(0).fill_null(0)
+        + pl.when(col("senior") & (col("etage") >= 3) & ~col("lift")).then(-50).otherwise(0)
+        + pl.when(col("surface") >= 14 * col("persons")).then(20).otherwise(0).fill_null(0)
+    )
     return keep, points
 
 
@@ -319,19 +357,35 @@ def polars_peer(k: int, cross: bool = False) -> Callable[[Any, Any], Any]:
     def run(apps, dws):
         if cross:
             pos = pl.coalesce([pl.when(col(w) == col("commune")).then(j) for j, w in enumerate(wish)])
-            pairs = (apps.lazy().select("row", *wish).join(dws.lazy().select("dw", "commune"), how="cross")
-                     .filter(pl.any_horizontal([col(w) == col("commune") for w in wish]))
-                     .select("row", "dw", "commune", pos=pos)
-                     .join(apps.lazy().drop(*wish), on="row").join(dws.lazy().drop("commune"), on="dw"))
+            pairs = (
+                apps.lazy()
+                .select("row", *wish)
+                .join(dws.lazy().select("dw", "commune"), how="cross")
+                .filter(pl.any_horizontal([col(w) == col("commune") for w in wish]))
+                .select("row", "dw", "commune", pos=pos)
+                .join(apps.lazy().drop(*wish), on="row")
+                .join(dws.lazy().drop("commune"), on="dw")
+            )
         else:
-            long = (apps.lazy().with_columns(pos=pl.int_ranges(0, col("wishes").list.len()))
-                    .explode("wishes", "pos"))
+            long = (
+                apps.lazy()
+                .with_columns(pos=pl.int_ranges(0, col("wishes").list.len()))
+                .explode("wishes", "pos")
+            )
             pairs = dws.lazy().join(long, left_on="commune", right_on="wishes")
-        return (pairs.filter(keep).select("dw", "row", "tier", "date_depot", "numero_unique",
-                                          total=col("base") + points)
-                .sort(["dw", "tier", "total", "date_depot", "numero_unique"],
-                      descending=[False, True, True, False, False])
-                .group_by("dw", maintain_order=True).head(k).select("dw", "row", "total").collect())
+        return (
+            pairs.filter(keep)
+            .select("dw", "row", "tier", "date_depot", "numero_unique", total=col("base") + points)
+            .sort(
+                ["dw", "tier", "total", "date_depot", "numero_unique"],
+                descending=[False, True, True, False, False],
+            )
+            .group_by("dw", maintain_order=True)
+            .head(k)
+            .select("dw", "row", "total")
+            .collect()
+        )
+
     return run
 
 
@@ -359,11 +413,15 @@ DUCKDB_KEEP = """coalesce(rfr, 0) <= ceil[least(persons, 6)] + greatest(persons 
 def duckdb_sql(k: int, cross: bool = False) -> str:
     """Equi-join on the unnested wishes (or a cross join filtered by list_contains) + QUALIFY row_number()."""
     if cross:
-        pairs = ("SELECT *, list_position(wishes, commune) AS pos FROM dws CROSS JOIN apps "
-                 "WHERE list_contains(wishes, commune)")
+        pairs = (
+            "SELECT *, list_position(wishes, commune) AS pos FROM dws CROSS JOIN apps "
+            "WHERE list_contains(wishes, commune)"
+        )
     else:
-        pairs = ("SELECT * FROM dws JOIN (SELECT *, unnest(wishes) AS wish, "
-                 "unnest(range(1, len(wishes) + 1)) AS pos FROM apps) w ON w.wish = dws.commune")
+        pairs = (
+            "SELECT * FROM dws JOIN (SELECT *, unnest(wishes) AS wish, "
+            "unnest(range(1, len(wishes) + 1)) AS pos FROM apps) w ON w.wish = dws.commune"
+        )
     return f"""
 WITH p AS ({pairs}),
      s AS (SELECT dw, row, tier, date_depot, numero_unique, base + {DUCKDB_POINTS} AS total
@@ -394,6 +452,7 @@ def to_lists(frame: Any, m_count: int, k: int) -> tuple[np.ndarray, np.ndarray]:
 # One size: cotation's callables and the peers, verified, then timed round-robin
 # --------------------------------------------------------------------------------------------------
 
+
 class PairCase:
     """M dwellings x N applications: the prepared inputs of cotation and of every peer."""
 
@@ -419,15 +478,17 @@ class PairCase:
         self.con.register("apps", apps)
         self.con.register("dws", dws)
         cross = m * n <= CROSS_MAX_PAIRS if cross is None else cross
+        polars_query, sql = polars_peer(k), duckdb_sql(k)
         self.peers: dict[str, Callable[[], Any]] = {
             "numpy": lambda: numpy_peer(self.data.app, self.data.dw, k),
-            "polars": lambda f=polars_peer(k): f(*self.frames),
-            "duckdb": lambda q=duckdb_sql(k): self.con.sql(q).to_arrow_table(),
+            "polars": lambda: polars_query(*self.frames),
+            "duckdb": lambda: self.con.sql(sql).to_arrow_table(),
         }
         if cross:
             wide = wide_frame(self.frames[0])
-            self.peers["polars_cross"] = lambda f=polars_peer(k, True): f(wide, self.frames[1])
-            self.peers["duckdb_cross"] = lambda q=duckdb_sql(k, True): self.con.sql(q).to_arrow_table()
+            polars_cross, sql_cross = polars_peer(k, True), duckdb_sql(k, True)
+            self.peers["polars_cross"] = lambda: polars_cross(wide, self.frames[1])
+            self.peers["duckdb_cross"] = lambda: self.con.sql(sql_cross).to_arrow_table()
 
     # the timed callables of cotation -----------------------------------------------------------
     def rank_call(self) -> Any:
@@ -466,7 +527,12 @@ class PairCase:
         out = self.pair_kernel()
         _same("pair_kernel", out.rows, out.total, exp)
         loop = self.pair_loop()  # tie-break ranks: mapped back to rows
-        _same("pair_loop (ranks mapped back)", np.where(loop.rows >= 0, self.prep.perm[loop.rows], -1), loop.total, exp)
+        _same(
+            "pair_loop (ranks mapped back)",
+            np.where(loop.rows >= 0, self.prep.perm[loop.rows], -1),
+            loop.total,
+            exp,
+        )
         ranked = self.rank_prepared()
         _same("rank_prepared", ranked.rows, ranked.total, exp)
         done = {"pair_kernel": "rows, totals", "pair_loop": "rows, totals", "rank_prepared": "rows, totals"}
@@ -479,10 +545,16 @@ class PairCase:
     def stats(self) -> dict[str, Any]:
         exp = self.expected
         candidates = int(self.n * self.m - exp.excluded[:, 0].sum())
-        return {"m": self.m, "n": self.n, "k": self.k, "pairs": self.m * self.n,
-                "candidate_pairs": candidates, "commune_pass_rate": round(candidates / (self.m * self.n), 5),
-                "eligible_pairs": int(exp.eligible.sum()),
-                "dwellings_short_of_k": int((exp.rows[:, -1] < 0).sum()) if self.k else 0}
+        return {
+            "m": self.m,
+            "n": self.n,
+            "k": self.k,
+            "pairs": self.m * self.n,
+            "candidate_pairs": candidates,
+            "commune_pass_rate": round(candidates / (self.m * self.n), 5),
+            "eligible_pairs": int(exp.eligible.sum()),
+            "dwellings_short_of_k": int((exp.rows[:, -1] < 0).sum()) if self.k else 0,
+        }
 
 
 def _same(what: str, rows: np.ndarray, totals: np.ndarray, exp: Any) -> None:
@@ -490,9 +562,11 @@ def _same(what: str, rows: np.ndarray, totals: np.ndarray, exp: Any) -> None:
     bad = np.argwhere((rows != exp.rows) | (np.where(has, totals, 0) != exp.total))
     if bad.size:
         m, r = bad[0]
-        raise AssertionError(f"{what} differs from cotation.rank at {len(bad)} places, e.g. dwelling {m} "
-                             f"rank {r + 1}: row {rows[m, r]} total {totals[m, r]} vs row {exp.rows[m, r]} "
-                             f"total {exp.total[m, r]}")
+        raise AssertionError(
+            f"{what} differs from cotation.rank at {len(bad)} places, e.g. dwelling {m} "
+            f"rank {r + 1}: row {rows[m, r]} total {totals[m, r]} vs row {exp.rows[m, r]} "
+            f"total {exp.total[m, r]}"
+        )
 
 
 def time_round_robin(fns: dict[str, Callable[[], Any]], repeats: int) -> dict[str, float]:
@@ -503,19 +577,29 @@ def time_round_robin(fns: dict[str, Callable[[], Any]], repeats: int) -> dict[st
 
 
 def measure(case: PairCase, repeats: int) -> dict[str, Any]:
-    own = {"rank_call": case.rank_call, "rank_prepared": case.rank_prepared, "prepare": case.prepare_call,
-           "pair_kernel": case.pair_kernel, "pair_loop": case.pair_loop}
+    own = {
+        "rank_call": case.rank_call,
+        "rank_prepared": case.rank_prepared,
+        "prepare": case.prepare_call,
+        "pair_kernel": case.pair_kernel,
+        "pair_loop": case.pair_loop,
+    }
     ms = time_round_robin({**own, **case.peers}, repeats)
     best = min(case.peers, key=lambda nm: ms[nm])
-    r = lambda a, b: round(a / b, 2)
+
+    def r(a: float, b: float) -> float:
+        return round(a / b, 2)
+
     return {
         "ms": {name: round(v, 3) for name, v in ms.items()},
         "best_peer": best,
-        "ratios": {"best_peer_over_rank_call": r(ms[best], ms["rank_call"]),
-                   "best_peer_over_rank_prepared": r(ms[best], ms["rank_prepared"]),
-                   "best_peer_over_pair_kernel": r(ms[best], ms["pair_kernel"]),
-                   "best_peer_over_pair_loop": r(ms[best], ms["pair_loop"]),
-                   "rank_call_over_pair_kernel": r(ms["rank_call"], ms["pair_kernel"])},
+        "ratios": {
+            "best_peer_over_rank_call": r(ms[best], ms["rank_call"]),
+            "best_peer_over_rank_prepared": r(ms[best], ms["rank_prepared"]),
+            "best_peer_over_pair_kernel": r(ms[best], ms["pair_kernel"]),
+            "best_peer_over_pair_loop": r(ms[best], ms["pair_loop"]),
+            "rank_call_over_pair_kernel": r(ms["rank_call"], ms["pair_kernel"]),
+        },
     }
 
 
@@ -536,19 +620,28 @@ def _key(m: int, n: int) -> str:
     return f"{m}x{n}"
 
 
-def run(quick: bool = False, repeats: int = REPEATS,
-        sizes: list[tuple[int, int]] | None = None) -> dict[str, Any]:
+def run(
+    quick: bool = False, repeats: int = REPEATS, sizes: list[tuple[int, int]] | None = None
+) -> dict[str, Any]:
     """The ``pairs`` summary (keys: benchmarks/README.md)."""
     sizes = sizes or (QUICK_SIZES if quick else SIZES)
     out: dict[str, Any] = {
-        "k": K, "communes": len(COMMUNES), "repeats": repeats, "sizes": [_key(m, n) for m, n in sizes],
-        "grid": _grid_shape(bench_grid()), "targets": TARGETS, "reference_check": reference_check(),
+        "k": K,
+        "communes": len(COMMUNES),
+        "repeats": repeats,
+        "sizes": [_key(m, n) for m, n in sizes],
+        "grid": _grid_shape(bench_grid()),
+        "targets": TARGETS,
+        "reference_check": reference_check(),
         "results": {},
     }
     for m, n in sizes:
         case = PairCase(m, n)
-        res = {**case.stats(), "first_rank_call_s": round(case.first_rank_call_s, 3),
-               "verified": case.verify()}
+        res = {
+            **case.stats(),
+            "first_rank_call_s": round(case.first_rank_call_s, 3),
+            "verified": case.verify(),
+        }
         res.update(measure(case, repeats))
         out["results"][_key(m, n)] = res
         del case
@@ -557,8 +650,12 @@ def run(quick: bool = False, repeats: int = REPEATS,
 
 
 def _grid_shape(grid: Any) -> dict[str, int]:
-    return {"criteria": len(grid.criteria), "priorities": len(grid.priorities),
-            "filters": len(grid.match.filters), "pair_criteria": len(grid.match.criteria)}
+    return {
+        "criteria": len(grid.criteria),
+        "priorities": len(grid.priorities),
+        "filters": len(grid.match.filters),
+        "pair_criteria": len(grid.match.criteria),
+    }
 
 
 def _checks(s: dict[str, Any]) -> dict[str, Any]:
@@ -568,14 +665,21 @@ def _checks(s: dict[str, Any]) -> dict[str, Any]:
     speedup = res[largest]["ratios"]["best_peer_over_rank_call"]
     big = res.get(_key(2_000, 100_000))
     seconds = round(big["ms"]["rank_call"] / 1e3, 4) if big else None
-    prepared = {key: [r["ratios"]["best_peer_over_rank_prepared"],
-                      r["ratios"]["best_peer_over_rank_prepared"] >= t["best_peer_over_rank_call_min"]]
-                for key, r in res.items()}
-    return {"at": largest,
-            "best_peer_over_rank_call": [speedup, speedup >= t["best_peer_over_rank_call_min"]],
-            "best_peer_over_rank_prepared": prepared,
-            "rank_call_2000x100000_s": (None if big is None
-                                        else [seconds, seconds < t["rank_call_2000x100000_s_max"]])}
+    prepared = {
+        key: [
+            r["ratios"]["best_peer_over_rank_prepared"],
+            r["ratios"]["best_peer_over_rank_prepared"] >= t["best_peer_over_rank_call_min"],
+        ]
+        for key, r in res.items()
+    }
+    return {
+        "at": largest,
+        "best_peer_over_rank_call": [speedup, speedup >= t["best_peer_over_rank_call_min"]],
+        "best_peer_over_rank_prepared": prepared,
+        "rank_call_2000x100000_s": (
+            None if big is None else [seconds, seconds < t["rank_call_2000x100000_s_max"]]
+        ),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -14,6 +14,7 @@ totals (and flags, and tiers where covered) are checked against the kernel befor
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import hashlib
 import json
@@ -23,16 +24,17 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numba
 import numpy as np
 
 from benchmarks import pairs as pair_bench
 from cotation.api import load_grid, parse_grid
-from cotation.grid.catalogue import default_catalogue
 from cotation.data.generate import generate_applications
+from cotation.grid.catalogue import default_catalogue
 from cotation.scoring.compiled import compile_grid
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -49,8 +51,10 @@ TARGETS = {
     "peak_rss_3m_mb_max": 2560.0,
 }
 # full run only: summary key -> (applications read from Parquet and scored with the breakdown, check)
-MEMORY_RUNS = {"memory_1m_parquet_breakdown": (1_000_000, "peak_rss_mb"),
-               "memory_3m_parquet_breakdown": (3_000_000, "peak_rss_3m_mb")}
+MEMORY_RUNS = {
+    "memory_1m_parquet_breakdown": (1_000_000, "peak_rss_mb"),
+    "memory_3m_parquet_breakdown": (3_000_000, "peak_rss_3m_mb"),
+}
 
 # --------------------------------------------------------------------------------------------------
 # Grid specs. A condition is a list of atoms, OR'ed (Kleene: a missing atom is not true):
@@ -60,55 +64,140 @@ MEMORY_RUNS = {"memory_1m_parquet_breakdown": (1_000_000, "peak_rss_mb"),
 #   plus optional "rubric" (only the best met criterion counts) or "group" (capped sum).
 # --------------------------------------------------------------------------------------------------
 
-_BOOLS = [("parent_isole", 5), ("grossesse", 3), ("handicap_menage", 4), ("besoin_logement_adapte", 3),
-          ("dalo", 50), ("pdalhpd", 10), ("accord_collectif", 8), ("sortie_act", 6),
-          ("heberge_structure_transition", 7), ("reprise_activite", 2), ("habitat_indigne", 10),
-          ("violences_couple", 15), ("victime_viol_agression", 15), ("sortie_prostitution", 9),
-          ("victime_traite", 9), ("logement_suroccupe_ou_indecent", 6), ("menace_expulsion", 12),
-          ("sortie_ase", 5), ("difficultes_financieres", -2)]
+_BOOLS = [
+    ("parent_isole", 5),
+    ("grossesse", 3),
+    ("handicap_menage", 4),
+    ("besoin_logement_adapte", 3),
+    ("dalo", 50),
+    ("pdalhpd", 10),
+    ("accord_collectif", 8),
+    ("sortie_act", 6),
+    ("heberge_structure_transition", 7),
+    ("reprise_activite", 2),
+    ("habitat_indigne", 10),
+    ("violences_couple", 15),
+    ("victime_viol_agression", 15),
+    ("sortie_prostitution", 9),
+    ("victime_traite", 9),
+    ("logement_suroccupe_ou_indecent", 6),
+    ("menace_expulsion", 12),
+    ("sortie_ase", 5),
+    ("difficultes_financieres", -2),
+]
 
 
 def spec_40() -> dict[str, Any]:
     """The generated 40-criterion grid: 19 bools, 6 categories (4 in a rubric), 5 set members
     (3 in a capped group), 4 per_unit with max/min, 6 bands (2 in a capped group), 4 priorities."""
     crit: list[dict[str, Any]] = [
-        {"id": f"b_{f}", "kind": "fixed", "cond": [("bool", f)], "points": p} for f, p in _BOOLS]
+        {"id": f"b_{f}", "kind": "fixed", "cond": [("bool", f)], "points": p} for f, p in _BOOLS
+    ]
     crit += [
-        {"id": "c_sans_abri", "kind": "fixed", "cond": [("cat", "situation_logement", ["sans_abri", "squat"])],
-         "points": 17, "rubric": "logement"},
-        {"id": "c_hebergement", "kind": "fixed",
-         "cond": [("cat", "situation_logement", ["structure_hebergement", "hotel", "camping_caravane"])],
-         "points": 12, "rubric": "logement"},
-        {"id": "c_heberge_tiers", "kind": "fixed", "cond": [("cat", "situation_logement", ["heberge_tiers"])],
-         "points": 4, "rubric": "logement"},
-        {"id": "c_heberge_parents", "kind": "fixed", "cond": [("cat", "situation_logement", ["heberge_parents"])],
-         "points": 2, "rubric": "logement"},
-        {"id": "c_separation", "kind": "fixed", "cond": [("cat", "situation_familiale", ["divorce", "separe"])],
-         "points": 3},
-        {"id": "c_precaire", "kind": "fixed", "cond": [("cat", "situation_professionnelle", ["cdd", "interim"])],
-         "points": 4},
-        {"id": "m_expulsion", "kind": "fixed", "cond": [("bit", "motifs", "procedure_expulsion")], "points": 20,
-         "group": "urgence"},
-        {"id": "m_violences", "kind": "fixed", "cond": [("bit", "motifs", "violences")], "points": 20,
-         "group": "urgence"},
-        {"id": "m_repris", "kind": "fixed", "cond": [("bit", "motifs", "logement_repris")], "points": 10,
-         "group": "urgence"},
+        {
+            "id": "c_sans_abri",
+            "kind": "fixed",
+            "cond": [("cat", "situation_logement", ["sans_abri", "squat"])],
+            "points": 17,
+            "rubric": "logement",
+        },
+        {
+            "id": "c_hebergement",
+            "kind": "fixed",
+            "cond": [("cat", "situation_logement", ["structure_hebergement", "hotel", "camping_caravane"])],
+            "points": 12,
+            "rubric": "logement",
+        },
+        {
+            "id": "c_heberge_tiers",
+            "kind": "fixed",
+            "cond": [("cat", "situation_logement", ["heberge_tiers"])],
+            "points": 4,
+            "rubric": "logement",
+        },
+        {
+            "id": "c_heberge_parents",
+            "kind": "fixed",
+            "cond": [("cat", "situation_logement", ["heberge_parents"])],
+            "points": 2,
+            "rubric": "logement",
+        },
+        {
+            "id": "c_separation",
+            "kind": "fixed",
+            "cond": [("cat", "situation_familiale", ["divorce", "separe"])],
+            "points": 3,
+        },
+        {
+            "id": "c_precaire",
+            "kind": "fixed",
+            "cond": [("cat", "situation_professionnelle", ["cdd", "interim"])],
+            "points": 4,
+        },
+        {
+            "id": "m_expulsion",
+            "kind": "fixed",
+            "cond": [("bit", "motifs", "procedure_expulsion")],
+            "points": 20,
+            "group": "urgence",
+        },
+        {
+            "id": "m_violences",
+            "kind": "fixed",
+            "cond": [("bit", "motifs", "violences")],
+            "points": 20,
+            "group": "urgence",
+        },
+        {
+            "id": "m_repris",
+            "kind": "fixed",
+            "cond": [("bit", "motifs", "logement_repris")],
+            "points": 10,
+            "group": "urgence",
+        },
         {"id": "m_sante", "kind": "fixed", "cond": [("bit", "motifs", "sante")], "points": 3},
-        {"id": "m_decohabitation", "kind": "fixed", "cond": [("bit", "motifs", "decohabitation")], "points": 2},
+        {
+            "id": "m_decohabitation",
+            "kind": "fixed",
+            "cond": [("bit", "motifs", "decohabitation")],
+            "points": 2,
+        },
         {"id": "u_enfants", "kind": "per_unit", "field": "nb_enfants", "per": 3, "max": 12},
         {"id": "u_personnes", "kind": "per_unit", "field": "nb_personnes", "per": 1, "max": 6},
         {"id": "u_moins_14", "kind": "per_unit", "field": "nb_enfants_moins_14", "per": 2, "max": 8},
         {"id": "u_refus", "kind": "per_unit", "field": "nb_refus_propositions", "per": -10, "min": -20},
-        {"id": "n_loyer", "kind": "bands", "field": "loyer_actuel",
-         "bands": [(600, 900, 3), (900, None, 6)], "group": "ressources"},
-        {"id": "n_ressources", "kind": "bands", "field": "ressources_mensuelles",
-         "bands": [(None, 500, 10), (500, 1000, 5)], "group": "ressources"},
-        {"id": "n_rfr", "kind": "bands", "field": "revenu_fiscal_reference",
-         "bands": [(None, 10000, 4), (10000, 20000, 2)]},
-        {"id": "n_surface", "kind": "bands", "field": "surface_actuelle",
-         "bands": [(None, 20, 6), (20, 35, 3)]},
-        {"id": "n_trajet", "kind": "bands", "field": "temps_trajet_travail",
-         "bands": [(30, 45, 2), (45, None, 5)]},
+        {
+            "id": "n_loyer",
+            "kind": "bands",
+            "field": "loyer_actuel",
+            "bands": [(600, 900, 3), (900, None, 6)],
+            "group": "ressources",
+        },
+        {
+            "id": "n_ressources",
+            "kind": "bands",
+            "field": "ressources_mensuelles",
+            "bands": [(None, 500, 10), (500, 1000, 5)],
+            "group": "ressources",
+        },
+        {
+            "id": "n_rfr",
+            "kind": "bands",
+            "field": "revenu_fiscal_reference",
+            "bands": [(None, 10000, 4), (10000, 20000, 2)],
+        },
+        {
+            "id": "n_surface",
+            "kind": "bands",
+            "field": "surface_actuelle",
+            "bands": [(None, 20, 6), (20, 35, 3)],
+        },
+        {
+            "id": "n_trajet",
+            "kind": "bands",
+            "field": "temps_trajet_travail",
+            "bands": [(30, 45, 2), (45, None, 5)],
+        },
         {"id": "n_pieces", "kind": "bands", "field": "pieces_actuelles", "bands": [(None, 2, 3), (2, 3, 1)]},
     ]
     assert len(crit) == 40, len(crit)
@@ -120,8 +209,12 @@ def spec_40() -> dict[str, Any]:
             {"id": "p_dalo", "cond": [("bool", "dalo")], "points": 0, "tier": 2},
             {"id": "p_pdalhpd", "cond": [("bool", "pdalhpd")], "points": 40, "tier": 1},
             {"id": "p_accord", "cond": [("bool", "accord_collectif")], "points": 30, "tier": 1},
-            {"id": "p_sans_logement", "cond": [("cat", "situation_logement", ["sans_abri", "squat", "heberge_tiers"])],
-             "points": 0, "tier": 1},
+            {
+                "id": "p_sans_logement",
+                "cond": [("cat", "situation_logement", ["sans_abri", "squat", "heberge_tiers"])],
+                "points": 0,
+                "tier": 1,
+            },
         ],
     }
 
@@ -132,7 +225,7 @@ def _cond_text(cond: list[tuple]) -> str:
         if atom[0] == "bool":
             parts.append(atom[1])
         elif atom[0] == "cat":
-            parts.append(f'{atom[1]} in {{{", ".join(json.dumps(v) for v in atom[2])}}}')
+            parts.append(f"{atom[1]} in {{{', '.join(json.dumps(v) for v in atom[2])}}}")
         elif atom[0] == "bit":
             parts.append(f'"{atom[2]}" in {atom[1]}')
         else:
@@ -158,7 +251,7 @@ def grid_yaml(spec: dict[str, Any], salt: str = "") -> str:
             lines.append("    bands:")
             for lo, hi, pts in c["bands"]:
                 keys = ([f"from: {lo}"] if lo is not None else []) + ([f"to: {hi}"] if hi is not None else [])
-                lines.append(f"      - {{{', '.join(keys + [f'points: {pts}'])}}}")
+                lines.append(f"      - {{{', '.join([*keys, f'points: {pts}'])}}}")
         for key in ("rubric", "group"):
             if key in c:
                 lines.append(f"    {key}: {c[key]}")
@@ -168,8 +261,10 @@ def grid_yaml(spec: dict[str, Any], salt: str = "") -> str:
     lines += [f"  - {{id: {g}, label: {g}, max: {m}}}" for g, m in spec["groups"].items()]
     lines.append("priorities:")
     for p in spec["priorities"]:
-        lines.append(f"  - {{id: {p['id']}, label: {p['id']}, legal_basis: L441-1 CCH, "
-                     f"when: {json.dumps(_cond_text(p['cond']))}, points: {p['points']}, tier: {p['tier']}}}")
+        lines.append(
+            f"  - {{id: {p['id']}, label: {p['id']}, legal_basis: L441-1 CCH, "
+            f"when: {json.dumps(_cond_text(p['cond']))}, points: {p['points']}, tier: {p['tier']}}}"
+        )
     lines.append("tie_break: [date_depot asc, numero_unique asc]")
     return "\n".join(lines) + "\n"
 
@@ -180,50 +275,118 @@ def grid_40(salt: str = ""):
 
 def spec_example() -> dict[str, Any]:
     """A representative subset of grids/exemple-metropole.yaml (see PEER_SCOPE_EXAMPLE)."""
+
     def cat(ids, field, values):
         return [("cat", field, values)]
+
     crit = [
         {"id": "dalo", "kind": "fixed", "cond": [("bool", "dalo")], "points": 50},
-        {"id": "sans_abri", "kind": "fixed", "cond": cat(0, "situation_logement", ["sans_abri", "squat"]),
-         "points": 17, "rubric": "logement"},
-        {"id": "hebergement_temporaire", "kind": "fixed",
-         "cond": cat(0, "situation_logement", ["structure_hebergement", "hotel", "camping_caravane"]),
-         "points": 12, "rubric": "logement"},
-        {"id": "heberge_tiers", "kind": "fixed", "cond": cat(0, "situation_logement", ["heberge_tiers"]),
-         "points": 4, "rubric": "logement"},
-        {"id": "heberge_parents", "kind": "fixed", "cond": cat(0, "situation_logement", ["heberge_parents"]),
-         "points": 2, "rubric": "logement"},
-        {"id": "suroccupation", "kind": "bands", "num": "surface_actuelle", "den": "nb_personnes",
-         "bands": [(None, 9, 8), (9, 12, 4)], "rubric": "logement"},
-        {"id": "logement_indigne", "kind": "fixed", "cond": [("bool", "habitat_indigne"),
-                                                               ("bit", "motifs", "logement_indigne")],
-         "points": 10, "rubric": "logement"},
+        {
+            "id": "sans_abri",
+            "kind": "fixed",
+            "cond": cat(0, "situation_logement", ["sans_abri", "squat"]),
+            "points": 17,
+            "rubric": "logement",
+        },
+        {
+            "id": "hebergement_temporaire",
+            "kind": "fixed",
+            "cond": cat(0, "situation_logement", ["structure_hebergement", "hotel", "camping_caravane"]),
+            "points": 12,
+            "rubric": "logement",
+        },
+        {
+            "id": "heberge_tiers",
+            "kind": "fixed",
+            "cond": cat(0, "situation_logement", ["heberge_tiers"]),
+            "points": 4,
+            "rubric": "logement",
+        },
+        {
+            "id": "heberge_parents",
+            "kind": "fixed",
+            "cond": cat(0, "situation_logement", ["heberge_parents"]),
+            "points": 2,
+            "rubric": "logement",
+        },
+        {
+            "id": "suroccupation",
+            "kind": "bands",
+            "num": "surface_actuelle",
+            "den": "nb_personnes",
+            "bands": [(None, 9, 8), (9, 12, 4)],
+            "rubric": "logement",
+        },
+        {
+            "id": "logement_indigne",
+            "kind": "fixed",
+            "cond": [("bool", "habitat_indigne"), ("bit", "motifs", "logement_indigne")],
+            "points": 10,
+            "rubric": "logement",
+        },
         {"id": "parent_isole", "kind": "fixed", "cond": [("bool", "parent_isole")], "points": 5},
         {"id": "handicap", "kind": "fixed", "cond": [("bool", "handicap_menage")], "points": 4},
-        {"id": "menace_expulsion", "kind": "fixed", "cond": [("bool", "menace_expulsion"),
-                                                               ("bit", "motifs", "procedure_expulsion")],
-         "points": 20, "group": "urgence"},
-        {"id": "violences", "kind": "fixed", "cond": [("bool", "violences_couple"), ("bit", "motifs", "violences")],
-         "points": 20, "group": "urgence"},
-        {"id": "logement_repris", "kind": "fixed", "cond": [("bit", "motifs", "logement_repris")], "points": 10,
-         "group": "urgence"},
-        {"id": "emploi_precaire", "kind": "fixed", "cond": cat(0, "situation_professionnelle", ["cdd", "interim"]),
-         "points": 4},
+        {
+            "id": "menace_expulsion",
+            "kind": "fixed",
+            "cond": [("bool", "menace_expulsion"), ("bit", "motifs", "procedure_expulsion")],
+            "points": 20,
+            "group": "urgence",
+        },
+        {
+            "id": "violences",
+            "kind": "fixed",
+            "cond": [("bool", "violences_couple"), ("bit", "motifs", "violences")],
+            "points": 20,
+            "group": "urgence",
+        },
+        {
+            "id": "logement_repris",
+            "kind": "fixed",
+            "cond": [("bit", "motifs", "logement_repris")],
+            "points": 10,
+            "group": "urgence",
+        },
+        {
+            "id": "emploi_precaire",
+            "kind": "fixed",
+            "cond": cat(0, "situation_professionnelle", ["cdd", "interim"]),
+            "points": 4,
+        },
     ]
-    simple = [("prio_dalo", "dalo", 0, 2), ("prio_handicap", "handicap_menage", 0, 1),
-              ("prio_sortie_act", "sortie_act", 0, 1), ("prio_defavorise", "difficultes_financieres", 0, 1),
-              ("prio_reprise_activite", "reprise_activite", 0, 1), ("prio_habitat_indigne", "habitat_indigne", 0, 1),
-              ("prio_violences_couple", "violences_couple", 0, 1),
-              ("prio_menace_expulsion", "menace_expulsion", 0, 1), ("prio_sortie_ase", "sortie_ase", 0, 1),
-              ("prio_pdalhpd", "pdalhpd", 40, 1), ("prio_accord_collectif", "accord_collectif", 30, 1)]
+    simple = [
+        ("prio_dalo", "dalo", 0, 2),
+        ("prio_handicap", "handicap_menage", 0, 1),
+        ("prio_sortie_act", "sortie_act", 0, 1),
+        ("prio_defavorise", "difficultes_financieres", 0, 1),
+        ("prio_reprise_activite", "reprise_activite", 0, 1),
+        ("prio_habitat_indigne", "habitat_indigne", 0, 1),
+        ("prio_violences_couple", "violences_couple", 0, 1),
+        ("prio_menace_expulsion", "menace_expulsion", 0, 1),
+        ("prio_sortie_ase", "sortie_ase", 0, 1),
+        ("prio_pdalhpd", "pdalhpd", 40, 1),
+        ("prio_accord_collectif", "accord_collectif", 30, 1),
+    ]
     prios = [{"id": i, "cond": [("bool", f)], "points": p, "tier": t} for i, f, p, t in simple]
-    prios.append({"id": "prio_sans_logement", "cond": cat(0, "situation_logement", ["sans_abri", "squat",
-                                                                                    "heberge_tiers"]),
-                  "points": 0, "tier": 1})
-    prios.append({"id": "prio_structure_transition", "cond": [("bool", "heberge_structure_transition"),
-                                                              ("cat", "situation_logement",
-                                                               ["structure_hebergement"])],
-                  "points": 0, "tier": 1})
+    prios.append(
+        {
+            "id": "prio_sans_logement",
+            "cond": cat(0, "situation_logement", ["sans_abri", "squat", "heberge_tiers"]),
+            "points": 0,
+            "tier": 1,
+        }
+    )
+    prios.append(
+        {
+            "id": "prio_structure_transition",
+            "cond": [
+                ("bool", "heberge_structure_transition"),
+                ("cat", "situation_logement", ["structure_hebergement"]),
+            ],
+            "points": 0,
+            "tier": 1,
+        }
+    )
     return {"criteria": crit, "groups": {"urgence": 30}, "rubrics": ["logement"], "priorities": prios}
 
 
@@ -234,18 +397,22 @@ PEER_SCOPE_EXAMPLE = (
     "against the sum of the kernel's breakdown columns for those criteria, priorities and plafond_urgence, "
     "and their flags against the kernel's flags; the date-based criteria (anciennete, delais, ages, "
     "valid_for), the ratio bands taux_effort/reste_a_vivre and enfants are not translated. "
-    "bench-40: peers cover all 40 criteria and 4 priorities; totals, flags and tiers are checked.")
+    "bench-40: peers cover all 40 criteria and 4 priorities; totals, flags and tiers are checked."
+)
 
 
 # --------------------------------------------------------------------------------------------------
 # Data
 # --------------------------------------------------------------------------------------------------
 
+
 def spec_fields(spec: dict[str, Any]) -> list[str]:
     names: list[str] = []
+
     def add(f):
         if f not in names:
             names.append(f)
+
     for c in spec["criteria"] + spec["priorities"]:
         for atom in c.get("cond", []):
             add(atom[1])
@@ -261,14 +428,16 @@ def numpy_columns(batch, fields: list[str]) -> dict[str, np.ndarray]:
     for f in fields:
         col = batch.column(f)
         out[f] = np.ascontiguousarray(col.values)
-        out["valid_" + f] = (np.ones(len(batch), np.bool_) if col.valid is None
-                             else np.ascontiguousarray(col.valid, np.bool_))
+        out["valid_" + f] = (
+            np.ones(len(batch), np.bool_) if col.valid is None else np.ascontiguousarray(col.valid, np.bool_)
+        )
     return out
 
 
 def arrow_table(cols: dict[str, np.ndarray], fields: list[str]):
     """The same columns as an Arrow table with nulls (what polars and DuckDB read, zero-copy)."""
     import pyarrow as pa
+
     arrays = {f: pa.array(cols[f], mask=~cols["valid_" + f]) for f in fields}
     return pa.table(arrays)
 
@@ -276,6 +445,7 @@ def arrow_table(cols: dict[str, np.ndarray], fields: list[str]):
 # --------------------------------------------------------------------------------------------------
 # Peers
 # --------------------------------------------------------------------------------------------------
+
 
 def _codes(field: str, values: list[str]) -> list[int]:
     fv = default_catalogue()[field].values
@@ -361,6 +531,7 @@ def pandas_peer(spec: dict[str, Any], breakdown: bool) -> Callable[[Any], Any]:
         if breakdown:
             res.update(pts)
         return pd.DataFrame(res, copy=False)
+
     return run
 
 
@@ -421,20 +592,28 @@ def polars_peer(spec: dict[str, Any], breakdown: bool) -> Callable[[Any], Any]:
     for p in spec["priorities"]:
         if p["points"]:
             total = total + pl.when(pl.col(p["id"])).then(p["points"]).otherwise(0)
-    tier = pl.max_horizontal([pl.when(pl.col(p["id"])).then(p["tier"]).otherwise(0)
-                              for p in spec["priorities"]])
+    tier = pl.max_horizontal(
+        [pl.when(pl.col(p["id"])).then(p["tier"]).otherwise(0) for p in spec["priorities"]]
+    )
     keep = ["total", "tier"] + [p["id"] for p in spec["priorities"]]
     if breakdown:
         keep += [c["id"] for c in spec["criteria"]]
 
     def run(frame):
-        return (frame.lazy().with_columns(crit_exprs + flag_exprs)
-                .with_columns(total.alias("total"), tier.alias("tier")).select(keep).collect())
+        return (
+            frame.lazy()
+            .with_columns(crit_exprs + flag_exprs)
+            .with_columns(total.alias("total"), tier.alias("tier"))
+            .select(keep)
+            .collect()
+        )
+
     return run
 
 
 def duckdb_sql(spec: dict[str, Any], breakdown: bool) -> str:
     """CASE WHEN per criterion over the registered table ``apps``."""
+
     def atom(a):
         if a[0] == "bool":
             return f"coalesce({a[1]}, false)"
@@ -456,11 +635,12 @@ def duckdb_sql(spec: dict[str, Any], breakdown: bool) -> str:
             v = f"least({v}, {c['max']})" if "max" in c else f"greatest({v}, {c['min']})"
             e = f"coalesce({v}, 0)"
         else:
-            x = (f"(CASE WHEN {c['den']} <> 0 THEN {c['num']} / {c['den']} END)" if "num" in c else c["field"])
+            x = f"(CASE WHEN {c['den']} <> 0 THEN {c['num']} / {c['den']} END)" if "num" in c else c["field"]
             whens = []
             for lo, hi, p in c["bands"]:
-                t = " AND ".join(([f"{x} >= {lo}"] if lo is not None else []) +
-                                 ([f"{x} < {hi}"] if hi is not None else []))
+                t = " AND ".join(
+                    ([f"{x} >= {lo}"] if lo is not None else []) + ([f"{x} < {hi}"] if hi is not None else [])
+                )
                 whens.append(f"WHEN {t} THEN {p}")
             e = f"CASE {' '.join(whens)} ELSE 0 END"
         cols.append(f"({e})::BIGINT AS {c['id']}")
@@ -473,8 +653,11 @@ def duckdb_sql(spec: dict[str, Any], breakdown: bool) -> str:
     terms = plain + [f"greatest({', '.join(members[r])})" for r in spec["rubrics"]]
     terms += [f"least({' + '.join(members[g])}, {cap})" for g, cap in spec["groups"].items()]
     terms += [f"CASE WHEN {p['id']} THEN {p['points']} ELSE 0 END" for p in spec["priorities"] if p["points"]]
-    tier = "greatest(" + ", ".join(f"CASE WHEN {p['id']} THEN {p['tier']} ELSE 0 END"
-                                   for p in spec["priorities"]) + ")"
+    tier = (
+        "greatest("
+        + ", ".join(f"CASE WHEN {p['id']} THEN {p['tier']} ELSE 0 END" for p in spec["priorities"])
+        + ")"
+    )
     keep = [f"{' + '.join(terms)} AS total", f"{tier} AS tier"] + [p["id"] for p in spec["priorities"]]
     if breakdown:
         keep += [c["id"] for c in spec["criteria"]]
@@ -489,6 +672,7 @@ def duckdb_peer(spec: dict[str, Any], breakdown: bool, con) -> Callable[[Any], A
 
     def run(_):
         return getattr(con.sql(sql), fetch)()
+
     return run
 
 
@@ -569,6 +753,7 @@ def _kind(a: np.ndarray) -> str:
 # One grid at one size
 # --------------------------------------------------------------------------------------------------
 
+
 class Case:
     """Everything for one grid and one batch: prepared kernel arguments, peers and floor, verified."""
 
@@ -585,11 +770,17 @@ class Case:
         self.inputs = self.cg.inputs(batch)  # the columns (the floor reads each once) and masks or None
         self.read = [a for a in self.inputs if a is not None]
         self.today = np.int64((DATE - datetime.date(1970, 1, 1)).days)
-        self.arguments = self.cg.arguments(batch, self.today)  # inputs + the calendar (a lookup, not a column)
+        self.arguments = self.cg.arguments(
+            batch, self.today
+        )  # inputs + the calendar (a lookup, not a column)
         g, w = grid, grid.widths
-        self.out = dict(total=np.zeros(n, w.total), flags=np.zeros(n, w.flags), tier=np.zeros(n, np.int8),
-                        breakdown=np.zeros((len(g.columns), n), w.breakdown),
-                        met=np.zeros((len(g.criteria), n), np.bool_))
+        self.out = dict(
+            total=np.zeros(n, w.total),
+            flags=np.zeros(n, w.flags),
+            tier=np.zeros(n, np.int8),
+            breakdown=np.zeros((len(g.columns), n), w.breakdown),
+            met=np.zeros((len(g.criteria), n), np.bool_),
+        )
         fields = spec_fields(spec)
         cols = numpy_columns(batch, fields)
         self.df = pd.DataFrame(cols, copy=False)
@@ -650,19 +841,26 @@ class Case:
         for name in self.peers:
             for wb in (False, True):
                 res = self.peer(name, wb)
-                get = ((lambda k: res[k].to_numpy()) if name != "duckdb"
-                       else (lambda k: res.column(k).to_numpy()))
+                get = (
+                    (lambda k, res=res: res[k].to_numpy())
+                    if name != "duckdb"
+                    else (lambda k, res=res: res.column(k).to_numpy())
+                )
                 total = np.asarray(get("total"), np.int64)
                 bad = np.flatnonzero(total != expected_total)
                 if bad.size:
-                    raise AssertionError(f"{self.name}: peer {name} (breakdown={wb}) total differs from the "
-                                         f"kernel on {bad.size} rows, e.g. row {bad[0]}: {total[bad[0]]} vs "
-                                         f"{expected_total[bad[0]]}")
+                    raise AssertionError(
+                        f"{self.name}: peer {name} (breakdown={wb}) total differs from the "
+                        f"kernel on {bad.size} rows, e.g. row {bad[0]}: {total[bad[0]]} vs "
+                        f"{expected_total[bad[0]]}"
+                    )
                 for p in self.spec["priorities"]:
                     flag = np.asarray(get(p["id"]), np.bool_)
                     bit = (o["flags"] >> o["flags"].dtype.type(prio_ids.index(p["id"]))) & 1
                     if not np.array_equal(flag, bit.astype(np.bool_)):
-                        raise AssertionError(f"{self.name}: peer {name} flag {p['id']} differs from the kernel")
+                        raise AssertionError(
+                            f"{self.name}: peer {name} flag {p['id']} differs from the kernel"
+                        )
                 if full and not np.array_equal(np.asarray(get("tier"), np.int64), o["tier"]):
                     raise AssertionError(f"{self.name}: peer {name} tier differs from the kernel")
             result[name] = "totals, flags" + (", tiers equal" if full else " equal on the covered criteria")
@@ -696,12 +894,15 @@ def measure_case(case: Case, repeats: int) -> dict[str, Any]:
         "score_call": case.full_score,
     }
     for name in case.peers:
-        fns[f"{name}_total_flags"] = (lambda nm=name: case.peer(nm, False))
-        fns[f"{name}_breakdown"] = (lambda nm=name: case.peer(nm, True))
+        fns[f"{name}_total_flags"] = lambda nm=name: case.peer(nm, False)
+        fns[f"{name}_breakdown"] = lambda nm=name: case.peer(nm, True)
     ms = time_round_robin(fns, repeats)
     best = min(case.peers, key=lambda nm: ms[f"{nm}_total_flags"])
     best_bd = min(case.peers, key=lambda nm: ms[f"{nm}_breakdown"])
-    r = lambda a, b: round(a / b, 2)
+
+    def r(a: float, b: float) -> float:
+        return round(a / b, 2)
+
     return {
         "ms": {k: round(v, 3) for k, v in ms.items()},
         "best_peer": best,
@@ -723,6 +924,7 @@ def measure_case(case: Case, repeats: int) -> dict[str, Any]:
 # Subprocess measurements: import, cold and warm start, peak RSS
 # --------------------------------------------------------------------------------------------------
 
+
 def _wall(code: str, env: dict[str, str] | None = None) -> tuple[float, str]:
     wall, out, _ = _timed(code, env)
     return wall, out
@@ -732,8 +934,13 @@ def _timed(code: str, env: dict[str, str] | None = None) -> tuple[float, str, fl
     """Wall seconds of a new interpreter running ``code``, its stdout, and the epoch when it was started."""
     started = time.time()
     t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
-                          env={**os.environ, **(env or {})})
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
+    )
     wall = time.perf_counter() - t0
     if proc.returncode:
         raise RuntimeError(f"subprocess failed: {proc.stderr[-2000:]}")
@@ -783,7 +990,8 @@ t0 = time.perf_counter()
 edited = parse_grid(text.replace({old!r}, {new!r}, 1), {name!r})
 scores = compile_grid(edited).score(batch, datetime.date(2026, 1, 1))
 t1 = time.perf_counter()
-again = parse_grid(text.replace({old!r}, {new!r}.replace(": ", ": 1"), 1), {name!r})  # another edit, engine="auto"
+# another edit, engine="auto"
+again = parse_grid(text.replace({old!r}, {new!r}.replace(": ", ": 1"), 1), {name!r})
 auto = cotation.score(again, batch, datetime.date(2026, 1, 1), engine="auto")
 auto.breakdown, auto.rank
 t2 = time.perf_counter()
@@ -829,25 +1037,35 @@ def start_times(workdir: Path, grid_name: str, parquet: Path) -> dict[str, Any]:
         text, name, old, new = grid_yaml(spec_40(), salt), "bench-40.yaml", "points: 5", "points: 6"
         cond = ('when: "parent_isole"', 'when: "parent_isole and nb_personnes >= 2"')
     assert old in text and cond[0] in text
-    edit_code = _EDIT_CODE.format(load=_load_code(grid_name, salt, workdir), text=text, parquet=str(parquet),
-                                  old=old, new=new, name=name, cwd=str(EXAMPLE.parent),
-                                  cond_old=cond[0], cond_new=cond[1])
+    edit_code = _EDIT_CODE.format(
+        load=_load_code(grid_name, salt, workdir),
+        text=text,
+        parquet=str(parquet),
+        old=old,
+        new=new,
+        name=name,
+        cwd=str(EXAMPLE.parent),
+        cond_old=cond[0],
+        cond_new=cond[1],
+    )
     _, out = _wall(edit_code, env)
     edit = json.loads(out)
-    return {"cold_start_wall_s": round(cold_wall, 3),
-            "cold_until_scored_s": round(cold_scored, 3),
-            "cold_first_score_s": round(cold["compile_and_score_s"], 3),
-            "cold_breakdown_s": round(cold["breakdown_s"], 3),
-            "edit_one_criterion_score_s": round(edit["edit_and_score_s"], 3),
-            "edit_one_criterion_score_auto_s": round(edit["edit_and_score_auto_s"], 3),
-            "edit_auto_engine": edit["auto_engine"],
-            "edit_condition_score_s": round(edit["edit_condition_s"], 3),
-            "warm_start_wall_s": round(wall, 3),
-            "warm_until_scored_s": round(scored, 3),
-            "warm_exit_s": round(exit_s, 3),
-            "warm_import_s": round(inner["import_s"], 3),
-            "warm_load_and_read_s": round(inner["load_and_read_s"], 3),
-            "warm_first_score_s": round(inner["compile_and_score_s"], 3)}
+    return {
+        "cold_start_wall_s": round(cold_wall, 3),
+        "cold_until_scored_s": round(cold_scored, 3),
+        "cold_first_score_s": round(cold["compile_and_score_s"], 3),
+        "cold_breakdown_s": round(cold["breakdown_s"], 3),
+        "edit_one_criterion_score_s": round(edit["edit_and_score_s"], 3),
+        "edit_one_criterion_score_auto_s": round(edit["edit_and_score_auto_s"], 3),
+        "edit_auto_engine": edit["auto_engine"],
+        "edit_condition_score_s": round(edit["edit_condition_s"], 3),
+        "warm_start_wall_s": round(wall, 3),
+        "warm_until_scored_s": round(scored, 3),
+        "warm_exit_s": round(exit_s, 3),
+        "warm_import_s": round(inner["import_s"], 3),
+        "warm_load_and_read_s": round(inner["load_and_read_s"], 3),
+        "warm_first_score_s": round(inner["compile_and_score_s"], 3),
+    }
 
 
 _RSS_CODE = """
@@ -875,11 +1093,15 @@ def peak_rss(grid_name: str, parquet: Path, cache_dir: str) -> dict[str, Any]:
 
 # --------------------------------------------------------------------------------------------------
 
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", default="10000,100000,1000000")
-    ap.add_argument("--quick", action="store_true",
-                    help="N = 10 000 and 100 000 only; no memory, no cold start; pairs: 500 x 50 000 only")
+    ap.add_argument(
+        "--quick",
+        action="store_true",
+        help="N = 10 000 and 100 000 only; no memory, no cold start; pairs: 500 x 50 000 only",
+    )
     ap.add_argument("--repeats", type=int, default=REPEATS)
     args = ap.parse_args(argv)
     sizes = [10_000, 100_000] if args.quick else [int(s) for s in args.sizes.split(",")]
@@ -889,16 +1111,27 @@ def main(argv: list[str] | None = None) -> int:
     grids = {"exemple-metropole": (load_grid(EXAMPLE), spec_example()), "bench-40": (grid_40(), spec_40())}
     summary: dict[str, Any] = {
         "schema": 1,
-        "machine": {"cpus": os.cpu_count(), "numba_threads": numba.get_num_threads(),
-                    "threading_layer": None, "python": sys.version.split()[0], "numba": numba.__version__},
-        "quick": args.quick, "repeats": args.repeats, "sizes": sizes,
+        "machine": {
+            "cpus": os.cpu_count(),
+            "numba_threads": numba.get_num_threads(),
+            "threading_layer": None,
+            "python": sys.version.split()[0],
+            "numba": numba.__version__,
+        },
+        "quick": args.quick,
+        "repeats": args.repeats,
+        "sizes": sizes,
         "peer_scope": PEER_SCOPE_EXAMPLE,
         "targets": TARGETS,
         "grids": {},
     }
-    for name, (grid, spec) in grids.items():
-        summary["grids"][name] = {"criteria": len(grid.criteria), "priorities": len(grid.priorities),
-                                  "breakdown_columns": len(grid.columns), "sizes": {}}
+    for name, (grid, _spec) in grids.items():
+        summary["grids"][name] = {
+            "criteria": len(grid.criteria),
+            "priorities": len(grid.priorities),
+            "breakdown_columns": len(grid.columns),
+            "sizes": {},
+        }
     for n in sizes:
         batch = generate_applications(n, seed=1)
         for name, (grid, spec) in grids.items():
@@ -913,15 +1146,14 @@ def main(argv: list[str] | None = None) -> int:
             summary["grids"][name]["sizes"][str(n)] = res
             del case
         del batch
-    try:
+    with contextlib.suppress(ValueError):
         summary["machine"]["threading_layer"] = numba.threading_layer()
-    except ValueError:
-        pass
     summary["import_cotation_s"] = import_time_s()
     summary["pairs"] = pair_bench.run(args.quick, args.repeats)  # workload (b): benchmarks/pairs.py
     if not args.quick:
         small = work / "apps-1k.parquet"
         from cotation.data.batch import write_applications
+
         write_applications(generate_applications(1000, seed=1), small)
         summary["start"] = {name: start_times(work, name, small) for name in grids}
         for key, (rows, _) in MEMORY_RUNS.items():
@@ -943,14 +1175,22 @@ def _checks(s: dict[str, Any]) -> dict[str, Any]:
     for name, g in s["grids"].items():
         r = g["sizes"][big]["ratios"]
         out[name] = {
-            "kernel_over_floor": [r["kernel_over_floor"], r["kernel_over_floor"] <= t["kernel_over_floor_max"]],
-            "kernel_over_floor_breakdown": [r["kernel_over_floor_breakdown"],
-                                            r["kernel_over_floor_breakdown"] <= t["kernel_over_floor_max"]],
-            "best_peer_over_kernel": [r["best_peer_over_kernel"],
-                                      r["best_peer_over_kernel"] >= t["best_peer_over_kernel_min"]],
-            "best_peer_over_kernel_breakdown": [r["best_peer_over_kernel_breakdown"],
-                                                r["best_peer_over_kernel_breakdown"]
-                                                >= t["best_peer_over_kernel_breakdown_min"]],
+            "kernel_over_floor": [
+                r["kernel_over_floor"],
+                r["kernel_over_floor"] <= t["kernel_over_floor_max"],
+            ],
+            "kernel_over_floor_breakdown": [
+                r["kernel_over_floor_breakdown"],
+                r["kernel_over_floor_breakdown"] <= t["kernel_over_floor_max"],
+            ],
+            "best_peer_over_kernel": [
+                r["best_peer_over_kernel"],
+                r["best_peer_over_kernel"] >= t["best_peer_over_kernel_min"],
+            ],
+            "best_peer_over_kernel_breakdown": [
+                r["best_peer_over_kernel_breakdown"],
+                r["best_peer_over_kernel_breakdown"] >= t["best_peer_over_kernel_breakdown_min"],
+            ],
             # whether the peer targets are reachable at all on this machine: a kernel cannot beat the floor
             "peer_target_reachable": r["best_peer_over_floor"] >= t["best_peer_over_kernel_min"],
             "peer_target_breakdown_reachable": r["best_peer_over_floor_breakdown"]
@@ -958,7 +1198,10 @@ def _checks(s: dict[str, Any]) -> dict[str, Any]:
         }
     if "start" in s:
         c40 = s["start"]["bench-40"]
-        out["cold_start_40_s"] = [c40["cold_until_scored_s"], c40["cold_until_scored_s"] < t["cold_start_40_s_max"]]
+        out["cold_start_40_s"] = [
+            c40["cold_until_scored_s"],
+            c40["cold_until_scored_s"] < t["cold_start_40_s_max"],
+        ]
         warm = max(v["warm_until_scored_s"] for v in s["start"].values())
         out["warm_start_s"] = [warm, warm < t["warm_start_s_max"]]
     for key, (_, check) in MEMORY_RUNS.items():

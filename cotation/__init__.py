@@ -10,34 +10,51 @@ The public API (everything else is private and may change)::
     ranking = cotation.rank(grid, batch, logements, 3, date_calcul=day)  # Ranking: top 3 per dwelling
 """
 
-
 import typing as _typing
+
+from .version import __version__
 
 # Each public name and its module, imported when first used (PEP 562): ``import cotation`` stays
 # cheap (a warm start scores in a new process, and most scripts use a few names).
 _EXPORTS = {
-    "load_grid": "api", "parse_grid": "api", "rank": "api", "score": "api",
-    "Catalogue": "grid.catalogue", "Field": "grid.catalogue", "Kind": "grid.catalogue",
-    "default_catalogue": "grid.catalogue", "dwelling_catalogue": "grid.catalogue",
+    "load_grid": "api",
+    "parse_grid": "api",
+    "rank": "api",
+    "score": "api",
+    "Catalogue": "grid.catalogue",
+    "Field": "grid.catalogue",
+    "Kind": "grid.catalogue",
+    "default_catalogue": "grid.catalogue",
+    "dwelling_catalogue": "grid.catalogue",
     "Grid": "grid.ir",
     "grid_json_schema": "grid.model",
-    "Batch": "data.batch", "read_applications": "data.batch", "read_dwellings": "data.batch",
+    "Batch": "data.batch",
+    "read_applications": "data.batch",
+    "read_dwellings": "data.batch",
     "write_applications": "data.batch",
-    "generate_applications": "data.generate", "generate_dwellings": "data.generate",
-    "CotationError": "errors", "DataError": "errors", "DataProblem": "errors", "Diagnostic": "errors",
-    "GridError": "errors", "TestCaseError": "errors",
+    "generate_applications": "data.generate",
+    "generate_dwellings": "data.generate",
+    "CotationError": "errors",
+    "DataError": "errors",
+    "DataProblem": "errors",
+    "Diagnostic": "errors",
+    "GridError": "errors",
+    "TestCaseError": "errors",
     "Scores": "scoring.scores",
-    "Pool": "match.pool", "Ranking": "match.ranking", "prepare_pool": "match.pool",
-    "explain_text": "explain.trace", "trace": "explain.trace",
+    "Pool": "match.pool",
+    "Ranking": "match.ranking",
+    "prepare_pool": "match.pool",
+    "explain_text": "explain.trace",
+    "trace": "explain.trace",
 }
 
 if _typing.TYPE_CHECKING:
     from .api import load_grid, parse_grid, rank, score
-    from .grid.catalogue import Catalogue, Field, Kind, default_catalogue, dwelling_catalogue
     from .data.batch import Batch, read_applications, read_dwellings, write_applications
+    from .data.generate import generate_applications, generate_dwellings
     from .errors import CotationError, DataError, DataProblem, Diagnostic, GridError, TestCaseError
     from .explain.trace import explain_text, trace
-    from .data.generate import generate_applications, generate_dwellings
+    from .grid.catalogue import Catalogue, Field, Kind, default_catalogue, dwelling_catalogue
     from .grid.ir import Grid
     from .grid.model import grid_json_schema
     from .match.pool import Pool, prepare_pool
@@ -59,8 +76,6 @@ def __getattr__(name: str) -> object:
 def __dir__() -> list[str]:
     return sorted([*globals(), *_EXPORTS])
 
-
-from .version import __version__
 
 __all__ = [
     "Batch",

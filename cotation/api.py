@@ -7,11 +7,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .dates import as_date
+from .errors import Collector
 from .grid import cache as gridcache
 from .grid.catalogue import Catalogue
-from .errors import Collector
 from .grid.ir import Grid
-from .dates import as_date
 
 if TYPE_CHECKING:
     from .grid.loader import LoadedGrid
@@ -24,6 +24,7 @@ def load_grid(path: str | Path, catalogue: Catalogue | None = None) -> Grid:
 
     With the default catalogue, a grid already loaded by any process, whose files are unchanged,
     comes from the cache directory (:mod:`cotation.grid.cache`) without being checked again."""
+
     def load(errors: Collector) -> LoadedGrid | None:
         from .grid.loader import load_grid_files  # on a cache miss only: it imports pydantic
 
@@ -34,6 +35,7 @@ def load_grid(path: str | Path, catalogue: Catalogue | None = None) -> Grid:
 
 def parse_grid(text: str, name: str = "<grid>", catalogue: Catalogue | None = None) -> Grid:
     """Like :func:`load_grid`, from YAML text (includes resolve from the current directory)."""
+
     def load(errors: Collector) -> LoadedGrid | None:
         from .grid.loader import load_grid_text
 
@@ -60,8 +62,15 @@ def _load(key: str, load: Callable[[Collector], LoadedGrid | None], catalogue: C
     return grid
 
 
-def score(grid: Grid, applications: Any, date_calcul: datetime.date | str, *, engine: str = "compiled",
-          breakdown: bool = False, verified_only: bool = False) -> Scores:
+def score(
+    grid: Grid,
+    applications: Any,
+    date_calcul: datetime.date | str,
+    *,
+    engine: str = "compiled",
+    breakdown: bool = False,
+    verified_only: bool = False,
+) -> Scores:
     """Score ``applications`` (a Batch, a path, a DataFrame or an Arrow table) on ``date_calcul``.
 
     ``engine``: "compiled" (the default: Numba kernels, compiled once per grid and cached on disk),
@@ -75,7 +84,8 @@ def score(grid: Grid, applications: Any, date_calcul: datetime.date | str, *, en
     says which criteria, ``Scores.verified_total`` gives the verified totals).
 
     >>> import datetime, cotation
-    >>> grid = cotation.parse_grid("id: g\\ntitle: G\\ncriteria:\\n  - {id: dalo, label: DALO, when: dalo, points: 50}")
+    >>> text = "id: g\\ntitle: G\\ncriteria:\\n  - {id: dalo, label: DALO, when: dalo, points: 50}"
+    >>> grid = cotation.parse_grid(text)
     >>> rows = [{"numero_unique": "A1", "date_depot": "2024-01-01", "nb_personnes": 1, "nb_adultes": 1,
     ...          "date_naissance_demandeur": "1990-01-01", "ressources_mensuelles": 900,
     ...          "situation_logement": "locataire_prive", "dalo": True}]
@@ -92,8 +102,16 @@ def score(grid: Grid, applications: Any, date_calcul: datetime.date | str, *, en
     return score_batch(grid, batch, day, engine=engine, breakdown=breakdown, verified_only=verified_only)
 
 
-def rank(grid: Grid, applications: Any, dwellings: Any, k: int = 3, *, date_calcul: datetime.date | str,
-         engine: str = "compiled", assignment: str | None = None) -> Ranking:
+def rank(
+    grid: Grid,
+    applications: Any,
+    dwellings: Any,
+    k: int = 3,
+    *,
+    date_calcul: datetime.date | str,
+    engine: str = "compiled",
+    assignment: str | None = None,
+) -> Ranking:
     """The top ``k`` eligible applications of every dwelling, under the grid's ``match`` part.
 
     ``applications`` and ``dwellings``: Batches, paths (.csv/.parquet), DataFrames or Arrow tables.
@@ -106,4 +124,6 @@ def rank(grid: Grid, applications: Any, dwellings: Any, k: int = 3, *, date_calc
     """
     from .match.pool import prepare_pool
 
-    return prepare_pool(grid, applications, date_calcul, engine=engine).rank(dwellings, k, assignment=assignment)
+    return prepare_pool(grid, applications, date_calcul, engine=engine).rank(
+        dwellings, k, assignment=assignment
+    )

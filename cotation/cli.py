@@ -39,12 +39,12 @@ from typing import Any, TextIO
 
 import numpy as np
 
-from .version import __version__
-from .scoring.engine import ENGINES
 from . import api
 from .errors import DataError, GridError, TestCaseError, did_you_mean
 from .grid.ir import Grid
+from .scoring.engine import ENGINES
 from .scoring.scores import Scores
+from .version import __version__
 
 __all__ = ["EXIT_INTERNAL", "EXIT_INVALID", "EXIT_OK", "EXIT_USAGE", "main"]
 
@@ -106,9 +106,12 @@ def _silence_stdout() -> None:
 def _internal_error(exc: Exception) -> int:
     if os.environ.get("COTATION_DEBUG") == "1":
         traceback.print_exc()
-    print(f"internal error: {type(exc).__name__}: {exc}\n"
-          "This is a bug in cotation: please report it with the command you ran "
-          "(run it again with COTATION_DEBUG=1 to see the traceback).", file=sys.stderr)
+    print(
+        f"internal error: {type(exc).__name__}: {exc}\n"
+        "This is a bug in cotation: please report it with the command you ran "
+        "(run it again with COTATION_DEBUG=1 to see the traceback).",
+        file=sys.stderr,
+    )
     return EXIT_INTERNAL
 
 
@@ -117,12 +120,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cotation",
         description="Score and rank social-housing applications from a declarative YAML grid.",
-        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--version", action="version", version=f"cotation {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (configure, handler, help_text) in COMMANDS.items():
-        sub = commands.add_parser(name, help=help_text, description=help_text, epilog=EPILOG,
-                                  formatter_class=argparse.RawDescriptionHelpFormatter)
+        sub = commands.add_parser(
+            name,
+            help=help_text,
+            description=help_text,
+            epilog=EPILOG,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
         configure(sub)
         sub.set_defaults(handler=handler)
     return parser
@@ -151,8 +161,9 @@ def _count(text: str) -> int:
 
 def _add_date(p: argparse.ArgumentParser, default: datetime.date | None = None) -> None:
     when = default.isoformat() if default else "today"
-    p.add_argument("--date", type=_date, default=default,
-                   help=f"computation date YYYY-MM-DD (default: {when})")
+    p.add_argument(
+        "--date", type=_date, default=default, help=f"computation date YYYY-MM-DD (default: {when})"
+    )
 
 
 def _configure_check(p: argparse.ArgumentParser) -> None:
@@ -164,11 +175,16 @@ def _configure_score(p: argparse.ArgumentParser) -> None:
     p.add_argument("grid", type=Path, help="grid file (YAML)")
     p.add_argument("data", type=Path, help="applications (.csv or .parquet)")
     _add_date(p)
-    p.add_argument("-o", "--output", type=_table_path,
-                   help="write every row, best first, to .csv or .parquet")
-    p.add_argument("--engine", choices=ENGINES, default="compiled",
-                   help="scoring engine: compiled (Numba, cached on disk; default), reference (NumPy) or "
-                        "auto (compiled when the kernel is already cached or the batch is large)")
+    p.add_argument(
+        "-o", "--output", type=_table_path, help="write every row, best first, to .csv or .parquet"
+    )
+    p.add_argument(
+        "--engine",
+        choices=ENGINES,
+        default="compiled",
+        help="scoring engine: compiled (Numba, cached on disk; default), reference (NumPy) or "
+        "auto (compiled when the kernel is already cached or the batch is large)",
+    )
 
 
 def _configure_explain(p: argparse.ArgumentParser) -> None:
@@ -176,15 +192,29 @@ def _configure_explain(p: argparse.ArgumentParser) -> None:
     p.add_argument("data", type=Path, help="applications (.csv or .parquet)")
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("--id", dest="numero", metavar="NUMERO", help="numero_unique of the application")
-    which.add_argument("--logement", metavar="ID",
-                       help="committee view: the candidates of this dwelling side by side (needs --logements)")
+    which.add_argument(
+        "--logement",
+        metavar="ID",
+        help="committee view: the candidates of this dwelling side by side (needs --logements)",
+    )
     _add_date(p)
-    p.add_argument("--format", choices=("text", "json", "html"), default="text",
-                   help="output format (default: text); html is a standalone page")
-    p.add_argument("--applicant", action="store_true",
-                   help="the applicant's view (plain French, for a letter or a portal) instead of the full trace")
-    p.add_argument("--history", type=Path, help="past allocations (date_depot, date_attribution, similar keys): "
-                   "adds the mean waiting time of similar demands to the applicant's view")
+    p.add_argument(
+        "--format",
+        choices=("text", "json", "html"),
+        default="text",
+        help="output format (default: text); html is a standalone page",
+    )
+    p.add_argument(
+        "--applicant",
+        action="store_true",
+        help="the applicant's view (plain French, for a letter or a portal) instead of the full trace",
+    )
+    p.add_argument(
+        "--history",
+        type=Path,
+        help="past allocations (date_depot, date_attribution, similar keys): "
+        "adds the mean waiting time of similar demands to the applicant's view",
+    )
     p.add_argument("--logements", type=Path, help="dwellings (.csv or .parquet), for --logement")
     p.add_argument("-k", type=_count, default=3, help="candidates in the committee view (default: 3)")
     p.add_argument("-o", "--output", type=Path, help="write to this file instead of stdout")
@@ -196,21 +226,30 @@ def _configure_rank(p: argparse.ArgumentParser) -> None:
     p.add_argument("dwellings", type=Path, help="dwellings (.csv or .parquet)")
     p.add_argument("-k", type=_count, default=3, help="candidates per dwelling (default: 3)")
     _add_date(p)
-    p.add_argument("--assignment", choices=("given", "best"),
-                   help="propose each application for at most one dwelling: dwellings choose in the given "
-                        "order, or the one with the best candidate first (default: each dwelling independently)")
-    p.add_argument("-o", "--output", type=_table_path,
-                   help="write one row per (dwelling, candidate) to .csv or .parquet")
-    p.add_argument("--engine", choices=("compiled", "reference"), default="compiled",
-                   help="ranking engine: compiled (Numba; default) or reference (NumPy)")
+    p.add_argument(
+        "--assignment",
+        choices=("given", "best"),
+        help="propose each application for at most one dwelling: dwellings choose in the given "
+        "order, or the one with the best candidate first (default: each dwelling independently)",
+    )
+    p.add_argument(
+        "-o", "--output", type=_table_path, help="write one row per (dwelling, candidate) to .csv or .parquet"
+    )
+    p.add_argument(
+        "--engine",
+        choices=("compiled", "reference"),
+        default="compiled",
+        help="ranking engine: compiled (Numba; default) or reference (NumPy)",
+    )
 
 
 def _configure_position(p: argparse.ArgumentParser) -> None:
     p.add_argument("grid", type=Path, help="grid file (YAML)")
     p.add_argument("data", type=Path, help="applications (.csv or .parquet)")
     _add_date(p)
-    p.add_argument("-o", "--output", type=_table_path,
-                   help="write every application's position to .csv or .parquet")
+    p.add_argument(
+        "-o", "--output", type=_table_path, help="write every application's position to .csv or .parquet"
+    )
 
 
 def _configure_generate(p: argparse.ArgumentParser) -> None:
@@ -231,8 +270,9 @@ def _configure_schema(p: argparse.ArgumentParser) -> None:
 def _configure_demo(p: argparse.ArgumentParser) -> None:
     p.add_argument("--n", type=_count, default=5000, help="number of applications (default: 5000)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
-    p.add_argument("--out", type=Path,
-                   help="folder for the generated files (default: a new temporary folder)")
+    p.add_argument(
+        "--out", type=Path, help="folder for the generated files (default: a new temporary folder)"
+    )
     p.add_argument("--grid", type=Path, default=EXAMPLE_GRID, help="grid (default: the shipped example grid)")
     _add_date(p, DEMO_DATE)
 
@@ -282,17 +322,28 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def _grid_summary(grid: Grid) -> dict[str, Any]:
-    return {"ok": True, "file": grid.meta.file, "id": grid.meta.id, "title": grid.meta.title,
-            "version": grid.meta.version, "criteria": len(grid.criteria), "priorities": len(grid.priorities),
-            "variables": len(grid.variables), "rubrics": len(grid.rubrics), "groups": len(grid.groups),
-            "content_hash": grid.content_hash}
+    return {
+        "ok": True,
+        "file": grid.meta.file,
+        "id": grid.meta.id,
+        "title": grid.meta.title,
+        "version": grid.meta.version,
+        "criteria": len(grid.criteria),
+        "priorities": len(grid.priorities),
+        "variables": len(grid.variables),
+        "rubrics": len(grid.rubrics),
+        "groups": len(grid.groups),
+        "content_hash": grid.content_hash,
+    }
 
 
 def _check_line(path: Path, grid: Grid) -> str:
     version = f" version {grid.meta.version}" if grid.meta.version else ""
-    return (f"{path}: ok, grid '{grid.meta.id}'{version}: {len(grid.criteria)} criteria, "
-            f"{len(grid.priorities)} priorities, {len(grid.variables)} variables; "
-            f"hash {grid.content_hash[:12]}")
+    return (
+        f"{path}: ok, grid '{grid.meta.id}'{version}: {len(grid.criteria)} criteria, "
+        f"{len(grid.priorities)} priorities, {len(grid.variables)} variables; "
+        f"hash {grid.content_hash[:12]}"
+    )
 
 
 def cmd_score(args: argparse.Namespace) -> int:
@@ -309,8 +360,9 @@ def cmd_score(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _load_and_score(grid_path: Path, data: Path, day: datetime.date, steps: Steps,
-                    engine: str = "compiled") -> tuple[Grid, Any, Scores]:
+def _load_and_score(
+    grid_path: Path, data: Path, day: datetime.date, steps: Steps, engine: str = "compiled"
+) -> tuple[Grid, Any, Scores]:
     from .data.batch import read_applications
 
     with steps.step("loading the grid"):
@@ -342,15 +394,18 @@ def _explanation(args: argparse.Namespace, grid: Grid, batch: Any, scores: Score
     if args.applicant or args.format == "html":
         history = views.read_history(args.history, grid) if args.history else None
         view = views.applicant_view(grid, scores, batch, args.numero, history)
-        return {"text": views.applicant_text, "html": views.applicant_html,
-                "json": lambda v: json.dumps(views.applicant_json(v), ensure_ascii=False, indent=2)}[args.format](view)
+        return {
+            "text": views.applicant_text,
+            "html": views.applicant_html,
+            "json": lambda v: json.dumps(views.applicant_json(v), ensure_ascii=False, indent=2),
+        }[args.format](view)
     tr = trace(grid, scores, batch, args.numero)
     return json.dumps(to_json(tr), ensure_ascii=False, indent=2) if args.format == "json" else render_text(tr)
 
 
 def _committee(args: argparse.Namespace, grid: Grid, batch: Any, scores: Scores) -> str:
-    from .explain import views
     from .data.batch import read_dwellings
+    from .explain import views
 
     if grid.match is None:
         raise Failure(f"{args.grid}: the grid has no match part: no committee view")
@@ -362,9 +417,16 @@ def _committee(args: argparse.Namespace, grid: Grid, batch: Any, scores: Scores)
     ranking = api.rank(grid, batch, dwellings, args.k, date_calcul=scores.date_calcul)
     view = views.committee_view(grid, ranking, scores, batch, dwellings, args.logement)
     if args.format == "json":
-        return json.dumps({"logement": view.dwelling_id, "candidats": list(view.candidates), **view.table(),
-                           "departages": [{"rang": r + 1, "raison": why} for r, why in view.tie_breaks]},
-                          ensure_ascii=False, indent=2)
+        return json.dumps(
+            {
+                "logement": view.dwelling_id,
+                "candidats": list(view.candidates),
+                **view.table(),
+                "departages": [{"rang": r + 1, "raison": why} for r, why in view.tie_breaks],
+            },
+            ensure_ascii=False,
+            indent=2,
+        )
     return views.committee_html(view) if args.format == "html" else views.committee_text(view)
 
 
@@ -372,8 +434,13 @@ def _configure_report(p: argparse.ArgumentParser) -> None:
     p.add_argument("grid", type=Path, help="grid file (YAML)")
     p.add_argument("data", type=Path, help="applications (.csv or .parquet)")
     _add_date(p)
-    p.add_argument("-o", "--output", type=Path, required=True,
-                   help="report file: .html (page with table and chart), .svg, .csv or .json")
+    p.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        required=True,
+        help="report file: .html (page with table and chart), .svg, .csv or .json",
+    )
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -384,7 +451,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     with steps.step("measuring each criterion's effect on the ranking"):
         report = grid_report(grid, scores, batch)
     report.write(args.output)
-    print(f"wrote the grid report ({len(report.criteria)} criteria, {report.n} applications) to {args.output}")
+    print(
+        f"wrote the grid report ({len(report.criteria)} criteria, {report.n} applications) to {args.output}"
+    )
     return EXIT_OK
 
 
@@ -392,8 +461,10 @@ def _require_id(scores: Scores, numero: str, data: Path) -> None:
     if np.any(scores.ids == numero):
         return
     hint = did_you_mean(numero, scores.ids.tolist()) if len(scores) <= SUGGEST_MAX_IDS else None
-    raise Failure(f"no application with numero_unique '{numero}' in {data} ({len(scores)} applications)"
-                  + (f" (did you mean '{hint}'?)" if hint else ""))
+    raise Failure(
+        f"no application with numero_unique '{numero}' in {data} ({len(scores)} applications)"
+        + (f" (did you mean '{hint}'?)" if hint else "")
+    )
 
 
 def cmd_rank(args: argparse.Namespace) -> int:
@@ -412,12 +483,15 @@ def cmd_rank(args: argparse.Namespace) -> int:
     with steps.step(f"reading {args.dwellings}"):
         dwellings = read_dwellings(args.dwellings, grid.match.catalogue)
     with steps.step(f"ranking {len(batch)} applications for {len(dwellings)} dwellings"):
-        ranking = api.rank(grid, batch, dwellings, args.k, date_calcul=day, engine=args.engine,
-                           assignment=args.assignment)
+        ranking = api.rank(
+            grid, batch, dwellings, args.k, date_calcul=day, engine=args.engine, assignment=args.assignment
+        )
     if args.output:
         with steps.step(f"writing {args.output}"):
             write_table(ranking.to_arrow(), args.output)
-        print(f"wrote {int((ranking.rows >= 0).sum())} candidates of {len(ranking)} dwellings to {args.output}")
+        print(
+            f"wrote {int((ranking.rows >= 0).sum())} candidates of {len(ranking)} dwellings to {args.output}"
+        )
     else:
         print(ranking_text(ranking, TOP_ROWS))
     return EXIT_OK
@@ -433,15 +507,24 @@ def cmd_position(args: argparse.Namespace) -> int:
     if args.output:
         from .data.buffers import table as arrow_table
 
-        table = arrow_table({"numero_unique": scores.ids, "total": scores.total, "rang": scores.rank,
-                             "position": position, "demandes_similaires": count})
+        table = arrow_table(
+            {
+                "numero_unique": scores.ids,
+                "total": scores.total,
+                "rang": scores.rank,
+                "position": position,
+                "demandes_similaires": count,
+            }
+        )
         write_table(table, args.output)
         print(f"wrote {len(scores)} positions to {args.output}")
         return EXIT_OK
     similar = ", ".join(f"même {s}" for s in scores.similar) or "toutes les demandes"
     print(f"position among similar demands ({similar}):")
-    rows = [[str(scores.ids[i]), str(scores.total[i]), position_text(int(position[i]), int(count[i]))]
-            for i in scores.order()[:TOP_ROWS]]
+    rows = [
+        [str(scores.ids[i]), str(scores.total[i]), position_text(int(position[i]), int(count[i]))]
+        for i in scores.order()[:TOP_ROWS]
+    ]
     print(_aligned(["numero_unique", "total", "position"], rows, text_columns={0, 2}))
     return EXIT_OK
 
@@ -496,9 +579,9 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from .data.batch import read_applications, write_applications
+    from .data.generate import generate_applications
     from .explain.render import render_text
     from .explain.trace import trace
-    from .data.generate import generate_applications
 
     if not args.grid.is_file():
         raise Failure(f"grid not found: {args.grid} (give one with --grid)")
@@ -509,8 +592,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
         grid = api.load_grid(args.grid)
     print(_check_line(args.grid, grid))
     with steps.step(f"generate {args.n} applications"):
-        generated = generate_applications(args.n, seed=args.seed, date_calcul=args.date,
-                                          catalogue=grid.catalogue)
+        generated = generate_applications(
+            args.n, seed=args.seed, date_calcul=args.date, catalogue=grid.catalogue
+        )
     with steps.step("write them (Parquet)"):
         write_applications(generated, data)
     with steps.step("read and validate them"):
@@ -541,7 +625,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
 DEMO_DWELLINGS = 5
 
 
-def _demo_rank(grid: Grid, batch: Any, scores: Scores, args: argparse.Namespace, out: Path, steps: Steps) -> None:
+def _demo_rank(
+    grid: Grid, batch: Any, scores: Scores, args: argparse.Namespace, out: Path, steps: Steps
+) -> None:
     """Rank a few generated dwellings (compiled and reference engines) and show their candidates."""
     from .data.batch import read_dwellings, write_applications
     from .data.generate import generate_dwellings
@@ -553,11 +639,15 @@ def _demo_rank(grid: Grid, batch: Any, scores: Scores, args: argparse.Namespace,
     with steps.step("rank 3 candidates per dwelling, compiled engine (first call: compiles or loads)"):
         ranking = api.rank(grid, batch, dwellings, 3, date_calcul=args.date, assignment="given")
     with steps.step("rank again, reference engine"):
-        oracle = api.rank(grid, batch, dwellings, 3, date_calcul=args.date, assignment="given", engine="reference")
+        oracle = api.rank(
+            grid, batch, dwellings, 3, date_calcul=args.date, assignment="given", engine="reference"
+        )
     if not (np.array_equal(ranking.rows, oracle.rows) and np.array_equal(ranking.total, oracle.total)):
         raise Failure("the compiled pair kernel and the reference evaluator disagree: please report this")
-    print(f"\ndwellings: {path}\ncandidates (3 per dwelling, each application proposed once; compiled and "
-          "reference engines agree):\n")
+    print(
+        f"\ndwellings: {path}\ncandidates (3 per dwelling, each application proposed once; compiled and "
+        "reference engines agree):\n"
+    )
     print(ranking_text(ranking, DEMO_DWELLINGS))
     from .explain import views
 
@@ -575,10 +665,17 @@ def _demo_rank(grid: Grid, batch: Any, scores: Scores, args: argparse.Namespace,
 COMMANDS = {
     "check": (_configure_check, cmd_check, "check a grid and print a summary (or every error)"),
     "score": (_configure_score, cmd_score, "score and rank applications"),
-    "explain": (_configure_explain, cmd_explain,
-                "explain one application's score (trace or applicant's view; text, JSON or HTML), or compare "
-                "a dwelling's candidates (--logement)"),
-    "report": (_configure_report, cmd_report, "grid authors' report: what each criterion does to the ranking"),
+    "explain": (
+        _configure_explain,
+        cmd_explain,
+        "explain one application's score (trace or applicant's view; text, JSON or HTML), or compare "
+        "a dwelling's candidates (--logement)",
+    ),
+    "report": (
+        _configure_report,
+        cmd_report,
+        "grid authors' report: what each criterion does to the ranking",
+    ),
     "rank": (_configure_rank, cmd_rank, "rank the eligible applications of each dwelling (top k)"),
     "position": (_configure_position, cmd_position, "each application's position among similar demands"),
     "generate": (_configure_generate, cmd_generate, "generate synthetic applications"),
@@ -618,9 +715,17 @@ def scores_text(scores: Scores, limit: int) -> str:
     top = scores.order()[:limit]
     shown = [j for j in range(len(scores.columns)) if scores.breakdown[top, j].any()]
     headers = ["rank", "numero_unique", "total", "tier", "flags", *(scores.columns[j].id for j in shown)]
-    rows = [[str(scores.rank[i]), str(scores.ids[i]), str(scores.total[i]), str(scores.tier[i]),
-             ";".join(f for k, f in enumerate(scores.flag_ids) if scores.flags[i, k]),
-             *(str(scores.breakdown[i, j]) for j in shown)] for i in top]
+    rows = [
+        [
+            str(scores.rank[i]),
+            str(scores.ids[i]),
+            str(scores.total[i]),
+            str(scores.tier[i]),
+            ";".join(f for k, f in enumerate(scores.flag_ids) if scores.flags[i, k]),
+            *(str(scores.breakdown[i, j]) for j in shown),
+        ]
+        for i in top
+    ]
     return _aligned(headers, rows, text_columns={1, 4})
 
 
@@ -628,8 +733,10 @@ def _aligned(headers: list[str], rows: list[list[str]], text_columns: set[int]) 
     widths = [max(len(cell) for cell in column) for column in zip(headers, *rows, strict=False)]
 
     def line(cells: list[str]) -> str:
-        return "  ".join(c.ljust(w) if k in text_columns else c.rjust(w)
-                         for k, (c, w) in enumerate(zip(cells, widths, strict=True))).rstrip()
+        return "  ".join(
+            c.ljust(w) if k in text_columns else c.rjust(w)
+            for k, (c, w) in enumerate(zip(cells, widths, strict=True))
+        ).rstrip()
 
     return "\n".join([line(headers), line(["-" * w for w in widths]), *map(line, rows)])
 
@@ -642,19 +749,40 @@ def ranking_text(ranking: Any, limit: int) -> str:
         for r in range(ranking.k):
             if ranking.rows[m, r] < 0:
                 break
-            rows.append([str(ranking.dwelling_ids[m]) if r == 0 else "", str(r + 1), str(ranking.application_ids[m, r]),
-                         str(ranking.tier[m, r]), str(ranking.total[m, r]), str(ranking.application_total[m, r]),
-                         str(ranking.total[m, r] - ranking.application_total[m, r]),
-                         str(ranking.eligible[m]) if r == 0 else ""])
+            rows.append(
+                [
+                    str(ranking.dwelling_ids[m]) if r == 0 else "",
+                    str(r + 1),
+                    str(ranking.application_ids[m, r]),
+                    str(ranking.tier[m, r]),
+                    str(ranking.total[m, r]),
+                    str(ranking.application_total[m, r]),
+                    str(ranking.total[m, r] - ranking.application_total[m, r]),
+                    str(ranking.eligible[m]) if r == 0 else "",
+                ]
+            )
         if ranking.k == 0 or ranking.rows[m, 0] < 0:
-            rows.append([str(ranking.dwelling_ids[m]), "-", "(aucun candidat)", "", "", "", "", str(ranking.eligible[m])])
+            rows.append(
+                [
+                    str(ranking.dwelling_ids[m]),
+                    "-",
+                    "(aucun candidat)",
+                    "",
+                    "",
+                    "",
+                    "",
+                    str(ranking.eligible[m]),
+                ]
+            )
     text = _aligned(headers, rows, text_columns={0, 2})
     excluded = ranking.excluded.sum(axis=0)
     counts = ", ".join(f"{fid} {int(x)}" for fid, x in zip(ranking.filter_ids, excluded, strict=True))
     more = len(ranking) - min(limit, len(ranking))
     tail = f"\n... {more} more dwellings" if more > 0 else ""
-    return (f"{text}{tail}\n{len(ranking)} dwellings; applications excluded by each filter, summed over the "
-            f"dwellings: {counts or 'no filter'}")
+    return (
+        f"{text}{tail}\n{len(ranking)} dwellings; applications excluded by each filter, summed over the "
+        f"dwellings: {counts or 'no filter'}"
+    )
 
 
 def summary_text(scores: Scores) -> str:
@@ -663,7 +791,9 @@ def summary_text(scores: Scores) -> str:
     if n == 0:
         return "0 applications"
     flagged = float(scores.flags.any(axis=1).mean()) if scores.flags.size else 0.0
-    return (f"{n} applications (grid {scores.grid_id}, date_calcul {scores.date_calcul.isoformat()}): "
-            f"total mean {scores.total.mean():.1f}, median {np.median(scores.total):g}, "
-            f"max {scores.total.max()}; "
-            f"{100 * flagged:.1f} % with a priority flag")
+    return (
+        f"{n} applications (grid {scores.grid_id}, date_calcul {scores.date_calcul.isoformat()}): "
+        f"total mean {scores.total.mean():.1f}, median {np.median(scores.total):g}, "
+        f"max {scores.total.max()}; "
+        f"{100 * flagged:.1f} % with a priority flag"
+    )

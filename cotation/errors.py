@@ -125,7 +125,10 @@ class DataProblem:
         if self.suggestion:
             text += f" (did you mean '{self.suggestion}'?)"
         if self.rows:
-            pairs = [f"{r}={v!r}" if v is not None else r for r, v in zip(self.rows, self.values or [None] * len(self.rows))]
+            pairs = [
+                f"{r}={v!r}" if v is not None else r
+                for r, v in zip(self.rows, self.values or [None] * len(self.rows), strict=True)
+            ]
             more = self.count - len(self.rows)
             text += "\n    rows: " + ", ".join(pairs) + (f", ... and {more} more" if more > 0 else "")
         return text

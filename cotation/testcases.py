@@ -33,11 +33,11 @@ from pathlib import Path
 from typing import Any
 
 from . import api
-from .grid import ir
 from .data.batch import Batch
 from .errors import Collector, TestCaseError, did_you_mean
-from .scoring.scores import Scores
+from .grid import ir
 from .grid.yamlio import Document, load_yaml
+from .scoring.scores import Scores
 
 __all__ = ["CaseReport", "CaseResult", "Difference", "format_report", "run_cases"]
 
@@ -107,11 +107,17 @@ class _Suite:
 def run_cases(path: str | Path) -> CaseReport:
     """Load the test-case file at ``path``, score its applications and compare with expectations."""
     suite = _load_suite(Path(path))
-    batch = Batch.from_rows([c.row for c in suite.cases], suite.grid.catalogue,
-                            date_calcul=suite.date_calcul, source=str(suite.file))
+    batch = Batch.from_rows(
+        [c.row for c in suite.cases],
+        suite.grid.catalogue,
+        date_calcul=suite.date_calcul,
+        source=str(suite.file),
+    )
     scores = api.score(suite.grid, batch, suite.date_calcul)
-    results = tuple(CaseResult(c.name, str(c.row["numero_unique"]), _compare(c.expect, scores, i))
-                    for i, c in enumerate(suite.cases))
+    results = tuple(
+        CaseResult(c.name, str(c.row["numero_unique"]), _compare(c.expect, scores, i))
+        for i, c in enumerate(suite.cases)
+    )
     return CaseReport(str(path), suite.grid.meta.id, suite.date_calcul, results)
 
 
@@ -199,12 +205,20 @@ def _read_document(path: Path) -> Document:
     return doc
 
 
-def _check_keys(problems: _Problems, mapping: dict[str, Any], path: tuple[str | int, ...],
-                allowed: tuple[str, ...], required: tuple[str, ...] = ()) -> None:
+def _check_keys(
+    problems: _Problems,
+    mapping: dict[str, Any],
+    path: tuple[str | int, ...],
+    allowed: tuple[str, ...],
+    required: tuple[str, ...] = (),
+) -> None:
     for key in mapping:
         if key not in allowed:
-            problems.add((*path, key), f"unknown key '{key}' (allowed: {', '.join(allowed)})",
-                         did_you_mean(key, allowed))
+            problems.add(
+                (*path, key),
+                f"unknown key '{key}' (allowed: {', '.join(allowed)})",
+                did_you_mean(key, allowed),
+            )
     for key in required:
         if key not in mapping:
             problems.add(path, f"missing key '{key}'")
@@ -234,8 +248,14 @@ def _cases(problems: _Problems, top: dict[str, Any], grid: ir.Grid) -> tuple[_Ca
     return tuple(_case(problems, item, ("cases", k), k + 1, defaults, grid) for k, item in enumerate(raw))
 
 
-def _case(problems: _Problems, item: Any, path: tuple[str | int, ...], number: int,
-          defaults: dict[str, Any], grid: ir.Grid) -> _Case:
+def _case(
+    problems: _Problems,
+    item: Any,
+    path: tuple[str | int, ...],
+    number: int,
+    defaults: dict[str, Any],
+    grid: ir.Grid,
+) -> _Case:
     if not isinstance(item, dict):
         problems.add(path, "a test case must be a mapping with keys name, application and expect")
         return _Case(f"case-{number}", {"numero_unique": f"case-{number}"}, {})
@@ -250,8 +270,9 @@ def _case(problems: _Problems, item: Any, path: tuple[str | int, ...], number: i
     return _Case(str(item.get("name", f"case-{number}")), row, expect)
 
 
-def _check_fields(problems: _Problems, row: dict[str, Any], path: tuple[str | int, ...],
-                  grid: ir.Grid) -> None:
+def _check_fields(
+    problems: _Problems, row: dict[str, Any], path: tuple[str | int, ...], grid: ir.Grid
+) -> None:
     names = grid.catalogue.names
     for key in row:
         if key not in names:

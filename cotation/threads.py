@@ -49,4 +49,3 @@ def threaded_map(fn: Callable[[Any], Any], items: list[Any], threads: int) -> li
     for job in jobs:
         job.result()
     return out
-

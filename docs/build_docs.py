@@ -66,8 +66,10 @@ def _overview(catalogue: Catalogue, prefix: str = "") -> list[str]:
     lines = [title, "", "| field | type | unit | required | label |", "|---|---|---|---|---|"]
     for f in catalogue:
         anchor = (prefix + f.name).replace(".", "")
-        lines.append(f"| [`{prefix}{f.name}`](#{anchor}) | {f.kind.value} | {_cell(f.unit or '')} | "
-                     f"{'yes' if f.required else ''} | {_cell(f.label)} |")
+        lines.append(
+            f"| [`{prefix}{f.name}`](#{anchor}) | {f.kind.value} | {_cell(f.unit or '')} | "
+            f"{'yes' if f.required else ''} | {_cell(f.label)} |"
+        )
     return [*lines, ""]
 
 
@@ -123,8 +125,11 @@ OUTPUTS = {CATALOGUE_MD: render_catalogue, SCHEMA_JSON: render_schema}
 def main(argv: list[str] | None = None) -> int:
     """Write the generated files, or with ``--check`` report the stale ones (exit status 1)."""
     args = sys.argv[1:] if argv is None else argv
-    stale = [path for path, render in OUTPUTS.items()
-             if not path.exists() or path.read_text(encoding="utf-8") != render()]
+    stale = [
+        path
+        for path, render in OUTPUTS.items()
+        if not path.exists() or path.read_text(encoding="utf-8") != render()
+    ]
     if "--check" in args:
         for path in stale:
             print(f"{path} is out of date: run `python docs/build_docs.py`", file=sys.stderr)

@@ -81,11 +81,17 @@ def _imports() -> list[Import]:
                     continue
                 for alias in node.names:  # ``from . import ir``: the module ir itself
                     sub = f"{target}.{alias.name}".lstrip(".")
-                    out.append(Import(name, sub, (), node.lineno) if sub in MODULES
-                               else Import(name, target, (alias.name,), node.lineno))
+                    out.append(
+                        Import(name, sub, (), node.lineno)
+                        if sub in MODULES
+                        else Import(name, target, (alias.name,), node.lineno)
+                    )
             elif isinstance(node, ast.Import):
-                out += [Import(name, a.name.removeprefix("cotation."), (), node.lineno) for a in node.names
-                        if a.name.startswith("cotation.")]
+                out += [
+                    Import(name, a.name.removeprefix("cotation."), (), node.lineno)
+                    for a in node.names
+                    if a.name.startswith("cotation.")
+                ]
     return [i for i in out if i.target != i.importer]
 
 
@@ -98,7 +104,9 @@ def _stage(module: str) -> int:
         return STAGES[head]
     if module in UTILITIES:
         return 0
-    assert module in INTERFACES, f"cotation/{module}.py is in no stage: add it to a sub-package or to this test"
+    assert module in INTERFACES, (
+        f"cotation/{module}.py is in no stage: add it to a sub-package or to this test"
+    )
     return 99
 
 
@@ -113,8 +121,11 @@ def test_the_package_shows_the_pipeline() -> None:
 
 
 def test_no_stage_imports_a_later_one() -> None:
-    late = [f"cotation/{i.importer}:{i.line} imports {i.target}" for i in IMPORTS
-            if _stage(i.target) > _stage(i.importer)]
+    late = [
+        f"cotation/{i.importer}:{i.line} imports {i.target}"
+        for i in IMPORTS
+        if _stage(i.target) > _stage(i.importer)
+    ]
     assert not late, "\n".join(late)
 
 
@@ -167,16 +178,22 @@ def test_no_import_cycle() -> None:
 
 
 def test_no_private_name_is_imported_across_modules() -> None:
-    private = [f"cotation/{i.importer}:{i.line} imports {n} from {i.target}" for i in IMPORTS for n in i.names
-               if n.startswith("_") and not n.startswith("__")]
+    private = [
+        f"cotation/{i.importer}:{i.line} imports {n} from {i.target}"
+        for i in IMPORTS
+        for n in i.names
+        if n.startswith("_") and not n.startswith("__")
+    ]
     assert not private, "\n".join(private)
 
 
 @pytest.mark.parametrize("heavy", ["numpy", "numba"])
 def test_the_grid_stage_never_imports(heavy: str) -> None:
     grid_modules = sorted(f"cotation.{m}" for m in MODULES if m.split(".")[0] == "grid")
-    code = (f"import importlib, sys\nfor m in {grid_modules!r}:\n    importlib.import_module(m)\n"
-            f"print({heavy!r} in sys.modules)")
+    code = (
+        f"import importlib, sys\nfor m in {grid_modules!r}:\n    importlib.import_module(m)\n"
+        f"print({heavy!r} in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False", f"importing cotation.grid imports {heavy}"
 
@@ -186,8 +203,12 @@ def _docstring(module: str) -> str:
 
 
 def test_every_stage_module_says_its_stage() -> None:
-    wrong = [f"cotation/{m}: {_docstring(m)[:60]!r}" for m in MODULES if m.split(".")[0] in STAGES
-             and not _docstring(m).startswith(f"Stage {STAGES[m.split('.')[0]]} ({m.split('.')[0]}): ")]
+    wrong = [
+        f"cotation/{m}: {_docstring(m)[:60]!r}"
+        for m in MODULES
+        if m.split(".")[0] in STAGES
+        and not _docstring(m).startswith(f"Stage {STAGES[m.split('.')[0]]} ({m.split('.')[0]}): ")
+    ]
     assert not wrong, "\n".join(wrong)
 
 
@@ -198,4 +219,24 @@ def test_the_architecture_document_lists_every_module_in_its_stage() -> None:
     for _, pkg, cell in rows:
         listed = set(re.findall(r"`(\w+)` \(", cell))
         actual = {m.split(".")[1] for m in MODULES if m.startswith(f"{pkg}.")}
-        assert listed == actual, f"docs/architecture.md, {pkg}/: listed {sorted(listed)}, modules {sorted(actual)}"
+        assert listed == actual, (
+            f"docs/architecture.md, {pkg}/: listed {sorted(listed)}, modules {sorted(actual)}"
+        )
+
+
+def test_both_back_ends_implement_every_function() -> None:
+    """One record per function in the front end (``grid.functions.FUNCTIONS``); each back end
+    implements exactly those, under their names."""
+    from cotation.codegen.emit import Emitter
+    from cotation.codegen.pair_source import PairEmitter
+    from cotation.grid.functions import FUNCTIONS
+    from cotation.scoring.reference import FUNCTION_VALUES
+
+    expected = set(FUNCTIONS) - {"date"}  # date("...") is folded into a constant by the checker
+
+    def emitted(cls: type) -> set[str]:
+        return {n.removeprefix("_call_") for n in dir(cls) if n.startswith("_call_")}
+
+    assert set(FUNCTION_VALUES) == expected
+    assert emitted(PairEmitter) == expected
+    assert emitted(Emitter) == {f for f in expected if not FUNCTIONS[f].pair_level}

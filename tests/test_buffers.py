@@ -121,8 +121,9 @@ def test_reading_files_and_scoring_never_import_pandas(tmp_path: Path) -> None:
     cells[header.index('"situation_logement"')] = '"chateau"'
     rows[2] = ",".join(cells)
     (tmp_path / "bad.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
-    code = _NO_PANDAS.format(grid=str(ROOT / "grids" / "exemple-metropole.yaml"), paths=paths,
-                             bad=str(tmp_path / "bad.csv"))
+    code = _NO_PANDAS.format(
+        grid=str(ROOT / "grids" / "exemple-metropole.yaml"), paths=paths, bad=str(tmp_path / "bad.csv")
+    )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = json.loads(proc.stdout)
@@ -163,17 +164,23 @@ def test_tables_equal_pyarrow_s(tmp_path: Path) -> None:
     assert scores.to_arrow().replace_schema_metadata(None).equals(expected)
     ranking = cotation.rank(grid, batch, cotation.generate_dwellings(6, seed=8), 3, date_calcul=day)
     assert ranking.to_arrow().replace_schema_metadata(None).equals(pa.table(ranking.table()))
-    mixed = {"texte": np.array(["a", None, "é"], object), "unicode": np.array(["x", "yy", ""]),
-             "b": np.array([True, False, True]), "f": np.array([0.5, -1.0, 2.0], np.float32)}
+    mixed = {
+        "texte": np.array(["a", None, "é"], object),
+        "unicode": np.array(["x", "yy", ""]),
+        "b": np.array([True, False, True]),
+        "f": np.array([0.5, -1.0, 2.0], np.float32),
+    }
     assert buffers.table(mixed).equals(pa.table(mixed))
     for lists in (False, True):  # every kind of column, back to user-facing values
         write = batch.to_arrow(lists=lists)
         assert cotation.read_applications(write).to_arrow(lists=lists).equals(write)
     write = batch.to_arrow()
     assert write.schema.field("date_depot").type == pa.date32()
-    assert write.column("date_depot").to_pylist()[:2] == [datetime.date.fromordinal(
-        datetime.date(1970, 1, 1).toordinal() + int(d)) for d in batch.column("date_depot").values[:2]]
+    assert write.column("date_depot").to_pylist()[:2] == [
+        datetime.date.fromordinal(datetime.date(1970, 1, 1).toordinal() + int(d))
+        for d in batch.column("date_depot").values[:2]
+    ]
     communes = pa.array(["31555", "2A004", "2B033", None])
-    assert cotation.read_applications(pa.table({**{n: write.column(n)[:4] for n in write.column_names},
-                                                "commune_travail": communes})).to_arrow().column(
-        "commune_travail").to_pylist() == ["31555", "2A004", "2B033", None]
+    assert cotation.read_applications(
+        pa.table({**{n: write.column(n)[:4] for n in write.column_names}, "commune_travail": communes})
+    ).to_arrow().column("commune_travail").to_pylist() == ["31555", "2A004", "2B033", None]

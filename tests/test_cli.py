@@ -32,13 +32,18 @@ priorities:
 tie_break: [date_depot asc, numero_unique asc]
 """
 
-HEADER = "numero_unique,date_depot,nb_personnes,nb_adultes,date_naissance_demandeur,ressources_mensuelles," \
-         "situation_logement,dalo,violences_couple\n"
-DATA = HEADER + """\
+HEADER = (
+    "numero_unique,date_depot,nb_personnes,nb_adultes,date_naissance_demandeur,ressources_mensuelles,"
+    "situation_logement,dalo,violences_couple\n"
+)
+DATA = (
+    HEADER
+    + """\
 A,2024-01-01,1,1,1990-01-01,1200,sans_abri,true,true
 B,2025-01-01,2,2,1985-03-01,2100.5,locataire_prive,false,false
 C,2023-06-15,3,1,1979-12-31,900,heberge_tiers,,
 """
+)
 DATE = ["--date", "2026-01-01"]
 
 
@@ -71,8 +76,12 @@ def test_check_json(files, capsys):
 
 def test_check_reports_every_error_with_location(tmp_path, capsys):
     bad = tmp_path / "bad.yaml"
-    bad.write_text(GRID.replace("when: dalo, points: 50", "when: dallo, points: 50")
-                   .replace('"sans_abri"', '"sans_abrri"'), encoding="utf-8")
+    bad.write_text(
+        GRID.replace("when: dalo, points: 50", "when: dallo, points: 50").replace(
+            '"sans_abri"', '"sans_abrri"'
+        ),
+        encoding="utf-8",
+    )
     code, out, err = run(capsys, "check", bad)
     assert code == 1 and out == ""
     assert f"{bad}:8:50:" in err and "error[E202]" in err and "did you mean 'dalo'" in err
@@ -141,13 +150,16 @@ def test_score_missing_file(files, tmp_path, capsys):
     assert code == 1 and "D108" in err and "file not found" in err
 
 
-@pytest.mark.parametrize("argv", [
-    ["score", "g.yaml", "d.csv", "--date", "2026-13-01"],
-    ["score", "g.yaml", "d.csv", "-o", "out.xlsx"],
-    ["score", "g.yaml"],
-    ["frobnicate"],
-    ["generate", "-n", "-5", "-o", "x.csv"],
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["score", "g.yaml", "d.csv", "--date", "2026-13-01"],
+        ["score", "g.yaml", "d.csv", "-o", "out.xlsx"],
+        ["score", "g.yaml"],
+        ["frobnicate"],
+        ["generate", "-n", "-5", "-o", "x.csv"],
+    ],
+)
 def test_usage_errors_exit_2(capsys, argv):
     code, _, err = run(capsys, *argv)
     assert code == 2 and "usage:" in err
@@ -283,8 +295,13 @@ def test_demo_with_the_shipped_grid(tmp_path, capsys):
 
 
 def test_python_dash_m(files):
-    done = subprocess.run([sys.executable, "-m", "cotation", "check", str(files[0])], capture_output=True,
-                          text=True, cwd=Path(__file__).resolve().parent.parent, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "cotation", "check", str(files[0])],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).resolve().parent.parent,
+        check=False,
+    )
     assert done.returncode == 0 and "ok, grid 'essai'" in done.stdout
 
 
@@ -321,8 +338,13 @@ match:
   criteria:
     - {id: premier, label: Premier souhait, when: rang_commune == 1, points: 30}
 """
-RANK_DATA = HEADER.rstrip("\n") + ",communes_souhaitees\n" + "".join(
-    line + (",31555;31069\n" if i != 1 else ",31069\n") for i, line in enumerate(DATA.splitlines()[1:]))
+RANK_DATA = (
+    HEADER.rstrip("\n")
+    + ",communes_souhaitees\n"
+    + "".join(
+        line + (",31555;31069\n" if i != 1 else ",31069\n") for i, line in enumerate(DATA.splitlines()[1:])
+    )
+)
 DWELLINGS = """identifiant,commune,zone,typologie,pieces,loyer,financement
 L1,31555,autres,T2,2,450,PLUS
 L2,31069,autres,T3,3,520.5,PLS
@@ -343,8 +365,16 @@ def test_rank_prints_candidates_and_counts(rank_files, capsys):
     code, out, _ = run(capsys, "rank", *rank_files, "-k", "2", *DATE)
     assert code == 0, out
     lines = out.splitlines()
-    assert lines[0].split() == ["logement", "rang", "numero_unique", "tier", "total", "demande", "logement+",
-                                "eligibles"]
+    assert lines[0].split() == [
+        "logement",
+        "rang",
+        "numero_unique",
+        "tier",
+        "total",
+        "demande",
+        "logement+",
+        "eligibles",
+    ]
     assert lines[2].split()[:3] == ["L1", "1", "A"]  # DALO: tier 2
     assert "(aucun candidat)" in out  # nobody wishes 31044
     assert "commune 4" in out  # excluded by the commune filter: B for L1, all three for L3
@@ -355,8 +385,15 @@ def test_rank_to_parquet_with_assignment(rank_files, tmp_path, capsys):
     code, text, _ = run(capsys, "rank", *rank_files, "-k", "3", "--assignment", "given", "-o", out, *DATE)
     assert code == 0 and "wrote" in text
     table = pq.read_table(out)
-    assert table.column_names == ["logement", "rang", "numero_unique", "tier", "total", "points_demande",
-                                  "points_logement"]
+    assert table.column_names == [
+        "logement",
+        "rang",
+        "numero_unique",
+        "tier",
+        "total",
+        "points_demande",
+        "points_logement",
+    ]
     ids = table.column("numero_unique").to_pylist()
     assert len(ids) == len(set(ids))  # each application proposed once
     assert table.schema.metadata[b"assignment"] == b"given"

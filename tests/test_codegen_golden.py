@@ -13,14 +13,17 @@ from pathlib import Path
 import pytest
 
 from cotation.api import load_grid, parse_grid
-from cotation.codegen.score_source import generate_source
 from cotation.codegen.pair_source import generate_pair_source
+from cotation.codegen.score_source import generate_source
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = Path(__file__).resolve().parent / "golden" / "kernels"
 EXAMPLE = ROOT / "grids" / "exemple-metropole.yaml"
-GRIDS = sorted(p for p in (ROOT / "grids").glob("*.yaml") if not p.name.endswith(".tests.yaml")
-               and "kind: pool" not in p.read_text(encoding="utf-8"))
+GRIDS = sorted(
+    p
+    for p in (ROOT / "grids").glob("*.yaml")
+    if not p.name.endswith(".tests.yaml") and "kind: pool" not in p.read_text(encoding="utf-8")
+)
 
 
 def _generated(path: Path) -> str:
@@ -35,7 +38,9 @@ def test_generated_source_matches_golden(path: Path) -> None:
     if os.environ.get("COTATION_UPDATE_GOLDEN"):
         golden.write_text(text, encoding="utf-8")
     expected = golden.read_text(encoding="utf-8")
-    diff = "".join(difflib.unified_diff(expected.splitlines(True), text.splitlines(True), "golden", "generated"))
+    diff = "".join(
+        difflib.unified_diff(expected.splitlines(True), text.splitlines(True), "golden", "generated")
+    )
     assert text == expected, f"generated source changed (COTATION_UPDATE_GOLDEN=1 to accept):\n{diff[:4000]}"
 
 
@@ -56,14 +61,25 @@ def test_point_values_are_parameters_not_source(monkeypatch: pytest.MonkeyPatch)
     text = EXAMPLE.read_text(encoding="utf-8")
     base = generate_source(parse_grid(text, str(EXAMPLE)))
     assert "points: 17" in text and "points: 50" in text and "max: 120" in text
-    edited = generate_source(parse_grid(text.replace("points: 17", "points: 18", 1).replace("max: 120", "max: 100", 1),
-                                        str(EXAMPLE)))
+    edited = generate_source(
+        parse_grid(
+            text.replace("points: 17", "points: 18", 1).replace("max: 120", "max: 100", 1), str(EXAMPLE)
+        )
+    )
     assert edited.text == base.text
     assert edited.grid_hash != base.grid_hash
-    changed = [(name, a, b) for name, a, b in zip(base.parameter_names, base.parameters, edited.parameters, strict=True)
-               if a != b]
-    assert changed == [("max of criterion [0] anciennete", 120, 100), ("points of criterion [4] sans_abri", 17, 18)]
-    other = generate_source(parse_grid(text.replace('{"sans_abri", "squat"}', '{"sans_abri"}', 1), str(EXAMPLE)))
+    changed = [
+        (name, a, b)
+        for name, a, b in zip(base.parameter_names, base.parameters, edited.parameters, strict=True)
+        if a != b
+    ]
+    assert changed == [
+        ("max of criterion [0] anciennete", 120, 100),
+        ("points of criterion [4] sans_abri", 17, 18),
+    ]
+    other = generate_source(
+        parse_grid(text.replace('{"sans_abri", "squat"}', '{"sans_abri"}', 1), str(EXAMPLE))
+    )
     assert other.text != base.text
 
 
@@ -77,6 +93,10 @@ def test_pair_source_matches_golden(path: Path) -> None:
     if os.environ.get("COTATION_UPDATE_GOLDEN"):
         golden.write_text(text, encoding="utf-8")
     expected = golden.read_text(encoding="utf-8")
-    diff = "".join(difflib.unified_diff(expected.splitlines(True), text.splitlines(True), "golden", "generated"))
-    assert text == expected, f"generated pair source changed (COTATION_UPDATE_GOLDEN=1 to accept):\n{diff[:4000]}"
+    diff = "".join(
+        difflib.unified_diff(expected.splitlines(True), text.splitlines(True), "golden", "generated")
+    )
+    assert text == expected, (
+        f"generated pair source changed (COTATION_UPDATE_GOLDEN=1 to accept):\n{diff[:4000]}"
+    )
     compile(text, path.name, "exec")

@@ -10,12 +10,15 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from cotation.grid.catalogue import Kind, encode_commune
 from cotation.data.batch import Batch, day_number, from_day_number, read_applications, write_applications
-from cotation.errors import MAX_ROWS, DataError, DataProblem
 from cotation.data.generate import generate_applications
+from cotation.errors import MAX_ROWS, DataError, DataProblem
+from cotation.grid.catalogue import Kind, encode_commune
 
-HEADER = "numero_unique,date_depot,nb_personnes,nb_adultes,date_naissance_demandeur,ressources_mensuelles,situation_logement"
+HEADER = (
+    "numero_unique,date_depot,nb_personnes,nb_adultes,date_naissance_demandeur,ressources_mensuelles,"
+    "situation_logement"
+)
 GOOD = [
     "A1,2024-01-02,2,1,1990-05-01,1200.50,locataire_prive",
     "A2,2023-06-30,1,1,1980-01-01,0,sans_abri",
@@ -78,11 +81,17 @@ def test_read_csv_types_and_storage(tmp_path: Path) -> None:
     assert list(batch.ids) == ["A1", "A2"]
     assert batch.ids.dtype == object
     assert batch.source == str(tmp_path / "apps.csv")
-    assert batch.column("date_depot").values.tolist() == [day_number(datetime.date(2024, 1, 2)), day_number(datetime.date(2023, 6, 30))]
+    assert batch.column("date_depot").values.tolist() == [
+        day_number(datetime.date(2024, 1, 2)),
+        day_number(datetime.date(2023, 6, 30)),
+    ]
     assert batch.column("nb_personnes").values.dtype == np.int32
     assert batch.column("ressources_mensuelles").values.tolist() == [1200.5, 0.0]
     field = batch.catalogue["situation_logement"]
-    assert batch.column("situation_logement").values.tolist() == [field.code_of("locataire_prive"), field.code_of("sans_abri")]
+    assert batch.column("situation_logement").values.tolist() == [
+        field.code_of("locataire_prive"),
+        field.code_of("sans_abri"),
+    ]
     assert batch.column("nb_personnes").valid is None
 
 
@@ -148,12 +157,27 @@ def test_dataframe_with_typed_columns() -> None:
 
 def test_from_rows_accepts_python_values() -> None:
     rows = [
-        {"numero_unique": "A1", "date_depot": datetime.date(2024, 1, 2), "nb_personnes": 2, "nb_adultes": 1,
-         "date_naissance_demandeur": "1990-05-01", "ressources_mensuelles": 1200, "situation_logement": "hotel",
-         "motifs": ["sans_logement"], "communes_souhaitees": "31555;31069"},
-        {"numero_unique": "A2", "date_depot": "2023-06-30", "nb_personnes": 1, "nb_adultes": 1,
-         "date_naissance_demandeur": datetime.date(1980, 1, 1), "ressources_mensuelles": None,
-         "situation_logement": "squat", "dalo": True},
+        {
+            "numero_unique": "A1",
+            "date_depot": datetime.date(2024, 1, 2),
+            "nb_personnes": 2,
+            "nb_adultes": 1,
+            "date_naissance_demandeur": "1990-05-01",
+            "ressources_mensuelles": 1200,
+            "situation_logement": "hotel",
+            "motifs": ["sans_logement"],
+            "communes_souhaitees": "31555;31069",
+        },
+        {
+            "numero_unique": "A2",
+            "date_depot": "2023-06-30",
+            "nb_personnes": 1,
+            "nb_adultes": 1,
+            "date_naissance_demandeur": datetime.date(1980, 1, 1),
+            "ressources_mensuelles": None,
+            "situation_logement": "squat",
+            "dalo": True,
+        },
     ]
     with pytest.raises(DataError) as info:
         Batch.from_rows(rows)
@@ -281,7 +305,9 @@ def test_d108_unreadable_files(tmp_path: Path) -> None:
     assert problem.column == "<file>" and "suffix" in problem.message
     assert only(problems_of(tmp_path / "absent.csv"), "D108").column == "<file>"
     latin = tmp_path / "latin.csv"
-    latin.write_bytes((HEADER + "\n" + GOOD[0].replace("locataire_prive", "hébergé") + "\n").encode("latin-1"))
+    latin.write_bytes(
+        (HEADER + "\n" + GOOD[0].replace("locataire_prive", "hébergé") + "\n").encode("latin-1")
+    )
     assert only(problems_of(latin), "D108").source == str(latin)
     broken = tmp_path / "broken.parquet"
     broken.write_bytes(b"not parquet")
@@ -328,9 +354,15 @@ def test_all_problems_reported_at_once(tmp_path: Path) -> None:
     problems = problems_of(write_csv(tmp_path, header, lines))
     codes = {(p.code, p.column) for p in problems}
     assert codes >= {
-        ("D101", "nb_adultes"), ("D102", "date_depot"), ("D104", "ressources_mensuelles"),
-        ("D106", "numero_unique"), ("D107", "nb_personnes"), ("D107", "numero_unique"),
-        ("D103", "situation_logement"), ("D103", "typologie_souhaitee"), ("D109", "nb_enfans"),
+        ("D101", "nb_adultes"),
+        ("D102", "date_depot"),
+        ("D104", "ressources_mensuelles"),
+        ("D106", "numero_unique"),
+        ("D107", "nb_personnes"),
+        ("D107", "numero_unique"),
+        ("D103", "situation_logement"),
+        ("D103", "typologie_souhaitee"),
+        ("D109", "nb_enfans"),
     }
     assert only(problems, "D107", "numero_unique").rows == ("ligne 3",)
     assert only(problems, "D103", "situation_logement").suggestion == "hotel"
@@ -338,15 +370,17 @@ def test_all_problems_reported_at_once(tmp_path: Path) -> None:
 
 def test_rows_are_capped_and_counted() -> None:
     n = MAX_ROWS + 5
-    frame = pd.DataFrame({
-        "numero_unique": [f"X{i}" for i in range(n)],
-        "date_depot": ["2024-01-01"] * n,
-        "nb_personnes": [-1] * n,
-        "nb_adultes": [1] * n,
-        "date_naissance_demandeur": ["1980-01-01"] * n,
-        "ressources_mensuelles": [100.0] * n,
-        "situation_logement": ["hotel"] * n,
-    })
+    frame = pd.DataFrame(
+        {
+            "numero_unique": [f"X{i}" for i in range(n)],
+            "date_depot": ["2024-01-01"] * n,
+            "nb_personnes": [-1] * n,
+            "nb_adultes": [1] * n,
+            "date_naissance_demandeur": ["1980-01-01"] * n,
+            "ressources_mensuelles": [100.0] * n,
+            "situation_logement": ["hotel"] * n,
+        }
+    )
     problem = only(problems_of(frame), "D104", "nb_personnes")
     assert len(problem.rows) == MAX_ROWS and problem.count == n
     assert problem.rows[0] == "X0"

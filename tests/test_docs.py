@@ -39,7 +39,9 @@ def test_grammar_block_is_the_parser_grammar() -> None:
     lines = text.splitlines()
     start = lines.index("```grammar")
     end = lines.index("```", start + 1)
-    assert "\n".join(lines[start + 1:end]) == GRAMMAR, "copy cotation.grid.parser.GRAMMAR into docs/expressions.md"
+    assert "\n".join(lines[start + 1 : end]) == GRAMMAR, (
+        "copy cotation.grid.parser.GRAMMAR into docs/expressions.md"
+    )
 
 
 @pytest.mark.parametrize("name", sorted(FUNCTIONS))

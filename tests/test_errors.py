@@ -45,8 +45,15 @@ def read_expectation(path: Path) -> Expectation:
     assert m, f"{path.name}: first line must read '# expect: CODE LINE:COL [key=value ...]'"
     extra = dict(item.split("=", 1) for item in m["rest"].split())
     file = FIXTURES / extra["file"] if "file" in extra else path
-    return Expectation(path, m["code"], int(m["line"]), int(m["col"]), file.resolve(),
-                       extra.get("criterion"), extra.get("suggestion"))
+    return Expectation(
+        path,
+        m["code"],
+        int(m["line"]),
+        int(m["col"]),
+        file.resolve(),
+        extra.get("criterion"),
+        extra.get("suggestion"),
+    )
 
 
 EXPECTATIONS = [read_expectation(p) for p in sorted(FIXTURES.glob("*.yaml"))]
@@ -136,19 +143,32 @@ SUGGESTIONS = [
     ("E202", "nb_enfants", "criteria:\n  - {id: c, label: C, when: nb_enfant > 2, points: 1}\n"),
     ("E112", "label", "criteria:\n  - {id: c, lable: C, when: dalo, points: 1}\n"),
     ("E112", "criteria", "criterias:\n  - {id: c, label: C, when: dalo, points: 1}\n"),
-    ("E203", "sans_abri",
-     "criteria:\n  - {id: c, label: C, when: 'situation_logement == \"sans-abri\"', points: 1}\n"),
+    (
+        "E203",
+        "sans_abri",
+        "criteria:\n  - {id: c, label: C, when: 'situation_logement == \"sans-abri\"', points: 1}\n",
+    ),
     ("E203", "violences", "criteria:\n  - {id: c, label: C, when: '\"violence\" in motifs', points: 1}\n"),
     ("E205", "coalesce", "criteria:\n  - {id: c, label: C, points: 'coalesc(nb_enfants, 0)'}\n"),
-    ("E205", "months_between",
-     "criteria:\n  - {id: c, label: C, value: 'month_between(date_depot, date_calcul)', per_unit: 1}\n"),
+    (
+        "E205",
+        "months_between",
+        "criteria:\n  - {id: c, label: C, value: 'month_between(date_depot, date_calcul)', per_unit: 1}\n",
+    ),
     ("E201", "==", "criteria:\n  - {id: c, label: C, when: 'nb_enfants = 2', points: 1}\n"),
     ("E201", "and", "criteria:\n  - {id: c, label: C, when: 'dalo && pdalhpd', points: 1}\n"),
-    ("E302", "logement", "criteria:\n  - {id: c, label: C, when: dalo, points: 1, rubric: logment}\n"
-     "  - {id: d, label: D, when: dalo, points: 1, rubric: logement}\n"
-     "rubrics: [{id: logement, label: Logement}]\n"),
-    ("E306", "date_depot", "criteria:\n  - {id: c, label: C, when: dalo, points: 1}\n"
-     "tie_break: [date_dépot asc]\n"),
+    (
+        "E302",
+        "logement",
+        "criteria:\n  - {id: c, label: C, when: dalo, points: 1, rubric: logment}\n"
+        "  - {id: d, label: D, when: dalo, points: 1, rubric: logement}\n"
+        "rubrics: [{id: logement, label: Logement}]\n",
+    ),
+    (
+        "E306",
+        "date_depot",
+        "criteria:\n  - {id: c, label: C, when: dalo, points: 1}\ntie_break: [date_dépot asc]\n",
+    ),
 ]
 
 
@@ -168,7 +188,9 @@ def test_no_suggestion_when_nothing_is_close() -> None:
 
 
 # -- collecting ----------------------------------------------------------------------------------
-MANY = HEAD + """\
+MANY = (
+    HEAD
+    + """\
 criteria:
   - {id: a, label: A, when: nb_enfant > 2, points: 1}
   - {id: b, label: B, when: dalo, points: "1.5"}
@@ -176,13 +198,20 @@ criteria:
   - {id: a, label: A bis, when: 'maxi(1, 2) > 0', points: 3}
   - {id: e, label: E, points: 5, min: 9, max: 1}
 """
+)
 
 
 def test_all_errors_are_reported_at_once_and_sorted() -> None:
     err = load_text_error(MANY)
     got = [(d.code, d.span.line, d.span.col, d.criterion) for d in err.diagnostics]
-    assert got == [("E202", 4, 29, "a"), ("E208", 5, 43, "b"), ("E203", 6, 52, "c"), ("E301", 7, 10, "a"),
-                   ("E205", 7, 34, "a"), ("E308", 8, 39, "e")]
+    assert got == [
+        ("E202", 4, 29, "a"),
+        ("E208", 5, 43, "b"),
+        ("E203", 6, 52, "c"),
+        ("E301", 7, 10, "a"),
+        ("E205", 7, 34, "a"),
+        ("E308", 8, 39, "e"),
+    ]
     assert err.render().splitlines()[-1] == "6 errors in grid"
 
 
@@ -229,13 +258,16 @@ def test_alias_bomb_is_refused_quickly() -> None:
     assert "aliases" in err.diagnostics[0].message
 
 
-@pytest.mark.parametrize("tag", [
-    "!!python/object:os.system",
-    "!!python/object/apply:os.system [\"echo pwned\"]",
-    "!!python/name:os.system",
-    "!!binary aGVsbG8=",
-    "!custom x",
-])
+@pytest.mark.parametrize(
+    "tag",
+    [
+        "!!python/object:os.system",
+        '!!python/object/apply:os.system ["echo pwned"]',
+        "!!python/name:os.system",
+        "!!binary aGVsbG8=",
+        "!custom x",
+    ],
+)
 def test_tags_that_are_not_plain_data_are_refused(tag: str) -> None:
     err = load_text_error(HEAD + f"territory: {tag}\n")
     assert [d.code for d in err.diagnostics] == ["E103"]
@@ -276,10 +308,13 @@ def test_failed_variable_does_not_cascade() -> None:
     assert [d.code for d in err.diagnostics] == ["E205"]
 
 
-@pytest.mark.parametrize(("expr", "code"), [
-    ("count(communes_souhaitees if dalo else communes_souhaitees) > 0", "E204"),
-    ("count(coalesce(communes_souhaitees, communes_souhaitees)) > 0", "E206"),
-])
+@pytest.mark.parametrize(
+    ("expr", "code"),
+    [
+        ("count(communes_souhaitees if dalo else communes_souhaitees) > 0", "E204"),
+        ("count(coalesce(communes_souhaitees, communes_souhaitees)) > 0", "E206"),
+    ],
+)
 def test_lists_of_communes_cannot_be_chosen_or_coalesced(expr: str, code: str) -> None:
     text = f'id: x\ntitle: y\ncriteria:\n  - {{id: a, label: A, when: "{expr}", points: 1}}\n'
     with pytest.raises(GridError) as info:
@@ -299,8 +334,18 @@ def _composed(text: str, loader: type) -> list[tuple[object, ...]]:
     def walk(node: yaml.Node) -> None:
         s, e = node.start_mark, node.end_mark
         value = node.value if isinstance(node, yaml.ScalarNode) else None
-        out.append((type(node).__name__, node.tag, value, getattr(node, "style", None) or None,
-                    s.line, s.column, e.line, e.column))
+        out.append(
+            (
+                type(node).__name__,
+                node.tag,
+                value,
+                getattr(node, "style", None) or None,
+                s.line,
+                s.column,
+                e.line,
+                e.column,
+            )
+        )
         if isinstance(node, yaml.SequenceNode):
             for child in node.value:
                 walk(child)

@@ -41,12 +41,23 @@ priorities:
 tie_break: [date_depot asc, numero_unique asc]
 """
 
-BASE = {"date_depot": "2024-01-01", "nb_personnes": 3, "nb_adultes": 1,
-        "date_naissance_demandeur": "1990-05-01", "ressources_mensuelles": 1200,
-        "situation_logement": "locataire_prive"}
+BASE = {
+    "date_depot": "2024-01-01",
+    "nb_personnes": 3,
+    "nb_adultes": 1,
+    "date_naissance_demandeur": "1990-05-01",
+    "ressources_mensuelles": 1200,
+    "situation_logement": "locataire_prive",
+}
 ROWS = [
-    {**BASE, "numero_unique": "A", "dalo": True, "situation_logement": "sans_abri", "violences_couple": True,
-     "nb_enfants": 2},
+    {
+        **BASE,
+        "numero_unique": "A",
+        "dalo": True,
+        "situation_logement": "sans_abri",
+        "violences_couple": True,
+        "nb_enfants": 2,
+    },
     {**BASE, "numero_unique": "B", "situation_logement": "heberge_tiers"},
     {**BASE, "numero_unique": "C", "date_depot": "2025-12-15"},
 ]
@@ -72,16 +83,21 @@ def test_trace_records_points_rules_and_flags(run):
     assert (precaire.met, precaire.points_before, precaire.points) == (True, 8, 0)
     assert precaire.removed_by == "rubrique Logement actuel"
     assert [(c.id, c.points) for c in tr.caps] == [("plafond_situation", -7)]
-    assert [(f.id, f.legal_basis, f.points) for f in tr.flags] == [("prio_dalo", "L441-2-3 CCH", 0),
-                                                                   ("prio_violences", "L441-1 d) CCH", 5)]
+    assert [(f.id, f.legal_basis, f.points) for f in tr.flags] == [
+        ("prio_dalo", "L441-2-3 CCH", 0),
+        ("prio_violences", "L441-1 d) CCH", 5),
+    ]
 
 
 def test_trace_adds_up_to_the_total(run):
     grid, scores, batch = run
     for numero in scores.ids:
         tr = trace(grid, scores, batch, str(numero))
-        parts = (sum(c.points for c in tr.criteria) + sum(c.points for c in tr.caps)
-                 + sum(f.points for f in tr.flags))
+        parts = (
+            sum(c.points for c in tr.criteria)
+            + sum(c.points for c in tr.caps)
+            + sum(f.points for f in tr.flags)
+        )
         assert parts == tr.total == int(scores.total[scores.index_of(str(numero))])
 
 
@@ -112,8 +128,10 @@ def test_render_text_in_french(run):
     assert "rubrique Logement actuel" in text
     assert "Niveau de priorité : 2" in text
     assert text.splitlines()[-2] == "Total : 115 points"
-    assert text.splitlines()[-1] == ("Position parmi les demandes similaires (même typologie souhaitée, "
-                                     "même première commune souhaitée) : 1re sur 3")
+    assert text.splitlines()[-1] == (
+        "Position parmi les demandes similaires (même typologie souhaitée, "
+        "même première commune souhaitée) : 1re sur 3"
+    )
     assert "Violences conjugales" in text and "Sans abri" in text
 
 
@@ -127,13 +145,38 @@ def test_render_text_formats_large_ranks_and_singular(run):
 def test_to_json_has_stable_keys(run):
     data = to_json(trace(*run, "A"))
     json.dumps(data)  # serialisable as is
-    assert list(data) == ["numero_unique", "total", "rank", "count", "tier", "grid", "date_calcul",
-                          "criteria", "caps", "flags", "position"]
+    assert list(data) == [
+        "numero_unique",
+        "total",
+        "rank",
+        "count",
+        "tier",
+        "grid",
+        "date_calcul",
+        "criteria",
+        "caps",
+        "flags",
+        "position",
+    ]
     assert data["grid"]["id"] == "essai" and data["date_calcul"] == "2026-01-01"
-    assert list(data["criteria"][0]) == ["id", "label", "when", "points_rule", "met", "points_before",
-                                         "points", "removed_by", "inputs"]
-    assert data["criteria"][0]["inputs"][1] == {"name": "date_depot", "label": "Date de dépôt",
-                                                "kind": "field", "value": "2024-01-01", "text": "2024-01-01"}
+    assert list(data["criteria"][0]) == [
+        "id",
+        "label",
+        "when",
+        "points_rule",
+        "met",
+        "points_before",
+        "points",
+        "removed_by",
+        "inputs",
+    ]
+    assert data["criteria"][0]["inputs"][1] == {
+        "name": "date_depot",
+        "label": "Date de dépôt",
+        "kind": "field",
+        "value": "2024-01-01",
+        "text": "2024-01-01",
+    }
     assert len(data["criteria"]) == 6 and [f["id"] for f in data["flags"]] == ["prio_dalo", "prio_violences"]
 
 
@@ -170,8 +213,10 @@ def test_explain_text_is_the_rendered_trace(run):
 
 
 def test_batch_without_the_grid_local_fields():
-    local = ("fields:\n  suivi: {type: bool, label: Suivi social}\ncriteria:\n"
-             "  - {id: suivi, label: Suivi social, when: suivi, points: 3}\n")
+    local = (
+        "fields:\n  suivi: {type: bool, label: Suivi social}\ncriteria:\n"
+        "  - {id: suivi, label: Suivi social, when: suivi, points: 3}\n"
+    )
     grid = parse_grid(GRID.replace("criteria:\n", local), "local.yaml")
     batch = Batch.from_rows(ROWS, date_calcul=DAY)  # default catalogue: no 'suivi' column
     scores = score(grid, batch, DAY)

@@ -7,9 +7,9 @@ import datetime
 import numpy as np
 import pytest
 
-from cotation.grid.catalogue import Field, Kind, default_catalogue
 from cotation.data.batch import Batch, day_number, read_applications
 from cotation.data.generate import COMMUNES, generate_applications
+from cotation.grid.catalogue import Field, Kind, default_catalogue
 
 TODAY = datetime.date(2026, 1, 1)
 
@@ -113,16 +113,22 @@ def test_resources(batch: Batch) -> None:
 
 def test_housing_mix(batch: Batch) -> None:
     situation = values(batch, "situation_logement")
-    share = {name: np.mean(situation == code(batch, "situation_logement", name))
-             for name in batch.catalogue["situation_logement"].values}
+    share = {
+        name: np.mean(situation == code(batch, "situation_logement", name))
+        for name in batch.catalogue["situation_logement"].values
+    }
     assert 0.25 <= share["locataire_prive"] <= 0.38
     assert 0.15 <= share["locataire_hlm"] <= 0.25
     assert 0.18 <= share["heberge_parents"] + share["heberge_tiers"] <= 0.32
     assert 0.0 < share["sans_abri"] < 0.05
     rent = valid(batch, "loyer_actuel")
-    tenants = np.isin(situation, [code(batch, "situation_logement", s) for s in ("locataire_prive", "locataire_hlm")])
+    tenants = np.isin(
+        situation, [code(batch, "situation_logement", s) for s in ("locataire_prive", "locataire_hlm")]
+    )
     assert rent[tenants].mean() > 0.9
-    hosted = np.isin(situation, [code(batch, "situation_logement", s) for s in ("heberge_parents", "sans_abri")])
+    hosted = np.isin(
+        situation, [code(batch, "situation_logement", s) for s in ("heberge_parents", "sans_abri")]
+    )
     assert not rent[hosted].any()
 
 
@@ -166,7 +172,9 @@ def test_labels_and_refusals(batch: Batch) -> None:
 
 def test_work(batch: Batch) -> None:
     pro = values(batch, "situation_professionnelle")
-    workers = np.isin(pro, [code(batch, "situation_professionnelle", s) for s in ("cdi", "cdd", "fonctionnaire")])
+    workers = np.isin(
+        pro, [code(batch, "situation_professionnelle", s) for s in ("cdi", "cdd", "fonctionnaire")]
+    )
     idle = np.isin(pro, [code(batch, "situation_professionnelle", s) for s in ("retraite", "chomage")])
     assert valid(batch, "commune_travail")[workers].mean() > 0.8
     assert not valid(batch, "commune_travail")[idle].any()

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from cotation.grid import cache as gridcache
 from cotation.api import load_grid, parse_grid
-from cotation.grid.catalogue import default_catalogue
 from cotation.errors import GridError
+from cotation.grid import cache as gridcache
+from cotation.grid.catalogue import default_catalogue
 
 ROOT = Path(__file__).resolve().parent.parent
 MAIN = """id: essai-cache
@@ -89,8 +89,9 @@ def test_errors_and_other_catalogues_are_not_kept(grid_dir: Path) -> None:
     assert entries(grid_dir) == []
 
 
-def test_text_grids_are_kept_by_text_name_and_directory(grid_dir: Path,
-                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_text_grids_are_kept_by_text_name_and_directory(
+    grid_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(grid_dir)
     a = parse_grid(MAIN, "grille.yaml")
     assert parse_grid(MAIN, "grille.yaml") == a and len(entries(grid_dir)) == 1
@@ -110,11 +111,18 @@ def test_the_key_covers_the_package(grid_dir: Path, monkeypatch: pytest.MonkeyPa
 def test_a_new_process_loads_without_the_checker(grid_dir: Path) -> None:
     """The point of the cache: a warm start imports neither pydantic nor the loader and checker."""
     load_grid(grid_dir / "grille.yaml")
-    code = ("import json, sys; from cotation import load_grid; g = load_grid(sys.argv[1]); "
-            "print(json.dumps([g.meta.id, sorted(m for m in ('pydantic', 'yaml', 'cotation.grid.check', "
-            "'cotation.grid.loader') if m in sys.modules)]))")
+    code = (
+        "import json, sys; from cotation import load_grid; g = load_grid(sys.argv[1]); "
+        "print(json.dumps([g.meta.id, sorted(m for m in ('pydantic', 'yaml', 'cotation.grid.check', "
+        "'cotation.grid.loader') if m in sys.modules)]))"
+    )
     env = {**os.environ, "COTATION_CACHE_DIR": str(grid_dir / "cache")}
-    out = subprocess.run([sys.executable, "-c", code, str(grid_dir / "grille.yaml")], capture_output=True,
-                         text=True, cwd=ROOT, env=env)
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(grid_dir / "grille.yaml")],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+    )
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout) == ["essai-cache", []]

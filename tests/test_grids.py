@@ -16,9 +16,9 @@ import pytest
 import yaml
 
 from cotation import api
-from cotation.grid import ir
 from cotation.data.batch import Batch
 from cotation.data.generate import generate_applications
+from cotation.grid import ir
 
 GRIDS = Path(__file__).resolve().parent.parent / "grids"
 CASE_FILES = sorted(GRIDS.glob("*.tests.yaml"))

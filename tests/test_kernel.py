@@ -1,4 +1,5 @@
-"""The compiled engine (cotation.codegen.score_source + cotation.scoring.compiled) against the reference evaluator.
+"""The compiled engine (cotation.codegen.score_source + cotation.scoring.compiled) against the reference
+evaluator.
 
 Every comparison is exact: totals, breakdown, met, flags, tier and rank, dtypes and shapes included.
 Grids come from an inline grid using every feature, and from Hypothesis (random conditions, rules,
@@ -26,13 +27,13 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from cotation.api import load_grid, parse_grid
+from cotation.cachedir import cache_directory
+from cotation.codegen.build import load_module, module_key
 from cotation.codegen.score_source import generate_source
 from cotation.data.batch import Batch
 from cotation.data.calendar import months_between
 from cotation.data.generate import generate_applications
 from cotation.scoring.compiled import MIN_ROWS_PER_THREAD, compile_grid
-from cotation.cachedir import cache_directory
-from cotation.codegen.build import load_module, module_key
 from cotation.scoring.reference import evaluate
 from cotation.scoring.scores import Scores
 
@@ -178,7 +179,10 @@ def test_totals_without_breakdown(compiled: Any, grid: Any) -> None:
 def test_outputs_are_narrow_and_criterion_major(compiled: Any, grid: Any) -> None:
     scores = compiled.score(generate_applications(300, seed=2), TODAY)
     assert (scores.total.dtype, scores.tier.dtype, scores.flag_bits.dtype) == (
-        np.dtype(grid.widths.total), np.int8, np.dtype(grid.widths.flags))
+        np.dtype(grid.widths.total),
+        np.int8,
+        np.dtype(grid.widths.flags),
+    )
     assert scores.breakdown.dtype == np.dtype(grid.widths.breakdown)
     assert scores.breakdown.T.flags.c_contiguous and scores.met.T.flags.c_contiguous
     assert np.array_equal(scores.total, scores.breakdown.sum(axis=1))
@@ -261,8 +265,9 @@ def test_module_is_content_addressed(tmp_path: Path) -> None:
     assert not list(tmp_path.glob("*.tmp"))
 
 
-def test_module_bytecode_is_kept_and_never_trusted_blindly(tmp_path: Path,
-                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_module_bytecode_is_kept_and_never_trusted_blindly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The module's code object is marshalled next to it; a truncated copy, or one of another text,
     is compiled again and replaced."""
     from cotation.codegen import build as kernel
@@ -308,8 +313,15 @@ def run_fresh(grid_file: Path, cache: Path) -> dict[str, Any]:
     env = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"}
     env["COTATION_CACHE_DIR"] = str(cache)
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
-    done = subprocess.run([sys.executable, "-c", SCRIPT, str(grid_file)], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=300, check=False)
+    done = subprocess.run(
+        [sys.executable, "-c", SCRIPT, str(grid_file)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
@@ -343,20 +355,31 @@ INT_FIELDS = ("nb_personnes", "nb_adultes", "nb_enfants", "nb_refus_propositions
 FLOAT_FIELDS = ("ressources_mensuelles", "loyer_actuel", "surface_actuelle")
 BOOL_FIELDS = ("dalo", "parent_isole", "grossesse", "handicap_menage")
 DATE_FIELDS = ("date_depot", "date_dernier_refus", "date_naissance_demandeur", "date_renouvellement")
-CATEGORIES = {"situation_logement": ("sans_abri", "hotel", "heberge_tiers", "locataire_prive"),
-              "situation_familiale": ("celibataire", "marie", "divorce"),
-              "typologie_souhaitee": ("T1", "T2", "T3")}
+CATEGORIES = {
+    "situation_logement": ("sans_abri", "hotel", "heberge_tiers", "locataire_prive"),
+    "situation_familiale": ("celibataire", "marie", "divorce"),
+    "typologie_souhaitee": ("T1", "T2", "T3"),
+}
 SETS = {"motifs": ("violences", "handicap", "trop_cher", "sante"), "typologies_acceptees": ("T1", "T2", "T3")}
 COMMUNES = ("31555", "31069", "31044")
 CMP = ("<", "<=", ">", ">=", "==", "!=")
 IN = st.sampled_from(["in", "not in"])
-INT_FUNCTIONS = ("months_between(date_depot, date_calcul)", "age(date_naissance_demandeur)",
-                 "days_between(date_dernier_refus, date_calcul)", "count(motifs)",
-                 "count(communes_souhaitees)",
-                 "years_between(date_naissance_demandeur, date_depot)", "coalesce(nb_enfants, 1)",
-                 "(date_calcul - date_depot)")
-COMMUNE_TESTS = ("first(communes_souhaitees) == commune_travail", "commune_travail in communes_souhaitees",
-                 'first(communes_souhaitees) != "31555"', 'commune_travail == "31069"')
+INT_FUNCTIONS = (
+    "months_between(date_depot, date_calcul)",
+    "age(date_naissance_demandeur)",
+    "days_between(date_dernier_refus, date_calcul)",
+    "count(motifs)",
+    "count(communes_souhaitees)",
+    "years_between(date_naissance_demandeur, date_depot)",
+    "coalesce(nb_enfants, 1)",
+    "(date_calcul - date_depot)",
+)
+COMMUNE_TESTS = (
+    "first(communes_souhaitees) == commune_travail",
+    "commune_travail in communes_souhaitees",
+    'first(communes_souhaitees) != "31555"',
+    'commune_travail == "31069"',
+)
 
 
 def fmt(template: str, *parts: Any) -> Any:
@@ -370,28 +393,40 @@ def call(name: Any, args: Any) -> Any:
 
 def quoted_list(values: tuple[str, ...]) -> Any:
     return st.lists(st.sampled_from(values), max_size=3, unique=True).map(
-        lambda vs: "{" + ", ".join(f'"{v}"' for v in vs) + "}")
+        lambda vs: "{" + ", ".join(f'"{v}"' for v in vs) + "}"
+    )
 
 
 def expressions(with_vars: bool) -> tuple[Any, Any, Any]:
     """Strategies of (int, float, bool) expression texts, with the variables vi, vf, vb as leaves or not."""
     present = [f"present({f})" for f in (*INT_FIELDS, *FLOAT_FIELDS, *DATE_FIELDS)]
-    bool_leaf = st.one_of(st.sampled_from(BOOL_FIELDS), st.sampled_from(["true", "false", *present]),
-                          *([st.just("vb")] if with_vars else []))
-    int_leaf = st.one_of(st.sampled_from(INT_FIELDS), st.integers(0, 12).map(str),
-                         st.sampled_from(INT_FUNCTIONS),
-                         *([st.just("vi")] if with_vars else []))
-    float_leaf = st.one_of(st.sampled_from(FLOAT_FIELDS),
-                           st.sampled_from(["0.5", "2.25", "10.0", "0.3", "7.5"]),
-                           *([st.just("vf")] if with_vars else []))
+    bool_leaf = st.one_of(
+        st.sampled_from(BOOL_FIELDS),
+        st.sampled_from(["true", "false", *present]),
+        *([st.just("vb")] if with_vars else []),
+    )
+    int_leaf = st.one_of(
+        st.sampled_from(INT_FIELDS),
+        st.integers(0, 12).map(str),
+        st.sampled_from(INT_FUNCTIONS),
+        *([st.just("vi")] if with_vars else []),
+    )
+    float_leaf = st.one_of(
+        st.sampled_from(FLOAT_FIELDS),
+        st.sampled_from(["0.5", "2.25", "10.0", "0.3", "7.5"]),
+        *([st.just("vf")] if with_vars else []),
+    )
 
     def ints(inner: Any) -> Any:
         return st.one_of(
             fmt("({} {} {})", inner, st.sampled_from(["+", "-", "*", "//", "%"]), inner),
-            fmt("(-{})", inner), fmt("abs({})", inner), fmt("clip({}, {}, {})", inner, inner, inner),
+            fmt("(-{})", inner),
+            fmt("abs({})", inner),
+            fmt("clip({}, {}, {})", inner, inner, inner),
             call(st.sampled_from(["min", "max"]), st.lists(inner, min_size=2, max_size=3)),
             fmt("({} if {} else {})", inner, bool_leaf, inner),
-            fmt("{}({})", st.sampled_from(["round", "floor", "ceil"]), float_leaf))
+            fmt("{}({})", st.sampled_from(["round", "floor", "ceil"]), float_leaf),
+        )
 
     int_expr = st.recursive(int_leaf, ints, max_leaves=4)
 
@@ -399,33 +434,49 @@ def expressions(with_vars: bool) -> tuple[Any, Any, Any]:
         either = st.one_of(inner, int_expr)
         return st.one_of(
             fmt("({} {} {})", either, st.sampled_from(["+", "-", "*", "/", "//", "%"]), inner),
-            fmt("({} / {})", int_expr, int_expr), fmt("(-{})", inner), fmt("min({}, {})", inner, either),
+            fmt("({} / {})", int_expr, int_expr),
+            fmt("(-{})", inner),
+            fmt("min({}, {})", inner, either),
             fmt("clip({}, {}, {})", inner, either, inner),
             fmt("({} if {} else {})", inner, bool_leaf, either),
-            fmt("coalesce({}, {})", st.sampled_from(FLOAT_FIELDS), either))
+            fmt("coalesce({}, {})", st.sampled_from(FLOAT_FIELDS), either),
+        )
 
     float_expr = st.recursive(float_leaf, floats, max_leaves=4)
     number = st.one_of(int_expr, float_expr)
     category = st.sampled_from(sorted(CATEGORIES))
     set_field = st.sampled_from(sorted(SETS))
     atoms = st.one_of(
-        bool_leaf, fmt("{} {} {}", int_expr, st.sampled_from(CMP), int_expr),
+        bool_leaf,
+        fmt("{} {} {}", int_expr, st.sampled_from(CMP), int_expr),
         fmt("{} {} {}", number, st.sampled_from(CMP), number),
-        category.flatmap(lambda f: fmt(f + ' {} "{}"', st.sampled_from(["==", "!="]),
-                                       st.sampled_from(CATEGORIES[f]))),
+        category.flatmap(
+            lambda f: fmt(f + ' {} "{}"', st.sampled_from(["==", "!="]), st.sampled_from(CATEGORIES[f]))
+        ),
         category.flatmap(lambda f: fmt(f + " {} {}", IN, quoted_list(CATEGORIES[f]))),
         set_field.flatmap(lambda f: fmt('"{}" {} ' + f, st.sampled_from(SETS[f]), IN)),
         fmt('"{}" {} communes_souhaitees', st.sampled_from(COMMUNES), IN),
         st.sampled_from(COMMUNE_TESTS),
-        fmt('{} {} date("{}")', st.sampled_from(DATE_FIELDS), st.sampled_from(CMP),
-            st.dates(datetime.date(1950, 1, 1), TODAY)),
-        fmt("{} + {} {} date_calcul", st.sampled_from(DATE_FIELDS), st.integers(-400, 400),
-            st.sampled_from(CMP)))
+        fmt(
+            '{} {} date("{}")',
+            st.sampled_from(DATE_FIELDS),
+            st.sampled_from(CMP),
+            st.dates(datetime.date(1950, 1, 1), TODAY),
+        ),
+        fmt(
+            "{} + {} {} date_calcul",
+            st.sampled_from(DATE_FIELDS),
+            st.integers(-400, 400),
+            st.sampled_from(CMP),
+        ),
+    )
 
     def logic(inner: Any) -> Any:
-        return st.one_of(fmt("({} {} {})", inner, st.sampled_from(["and", "or"]), inner),
-                         fmt("(not {})", inner),
-                         fmt("({} if {} else {})", inner, inner, inner))
+        return st.one_of(
+            fmt("({} {} {})", inner, st.sampled_from(["and", "or"]), inner),
+            fmt("(not {})", inner),
+            fmt("({} if {} else {})", inner, inner, inner),
+        )
 
     return int_expr, float_expr, st.recursive(atoms, logic, max_leaves=4)
 
@@ -441,12 +492,26 @@ def maybe(draw: Any, key: str, values: Any) -> dict[str, Any]:
 
 @st.composite
 def bands(draw: Any) -> list[dict[str, Any]]:
-    cuts = sorted(draw(st.lists(st.sampled_from([-50, -1, 0, 0.3, 1, 2.5, 9, 12, 100, 1000]),
-                                min_size=1, max_size=4, unique=True)))
+    cuts = sorted(
+        draw(
+            st.lists(
+                st.sampled_from([-50, -1, 0, 0.3, 1, 2.5, 9, 12, 100, 1000]),
+                min_size=1,
+                max_size=4,
+                unique=True,
+            )
+        )
+    )
     edges = [None if draw(st.booleans()) else cuts[0], *cuts[1:], None if draw(st.booleans()) else cuts[-1]]
-    out = [{**({"from": lo} if lo is not None else {}), **({"to": hi} if hi is not None else {}),
-            "points": draw(st.integers(-5, 20))}
-           for lo, hi in itertools.pairwise(edges) if lo is None or hi is None or lo < hi]
+    out = [
+        {
+            **({"from": lo} if lo is not None else {}),
+            **({"to": hi} if hi is not None else {}),
+            "points": draw(st.integers(-5, 20)),
+        }
+        for lo, hi in itertools.pairwise(edges)
+        if lo is None or hi is None or lo < hi
+    ]
     return out or [{"points": 1}]
 
 
@@ -474,19 +539,42 @@ def criteria(draw: Any, j: int) -> dict[str, Any]:
 def grids(draw: Any) -> str:
     """The YAML text of a random valid grid."""
     crits = [draw(criteria(j)) for j in range(draw(st.integers(1, 5)))]
-    prios = [{"id": f"p{j}", "label": f"Priorité {j}", "legal_basis": "L441-1", "when": draw(BOOL_EXPR),
-              **maybe(draw, "points", st.integers(-5, 40)), **maybe(draw, "tier", st.integers(1, 3))}
-             for j in range(draw(st.integers(0, 3)))]
-    groups = [{"id": g, "label": g, **maybe(draw, "min", st.integers(-10, 5)),
-               **maybe(draw, "max", st.integers(5, 40))}
-              for g in sorted({c["group"] for c in crits if "group" in c})]
+    prios = [
+        {
+            "id": f"p{j}",
+            "label": f"Priorité {j}",
+            "legal_basis": "L441-1",
+            "when": draw(BOOL_EXPR),
+            **maybe(draw, "points", st.integers(-5, 40)),
+            **maybe(draw, "tier", st.integers(1, 3)),
+        }
+        for j in range(draw(st.integers(0, 3)))
+    ]
+    groups = [
+        {
+            "id": g,
+            "label": g,
+            **maybe(draw, "min", st.integers(-10, 5)),
+            **maybe(draw, "max", st.integers(5, 40)),
+        }
+        for g in sorted({c["group"] for c in crits if "group" in c})
+    ]
     rubrics = [{"id": r, "label": r} for r in sorted({c["rubric"] for c in crits if "rubric" in c})]
-    tie_break = draw(st.sampled_from([["date_depot asc"], ["ressources_mensuelles desc", "date_depot asc"],
-                                      ["loyer_actuel asc"]]))
-    grid = {"id": "hypothese", "title": "Grille aléatoire",
-            "variables": {"vi": draw(BASE_INT), "vf": draw(BASE_FLOAT), "vb": draw(BASE_BOOL)},
-            "criteria": crits, "rubrics": rubrics, "groups": groups, "priorities": prios,
-            "tie_break": tie_break}
+    tie_break = draw(
+        st.sampled_from(
+            [["date_depot asc"], ["ressources_mensuelles desc", "date_depot asc"], ["loyer_actuel asc"]]
+        )
+    )
+    grid = {
+        "id": "hypothese",
+        "title": "Grille aléatoire",
+        "variables": {"vi": draw(BASE_INT), "vf": draw(BASE_FLOAT), "vb": draw(BASE_BOOL)},
+        "criteria": crits,
+        "rubrics": rubrics,
+        "groups": groups,
+        "priorities": prios,
+        "tie_break": tie_break,
+    }
     return yaml.safe_dump(grid, allow_unicode=True, sort_keys=False)
 
 
@@ -499,29 +587,45 @@ def iso(lo: datetime.date, hi: datetime.date) -> Any:
 
 
 ROW = st.fixed_dictionaries(
-    {"date_depot": iso(datetime.date(2000, 1, 1), TODAY), "nb_personnes": st.integers(1, 8),
-     "nb_adultes": st.integers(1, 3), "date_naissance_demandeur": iso(datetime.date(1940, 1, 1), TODAY),
-     "ressources_mensuelles": st.sampled_from([0, 450.5, 1200, 2500.25, 999.99, 3000]),
-     "situation_logement": st.sampled_from(CATEGORIES["situation_logement"])},
-    optional={"nb_enfants": optional(st.integers(0, 5)), "nb_refus_propositions": optional(st.integers(0, 3)),
-              "temps_trajet_travail": optional(st.integers(0, 120)),
-              "loyer_actuel": optional(st.sampled_from([0, 350, 612.4, 1500])),
-              "surface_actuelle": optional(st.sampled_from([0, 9, 18.5, 45, 70.25])),
-              **{f: optional(st.booleans()) for f in BOOL_FIELDS},
-              **{f: optional(iso(datetime.date(1950, 1, 1), TODAY))
-                 for f in ("date_dernier_refus", "date_renouvellement")},
-              "situation_familiale": optional(st.sampled_from(CATEGORIES["situation_familiale"])),
-              "typologie_souhaitee": optional(st.sampled_from(CATEGORIES["typologie_souhaitee"])),
-              **{f: st.lists(st.sampled_from(v), unique=True).map(";".join) for f, v in SETS.items()},
-              "communes_souhaitees": st.lists(st.sampled_from(COMMUNES), unique=True).map(";".join),
-              "commune_travail": optional(st.sampled_from(COMMUNES))})
+    {
+        "date_depot": iso(datetime.date(2000, 1, 1), TODAY),
+        "nb_personnes": st.integers(1, 8),
+        "nb_adultes": st.integers(1, 3),
+        "date_naissance_demandeur": iso(datetime.date(1940, 1, 1), TODAY),
+        "ressources_mensuelles": st.sampled_from([0, 450.5, 1200, 2500.25, 999.99, 3000]),
+        "situation_logement": st.sampled_from(CATEGORIES["situation_logement"]),
+    },
+    optional={
+        "nb_enfants": optional(st.integers(0, 5)),
+        "nb_refus_propositions": optional(st.integers(0, 3)),
+        "temps_trajet_travail": optional(st.integers(0, 120)),
+        "loyer_actuel": optional(st.sampled_from([0, 350, 612.4, 1500])),
+        "surface_actuelle": optional(st.sampled_from([0, 9, 18.5, 45, 70.25])),
+        **{f: optional(st.booleans()) for f in BOOL_FIELDS},
+        **{
+            f: optional(iso(datetime.date(1950, 1, 1), TODAY))
+            for f in ("date_dernier_refus", "date_renouvellement")
+        },
+        "situation_familiale": optional(st.sampled_from(CATEGORIES["situation_familiale"])),
+        "typologie_souhaitee": optional(st.sampled_from(CATEGORIES["typologie_souhaitee"])),
+        **{f: st.lists(st.sampled_from(v), unique=True).map(";".join) for f, v in SETS.items()},
+        "communes_souhaitees": st.lists(st.sampled_from(COMMUNES), unique=True).map(";".join),
+        "commune_travail": optional(st.sampled_from(COMMUNES)),
+    },
+)
 
 
-@settings(max_examples=15, deadline=None, derandomize=True, phases=[Phase.explicit, Phase.generate],
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(
+    max_examples=15,
+    deadline=None,
+    derandomize=True,
+    phases=[Phase.explicit, Phase.generate],
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 @given(text=grids(), rows=st.lists(ROW, max_size=50), seed=st.integers(0, 1000))
-def test_random_grids(text: str, rows: list[dict[str, Any]], seed: int,
-                      tmp_path_factory: pytest.TempPathFactory) -> None:
+def test_random_grids(
+    text: str, rows: list[dict[str, Any]], seed: int, tmp_path_factory: pytest.TempPathFactory
+) -> None:
     """Each example compiles a serial kernel (about a second), hence few examples and no shrinking."""
     grid = parse_grid(text, "hypothese.yaml")
     compiled = compile_grid(grid, tmp_path_factory.getbasetemp() / "hypothesis", parallel=False)
@@ -548,16 +652,21 @@ def test_helpers(compiled: Any) -> None:
     assert [module._round_half_away(x) for x in halves] == expected.tolist()
 
 
-def test_grids_differing_only_in_points_share_one_compiled_kernel(tmp_path: Path,
-                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_grids_differing_only_in_points_share_one_compiled_kernel(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A grid author trying other points reuses the cached kernel (same module file and object);
     each grid's own values reach it as arguments, and both score as the reference does."""
     example = ROOT / "grids" / "exemple-metropole.yaml"
     monkeypatch.chdir(example.parent)
     text = example.read_text(encoding="utf-8")
     before = parse_grid(text, str(example))
-    after = parse_grid(text.replace("points: 17", "points: 30", 1).replace("max: 120", "max: 12", 1)
-                       .replace("points: 40", "points: 45", 1), str(example))
+    after = parse_grid(
+        text.replace("points: 17", "points: 30", 1)
+        .replace("max: 120", "max: 12", 1)
+        .replace("points: 40", "points: 45", 1),
+        str(example),
+    )
     a, b = compile_grid(before, tmp_path), compile_grid(after, tmp_path)
     assert a.path == b.path and a.module is b.module and a.source == b.source
     assert list(a.points) != list(b.points)

@@ -98,8 +98,13 @@ def test_tokenizer_rejects_single_equals_and_suggests_double() -> None:
 def test_tokenizer_kinds_and_offsets() -> None:
     toks = tokenize("not x<=1.5 or 'a'")
     assert [(t.kind, t.text, t.start, t.end) for t in toks] == [
-        ("keyword", "not", 0, 3), ("name", "x", 4, 5), ("op", "<=", 5, 7), ("number", "1.5", 7, 10),
-        ("keyword", "or", 11, 13), ("string", "'a'", 14, 17), ("end", "", 17, 17),
+        ("keyword", "not", 0, 3),
+        ("name", "x", 4, 5),
+        ("op", "<=", 5, 7),
+        ("number", "1.5", 7, 10),
+        ("keyword", "or", 11, 13),
+        ("string", "'a'", 14, 17),
+        ("end", "", 17, 17),
     ]
 
 
@@ -127,14 +132,14 @@ def test_spans_point_at_the_right_columns() -> None:
     assert isinstance(call, Call) and _cols(call) == (5, 27)
     name = call.args[0]
     assert isinstance(name, Name) and _cols(name) == (14, 23)
-    assert text[name.span.col - 1:name.span.end_col - 1] == "nb_enfant"
+    assert text[name.span.col - 1 : name.span.end_col - 1] == "nb_enfant"
 
 
 def test_span_of_every_name_covers_its_text() -> None:
     text = "a.b < 2 and (cc or not ddd) and e in {f, logement.surface}"
     for node in walk(parse(text)):
         if isinstance(node, Name):
-            assert text[node.span.col - 1:node.span.end_col - 1].replace(" ", "") == node.name
+            assert text[node.span.col - 1 : node.span.end_col - 1].replace(" ", "") == node.name
 
 
 def test_compare_span_covers_the_chain() -> None:

@@ -18,12 +18,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cotation.api import parse_grid, score
-from cotation.grid.catalogue import default_catalogue
 from cotation.data.batch import Batch
+from cotation.grid.catalogue import default_catalogue
 from cotation.grid.ir import Grid
 from cotation.grid.parser import KEYWORDS, parse
 from cotation.grid.printer import show
-from cotation.scoring.scores import Scores
 from cotation.grid.syntax import (
     Binary,
     Bool,
@@ -37,16 +36,20 @@ from cotation.grid.syntax import (
     String,
     Unary,
 )
+from cotation.scoring.scores import Scores
 
 DAY = datetime.date(2026, 1, 1)
 EXAMPLES = settings(max_examples=60, deadline=None)
 
 # -- (a) expression trees ------------------------------------------------------------------------
 identifiers = st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,7}", fullmatch=True).filter(lambda s: s not in KEYWORDS)
-numbers = st.one_of(st.integers(min_value=0, max_value=10**12),
-                    st.floats(min_value=0.0, allow_nan=False, allow_infinity=False))
+numbers = st.one_of(
+    st.integers(min_value=0, max_value=10**12),
+    st.floats(min_value=0.0, allow_nan=False, allow_infinity=False),
+)
 texts = st.text(st.characters(exclude_categories=["Cs"], exclude_characters="\n\r"), max_size=8).filter(
-    lambda s: not ('"' in s and "'" in s))
+    lambda s: not ('"' in s and "'" in s)
+)
 
 leaves: st.SearchStrategy[Expr] = st.one_of(
     st.builds(Number, numbers),
@@ -61,9 +64,14 @@ def _compound(children: st.SearchStrategy[Expr]) -> st.SearchStrategy[Expr]:
     return st.one_of(
         st.builds(Unary, st.sampled_from(["-", "not"]), children),
         st.builds(Binary, st.sampled_from(["+", "-", "*", "/", "//", "%", "and", "or"]), children, children),
-        st.integers(1, 3).flatmap(lambda n: st.builds(
-            Compare, children, st.lists(ops, min_size=n, max_size=n).map(tuple),
-            st.lists(children, min_size=n, max_size=n).map(tuple))),
+        st.integers(1, 3).flatmap(
+            lambda n: st.builds(
+                Compare,
+                children,
+                st.lists(ops, min_size=n, max_size=n).map(tuple),
+                st.lists(children, min_size=n, max_size=n).map(tuple),
+            )
+        ),
         st.builds(Conditional, children, children, children),
         st.builds(Call, identifiers, st.lists(children, max_size=3).map(tuple)),
         st.builds(SetLit, st.lists(children, max_size=3).map(tuple), st.sampled_from(["{}", "[]"])),
@@ -93,38 +101,73 @@ BOOLS = ["dalo", "pdalhpd", "parent_isole", "handicap_menage", "violences_couple
 INTS = ["nb_enfants", "nb_personnes", "nb_refus_propositions"]
 CATEGORIES = {name: CAT[name].values for name in ("situation_logement", "situation_familiale")}
 SETS = {name: CAT[name].values for name in ("motifs", "typologies_acceptees")}
-VALUES = ["months_between(date_depot, date_calcul)", "nb_personnes", "ressources_mensuelles / 100",
-          "coalesce(loyer_actuel, 0)", "nb_enfants", "anciennete", "age(date_naissance_demandeur)"]
-POINT_EXPRS = ["3 * coalesce(nb_enfants, 0)", "nb_personnes - 1", "round(ressources_mensuelles / 1000)",
-               "10 if dalo else 2", "min(coalesce(nb_enfants, 0), 4)",
-               "-5 * clip(coalesce(nb_refus_propositions, 0), 0, 3)",
-               "anciennete // 12"]
+VALUES = [
+    "months_between(date_depot, date_calcul)",
+    "nb_personnes",
+    "ressources_mensuelles / 100",
+    "coalesce(loyer_actuel, 0)",
+    "nb_enfants",
+    "anciennete",
+    "age(date_naissance_demandeur)",
+]
+POINT_EXPRS = [
+    "3 * coalesce(nb_enfants, 0)",
+    "nb_personnes - 1",
+    "round(ressources_mensuelles / 1000)",
+    "10 if dalo else 2",
+    "min(coalesce(nb_enfants, 0), 4)",
+    "-5 * clip(coalesce(nb_refus_propositions, 0), 0, 3)",
+    "anciennete // 12",
+]
 
 
 def _quoted(values: tuple[str, ...], n: int) -> st.SearchStrategy[str]:
     return st.lists(st.sampled_from(values), min_size=1, max_size=n, unique=True).map(
-        lambda vs: ", ".join(f'"{v}"' for v in vs))
+        lambda vs: ", ".join(f'"{v}"' for v in vs)
+    )
 
 
 atoms = st.one_of(
     st.sampled_from(BOOLS),
-    st.builds("{} {} {}".format, st.sampled_from(INTS), st.sampled_from(["<", "<=", ">", ">=", "==", "!="]),
-              st.integers(0, 6)),
-    st.sampled_from(sorted(CATEGORIES)).flatmap(lambda f: st.one_of(
-        st.sampled_from(CATEGORIES[f]).map(lambda v: f'{f} == "{v}"'),
-        st.builds(lambda op, vs: f"{f} {op} {{{vs}}}", st.sampled_from(["in", "not in"]),
-                  _quoted(CATEGORIES[f], 3)),
-    )),
-    st.sampled_from(sorted(SETS)).flatmap(lambda f: st.builds(
-        lambda v, op: f'"{v}" {op} {f}', st.sampled_from(SETS[f]), st.sampled_from(["in", "not in"]))),
+    st.builds(
+        "{} {} {}".format,
+        st.sampled_from(INTS),
+        st.sampled_from(["<", "<=", ">", ">=", "==", "!="]),
+        st.integers(0, 6),
+    ),
+    st.sampled_from(sorted(CATEGORIES)).flatmap(
+        lambda f: st.one_of(
+            st.sampled_from(CATEGORIES[f]).map(lambda v: f'{f} == "{v}"'),
+            st.builds(
+                lambda op, vs: f"{f} {op} {{{vs}}}",
+                st.sampled_from(["in", "not in"]),
+                _quoted(CATEGORIES[f], 3),
+            ),
+        )
+    ),
+    st.sampled_from(sorted(SETS)).flatmap(
+        lambda f: st.builds(
+            lambda v, op: f'"{v}" {op} {f}', st.sampled_from(SETS[f]), st.sampled_from(["in", "not in"])
+        )
+    ),
     st.integers(0, 240).map(lambda k: f"months_between(date_depot, date_calcul) >= {k}"),
-    st.sampled_from(["date_decision_dalo >= date(\"2024-01-01\")", "age(date_naissance_demandeur) < 30",
-                     "present(nb_enfants)", "anciennete > 24"]),
+    st.sampled_from(
+        [
+            'date_decision_dalo >= date("2024-01-01")',
+            "age(date_naissance_demandeur) < 30",
+            "present(nb_enfants)",
+            "anciennete > 24",
+        ]
+    ),
 )
-conditions = st.recursive(atoms, lambda c: st.one_of(
-    c.map(lambda x: f"not ({x})"),
-    st.builds(lambda a, op, b: f"({a}) {op} ({b})", c, st.sampled_from(["and", "or"]), c),
-), max_leaves=4)
+conditions = st.recursive(
+    atoms,
+    lambda c: st.one_of(
+        c.map(lambda x: f"not ({x})"),
+        st.builds(lambda a, op, b: f"({a}) {op} ({b})", c, st.sampled_from(["and", "or"]), c),
+    ),
+    max_leaves=4,
+)
 
 
 @st.composite
@@ -132,8 +175,9 @@ def bands(draw: st.DrawFn) -> list[dict[str, Any]]:
     n = draw(st.integers(1, 3))
     edges = sorted(draw(st.lists(st.integers(-5, 500), min_size=2 * n, max_size=2 * n, unique=True)))
     points = draw(st.lists(st.integers(-10, 30), min_size=n, max_size=n))
-    out: list[dict[str, Any]] = [{"from": edges[2 * i], "to": edges[2 * i + 1], "points": points[i]}
-                                 for i in range(n)]
+    out: list[dict[str, Any]] = [
+        {"from": edges[2 * i], "to": edges[2 * i + 1], "points": points[i]} for i in range(n)
+    ]
     if draw(st.booleans()):
         del out[0]["from"]
     if draw(st.booleans()):
@@ -179,8 +223,12 @@ def criteria(draw: st.DrawFn, i: int) -> dict[str, Any]:
 
 @st.composite
 def priorities(draw: st.DrawFn, i: int) -> dict[str, Any]:
-    p: dict[str, Any] = {"id": f"p{i}", "label": f"Priorité {i}", "legal_basis": "L441-1 CCH",
-                         "when": draw(conditions)}
+    p: dict[str, Any] = {
+        "id": f"p{i}",
+        "label": f"Priorité {i}",
+        "legal_basis": "L441-1 CCH",
+        "when": draw(conditions),
+    }
     if draw(st.booleans()):
         p["points"] = draw(st.integers(0, 50))
     if draw(st.booleans()):
@@ -191,9 +239,12 @@ def priorities(draw: st.DrawFn, i: int) -> dict[str, Any]:
 @st.composite
 def grid_texts(draw: st.DrawFn) -> str:
     crits = [draw(criteria(i)) for i in range(draw(st.integers(1, 7)))]
-    doc: dict[str, Any] = {"id": "propriete", "title": "Grille aléatoire",
-                           "variables": {"anciennete": "months_between(date_depot, date_calcul)"},
-                           "criteria": crits}
+    doc: dict[str, Any] = {
+        "id": "propriete",
+        "title": "Grille aléatoire",
+        "variables": {"anciennete": "months_between(date_depot, date_calcul)"},
+        "criteria": crits,
+    }
 
     def used(key: str) -> list[str]:
         return sorted({c[key] for c in crits if key in c})
@@ -234,8 +285,9 @@ ROW = {
     "loyer_actuel": maybe(st.one_of(st.floats(0, 5000), st.just(1e6))),
     "situation_familiale": maybe(st.sampled_from(CATEGORIES["situation_familiale"])),
     "motifs": maybe(st.lists(st.sampled_from(SETS["motifs"]), max_size=4, unique=True)),
-    "typologies_acceptees": maybe(st.lists(st.sampled_from(SETS["typologies_acceptees"]), max_size=3,
-                                           unique=True)),
+    "typologies_acceptees": maybe(
+        st.lists(st.sampled_from(SETS["typologies_acceptees"]), max_size=3, unique=True)
+    ),
     "date_decision_dalo": maybe(dates(2015)),
     "date_dernier_refus": maybe(dates(2020)),
     **{name: maybe(st.booleans()) for name in BOOLS},
@@ -247,8 +299,9 @@ MIN_ROWS = 0
 
 @st.composite
 def batches(draw: st.DrawFn, grid: Grid) -> Batch:
-    ids = draw(st.lists(st.from_regex(r"[0-9A-Z]{1,6}", fullmatch=True), min_size=MIN_ROWS, max_size=10,
-                        unique=True))
+    ids = draw(
+        st.lists(st.from_regex(r"[0-9A-Z]{1,6}", fullmatch=True), min_size=MIN_ROWS, max_size=10, unique=True)
+    )
     rows = []
     for ident in ids:
         row = {"numero_unique": ident, **{k: draw(v) for k, v in ROW.items()}}

@@ -41,9 +41,11 @@ def test_names_are_those_of_their_modules() -> None:
 def test_import_is_cheap() -> None:
     """``import cotation`` imports none of the heavy dependencies (a warm start pays only for what
     it uses); ``from cotation import score`` brings what scoring needs, still without numba."""
-    code = ("import sys, cotation; heavy = ('numba', 'numpy', 'pyarrow', 'pydantic', 'yaml'); "
-            "first = sorted(m for m in heavy if m in sys.modules); "
-            "from cotation import score; print(first, 'numba' in sys.modules)")
+    code = (
+        "import sys, cotation; heavy = ('numba', 'numpy', 'pyarrow', 'pydantic', 'yaml'); "
+        "first = sorted(m for m in heavy if m in sys.modules); "
+        "from cotation import score; print(first, 'numba' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[] False"
 

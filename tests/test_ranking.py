@@ -17,20 +17,20 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import cotation
+import cotation.data.batch
+import cotation.match.compiled
 import cotation.match.pool
 import cotation.match.prepared
 import cotation.match.reference
 import cotation.scoring.reference
 from cotation.api import load_grid, parse_grid, rank
 from cotation.data.batch import Batch, read_dwellings
-from cotation.errors import DataError, GridError
 from cotation.data.generate import generate_applications, generate_dwellings
-import cotation.data.batch
-import cotation.match.compiled
-from cotation.match.compiled import compile_pairs
-from cotation.scoring.order import scores_rank
-from cotation.match.ranking import Ranking
+from cotation.errors import DataError, GridError
 from cotation.explain.render import position_text
+from cotation.match.compiled import compile_pairs
+from cotation.match.ranking import Ranking
+from cotation.scoring.order import scores_rank
 
 DAY = datetime.date(2026, 1, 1)
 COMMUNES = ("31555", "31069", "31044", "31149")
@@ -41,7 +41,8 @@ id: essai-rang
 title: Essai de classement
 criteria:
   - {id: dalo, label: DALO, when: dalo, points: 50}
-  - {id: anciennete, label: Ancienneté, value: "months_between(date_depot, date_calcul)", per_unit: 1, max: 60}
+  - {id: anciennete, label: Ancienneté, value: "months_between(date_depot, date_calcul)", per_unit: 1,
+     max: 60}
 priorities:
   - {id: p_dalo, label: DALO, legal_basis: L441-2-3 CCH, when: dalo, tier: 1}
 """
@@ -59,13 +60,33 @@ FULL_MATCH = {
     ],
     "criteria": [
         {"id": "premier", "label": "Premier souhait", "when": "rang_commune == 1", "points": 30},
-        {"id": "effort", "label": "Effort", "value": "taux_effort_logement",
-         "bands": [{"to": 0.3, "points": 10}, {"from": 0.4, "points": -20}]},
-        {"id": "rav", "label": "Reste à vivre", "value": "reste_a_vivre_uc_logement", "per_unit": 1, "unit": 100,
-         "min": -10, "max": 10},
-        {"id": "acces", "label": "Accessible", "when": "besoin_accessibilite and coalesce(logement.accessible, false)",
-         "points": 40},
-        {"id": "qpv", "label": "QPV", "when": "coalesce(logement.qpv, false) and nb_personnes >= 3", "points": -5},
+        {
+            "id": "effort",
+            "label": "Effort",
+            "value": "taux_effort_logement",
+            "bands": [{"to": 0.3, "points": 10}, {"from": 0.4, "points": -20}],
+        },
+        {
+            "id": "rav",
+            "label": "Reste à vivre",
+            "value": "reste_a_vivre_uc_logement",
+            "per_unit": 1,
+            "unit": 100,
+            "min": -10,
+            "max": 10,
+        },
+        {
+            "id": "acces",
+            "label": "Accessible",
+            "when": "besoin_accessibilite and coalesce(logement.accessible, false)",
+            "points": 40,
+        },
+        {
+            "id": "qpv",
+            "label": "QPV",
+            "when": "coalesce(logement.qpv, false) and nb_personnes >= 3",
+            "points": -5,
+        },
         {"id": "cat", "label": "Catégorie", "points": "categorie_menage + personnes_supplementaires"},
     ],
 }
@@ -77,8 +98,13 @@ NO_INDEX_MATCH = {
     "criteria": [
         {"id": "rang", "label": "Rang du souhait", "value": "coalesce(rang_commune, 9)", "per_unit": -2},
         {"id": "travail", "label": "Travail", "when": "commune_travail == logement.commune", "points": 15},
-        {"id": "age", "label": "Âge et étage", "when": "age(date_naissance_demandeur) >= 60 and "
-         "coalesce(logement.etage, 0) >= 3 and not coalesce(logement.ascenseur, false)", "points": -30},
+        {
+            "id": "age",
+            "label": "Âge et étage",
+            "when": "age(date_naissance_demandeur) >= 60 and "
+            "coalesce(logement.etage, 0) >= 3 and not coalesce(logement.ascenseur, false)",
+            "points": -30,
+        },
     ],
 }
 
@@ -130,7 +156,9 @@ def test_candidates_are_ordered_and_eligible(full_grid: Any) -> None:
     apps, dws = generate_applications(2000, seed=1), generate_dwellings(25, seed=2)
     out = both(full_grid, apps, dws, 5)
     for m in range(len(dws)):
-        got = [(int(t), int(s)) for t, s, r in zip(out.tier[m], out.total[m], out.rows[m], strict=True) if r >= 0]
+        got = [
+            (int(t), int(s)) for t, s, r in zip(out.tier[m], out.total[m], out.rows[m], strict=True) if r >= 0
+        ]
         assert got == sorted(got, key=lambda x: (-x[0], -x[1]))
         assert len(got) == min(5, int(out.eligible[m]))
     assert (out.pair_points[out.rows < 0] == 0).all()
@@ -145,12 +173,20 @@ def test_without_index(scan_grid: Any) -> None:
 
 def test_ties_follow_the_declared_tie_breaks(full_grid: Any) -> None:
     """Identical applications but their filing date and id: the older, then the smaller id, first."""
-    row = {"nb_personnes": 1, "nb_adultes": 1, "date_naissance_demandeur": "1980-05-05",
-           "ressources_mensuelles": 1500, "revenu_fiscal_reference": 15000, "situation_logement": "locataire_prive",
-           "communes_souhaitees": "31555"}
+    row = {
+        "nb_personnes": 1,
+        "nb_adultes": 1,
+        "date_naissance_demandeur": "1980-05-05",
+        "ressources_mensuelles": 1500,
+        "revenu_fiscal_reference": 15000,
+        "situation_logement": "locataire_prive",
+        "communes_souhaitees": "31555",
+    }
     dates = ["2022-03-01", "2022-03-01", "2022-01-01", "2022-03-01"]
     ids = ["B", "A", "Z", "C"]
-    apps = Batch.from_rows([{**row, "numero_unique": i, "date_depot": d} for i, d in zip(ids, dates, strict=True)])
+    apps = Batch.from_rows(
+        [{**row, "numero_unique": i, "date_depot": d} for i, d in zip(ids, dates, strict=True)]
+    )
     dws = generate_dwellings(1, seed=0).to_arrow().to_pylist()
     dws[0].update(commune="31555", pieces=1, typologie="T1", financement="PLUS", accessible=False, qpv=False)
     dw = Batch.from_rows(dws, cotation.dwelling_catalogue())
@@ -187,7 +223,9 @@ def test_assignment_proposes_each_application_once(full_grid: Any) -> None:
         assert np.array_equal(out.rows[first], free.rows[first])  # the first to choose is unconstrained
         assert (out.already_proposed <= out.eligible).all()
     best = rank(full_grid, apps, dws, 3, date_calcul=DAY, assignment="best")
-    lead = [(int(free.tier[m, 0]), int(free.total[m, 0])) for m in best.dwelling_order if free.rows[m, 0] >= 0]
+    lead = [
+        (int(free.tier[m, 0]), int(free.total[m, 0])) for m in best.dwelling_order if free.rows[m, 0] >= 0
+    ]
     assert lead == sorted(lead, key=lambda x: (-x[0], -x[1]))
 
 
@@ -205,8 +243,15 @@ def test_ranking_tables(full_grid: Any) -> None:
     apps, dws = generate_applications(800, seed=2), generate_dwellings(6, seed=3)
     out = rank(full_grid, apps, dws, 3, date_calcul=DAY)
     frame = out.to_pandas()
-    assert list(frame.columns) == ["logement", "rang", "numero_unique", "tier", "total", "points_demande",
-                                   "points_logement"]
+    assert list(frame.columns) == [
+        "logement",
+        "rang",
+        "numero_unique",
+        "tier",
+        "total",
+        "points_demande",
+        "points_logement",
+    ]
     assert len(frame) == int((out.rows >= 0).sum())
     counts = out.counts()
     assert list(counts) == ["logement", "eligibles", "exclus_commune", "exclus_plafond", "exclus_taille"]
@@ -216,15 +261,35 @@ def test_ranking_tables(full_grid: Any) -> None:
 
 # -- Hypothesis: random match parts and random data ---------------------------------------------------
 PAIR_CONDITIONS = (
-    "logement.commune in communes_souhaitees", "logement.commune not in communes_souhaitees",
-    "rang_commune <= 2", "sous_plafond", "not sous_plafond", "adequation_logement == 0",
-    "adequation_logement >= 0", "coalesce(logement.accessible, false)", "logement.loyer < 500",
-    "taux_effort_logement < 0.35", "reste_a_vivre_uc_logement > 300", "logement.typologie == typologie_souhaitee",
-    'logement.financement == "PLS"', "commune_travail == logement.commune", "coalesce(logement.qpv, true)",
-    "logement.pieces > nb_personnes", "present(logement.charges)", "categorie_menage >= 3",
+    "logement.commune in communes_souhaitees",
+    "logement.commune not in communes_souhaitees",
+    "rang_commune <= 2",
+    "sous_plafond",
+    "not sous_plafond",
+    "adequation_logement == 0",
+    "adequation_logement >= 0",
+    "coalesce(logement.accessible, false)",
+    "logement.loyer < 500",
+    "taux_effort_logement < 0.35",
+    "reste_a_vivre_uc_logement > 300",
+    "logement.typologie == typologie_souhaitee",
+    'logement.financement == "PLS"',
+    "commune_travail == logement.commune",
+    "coalesce(logement.qpv, true)",
+    "logement.pieces > nb_personnes",
+    "present(logement.charges)",
+    "categorie_menage >= 3",
 )
-PAIR_POINTS = ("10", "-15", "rang_commune", "coalesce(rang_commune, 0) * 3", "logement.pieces - nb_personnes",
-               "round(taux_effort_logement * 10)", "categorie_menage", "adequation_logement * 7")
+PAIR_POINTS = (
+    "10",
+    "-15",
+    "rang_commune",
+    "coalesce(rang_commune, 0) * 3",
+    "logement.pieces - nb_personnes",
+    "round(taux_effort_logement * 10)",
+    "categorie_menage",
+    "adequation_logement * 7",
+)
 
 
 @st.composite
@@ -252,25 +317,34 @@ def maybe(s: Any) -> Any:
 
 APP_ROW = {
     "date_depot": st.sampled_from(["2020-01-01", "2021-06-15", "2023-02-01"]),
-    "nb_personnes": st.integers(1, 8), "nb_adultes": st.integers(1, 2),
+    "nb_personnes": st.integers(1, 8),
+    "nb_adultes": st.integers(1, 2),
     "date_naissance_demandeur": st.sampled_from(["1950-01-01", "1990-07-14", "2000-02-29"]),
     "date_naissance_codemandeur": maybe(st.sampled_from(["1995-01-01", "1960-01-01"])),
     "situation_familiale": maybe(st.sampled_from(["marie", "celibataire", "pacse"])),
-    "handicap_menage": maybe(st.booleans()), "besoin_logement_adapte": maybe(st.booleans()),
+    "handicap_menage": maybe(st.booleans()),
+    "besoin_logement_adapte": maybe(st.booleans()),
     "nb_enfants_moins_14": maybe(st.integers(0, 3)),
     "ressources_mensuelles": st.sampled_from([0.0, 800.0, 1500.5, 3200.0]),
     "revenu_fiscal_reference": maybe(st.sampled_from([9000.0, 23403.0, 23404.0, 45000.0])),
-    "situation_logement": st.just("locataire_prive"), "dalo": maybe(st.booleans()),
+    "situation_logement": st.just("locataire_prive"),
+    "dalo": maybe(st.booleans()),
     "communes_souhaitees": st.lists(st.sampled_from(COMMUNES), max_size=3).map(";".join),
     "typologie_souhaitee": maybe(st.sampled_from(["T1", "T2", "T3"])),
     "commune_travail": maybe(st.sampled_from(COMMUNES)),
 }
 DWELLING_ROW = {
-    "commune": st.sampled_from(COMMUNES), "zone": st.sampled_from(["autres", "ile_de_france"]),
-    "typologie": st.sampled_from(["T1", "T2", "T3"]), "pieces": st.integers(1, 5),
-    "loyer": st.sampled_from([0.0, 350.0, 520.25]), "charges": maybe(st.sampled_from([0.0, 80.0])),
-    "financement": st.sampled_from(["PLUS", "PLS"]), "qpv": maybe(st.booleans()),
-    "accessible": maybe(st.booleans()), "etage": maybe(st.integers(0, 6)), "ascenseur": maybe(st.booleans()),
+    "commune": st.sampled_from(COMMUNES),
+    "zone": st.sampled_from(["autres", "ile_de_france"]),
+    "typologie": st.sampled_from(["T1", "T2", "T3"]),
+    "pieces": st.integers(1, 5),
+    "loyer": st.sampled_from([0.0, 350.0, 520.25]),
+    "charges": maybe(st.sampled_from([0.0, 80.0])),
+    "financement": st.sampled_from(["PLUS", "PLS"]),
+    "qpv": maybe(st.booleans()),
+    "accessible": maybe(st.booleans()),
+    "etage": maybe(st.integers(0, 6)),
+    "ascenseur": maybe(st.booleans()),
 }
 
 
@@ -283,8 +357,10 @@ def pair_data(draw: st.DrawFn) -> tuple[list[dict[str, Any]], list[dict[str, Any
 
 
 def _batches(apps: list[dict[str, Any]], dws: list[dict[str, Any]], grid: Any) -> tuple[Batch, Batch]:
-    return (Batch.from_rows(apps, grid.catalogue, date_calcul=DAY),
-            Batch.from_rows(dws, cotation.dwelling_catalogue()))
+    return (
+        Batch.from_rows(apps, grid.catalogue, date_calcul=DAY),
+        Batch.from_rows(dws, cotation.dwelling_catalogue()),
+    )
 
 
 # the compiled engine reads the application columns in place (cand[t]) or copied in the candidates'
@@ -293,8 +369,12 @@ LAYOUTS = st.sampled_from([0, 10**9])
 
 
 @settings(max_examples=40, deadline=None)
-@given(data=pair_data(), k=st.integers(0, 4), assignment=st.sampled_from([None, "given", "best"]),
-       major_from=LAYOUTS)
+@given(
+    data=pair_data(),
+    k=st.integers(0, 4),
+    assignment=st.sampled_from([None, "given", "best"]),
+    major_from=LAYOUTS,
+)
 def test_fixed_grid_random_data(data: Any, k: int, assignment: str | None, major_from: int) -> None:
     apps, dws = _batches(*data, _full_grid())
     with mock.patch.object(cotation.match.compiled, "MAJOR_FROM", major_from):
@@ -302,10 +382,16 @@ def test_fixed_grid_random_data(data: Any, k: int, assignment: str | None, major
 
 
 @settings(max_examples=12, deadline=None)
-@given(match=match_parts(), data=pair_data(), k=st.integers(1, 4), assignment=st.sampled_from([None, "best"]),
-       major_from=LAYOUTS)
-def test_random_match_parts(match: dict[str, Any], data: Any, k: int, assignment: str | None,
-                            major_from: int) -> None:
+@given(
+    match=match_parts(),
+    data=pair_data(),
+    k=st.integers(1, 4),
+    assignment=st.sampled_from([None, "best"]),
+    major_from=LAYOUTS,
+)
+def test_random_match_parts(
+    match: dict[str, Any], data: Any, k: int, assignment: str | None, major_from: int
+) -> None:
     grid = parse_grid(with_match(match), "aleatoire.yaml")
     apps, dws = _batches(*data, grid)
     with mock.patch.object(cotation.match.compiled, "MAJOR_FROM", major_from):
@@ -314,7 +400,9 @@ def test_random_match_parts(match: dict[str, Any], data: Any, k: int, assignment
 
 
 # -- predefined variables --------------------------------------------------------------------------------
-PRELUDE_PROBE = BASE + """
+PRELUDE_PROBE = (
+    BASE
+    + """
 match:
   criteria:
     - {id: cat, label: c, points: categorie_menage}
@@ -327,11 +415,26 @@ match:
     - {id: effort1000, label: e, points: "round(taux_effort_logement * 1000)"}
     - {id: rav, label: r, points: "round(reste_a_vivre_uc_logement)"}
 """
-HOUSEHOLD = {"numero_unique": "X", "date_depot": "2024-01-01", "nb_adultes": 1, "nb_personnes": 1,
-             "date_naissance_demandeur": "1980-01-01", "ressources_mensuelles": 1000,
-             "situation_logement": "locataire_prive", "communes_souhaitees": "31069;31555"}
-DWELLING = {"identifiant": "L1", "commune": "31555", "zone": "autres", "typologie": "T2", "pieces": 2,
-            "loyer": 400, "financement": "PLUS"}
+)
+HOUSEHOLD = {
+    "numero_unique": "X",
+    "date_depot": "2024-01-01",
+    "nb_adultes": 1,
+    "nb_personnes": 1,
+    "date_naissance_demandeur": "1980-01-01",
+    "ressources_mensuelles": 1000,
+    "situation_logement": "locataire_prive",
+    "communes_souhaitees": "31069;31555",
+}
+DWELLING = {
+    "identifiant": "L1",
+    "commune": "31555",
+    "zone": "autres",
+    "typologie": "T2",
+    "pieces": 2,
+    "loyer": 400,
+    "financement": "PLUS",
+}
 
 
 def probe(grid_text: str = PRELUDE_PROBE, **household: Any) -> dict[str, int]:
@@ -351,20 +454,39 @@ def probe(grid_text: str = PRELUDE_PROBE, **household: Any) -> dict[str, int]:
     return {c.id: int(cotation.scoring.reference.criterion_points(c, env)[0][0]) for c in grid.match.criteria}
 
 
-@pytest.mark.parametrize(("household", "category"), [
-    ({}, 1),
-    ({"handicap_menage": True}, 2),
-    ({"nb_adultes": 2, "nb_personnes": 2}, 2),
-    ({"nb_adultes": 2, "nb_personnes": 2, "situation_familiale": "marie",
-      "date_naissance_demandeur": "2000-01-01", "date_naissance_codemandeur": "2001-01-01"}, 3),  # jeune ménage
-    ({"nb_adultes": 2, "nb_personnes": 2, "situation_familiale": "marie",
-      "date_naissance_demandeur": "1990-01-01", "date_naissance_codemandeur": "1990-01-01"}, 2),  # 36 + 36 > 55
-    ({"nb_personnes": 2}, 3),  # one person with one dependant
-    ({"nb_adultes": 2, "nb_personnes": 3}, 3),
-    ({"nb_personnes": 3}, 4),  # one person with two dependants
-    ({"nb_adultes": 2, "nb_personnes": 3, "handicap_menage": True}, 4),
-    ({"nb_adultes": 2, "nb_personnes": 6}, 6),
-])
+@pytest.mark.parametrize(
+    ("household", "category"),
+    [
+        ({}, 1),
+        ({"handicap_menage": True}, 2),
+        ({"nb_adultes": 2, "nb_personnes": 2}, 2),
+        (
+            {
+                "nb_adultes": 2,
+                "nb_personnes": 2,
+                "situation_familiale": "marie",
+                "date_naissance_demandeur": "2000-01-01",
+                "date_naissance_codemandeur": "2001-01-01",
+            },
+            3,
+        ),  # jeune ménage
+        (
+            {
+                "nb_adultes": 2,
+                "nb_personnes": 2,
+                "situation_familiale": "marie",
+                "date_naissance_demandeur": "1990-01-01",
+                "date_naissance_codemandeur": "1990-01-01",
+            },
+            2,
+        ),  # 36 + 36 > 55
+        ({"nb_personnes": 2}, 3),  # one person with one dependant
+        ({"nb_adultes": 2, "nb_personnes": 3}, 3),
+        ({"nb_personnes": 3}, 4),  # one person with two dependants
+        ({"nb_adultes": 2, "nb_personnes": 3, "handicap_menage": True}, 4),
+        ({"nb_adultes": 2, "nb_personnes": 6}, 6),
+    ],
+)
 def test_household_category(household: dict[str, Any], category: int) -> None:
     assert probe(**household)["cat"] == category
 
@@ -390,8 +512,13 @@ def test_effort_rate_and_remaining_income() -> None:
     got = probe(ressources_mensuelles=1600, logement={"loyer": 400, "charges": 80})
     assert got["effort1000"] == 300 and got["rav"] == 1120  # (400 + 80) / 1600; (1600 - 480) / 1 UC
     assert probe(logement={"loyer": 400})["effort1000"] == 400  # charges absent count as 0
-    family = probe(nb_adultes=2, nb_personnes=3, nb_enfants_moins_14=1, ressources_mensuelles=2700,
-                   logement={"loyer": 500, "charges": 100})
+    family = probe(
+        nb_adultes=2,
+        nb_personnes=3,
+        nb_enfants_moins_14=1,
+        ressources_mensuelles=2700,
+        logement={"loyer": 500, "charges": 100},
+    )
     assert family["rav"] == round(2100 / 1.8)
 
 
@@ -413,26 +540,41 @@ def test_missing_ceiling_is_a_data_error(full_grid: Any) -> None:
     text = str(info.value)
     assert "D112" in text and "PLAI" in text and "2026" in text
     with pytest.raises(DataError, match="D112"):
-        rank(full_grid, generate_applications(5, seed=1, date_calcul=datetime.date(2031, 1, 1)),
-             generate_dwellings(2, seed=1), 2, date_calcul=datetime.date(2031, 1, 1))
+        rank(
+            full_grid,
+            generate_applications(5, seed=1, date_calcul=datetime.date(2031, 1, 1)),
+            generate_dwellings(2, seed=1),
+            2,
+            date_calcul=datetime.date(2031, 1, 1),
+        )
 
 
 # -- grid and data errors -----------------------------------------------------------------------------
 def test_dwelling_fields_only_in_the_match_part() -> None:
     with pytest.raises(GridError, match="only the match part"):
-        parse_grid(BASE.replace("criteria:\n", "criteria:\n  - {id: x, label: X, when: 'coalesce(logement.qpv, false)', "
-                                "points: 1}\n"))
+        parse_grid(
+            BASE.replace(
+                "criteria:\n",
+                "criteria:\n  - {id: x, label: X, when: 'coalesce(logement.qpv, false)', points: 1}\n",
+            )
+        )
     with pytest.raises(GridError, match="depends on the dwelling"):
-        parse_grid(BASE.replace("criteria:\n", "criteria:\n  - {id: x, label: X, when: sous_plafond, points: 1}\n"))
+        parse_grid(
+            BASE.replace("criteria:\n", "criteria:\n  - {id: x, label: X, when: sous_plafond, points: 1}\n")
+        )
     with pytest.raises(GridError, match="unknown field of the dwelling"):
-        parse_grid(with_match({"filters": [{"id": "f", "label": "F", "when": "logement.comune == commune_travail"}]}))
+        parse_grid(
+            with_match({"filters": [{"id": "f", "label": "F", "when": "logement.comune == commune_travail"}]})
+        )
 
 
 def test_read_dwellings_reports_problems(tmp_path: Any) -> None:
     path = tmp_path / "logements.csv"
-    path.write_text("identifiant,commune,zone,typologie,pieces,loyer,financement\n"
-                    "L1,31555,autres,T2,2,400,PLUS\nL2,3155,autres,T9,0,-3,PLUS\nL1,31555,autres,T2,2,400,XX\n",
-                    encoding="utf-8")
+    path.write_text(
+        "identifiant,commune,zone,typologie,pieces,loyer,financement\n"
+        "L1,31555,autres,T2,2,400,PLUS\nL2,3155,autres,T9,0,-3,PLUS\nL1,31555,autres,T2,2,400,XX\n",
+        encoding="utf-8",
+    )
     with pytest.raises(DataError) as info:
         read_dwellings(path)
     codes = {p.code for p in info.value.problems}
@@ -491,7 +633,9 @@ def test_similar_keys_are_declared_by_the_grid() -> None:
 
 
 @pytest.mark.parametrize("major_from", [0, 10**9])
-def test_candidate_major_layout_or_not(full_grid: Any, monkeypatch: pytest.MonkeyPatch, major_from: int) -> None:
+def test_candidate_major_layout_or_not(
+    full_grid: Any, monkeypatch: pytest.MonkeyPatch, major_from: int
+) -> None:
     """The application columns copied in the index's order (many dwellings per commune) or read in
     place (few): the same candidates."""
     monkeypatch.setattr(cotation.match.compiled, "MAJOR_FROM", major_from)
@@ -507,21 +651,31 @@ def test_a_pool_ranks_several_dwelling_batches(full_grid: Any) -> None:
     for seed in (1, 2):
         dws = generate_dwellings(40, seed=seed)
         same(pool.rank(dws, 3), rank(full_grid, apps, dws, 3, date_calcul=DAY))
-        same(pool.rank(dws, 2, assignment="given"), rank(full_grid, apps, dws, 2, date_calcul=DAY, engine="reference",
-                                                          assignment="given"))
+        same(
+            pool.rank(dws, 2, assignment="given"),
+            rank(full_grid, apps, dws, 2, date_calcul=DAY, engine="reference", assignment="given"),
+        )
     assert "applications=1500" in repr(pool)
     with pytest.raises(ValueError, match="assignment"):
         pool.rank(generate_dwellings(2), 3, assignment="random")
 
 
 @settings(max_examples=30, deadline=None)
-@given(data=pair_data(), order=st.sampled_from(["ressources_mensuelles desc", "revenu_fiscal_reference asc",
-                                                 "date_naissance_codemandeur desc", "nb_personnes asc"]))
+@given(
+    data=pair_data(),
+    order=st.sampled_from(
+        [
+            "ressources_mensuelles desc",
+            "revenu_fiscal_reference asc",
+            "date_naissance_codemandeur desc",
+            "nb_personnes asc",
+        ]
+    ),
+)
 def test_tie_order_is_the_ranking_order_of_equal_scores(data: Any, order: str) -> None:
     """The pair engines' tie-break order (one Arrow sort) equals the order of Scores.rank (NumPy
     lexsort) among applications with equal tier and total, missing values last."""
-    from cotation.scoring.order import rank_of
-    from cotation.scoring.order import tie_order
+    from cotation.scoring.order import rank_of, tie_order
 
     grid = parse_grid(BASE + f"tie_break: [{order}, date_depot asc]\n", "ordre.yaml")
     apps = Batch.from_rows(data[0], grid.catalogue, date_calcul=DAY)
@@ -530,12 +684,21 @@ def test_tie_order_is_the_ranking_order_of_equal_scores(data: Any, order: str) -
 
 
 @settings(max_examples=60, deadline=None)
-@given(data=pair_data(), order=st.sampled_from(["date_depot asc, numero_unique asc", "numero_unique desc",
-                                                 "nb_personnes desc, date_naissance_codemandeur asc",
-                                                 "date_naissance_codemandeur desc, numero_unique asc",
-                                                 "nb_enfants_moins_14 desc, nb_personnes asc",
-                                                 "ressources_mensuelles desc, numero_unique asc"]),
-       spread=st.integers(0, 3), seed=st.integers(0, 2**31))
+@given(
+    data=pair_data(),
+    order=st.sampled_from(
+        [
+            "date_depot asc, numero_unique asc",
+            "numero_unique desc",
+            "nb_personnes desc, date_naissance_codemandeur asc",
+            "date_naissance_codemandeur desc, numero_unique asc",
+            "nb_enfants_moins_14 desc, nb_personnes asc",
+            "ressources_mensuelles desc, numero_unique asc",
+        ]
+    ),
+    spread=st.integers(0, 3),
+    seed=st.integers(0, 2**31),
+)
 def test_scores_rank_composite_keys_equal_the_lexsort(data: Any, order: str, spread: int, seed: int) -> None:
     """Scores.rank packs tier, total and integer tie-breaks into int64 words (rank_of); the order is
     the one stable lexsort over every key and its missing flag gives, ties and missing values included."""
@@ -605,29 +768,45 @@ def test_commune_index_is_the_same_with_any_number_of_threads() -> None:
             seen.add(int(c))
     for threads in (1, 2, 3):
         ptr, rows, ranks, pos = commune_index(lists.reshape(-1), width, perm, size, threads)
-        got = {c: list(zip(rows[ptr[c]:ptr[c + 1]].tolist(), ranks[ptr[c]:ptr[c + 1]].tolist(),
-                           pos[ptr[c]:ptr[c + 1]].tolist(), strict=True)) for c in range(size)}
+        got = {
+            c: list(
+                zip(
+                    rows[ptr[c] : ptr[c + 1]].tolist(),
+                    ranks[ptr[c] : ptr[c + 1]].tolist(),
+                    pos[ptr[c] : ptr[c + 1]].tolist(),
+                    strict=True,
+                )
+            )
+            for c in range(size)
+        }
         assert got == expected
 
 
 # ids that share long prefixes (the packed sort compares the first 16 UTF-8 bytes as integers, then
 # the rest), differ in length, or hold multi-byte characters
-ID_TEXT = st.lists(st.sampled_from(["0", "1", "9", "A", "a", "é", "€", "😀", "031202300000000"]),
-                   min_size=1, max_size=4).map("".join)
-TIE_ORDERS = ["date_depot asc, numero_unique asc", "date_depot desc, numero_unique desc",
-              "numero_unique desc",
-              "nb_personnes desc, date_naissance_codemandeur asc, numero_unique asc",
-              "date_naissance_codemandeur desc", "ressources_mensuelles desc, numero_unique asc"]
+ID_TEXT = st.lists(
+    st.sampled_from(["0", "1", "9", "A", "a", "é", "€", "😀", "031202300000000"]), min_size=1, max_size=4
+).map("".join)
+TIE_ORDERS = [
+    "date_depot asc, numero_unique asc",
+    "date_depot desc, numero_unique desc",
+    "numero_unique desc",
+    "nb_personnes desc, date_naissance_codemandeur asc, numero_unique asc",
+    "date_naissance_codemandeur desc",
+    "ressources_mensuelles desc, numero_unique asc",
+]
 
 
 @settings(max_examples=80, deadline=None)
-@given(data=pair_data(), ids=st.lists(ID_TEXT, min_size=12, max_size=12, unique=True),
-       order=st.sampled_from(TIE_ORDERS))
+@given(
+    data=pair_data(),
+    ids=st.lists(ID_TEXT, min_size=12, max_size=12, unique=True),
+    order=st.sampled_from(TIE_ORDERS),
+)
 def test_packed_tie_order_equals_the_arrow_sort(data: Any, ids: list[str], order: str) -> None:
     """The tie-break order from the packed integer key and the Numba id sort equals one Arrow
     multi-key sort (missing last, ids in code-point order), whatever the ids."""
-    from cotation.scoring.order import packed_tie_order
-    from cotation.scoring.order import arrow_tie_order
+    from cotation.scoring.order import arrow_tie_order, packed_tie_order
 
     grid = parse_grid(BASE + f"tie_break: [{order}]\n", "ordre.yaml")
     rows = [{**row, "numero_unique": ids[i]} for i, row in enumerate(data[0])]
@@ -637,27 +816,36 @@ def test_packed_tie_order_equals_the_arrow_sort(data: Any, ids: list[str], order
     assert packed is None or packed.tolist() == expected.tolist()
     assert (packed is None) == ("ressources_mensuelles" in order)  # a float key: the Arrow sort
     if order == "numero_unique desc":  # and both are Python's string order
-        assert [str(apps.ids[r]) for r in expected] == sorted(ids[:len(rows)], reverse=True)
+        assert [str(apps.ids[r]) for r in expected] == sorted(ids[: len(rows)], reverse=True)
 
 
 def test_packed_tie_order_on_long_runs() -> None:
     """Runs of equal filing dates longer than the insertion-sort blocks (merged), ids longer than
     16 bytes that differ only after them, and every direction: equal to the Arrow sort."""
-    from cotation.scoring.order import packed_tie_order
-    from cotation.scoring.order import arrow_tie_order
+    from cotation.scoring.order import arrow_tie_order, packed_tie_order
 
     rng = np.random.default_rng(5)
     n = 3000
     apps = generate_applications(n, seed=9)
     tails = rng.permutation(n)
     long, short = "0312023000000000", "03120230"
-    apps.ids = np.array([f"{long}{t // 5}" if t % 5 == 0  # prefixes of one another past 16 bytes
-                         else f"{long if t % 3 else short}{t:05d}{'é' if t % 7 == 0 else ''}"
-                         for t in tails], dtype=object)
+    apps.ids = np.array(
+        [
+            f"{long}{t // 5}"
+            if t % 5 == 0  # prefixes of one another past 16 bytes
+            else f"{long if t % 3 else short}{t:05d}{'é' if t % 7 == 0 else ''}"
+            for t in tails
+        ],
+        dtype=object,
+    )
     days = rng.choice(np.array([18000, 18001, 18002], np.int32), n)
     apps.columns["date_depot"] = cotation.data.batch.Column(days, rng.random(n) < 0.9)
-    for order in ("date_depot asc, numero_unique asc", "date_depot desc, numero_unique desc",
-                  "numero_unique asc", "numero_unique desc"):
+    for order in (
+        "date_depot asc, numero_unique asc",
+        "date_depot desc, numero_unique desc",
+        "numero_unique asc",
+        "numero_unique desc",
+    ):
         grid = parse_grid(BASE + f"tie_break: [{order}]\n", "ordre.yaml")
         packed = packed_tie_order(grid, apps, packed_from=0)
         assert packed is not None
@@ -671,14 +859,19 @@ def test_heap_blocks_with_many_ties(k: int) -> None:
     boundary: the same candidates as the reference, with and without an assignment."""
     first = "rang_souhait(logement.commune, communes_souhaitees) == 1"
     wished = "logement.commune in communes_souhaitees"
-    match = {"filters": [{"id": "commune", "label": "Commune", "when": wished}],
-             "criteria": [{"id": "premier", "label": "Premier souhait", "when": first, "points": 1},
-                          {"id": "taille", "label": "Taille", "when": "true",
-                           "points": "min(nb_personnes, 3)"}]}
+    match = {
+        "filters": [{"id": "commune", "label": "Commune", "when": wished}],
+        "criteria": [
+            {"id": "premier", "label": "Premier souhait", "when": first, "points": 1},
+            {"id": "taille", "label": "Taille", "when": "true", "points": "min(nb_personnes, 3)"},
+        ],
+    }
     grid = parse_grid(with_match(match), "egalites.yaml")
     apps = generate_applications(3000, seed=41).with_catalogue(grid.catalogue)
     n = len(apps)
-    apps.columns["date_depot"] = cotation.data.batch.Column(np.full(n, 19000, np.int32), None)  # one seniority
+    apps.columns["date_depot"] = cotation.data.batch.Column(
+        np.full(n, 19000, np.int32), None
+    )  # one seniority
     apps.columns["dalo"] = cotation.data.batch.Column(np.zeros(n, np.bool_), None)
     dws = generate_dwellings(12, seed=42)
     out = both(grid, apps, dws, k)
@@ -686,17 +879,15 @@ def test_heap_blocks_with_many_ties(k: int) -> None:
     both(grid, apps, dws, k, assignment="given")
 
 
-def test_ids_beyond_32_bit_offsets_fall_back_to_the_arrow_sorts(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_ids_beyond_32_bit_offsets_fall_back_to_the_arrow_sorts(monkeypatch: pytest.MonkeyPatch) -> None:
     """Over 2 GB of ids, ``buffers.strings`` makes a ``large_string`` array (as ``pa.array`` made a
     chunked one): the packed sorts, which read 32-bit offsets, decline and the reference and Arrow
     sorts order the rows, with the same ranks (the limit is lowered here to 10 bytes)."""
     import pyarrow as pa
 
     from cotation.data import buffers
+    from cotation.scoring.order import arrow_tie_order, lexsort_order, rank_of
     from cotation.scoring.order import packed_tie_order as tie_order
-    from cotation.scoring.order import arrow_tie_order
-    from cotation.scoring.order import lexsort_order, rank_of
 
     monkeypatch.setattr(buffers, "MAX_STRING_BYTES", 10)
     grid = parse_grid(BASE + "tie_break: [nb_personnes desc]\n", "ordre.yaml")

@@ -21,8 +21,12 @@ from cotation.scoring.scores import Scores
 
 DAY = datetime.date(2026, 1, 1)
 BASE: dict[str, Any] = {
-    "date_depot": "2024-01-01", "nb_personnes": 2, "nb_adultes": 1, "date_naissance_demandeur": "1980-01-01",
-    "ressources_mensuelles": 1500.0, "situation_logement": "locataire_prive",
+    "date_depot": "2024-01-01",
+    "nb_personnes": 2,
+    "nb_adultes": 1,
+    "date_naissance_demandeur": "1980-01-01",
+    "ressources_mensuelles": 1500.0,
+    "situation_logement": "locataire_prive",
 }
 
 
@@ -56,27 +60,36 @@ def test_per_unit_counts_whole_units_and_stops_at_max() -> None:
 criteria:
   - {id: anc, label: A, value: 'months_between(date_depot, date_calcul)', per_unit: 2, unit: 6, max: 20}
 """
-    s = run(body, {"date_depot": "2024-01-01"},   # 24 months = 4 units -> 8
-            {"date_depot": "2025-07-02"},          # 5 months (July 2 -> Jan 1 misses a day) = 0 units -> 0
-            {"date_depot": "2025-06-01"},          # 7 months = 1 unit -> 2
-            {"date_depot": "2016-01-01"})          # 120 months = 20 units -> 40, capped at 20
+    s = run(
+        body,
+        {"date_depot": "2024-01-01"},  # 24 months = 4 units -> 8
+        {"date_depot": "2025-07-02"},  # 5 months (July 2 -> Jan 1 misses a day) = 0 units -> 0
+        {"date_depot": "2025-06-01"},  # 7 months = 1 unit -> 2
+        {"date_depot": "2016-01-01"},
+    )  # 120 months = 20 units -> 40, capped at 20
     assert column(s, "anc") == [8, 0, 2, 20]
-    assert met(s) == [True, True, True, True]     # a per_unit criterion is met whenever its value is
+    assert met(s) == [True, True, True, True]  # a per_unit criterion is met whenever its value is
 
 
 def test_per_unit_with_a_fractional_unit_and_negative_points() -> None:
     body = "criteria:\n  - {id: res, label: R, value: ressources_mensuelles, per_unit: -1, unit: 500}\n"
-    s = run(body, {"ressources_mensuelles": 1500.0},  # 3 units -> -3
-            {"ressources_mensuelles": 1499.99},        # 2 units -> -2
-            {"ressources_mensuelles": 0.0})            # 0 units -> 0
+    s = run(
+        body,
+        {"ressources_mensuelles": 1500.0},  # 3 units -> -3
+        {"ressources_mensuelles": 1499.99},  # 2 units -> -2
+        {"ressources_mensuelles": 0.0},
+    )  # 0 units -> 0
     assert column(s, "res") == [-3, -2, 0]
 
 
 def test_per_unit_floors_negative_values() -> None:
     body = "criteria:\n  - {id: x, label: X, value: 'coalesce(nb_enfants, 0) - 8', per_unit: 1, unit: 6}\n"
-    s = run(body, {"nb_enfants": 1},   # -7 / 6 = -1.17 -> floor -2
-            {"nb_enfants": 2},         # -6 / 6 = -1
-            {"nb_enfants": 8})         # 0
+    s = run(
+        body,
+        {"nb_enfants": 1},  # -7 / 6 = -1.17 -> floor -2
+        {"nb_enfants": 2},  # -6 / 6 = -1
+        {"nb_enfants": 8},
+    )  # 0
     assert column(s, "x") == [-2, -1, 0]
 
 
@@ -89,8 +102,10 @@ def test_per_unit_with_missing_value_is_not_met() -> None:
 
 # -- bands ---------------------------------------------------------------------------------------
 def test_bands_from_inclusive_to_exclusive_with_a_gap() -> None:
-    body = ("criteria:\n  - id: b\n    label: B\n    value: nb_enfants\n"
-            "    bands: [{to: 1, points: 1}, {from: 2, to: 4, points: 5}, {from: 4, points: 9}]\n")
+    body = (
+        "criteria:\n  - id: b\n    label: B\n    value: nb_enfants\n"
+        "    bands: [{to: 1, points: 1}, {from: 2, to: 4, points: 5}, {from: 4, points: 9}]\n"
+    )
     s = run(body, *({"nb_enfants": n} for n in (0, 1, 2, 3, 4, 30, None)))
     # 0 -> first band (no 'from'); 1 -> gap [1, 2); 2, 3 -> [2, 4); 4, 30 -> [4, inf); missing -> none
     assert column(s, "b") == [1, 0, 5, 5, 9, 9, 0]
@@ -105,12 +120,15 @@ criteria:
     value: coalesce(loyer_actuel, 0) / ressources_mensuelles
     bands: [{from: 0.3, to: 0.4, points: 5}, {from: 0.4, points: 10}]
 """
-    s = run(body, {"loyer_actuel": 450.0},    # 0.3 exactly -> 5
-            {"loyer_actuel": 600.0},           # 0.4 exactly -> 10
-            {"loyer_actuel": 599.0},           # 0.3993 -> 5
-            {"loyer_actuel": 449.0},           # 0.2993 -> 0
-            {"loyer_actuel": None},            # coalesce -> 0 / 1500 = 0 -> 0
-            {"loyer_actuel": 600.0, "ressources_mensuelles": 0.0})  # division by zero: missing -> 0
+    s = run(
+        body,
+        {"loyer_actuel": 450.0},  # 0.3 exactly -> 5
+        {"loyer_actuel": 600.0},  # 0.4 exactly -> 10
+        {"loyer_actuel": 599.0},  # 0.3993 -> 5
+        {"loyer_actuel": 449.0},  # 0.2993 -> 0
+        {"loyer_actuel": None},  # coalesce -> 0 / 1500 = 0 -> 0
+        {"loyer_actuel": 600.0, "ressources_mensuelles": 0.0},
+    )  # division by zero: missing -> 0
     assert column(s, "effort") == [5, 10, 5, 0, 0, 0]
     assert met(s) == [True, True, True, False, False, False]
 
@@ -126,9 +144,9 @@ criteria:
 
 # (dalo, pdalhpd) -> and, not and, or, not or; "?" = missing; a missing condition is not met.
 KLEENE_TABLE = [
-    ((True, None), (False, False, True, False)),    # T and ? = ?   T or ? = T
-    ((False, None), (False, True, False, False)),   # F and ? = F   F or ? = ?
-    ((None, None), (False, False, False, False)),   # ? and ? = ?   ? or ? = ?
+    ((True, None), (False, False, True, False)),  # T and ? = ?   T or ? = T
+    ((False, None), (False, True, False, False)),  # F and ? = F   F or ? = ?
+    ((None, None), (False, False, False, False)),  # ? and ? = ?   ? or ? = ?
     ((None, True), (False, False, True, False)),
     ((None, False), (False, True, False, False)),
     ((True, True), (True, False, True, False)),
@@ -142,8 +160,10 @@ def test_and_or_follow_kleene_logic() -> None:
 
 
 def test_comparison_with_missing_is_missing_and_so_is_its_negation() -> None:
-    body = ("criteria:\n  - {id: gt, label: G, when: nb_enfants > 2, points: 1}\n"
-            "  - {id: ngt, label: N, when: not (nb_enfants > 2), points: 1}\n")
+    body = (
+        "criteria:\n  - {id: gt, label: G, when: nb_enfants > 2, points: 1}\n"
+        "  - {id: ngt, label: N, when: not (nb_enfants > 2), points: 1}\n"
+    )
     s = run(body, {"nb_enfants": 3}, {"nb_enfants": 1}, {"nb_enfants": None})
     assert s.met.tolist() == [[True, False], [False, True], [False, False]]
 
@@ -156,8 +176,11 @@ criteria:
   - {id: absent, label: A, when: not present(loyer_actuel / ressources_mensuelles), points: 1}
   - {id: direct, label: D, when: loyer_actuel / ressources_mensuelles >= 0, points: 1}
 """
-    s = run(body, {"nb_enfants": 5, "nb_personnes": 4, "loyer_actuel": 10.0},   # 5 // 2 = 2, 5 % 2 = 1
-            {"nb_enfants": 5, "nb_personnes": 2, "loyer_actuel": 10.0, "ressources_mensuelles": 0.0})
+    s = run(
+        body,
+        {"nb_enfants": 5, "nb_personnes": 4, "loyer_actuel": 10.0},  # 5 // 2 = 2, 5 % 2 = 1
+        {"nb_enfants": 5, "nb_personnes": 2, "loyer_actuel": 10.0, "ressources_mensuelles": 0.0},
+    )
     assert column(s, "quot") == [2, 7]
     assert column(s, "reste") == [1, 7]
     assert column(s, "absent") == [0, 1]
@@ -165,8 +188,10 @@ criteria:
 
 
 def test_floor_division_and_modulo_round_towards_minus_infinity() -> None:
-    body = ('criteria:\n  - {id: q, label: Q, points: "(coalesce(nb_enfants, 0) - 7) // 2"}\n'
-            '  - {id: r, label: R, points: "(coalesce(nb_enfants, 0) - 7) % 2"}\n')
+    body = (
+        'criteria:\n  - {id: q, label: Q, points: "(coalesce(nb_enfants, 0) - 7) // 2"}\n'
+        '  - {id: r, label: R, points: "(coalesce(nb_enfants, 0) - 7) % 2"}\n'
+    )
     s = run(body, {"nb_enfants": 0})  # -7 // 2 = -4, -7 % 2 = 1 (as in Python)
     assert column(s, "q") == [-4]
     assert column(s, "r") == [1]
@@ -191,18 +216,21 @@ def _months(a: str, b: str) -> int:
     return int(months_between(da, db)[0])
 
 
-@pytest.mark.parametrize(("a", "b", "want"), [
-    ("2024-01-01", "2026-01-01", 24),
-    ("2026-01-31", "2026-02-28", 0),    # day 31 is never reached in February
-    ("2026-01-31", "2026-03-31", 2),
-    ("2026-01-31", "2026-03-30", 1),
-    ("2024-02-29", "2025-02-28", 11),   # a leap day completes its year on 1 March
-    ("2024-02-29", "2025-03-01", 12),
-    ("2025-12-31", "2026-01-01", 0),
-    ("2026-01-01", "2026-01-01", 0),
-    ("2026-01-01", "2025-01-01", -12),  # b before a: negative
-    ("2026-03-15", "2026-01-15", -2),
-])
+@pytest.mark.parametrize(
+    ("a", "b", "want"),
+    [
+        ("2024-01-01", "2026-01-01", 24),
+        ("2026-01-31", "2026-02-28", 0),  # day 31 is never reached in February
+        ("2026-01-31", "2026-03-31", 2),
+        ("2026-01-31", "2026-03-30", 1),
+        ("2024-02-29", "2025-02-28", 11),  # a leap day completes its year on 1 March
+        ("2024-02-29", "2025-03-01", 12),
+        ("2025-12-31", "2026-01-01", 0),
+        ("2026-01-01", "2026-01-01", 0),
+        ("2026-01-01", "2025-01-01", -12),  # b before a: negative
+        ("2026-03-15", "2026-01-15", -2),
+    ],
+)
 def test_months_between(a: str, b: str, want: int) -> None:
     assert _months(a, b) == want
 
@@ -210,10 +238,13 @@ def test_months_between(a: str, b: str, want: int) -> None:
 # Backwards, months_between rounds down like Python's floor division (documented in
 # docs/expressions.md): ten days back is -1, not 0. A deliberate choice: it keeps
 # months_between(a, b) // 12 == years_between(a, b) and monotonic in b.
-@pytest.mark.parametrize(("a", "b", "want"), [
-    ("2026-01-20", "2026-01-10", -1),
-    ("2026-03-15", "2026-01-20", -2),
-])
+@pytest.mark.parametrize(
+    ("a", "b", "want"),
+    [
+        ("2026-01-20", "2026-01-10", -1),
+        ("2026-03-15", "2026-01-20", -2),
+    ],
+)
 def test_months_between_backwards_rounds_down(a: str, b: str, want: int) -> None:
     assert _months(a, b) == want
 
@@ -224,21 +255,29 @@ criteria:
   - {id: av, label: A, value: 'months_between(date_depot, date_renouvellement)', per_unit: 1}
   - {id: ar, label: R, value: 'months_between(date_renouvellement, date_depot)', per_unit: 1}
 """
-    s = run(body, {"date_depot": "2025-01-31", "date_renouvellement": "2025-04-30"},  # 2 (April 30 < 31)
-            {"date_depot": "2025-01-31", "date_renouvellement": "2025-05-31"})        # 4 months
+    s = run(
+        body,
+        {"date_depot": "2025-01-31", "date_renouvellement": "2025-04-30"},  # 2 (April 30 < 31)
+        {"date_depot": "2025-01-31", "date_renouvellement": "2025-05-31"},
+    )  # 4 months
     assert column(s, "av") == [2, 4]
     assert column(s, "ar") == [-3, -4]  # April 30 -> January 31: 3 months back, counting day 30 < 31
 
 
 def test_valid_for_counts_during_the_window_only() -> None:
-    body = ("criteria:\n  - {id: refus, label: R, when: nb_refus_propositions > 0, points: -10,"
-            " valid_for: {since: date_dernier_refus, months: 12}}\n")
+    body = (
+        "criteria:\n  - {id: refus, label: R, when: nb_refus_propositions > 0, points: -10,"
+        " valid_for: {since: date_dernier_refus, months: 12}}\n"
+    )
     refus = {"nb_refus_propositions": 1}
-    s = run(body, {**refus, "date_dernier_refus": "2025-01-02"},   # 11 whole months ago: inside
-            {**refus, "date_dernier_refus": "2025-01-01"},          # 12 months ago: the window is over
-            {**refus, "date_dernier_refus": "2026-01-01"},          # today: inside
-            {**refus, "date_dernier_refus": None},                  # no date: not met
-            {"nb_refus_propositions": 0, "date_dernier_refus": "2025-06-01"})  # condition false
+    s = run(
+        body,
+        {**refus, "date_dernier_refus": "2025-01-02"},  # 11 whole months ago: inside
+        {**refus, "date_dernier_refus": "2025-01-01"},  # 12 months ago: the window is over
+        {**refus, "date_dernier_refus": "2026-01-01"},  # today: inside
+        {**refus, "date_dernier_refus": None},  # no date: not met
+        {"nb_refus_propositions": 0, "date_dernier_refus": "2025-06-01"},
+    )  # condition false
     assert column(s, "refus") == [-10, 0, -10, 0, 0]
 
 
@@ -252,7 +291,7 @@ criteria:
   - {id: c, label: C, points: "ceil(coalesce(loyer_actuel, 0) / 100)"}
 """
     s = run(body, *({"loyer_actuel": x} for x in (250.0, 350.0, 249.0, 50.0, 0.0)))
-    assert column(s, "r") == [3, 4, 2, 1, 0]        # 2.5 -> 3, 3.5 -> 4 (not banker's 4 and 4), 0.5 -> 1
+    assert column(s, "r") == [3, 4, 2, 1, 0]  # 2.5 -> 3, 3.5 -> 4 (not banker's 4 and 4), 0.5 -> 1
     assert column(s, "rn") == [-3, -4, -2, -1, 0]
     assert column(s, "f") == [-3, -4, -3, -1, 0]
     assert column(s, "c") == [3, 4, 3, 1, 0]
@@ -270,11 +309,23 @@ criteria:
   - {id: famille, label: FA, when: 'situation_familiale in {"divorce", "separe"}', points: 1}
   - {id: deux_ou_trois, label: N, when: 'nb_enfants in {2, 3}', points: 1}
 """
-    s = run(body,
-            {"motifs": ["violences", "trop_cher"], "situation_logement": "hotel",
-             "communes_souhaitees": "31069;31555", "situation_familiale": "divorce", "nb_enfants": 3},
-            {"motifs": None, "situation_logement": "locataire_hlm", "communes_souhaitees": "31555",
-             "situation_familiale": None, "nb_enfants": None})
+    s = run(
+        body,
+        {
+            "motifs": ["violences", "trop_cher"],
+            "situation_logement": "hotel",
+            "communes_souhaitees": "31069;31555",
+            "situation_familiale": "divorce",
+            "nb_enfants": 3,
+        },
+        {
+            "motifs": None,
+            "situation_logement": "locataire_hlm",
+            "communes_souhaitees": "31555",
+            "situation_familiale": None,
+            "nb_enfants": None,
+        },
+    )
     assert s.met.tolist() == [
         [True, False, True, False, True, False, True, True],
         # an absent set is the empty set (never missing); an absent category is missing: not met
@@ -293,10 +344,13 @@ rubrics: [{id: r, label: R}]
 
 
 def test_rubric_keeps_the_best_and_the_first_declared_on_ties() -> None:
-    s = run(RUBRIC, {"dalo": True, "pdalhpd": True},                         # tie 10/10: a wins
-            {"dalo": True, "pdalhpd": True, "parent_isole": True},            # c (15) wins
-            {"pdalhpd": True},                                                # b alone
-            {})                                                               # none
+    s = run(
+        RUBRIC,
+        {"dalo": True, "pdalhpd": True},  # tie 10/10: a wins
+        {"dalo": True, "pdalhpd": True, "parent_isole": True},  # c (15) wins
+        {"pdalhpd": True},  # b alone
+        {},
+    )  # none
     assert s.breakdown.tolist() == [[10, 0, 0], [0, 0, 15], [0, 10, 0], [0, 0, 0]]
     assert s.total.tolist() == [10, 15, 10, 0]
     assert s.met.tolist()[1] == [True, True, True]  # met is recorded before the rubric rule
@@ -310,10 +364,13 @@ criteria:
   - {id: z, label: Z, when: parent_isole, points: 0, rubric: r}
 rubrics: [{id: r, label: R}]
 """
-    s = run(body, {"dalo": True},                                 # only a is met: -5 counts
-            {"dalo": True, "pdalhpd": True},                       # -2 beats -5
-            {"dalo": True, "parent_isole": True},                  # 0 beats -5
-            {})
+    s = run(
+        body,
+        {"dalo": True},  # only a is met: -5 counts
+        {"dalo": True, "pdalhpd": True},  # -2 beats -5
+        {"dalo": True, "parent_isole": True},  # 0 beats -5
+        {},
+    )
     assert s.breakdown.tolist() == [[-5, 0, 0], [0, -2, 0], [0, 0, 0], [0, 0, 0]]
     assert s.total.tolist() == [-5, -2, 0, 0]
 
@@ -331,9 +388,12 @@ groups:
 
 
 def test_group_max_and_min_add_a_plafond_column() -> None:
-    s = run(GROUPS, {"situation_logement": "sans_abri", "violences_couple": True},  # 37 -> 30: plafond -7
-            {"nb_refus_propositions": 2},                                          # -13 -> -10: plafond +3
-            {"violences_couple": True, "nb_refus_propositions": 1})                # 20 and -8: inside
+    s = run(
+        GROUPS,
+        {"situation_logement": "sans_abri", "violences_couple": True},  # 37 -> 30: plafond -7
+        {"nb_refus_propositions": 2},  # -13 -> -10: plafond +3
+        {"violences_couple": True, "nb_refus_propositions": 1},
+    )  # 20 and -8: inside
     assert s.column_ids == ("sans_abri", "violences", "refus", "retard", "plafond_haut", "plafond_bas")
     assert s.breakdown.tolist() == [[17, 20, 0, 0, -7, 0], [0, 0, -8, -5, 0, 3], [0, 20, -8, 0, 0, 0]]
     assert s.total.tolist() == [30, -10, 12]
@@ -362,8 +422,13 @@ priorities:
   - {id: prio_dalo, label: DALO, legal_basis: L441-2-3 CCH, when: dalo, points: 50, tier: 2}
   - {id: prio_ase, label: ASE, legal_basis: L441-1 CCH, when: sortie_ase, tier: 1}
 """
-    s = run(body, {"nb_enfants": 10}, {"dalo": True}, {"sortie_ase": True, "nb_enfants": 1},
-            {"dalo": True, "sortie_ase": True})
+    s = run(
+        body,
+        {"nb_enfants": 10},
+        {"dalo": True},
+        {"sortie_ase": True, "nb_enfants": 1},
+        {"dalo": True, "sortie_ase": True},
+    )
     assert s.column_ids == ("enfants", "prio_dalo")  # a priority without points has no column
     assert s.total.tolist() == [30, 50, 3, 50]
     assert s.tier.tolist() == [0, 2, 1, 2]
@@ -389,8 +454,10 @@ def test_rank_tie_breaks_older_date_depot_then_numero_unique() -> None:
 
 
 def test_declared_tie_break_descending() -> None:
-    body = ("criteria:\n  - {id: dalo, label: D, when: dalo, points: 50}\n"
-            "tie_break: [nb_personnes desc, date_depot asc]\n")
+    body = (
+        "criteria:\n  - {id: dalo, label: D, when: dalo, points: 50}\n"
+        "tie_break: [nb_personnes desc, date_depot asc]\n"
+    )
     grid = grid_of(body)
     rows = [
         {"numero_unique": "A", **BASE, "nb_personnes": 2},

@@ -137,11 +137,23 @@ criteria:
 rubrics: [{id: r, label: R}]
 tie_break: [date_depot asc, numero_unique asc]
 """
-BASE = {"nb_personnes": 2, "nb_adultes": 1, "date_naissance_demandeur": "1990-05-01",
-        "ressources_mensuelles": 1200, "situation_logement": "locataire_prive"}
+BASE = {
+    "nb_personnes": 2,
+    "nb_adultes": 1,
+    "date_naissance_demandeur": "1990-05-01",
+    "ressources_mensuelles": 1200,
+    "situation_logement": "locataire_prive",
+}
 ROWS = [  # X meets a, b, c and d; Y (filed first) b and c; Z c only
-    {**BASE, "numero_unique": "X", "date_depot": "2024-01-01", "dalo": True, "handicap_menage": True,
-     "parent_isole": True, "violences_couple": True},
+    {
+        **BASE,
+        "numero_unique": "X",
+        "date_depot": "2024-01-01",
+        "dalo": True,
+        "handicap_menage": True,
+        "parent_isole": True,
+        "violences_couple": True,
+    },
     {**BASE, "numero_unique": "Y", "date_depot": "2023-01-01", "handicap_menage": True, "parent_isole": True},
     {**BASE, "numero_unique": "Z", "date_depot": "2022-01-01", "parent_isole": True},
 ]
@@ -159,10 +171,12 @@ def test_rubric_totals_by_hand(rubric):
     assert scores.total.tolist() == [11, 6, 3]
     model = _Model.build(grid, batch.with_catalogue(grid.catalogue), DAY)
     without = {c.id: model.total_without(j).tolist() for j, c in enumerate(grid.criteria)}
-    assert without == {"a": [7, 6, 3],  # X: b (6) now counts, + d
-                       "b": [11, 3, 3],  # Y: c (3) now counts
-                       "c": [11, 6, 0],  # Z: nothing left
-                       "d": [10, 6, 3]}
+    assert without == {
+        "a": [7, 6, 3],  # X: b (6) now counts, + d
+        "b": [11, 3, 3],  # Y: c (3) now counts
+        "c": [11, 6, 0],  # Z: nothing left
+        "d": [10, 6, 3],
+    }
 
 
 def test_rubric_rank_correlations_by_hand(rubric):
@@ -222,8 +236,14 @@ def test_svg_parses_and_names_every_criterion(example):
 def test_html_table_and_page(example):
     grid, _, _, report = example
     table = report._repr_html_()
-    for header in ("Critère", "Demandes concernées", "Points moyens", "Part des points",
-                   "Corrélation des rangs sans le critère", "Sorties du top 100"):
+    for header in (
+        "Critère",
+        "Demandes concernées",
+        "Points moyens",
+        "Part des points",
+        "Corrélation des rangs sans le critère",
+        "Sorties du top 100",
+    ):
         assert f"<th>{header}</th>" in table
     assert table.count("<tr>") == len(grid.criteria) + 1
     page = report.to_html()

@@ -33,7 +33,9 @@ defaults:
   situation_logement: locataire_prive
 """
 
-PASSING = HEADER + """
+PASSING = (
+    HEADER
+    + """
 cases:
   - name: Ménage DALO sans abri
     application: {dalo: true, situation_logement: sans_abri}
@@ -46,8 +48,11 @@ cases:
     application: {nb_personnes: 6, nb_enfants: 5}
     expect: {points: {enfants: 12}, flags: [], total: 12}
 """
+)
 
-FAILING = HEADER + """
+FAILING = (
+    HEADER
+    + """
 cases:
   - name: Ménage DALO sans abri
     application: {situation_logement: sans_abri}
@@ -60,6 +65,7 @@ cases:
     application: {}
     expect: {total: 0}
 """
+)
 
 
 def write(tmp_path, text, name="cases.yaml"):
@@ -82,40 +88,59 @@ def test_failing_case_lists_every_difference(tmp_path):
     report = run_cases(write(tmp_path, FAILING))
     first, second = report.results
     assert not report.passed and second.passed
-    assert first.differences == (Difference("points[dalo]", 50, 0), Difference("flags", ["prio_dalo"], []),
-                                 Difference("tier", 2, 0), Difference("total", 67, 17))
+    assert first.differences == (
+        Difference("points[dalo]", 50, 0),
+        Difference("flags", ["prio_dalo"], []),
+        Difference("tier", 2, 0),
+        Difference("total", 67, 17),
+    )
 
 
 def test_format_report_is_a_readable_diff(tmp_path):
     text = format_report(run_cases(write(tmp_path, FAILING)))
-    assert ("✗ Ménage DALO sans abri\n    points[dalo]: attendu 50, obtenu 0\n"
-            "    flags: attendu [prio_dalo], obtenu []\n    tier: attendu 2, obtenu 0\n"
-            "    total: attendu 67, obtenu 17") in text
+    assert (
+        "✗ Ménage DALO sans abri\n    points[dalo]: attendu 50, obtenu 0\n"
+        "    flags: attendu [prio_dalo], obtenu []\n    tier: attendu 2, obtenu 0\n"
+        "    total: attendu 67, obtenu 17"
+    ) in text
     assert "✓ Sans enfant" in text
     assert text.splitlines()[-1] == "1 passed, 1 failed"
 
 
 def test_application_overrides_defaults_and_may_set_its_id(tmp_path):
-    text = HEADER + """
+    text = (
+        HEADER
+        + """
 cases:
   - name: Identifiant explicite
     application: {numero_unique: "031-42", situation_logement: sans_abri}
     expect: {points: {sans_abri: 17}}
 """
+    )
     report = run_cases(write(tmp_path, text))
     assert report.passed and report.results[0].numero_unique == "031-42"
 
 
-@pytest.mark.parametrize(("cases", "message"), [
-    ("  - {name: x, expect: {points: {dallo: 50}}}",
-     "unknown breakdown column 'dallo' (did you mean 'dalo'?)"),
-    ("  - {name: x, expect: {flags: [prio_dallo]}}",
-     "unknown priority 'prio_dallo' (did you mean 'prio_dalo'?)"),
-    ("  - {name: x, application: {dallo: true}, expect: {}}", "unknown field 'dallo' (did you mean 'dalo'?)"),
-    ("  - {name: x, expect: {totl: 3}}", "unknown key 'totl'"),
-    ("  - {name: x, expect: {total: many}}", "'total' must be an integer"),
-    ("  - {name: x}", "missing key 'expect'"),
-])
+@pytest.mark.parametrize(
+    ("cases", "message"),
+    [
+        (
+            "  - {name: x, expect: {points: {dallo: 50}}}",
+            "unknown breakdown column 'dallo' (did you mean 'dalo'?)",
+        ),
+        (
+            "  - {name: x, expect: {flags: [prio_dallo]}}",
+            "unknown priority 'prio_dallo' (did you mean 'prio_dalo'?)",
+        ),
+        (
+            "  - {name: x, application: {dallo: true}, expect: {}}",
+            "unknown field 'dallo' (did you mean 'dalo'?)",
+        ),
+        ("  - {name: x, expect: {totl: 3}}", "unknown key 'totl'"),
+        ("  - {name: x, expect: {total: many}}", "'total' must be an integer"),
+        ("  - {name: x}", "missing key 'expect'"),
+    ],
+)
 def test_malformed_case_is_located(tmp_path, cases, message):
     path = write(tmp_path, HEADER + "cases:\n" + cases + "\n")
     with pytest.raises(TestCaseError) as info:
@@ -131,13 +156,16 @@ def test_every_problem_is_reported_at_once(tmp_path):
     assert "dallo" in str(info.value) and "nope" in str(info.value) and "2 problems" in str(info.value)
 
 
-@pytest.mark.parametrize(("text", "message"), [
-    ("grid: essai.yaml\ncases: []\n", "missing key 'date_calcul'"),
-    ("grid: essai.yaml\ndate_calcul: demain\ncases: []\n", "date_calcul must be a date"),
-    ("grid: essai.yaml\ndate_calcul: 2026-01-01\ncases: []\n", "'cases' must be a non-empty list"),
-    ("- a list\n", "must be a mapping"),
-    ("grid: essai.yaml\ngrid: other.yaml\n", "duplicate key 'grid'"),
-])
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("grid: essai.yaml\ncases: []\n", "missing key 'date_calcul'"),
+        ("grid: essai.yaml\ndate_calcul: demain\ncases: []\n", "date_calcul must be a date"),
+        ("grid: essai.yaml\ndate_calcul: 2026-01-01\ncases: []\n", "'cases' must be a non-empty list"),
+        ("- a list\n", "must be a mapping"),
+        ("grid: essai.yaml\ngrid: other.yaml\n", "duplicate key 'grid'"),
+    ],
+)
 def test_malformed_file(tmp_path, text, message):
     with pytest.raises(TestCaseError, match=message):
         run_cases(write(tmp_path, text))

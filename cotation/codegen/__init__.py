@@ -1,1 +1,1 @@
-"""Stage 3 (codegen): The IR written as Python source for Numba (scoring and pair kernels), and building it."""
+"""Stage 3 (codegen): the IR as Python source for Numba (scoring and pair kernels), and its build."""

@@ -1,4 +1,4 @@
-"""Stage 3 (codegen): Build generated source: a content-addressed module in the cache directory, executed in
+"""Stage 3 (codegen): build generated source: a content-addressed module in the cache directory, executed in
 its own namespace, whose ``@numba.njit(cache=True)`` functions Numba compiles on first call.
 
 The source is written once to ``cotation_grid_<key>.py`` in the cache directory, where ``key`` hashes
@@ -104,7 +104,7 @@ def _code(text: str, path: Path) -> types.CodeType:
     try:
         data = copy.read_bytes()
         if data.startswith(header):
-            code = marshal.loads(data[len(header):])
+            code = marshal.loads(data[len(header) :])
             if isinstance(code, types.CodeType) and code.co_filename == str(path):
                 return code
     except (OSError, EOFError, ValueError, TypeError):

@@ -1,4 +1,4 @@
-"""Stage 3 (codegen): The emitter that both code generators share: an IR expression written as Python text,
+"""Stage 3 (codegen): the emitter that both code generators share: an IR expression written as Python text,
 one local per node (value ``v_<k>``, presence ``m_<k>`` only when the node can be missing), with
 the semantics of the reference evaluator (:mod:`cotation.scoring.reference`), and a criterion's
 points (condition, rule, its own min/max).
@@ -94,10 +94,14 @@ def clip_text(x: str, lo: str | None, hi: str | None) -> str:
     return x if hi is None else f"min({x}, {hi})"
 
 
-def param_bounds(em: Emitter, what: str, j: int, lo: int | None, hi: int | None) -> tuple[str | None, str | None]:
+def param_bounds(
+    em: Emitter, what: str, j: int, lo: int | None, hi: int | None
+) -> tuple[str | None, str | None]:
     """The min/max of criterion or group j as parameters (None where absent)."""
-    return (None if lo is None else em.param(f"{what}_min", j, lo),
-            None if hi is None else em.param(f"{what}_max", j, hi))
+    return (
+        None if lo is None else em.param(f"{what}_min", j, lo),
+        None if hi is None else em.param(f"{what}_max", j, hi),
+    )
 
 
 def to_float(slot_v: str, node: ir.IExpr, want: ir.Type) -> str:
@@ -137,7 +141,9 @@ class Emitter:
         """A new loop over rows: fields and variables are read and computed again where first used."""
         self.vars: dict[str, Slot] = {}
         self.read: set[str] = set()
-        self.done: dict[ir.IExpr, Slot] = {}  # nodes already emitted in this loop (equal subtrees computed once)
+        self.done: dict[
+            ir.IExpr, Slot
+        ] = {}  # nodes already emitted in this loop (equal subtrees computed once)
 
     def line(self, text: str) -> None:
         self.lines.append("    " * self.depth + text)
@@ -172,7 +178,9 @@ class Emitter:
         name, kind = ident(node.name), self.grid.catalogue[node.name].kind
         self.fields[node.name] = self.fields.get(node.name, False) or node.nullable
         if kind is Kind.COMMUNES:
-            return Slot(f"c_{name}")  # the row-major matrix, flattened: readers index it with flat_index(i, j)
+            return Slot(
+                f"c_{name}"
+            )  # the row-major matrix, flattened: readers index it with flat_index(i, j)
         if node.name not in self.read:
             self.read.add(node.name)
             cast = "np.int64" if kind in INT_KINDS else "np.float64" if kind in FLOAT_KINDS else None
@@ -192,7 +200,7 @@ class Emitter:
     def small(self, node: ir.IExpr) -> bool:
         """Whether an integer node is provably within the range where _fdiv is exact."""
         b = self.bounds.of(node)
-        return -FDIV_LIMIT < b.lo and b.hi < FDIV_LIMIT
+        return b.lo > -FDIV_LIMIT and b.hi < FDIV_LIMIT
 
     def width(self, node: ir.IExpr) -> int:
         """Number of columns of a list of communes (the catalogue's width of the field)."""
@@ -332,7 +340,8 @@ class Emitter:
         return "_months_between({a}, {b})"
 
     def _calendar(self, node: ir.IExpr) -> str | None:
-        """The packed calendar entry of a date field or date_calcul (see cotation.data.calendar.calendar_table)."""
+        """The packed calendar entry of a date field or date_calcul (see ``calendar_table`` in
+        :mod:`cotation.data.calendar`)."""
         if isinstance(node, ir.DateCalcul):
             return "t_cal"
         if isinstance(node, ir.FieldRef) and self.grid.catalogue[node.name].kind is Kind.DATE:
@@ -349,8 +358,11 @@ class Emitter:
     def _call_age(self, node: ir.Call) -> Slot:
         birth = self.emit(node.args[0])
         packed = self._calendar(node.args[0])
-        months = (f"_cal_months({packed}, t_cal)" if packed is not None
-                  else f"_months_to({birth.v}, t_year, t_month, t_day)")
+        months = (
+            f"_cal_months({packed}, t_cal)"
+            if packed is not None
+            else f"_months_to({birth.v}, t_year, t_month, t_day)"
+        )
         return self.bind(f"_fdiv({months}, 12)", birth.m)
 
     def _call_count(self, node: ir.Call) -> Slot:
@@ -380,8 +392,11 @@ class Emitter:
         w = self.width(node.args[1])
         rank = "0"
         for j in reversed(range(w)):  # the first position that holds the commune, unrolled
-            rank = f"{j + 1} if {c.v}[{flat_index(w, j)}] == {e.v} else {rank}" if rank != "0" else \
-                f"{j + 1} if {c.v}[{flat_index(w, j)}] == {e.v} else 0"
+            rank = (
+                f"{j + 1} if {c.v}[{flat_index(w, j)}] == {e.v} else {rank}"
+                if rank != "0"
+                else f"{j + 1} if {c.v}[{flat_index(w, j)}] == {e.v} else 0"
+            )
         k = self.fresh()
         self.line(f"v_{k} = np.int64({rank})")
         self.line(f"m_{k} = {and_(e.m, c.m, f'(v_{k} > 0)', f'({e.v} >= 0)')}")
@@ -427,11 +442,15 @@ def rule_Bands(em: Emitter, j: int, rule: ir.Bands) -> str:
     tests = []
     for band in rule.bands:
         parts = ([f"({x.v} >= {literal(band.lo)})"] if band.lo is not None else []) + (
-            [f"({x.v} < {literal(band.hi)})"] if band.hi is not None else [])
+            [f"({x.v} < {literal(band.hi)})"] if band.hi is not None else []
+        )
         tests.append(and_(*parts))
     # at most one band holds (E304: bands do not overlap), so the sum of points x test is its points
-    terms = [literal(band.points) if test == TRUE else f"{literal(band.points)} * {test}"
-             for test, band in zip(tests, rule.bands, strict=True) if band.points != 0]
+    terms = [
+        literal(band.points) if test == TRUE else f"{literal(band.points)} * {test}"
+        for test, band in zip(tests, rule.bands, strict=True)
+        if band.points != 0
+    ]
     em.line(f"pts_{j} = {' + '.join(terms) or '0'}  # bands: {', '.join(band_text(b) for b in rule.bands)}")
     em.line(f"ok_{j} = {and_(x.m, or_(*tests))}")
     return f"ok_{j}"
@@ -451,7 +470,9 @@ def emit_criterion(em: Emitter, j: int, c: ir.Criterion) -> None:
     applies = RULES[type(c.rule).__name__](em, j, c.rule)  # type: ignore[operator]
     when = em.emit(c.when) if c.when is not None else Slot(TRUE)
     em.line(f"met_{j} = {and_(applies, when.v, when.m)}")
-    em.line(f"p_{j} = {times(clip_text(f'pts_{j}', *param_bounds(em, 'criterion', j, c.min, c.max)), f'met_{j}')}")
+    em.line(
+        f"p_{j} = {times(clip_text(f'pts_{j}', *param_bounds(em, 'criterion', j, c.min, c.max)), f'met_{j}')}"
+    )
 
 
 def describe(c: ir.Criterion, em: Emitter, j: int) -> str:
@@ -477,5 +498,3 @@ def wrapped(head: str, args: list[str], tail: str) -> list[str]:
             current = " " * (len(head) + 1)
         current += a + ", "
     return [*lines, current[:-2] + ")" + tail]
-
-

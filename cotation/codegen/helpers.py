@@ -1,4 +1,5 @@
-"""Stage 3 (codegen): Scalar helpers called by every generated kernel, compiled once per machine and cached by Numba.
+"""Stage 3 (codegen): scalar helpers every generated kernel calls, compiled once per machine
+(cached by Numba).
 
 They live in this package module rather than in each generated module so that a new grid does not
 compile them again (about 0.6 s): Numba caches their machine code next to this file (or in its
@@ -9,9 +10,28 @@ user-wide cache directory when the package is read-only), and LLVM inlines them 
 import numba
 import numpy as np
 
-__all__ = ["_adequation", "_cal_months", "_ceiling", "_civil", "_fdiv", "_finish", "index_count",
-           "index_fill", "_lowest_bit", "_months_between", "_months_to", "_offer", "_popcount", "radix_order",
-           "_round_half_away", "_row", "sort_text_runs", "_taken", "text_words", "_valid"]
+__all__ = [
+    "_adequation",
+    "_cal_months",
+    "_ceiling",
+    "_civil",
+    "_fdiv",
+    "_finish",
+    "_lowest_bit",
+    "_months_between",
+    "_months_to",
+    "_offer",
+    "_popcount",
+    "_round_half_away",
+    "_row",
+    "_taken",
+    "_valid",
+    "index_count",
+    "index_fill",
+    "radix_order",
+    "sort_text_runs",
+    "text_words",
+]
 
 _M1 = np.uint64(0x5555555555555555)
 _M2 = np.uint64(0x3333333333333333)
@@ -133,7 +153,8 @@ def _row(cand, t):
 
 @numba.njit(cache=True, error_model="numpy", nogil=True, inline="always")
 def _worse(t1, s1, r1, t2, s2, r2):
-    """Whether candidate 1 ranks after candidate 2: tier, then total (higher first), then row (lower first)."""
+    """Whether candidate 1 ranks after candidate 2: tier, then total (higher first), then row
+    (lower first)."""
     if t1 != t2:
         return t1 < t2
     if s1 != s2:
@@ -222,7 +243,7 @@ def index_fill(lists, width, perm, size, q0, q1, fill, rows, ranks, pos):
 @numba.njit(cache=True, error_model="numpy", nogil=True, inline="always")
 def _first_at(lists, base, j, c):
     """Whether position j of the row starting at ``base`` is the first occurrence of commune c."""
-    for q in range(j):
+    for q in range(j):  # noqa: SIM110 (nopython mode: a plain loop, no generator)
         if lists[base + q] == c:
             return False
     return True

@@ -1,4 +1,4 @@
-"""Stage 3 (codegen): Generate the pair kernel of a grid's ``match`` part, as readable Python text.
+"""Stage 3 (codegen): generate the pair kernel of a grid's ``match`` part, as readable Python text.
 
 ``rank_dwellings`` visits, for each dwelling of ``order[q_start:q_stop]``, its candidate
 applications: every row, or with an inverted index (when the first filter is
@@ -25,9 +25,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..grid import ir
-from .emit import (FLOAT_KINDS, INT_KINDS, JIT, and_, comment, emit_criterion, Emitter, ident, Slot, wrapped)
-from .score_source import typology_constants
 from ..grid.functions import FINANCINGS, ZONES
+from .emit import FLOAT_KINDS, INT_KINDS, JIT, Emitter, Slot, and_, comment, emit_criterion, ident, wrapped
+from .score_source import typology_constants
 
 PAIR_KERNEL = "rank_dwellings"
 APP_VALUES = "app_values"
@@ -54,7 +54,7 @@ class PairSource:
     app_kernel: str = APP_VALUES
 
 
-class _PairEmitter(Emitter):
+class PairEmitter(Emitter):
     """The scoring emitter, plus the dwelling's fields and the income ceilings. The application-level
     parts of the pair expressions listed in ``hoisted`` are read from arrays computed once per
     application (``hv_<k>``, ``hm_<k>``) instead of once per pair."""
@@ -103,9 +103,16 @@ class _PairEmitter(Emitter):
     def _call_rang_souhait(self, node: ir.Call) -> Slot:
         index = self.grid.match.index if self.grid.match else None
         e, c = node.args
-        if (self.in_index and index is not None and isinstance(e, ir.DwellingRef) and isinstance(c, ir.FieldRef)
-                and (e.name, c.name) == (index.dwelling_field, index.field)):
-            return self.bind("np.int64(cpos[t]) + 1")  # the index stored where each candidate lists the commune
+        if (
+            self.in_index
+            and index is not None
+            and isinstance(e, ir.DwellingRef)
+            and isinstance(c, ir.FieldRef)
+            and (e.name, c.name) == (index.dwelling_field, index.field)
+        ):
+            return self.bind(
+                "np.int64(cpos[t]) + 1"
+            )  # the index stored where each candidate lists the commune
         return super()._call_rang_souhait(node)
 
     def _call_plafond_ressources(self, node: ir.Call) -> Slot:
@@ -162,9 +169,11 @@ def _dtype(node: ir.IExpr) -> str:
     return {"float": "np.float64", "bool": "np.bool_", "set": "np.uint64"}.get(node.type.kind, "np.int64")
 
 
-def _app_values(grid: ir.Grid, hoisted: tuple[ir.IExpr, ...]) -> tuple[list[str], tuple[str, ...], tuple[str, ...]]:
+def _app_values(
+    grid: ir.Grid, hoisted: tuple[ir.IExpr, ...]
+) -> tuple[list[str], tuple[str, ...], tuple[str, ...]]:
     """``app_values``: the hoisted sub-expressions of every application, one row loop."""
-    em = _PairEmitter(grid)
+    em = PairEmitter(grid)
     em.lines = []
     em.depth = 1
     em.line("for i0 in range(start, stop):")
@@ -179,13 +188,17 @@ def _app_values(grid: ir.Grid, hoisted: tuple[ir.IExpr, ...]) -> tuple[list[str]
     masks = tuple(n for n in columns if em.fields[n])
     inputs = [f"c_{ident(n)}" for n in columns] + [f"valid_{ident(n)}" for n in masks]
     outs = [f"hv_{k}" for k in range(len(hoisted))] + [f"hm_{k}" for k in range(len(hoisted))]
-    fn = [f"@numba.njit({JIT})", *wrapped(f"def {APP_VALUES}", [*inputs, "today", *outs, "start", "stop"], ":"),
-          '    """Rows start..stop-1: the application-level values the pair kernel reads (see hoistable)."""',
-          "    t_year, t_month, t_day = _civil(today)", *em.lines]
+    fn = [
+        f"@numba.njit({JIT})",
+        *wrapped(f"def {APP_VALUES}", [*inputs, "today", *outs, "start", "stop"], ":"),
+        '    """Rows start..stop-1: the application-level values the pair kernel reads (see hoistable)."""',
+        "    t_year, t_month, t_day = _civil(today)",
+        *em.lines,
+    ]
     return fn, columns, masks
 
 
-def _candidate_loop(em: _PairEmitter, grid: ir.Grid, index: ir.Index | None) -> None:
+def _candidate_loop(em: PairEmitter, grid: ir.Grid, index: ir.Index | None) -> None:
     """The body of the loop over dwellings: two passes over the dwelling's candidates."""
     assert grid.match is not None
     match = grid.match
@@ -217,7 +230,7 @@ def _candidate_loop(em: _PairEmitter, grid: ir.Grid, index: ir.Index | None) -> 
     em.line("        taken[out_rows[m, r]] = True")
 
 
-def _first_pass(em: _PairEmitter, match: ir.Match, index: ir.Index | None) -> None:
+def _first_pass(em: PairEmitter, match: ir.Match, index: ir.Index | None) -> None:
     """Every candidate's filters, tier and pair total, without a branch (so that LLVM vectorises it):
     an exclusion counts under the first filter that fails, and the criteria are evaluated for
     excluded candidates too (the emitted expressions are safe on any row, as in the scoring
@@ -250,7 +263,7 @@ def _first_pass(em: _PairEmitter, match: ir.Match, index: ir.Index | None) -> No
     em.lines[mark:mark] = em.dwelling_lines
 
 
-def _second_pass(em: _PairEmitter, index: ir.Index | None) -> None:
+def _second_pass(em: PairEmitter, index: ir.Index | None) -> None:
     """The candidates, in tie-break order, offered to the bounded heap of the k best when eligible.
 
     By blocks of ``BLOCK`` (64): once the heap is full, a vectorised loop marks in a bit mask the
@@ -276,36 +289,49 @@ def _second_pass(em: _PairEmitter, index: ir.Index | None) -> None:
     em.depth = 2
 
 
-def _offer_lines(em: _PairEmitter, index: ir.Index | None, depth: int) -> None:
+def _offer_lines(em: PairEmitter, index: ir.Index | None, depth: int) -> None:
     """Candidate t: skipped when excluded or no better than the worst of a full heap, else offered."""
-    lines = ["t_ = sc_t[t - lo]", "s_ = sc_s[t - lo]",
-             "if cnt == k and (t_ < ht[0] or (t_ == ht[0] and s_ <= hs[0])):",
-             "    continue  # excluded, or no better than the worst of a full heap (a later row loses ties)",
-             "if t_ == EXCLUDED:", "    continue  # excluded, the heap not yet full",
-             "r_ = np.int64(crank[t])  # the candidate's tie-break rank" if index is not None
-             else "r_ = np.int64(t)  # the candidate's tie-break rank",
-             "cnt = _offer(ht, hs, hr, cnt, k, t_, s_, r_)"]
+    lines = [
+        "t_ = sc_t[t - lo]",
+        "s_ = sc_s[t - lo]",
+        "if cnt == k and (t_ < ht[0] or (t_ == ht[0] and s_ <= hs[0])):",
+        "    continue  # excluded, or no better than the worst of a full heap (a later row loses ties)",
+        "if t_ == EXCLUDED:",
+        "    continue  # excluded, the heap not yet full",
+        "r_ = np.int64(crank[t])  # the candidate's tie-break rank"
+        if index is not None
+        else "r_ = np.int64(t)  # the candidate's tie-break rank",
+        "cnt = _offer(ht, hs, hr, cnt, k, t_, s_, r_)",
+    ]
     for text in lines:
         em.lines.append("    " * depth + text)
 
 
 def _scratch(index: ir.Index | None) -> list[str]:
     """The first pass's outputs, sized for the longest candidate list of this call's dwellings."""
-    size = ["    big = n"] if index is None else [
-        "    big = 0",
-        "    for q in range(q_start, q_stop):",
-        "        d = dkey[order[q]]",
-        "        if d >= 0:",
-        "            big = max(big, ptr[d + 1] - ptr[d])"]
-    return [*size, "    sc_s = np.empty(big, np.int64)  # per candidate of the dwelling: its pair total",
-            "    sc_t = np.empty(big, np.int64)  # and its tier, EXCLUDED when not eligible"]
+    size = (
+        ["    big = n"]
+        if index is None
+        else [
+            "    big = 0",
+            "    for q in range(q_start, q_stop):",
+            "        d = dkey[order[q]]",
+            "        if d >= 0:",
+            "            big = max(big, ptr[d + 1] - ptr[d])",
+        ]
+    )
+    return [
+        *size,
+        "    sc_s = np.empty(big, np.int64)  # per candidate of the dwelling: its pair total",
+        "    sc_t = np.empty(big, np.int64)  # and its tier, EXCLUDED when not eligible",
+    ]
 
 
 def generate_pair_source(grid: ir.Grid) -> PairSource:
     """The pair kernel of ``grid`` (which must have a match part)."""
     assert grid.match is not None
     hoisted = hoistable(grid)
-    em = _PairEmitter(grid, hoisted, in_index=grid.match.index is not None)
+    em = PairEmitter(grid, hoisted, in_index=grid.match.index is not None)
     em.lines = []
     index = grid.match.index
     _candidate_loop(em, grid, index)
@@ -314,34 +340,76 @@ def generate_pair_source(grid: ir.Grid) -> PairSource:
     masks = tuple(n for n in columns if em.fields[n])
     dcols = tuple(f.name for f in grid.match.catalogue if f.name in em.dwelling_fields)
     dmasks = tuple(n for n in dcols if em.dwelling_fields[n])
-    inputs = ([f"c_{ident(n)}" for n in columns] + [f"valid_{ident(n)}" for n in masks]
-              + [f"dc_{ident(n)}" for n in dcols] + [f"dvalid_{ident(n)}" for n in dmasks]
-              + [f"hv_{k}" for k in range(len(hoisted))] + [f"hm_{k}" for k in range(len(hoisted))])
+    inputs = (
+        [f"c_{ident(n)}" for n in columns]
+        + [f"valid_{ident(n)}" for n in masks]
+        + [f"dc_{ident(n)}" for n in dcols]
+        + [f"dvalid_{ident(n)}" for n in dmasks]
+        + [f"hv_{k}" for k in range(len(hoisted))]
+        + [f"hm_{k}" for k in range(len(hoisted))]
+    )
     app_fn, app_columns, app_masks = _app_values(grid, hoisted)
-    args = [*inputs, "plafonds", "today", "base_total", "base_tier", "n_rows", "ptr", "cand", "crank", "cpos",
-            "dkey", "order", "taken", "k", "q_start", "q_stop", *PAIR_OUTPUTS]
-    head = [f"# Pair kernel of grid '{grid.meta.id}' (version {grid.meta.version or '-'}): do not edit.",
-            f"# grid content hash: {grid.content_hash}",
-            "# filters: " + "; ".join(f"[{j}] {f.id}" for j, f in enumerate(grid.match.filters)),
-            "# pair criteria: " + "; ".join(f"[{j}] {c.id}" for j, c in enumerate(grid.match.criteria)),
-            "# index: " + (f"logement.{index.dwelling_field} in {index.field}" if index else "none (every row)"),
-            "", "import numba", "import numpy as np",
-            "from cotation.codegen.helpers import (_adequation, _ceiling, _civil, _fdiv, _finish, _lowest_bit,",
-            "                                  _months_between, _months_to, _offer, _popcount,",
-            "                                  _round_half_away, _row, _taken, _valid)", "",
-            "EXCLUDED = np.int64(-(2 ** 62))  # the tier of an excluded candidate: below every tier (int8)",
-            "BLOCK = 64  # candidates tested at once against the worst of a full heap (bits of a uint64)", "",
-            *typology_constants(grid), ""]
-    fn = [f"@numba.njit({JIT})", *wrapped(f"def {PAIR_KERNEL}", args, ":"),
-          '    """Dwellings order[q_start:q_stop]: top k candidates (sorted rows), eligible and excluded counts."""',
-          "    n = n_rows",
-          "    t_year, t_month, t_day = _civil(today)",
-          "    ht = np.empty(max(k, 1), np.int64)",
-          "    hs = np.empty(max(k, 1), np.int64)",
-          "    hr = np.empty(max(k, 1), np.int64)",
-          *_scratch(index),
-          "    for q in range(q_start, q_stop):", *body]
+    args = [
+        *inputs,
+        "plafonds",
+        "today",
+        "base_total",
+        "base_tier",
+        "n_rows",
+        "ptr",
+        "cand",
+        "crank",
+        "cpos",
+        "dkey",
+        "order",
+        "taken",
+        "k",
+        "q_start",
+        "q_stop",
+        *PAIR_OUTPUTS,
+    ]
+    head = [
+        f"# Pair kernel of grid '{grid.meta.id}' (version {grid.meta.version or '-'}): do not edit.",
+        f"# grid content hash: {grid.content_hash}",
+        "# filters: " + "; ".join(f"[{j}] {f.id}" for j, f in enumerate(grid.match.filters)),
+        "# pair criteria: " + "; ".join(f"[{j}] {c.id}" for j, c in enumerate(grid.match.criteria)),
+        "# index: " + (f"logement.{index.dwelling_field} in {index.field}" if index else "none (every row)"),
+        "",
+        "import numba",
+        "import numpy as np",
+        "from cotation.codegen.helpers import (_adequation, _ceiling, _civil, _fdiv, _finish, _lowest_bit,",
+        "                                  _months_between, _months_to, _offer, _popcount,",
+        "                                  _round_half_away, _row, _taken, _valid)",
+        "",
+        "EXCLUDED = np.int64(-(2 ** 62))  # the tier of an excluded candidate: below every tier (int8)",
+        "BLOCK = 64  # candidates tested at once against the worst of a full heap (bits of a uint64)",
+        "",
+        *typology_constants(grid),
+        "",
+    ]
+    fn = [
+        f"@numba.njit({JIT})",
+        *wrapped(f"def {PAIR_KERNEL}", args, ":"),
+        '    """Dwellings order[q_start:q_stop]: top k candidates (sorted rows), eligible and excluded counts."""',  # noqa: E501 (generated text)
+        "    n = n_rows",
+        "    t_year, t_month, t_day = _civil(today)",
+        "    ht = np.empty(max(k, 1), np.int64)",
+        "    hs = np.empty(max(k, 1), np.int64)",
+        "    hr = np.empty(max(k, 1), np.int64)",
+        *_scratch(index),
+        "    for q in range(q_start, q_stop):",
+        *body,
+    ]
     text = "\n".join([*head, *app_fn, "", "", *fn, ""])
-    return PairSource(text=text, columns=columns, masks=masks, dwelling_columns=dcols, dwelling_masks=dmasks,
-                      indexed=index, hoisted=tuple(_dtype(h) for h in hoisted),
-                      hoisted_masks=tuple(h.nullable for h in hoisted), app_columns=app_columns, app_masks=app_masks)
+    return PairSource(
+        text=text,
+        columns=columns,
+        masks=masks,
+        dwelling_columns=dcols,
+        dwelling_masks=dmasks,
+        indexed=index,
+        hoisted=tuple(_dtype(h) for h in hoisted),
+        hoisted_masks=tuple(h.nullable for h in hoisted),
+        app_columns=app_columns,
+        app_masks=app_masks,
+    )

@@ -1,1 +1,2 @@
-"""Stage 2 (data): Applications and dwellings as columns (``Batch``): reading, validating, writing, generating."""
+"""Stage 2 (data): applications and dwellings as columns (``Batch``): read, validated, written,
+generated."""

@@ -1,4 +1,4 @@
-"""Stage 2 (data): Typed columnar batches of applications, and their readers and writers.
+"""Stage 2 (data): typed columnar batches of applications, and their readers and writers.
 
 A :class:`Batch` holds one NumPy array per catalogue field (storage per kind: see
 :mod:`cotation.grid.catalogue`) plus an optional validity mask. Every reader -- CSV, Parquet, a pandas
@@ -40,11 +40,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .buffers import from_numpy, null_scalar, objects, strings, valid
-from .buffers import values as numbers
-from ..grid.catalogue import Catalogue, Field, Kind, default_catalogue, dwelling_catalogue
 from ..dates import day_number, from_day_number
 from ..errors import MAX_ROWS, DataError, DataProblem, did_you_mean
+from ..grid.catalogue import Catalogue, Field, Kind, default_catalogue, dwelling_catalogue
+from .buffers import from_numpy, null_scalar, objects, strings, valid
+from .buffers import values as numbers
 
 __all__ = [
     "Batch",
@@ -172,7 +172,7 @@ class Batch:
             after = (col.values > today) if col.valid is None else (col.values > today) & col.valid
             if not after.any():
                 continue
-            shown = strings([from_day_number(v).isoformat() for v in col.values[after][:MAX_ROWS * 10]])
+            shown = strings([from_day_number(v).isoformat() for v in col.values[after][: MAX_ROWS * 10]])
             message = f"date after the computation date {date_calcul.isoformat()}"
             report.add_rows("D105", f.name, message, after, _spread(shown, after))
         report.raise_if_any(_row_labels(self.ids, np.ones(len(self), dtype=bool)))
@@ -208,8 +208,9 @@ class Batch:
     ) -> Batch:
         """A batch from Python rows (a missing key or None is a missing value)."""
         catalogue = catalogue or default_catalogue()
-        return _build_batch(_Columns.of(_table_from_rows(rows, catalogue)), catalogue, date_calcul,
-                            source or "<rows>")
+        return _build_batch(
+            _Columns.of(_table_from_rows(rows, catalogue)), catalogue, date_calcul, source or "<rows>"
+        )
 
 
 # --------------------------------------------------------------------------------------------
@@ -240,8 +241,17 @@ def _recode(old: Field, new: Field, col: Column, ids: np.ndarray) -> Column:
     if bad.any():
         rows = tuple(str(x) for x in ids[bad][:MAX_ROWS])
         allowed = ", ".join(new.values) or "none"
-        raise DataError([DataProblem("D103", new.name, f"value not allowed here (allowed: {allowed})",
-                                     rows=rows, count=int(bad.sum()))])
+        raise DataError(
+            [
+                DataProblem(
+                    "D103",
+                    new.name,
+                    f"value not allowed here (allowed: {allowed})",
+                    rows=rows,
+                    count=int(bad.sum()),
+                )
+            ]
+        )
     return Column(values, col.valid)
 
 
@@ -295,7 +305,9 @@ def kernel_values(batch: Batch, f: Field, name: str) -> np.ndarray:
         return np.ascontiguousarray(values, np.bool_)
     if f.kind is Kind.COMMUNES and values.shape[1] != f.width:
         raise ValueError(f"column '{name}' has {values.shape[1]} communes per row, the catalogue {f.width}")
-    return np.ascontiguousarray(values).reshape(-1) if f.kind is Kind.COMMUNES else np.ascontiguousarray(values)
+    return (
+        np.ascontiguousarray(values).reshape(-1) if f.kind is Kind.COMMUNES else np.ascontiguousarray(values)
+    )
 
 
 def write_applications(batch: Batch, path: str | os.PathLike[str]) -> None:
@@ -386,7 +398,7 @@ def _read_parquet(path: Path) -> _Columns:
         """Column i, read with the next unread columns of the file (PARQUET_COLUMNS_AT_ONCE in all:
         Arrow decodes them in parallel; the others wait for their turn in ``ahead``)."""
         if i not in ahead:
-            group = [i, *[k for k in pending if k > i][:PARQUET_COLUMNS_AT_ONCE - 1]]
+            group = [i, *[k for k in pending if k > i][: PARQUET_COLUMNS_AT_ONCE - 1]]
             try:
                 table = parquet.read(columns=[names[k] for k in group])
             except _READ_ERRORS as exc:
@@ -432,7 +444,9 @@ def _table_from_pandas(df: Any) -> pa.Table:
 
 def _table_from_rows(rows: list[dict[str, Any]], catalogue: Catalogue) -> pa.Table:
     if not rows:
-        return pa.Table.from_arrays([pa.nulls(0, pa.string()) for _ in catalogue], names=list(catalogue.names))
+        return pa.Table.from_arrays(
+            [pa.nulls(0, pa.string()) for _ in catalogue], names=list(catalogue.names)
+        )
     names = list(dict.fromkeys(key for row in rows for key in row))
     arrays = [_python_array([row.get(name) for row in rows]) for name in names]
     return pa.Table.from_arrays(arrays, names=[str(n) for n in names])
@@ -489,13 +503,28 @@ class _Report:
         self.source = source
         self.pending: list[_Pending] = []
 
-    def add(self, code: str, column: str, message: str, *, suggestion: str | None = None,
-            rows: tuple[str, ...] = (), count: int = 0) -> None:
+    def add(
+        self,
+        code: str,
+        column: str,
+        message: str,
+        *,
+        suggestion: str | None = None,
+        rows: tuple[str, ...] = (),
+        count: int = 0,
+    ) -> None:
         empty = np.zeros(0, np.int64)
         self.pending.append(_Pending(code, column, message, empty, (), count, suggestion, rows))
 
-    def add_rows(self, code: str, column: str, message: str, bad: np.ndarray,
-                 raw: pa.Array | None = None, suggestion: str | None = None) -> None:
+    def add_rows(
+        self,
+        code: str,
+        column: str,
+        message: str,
+        bad: np.ndarray,
+        raw: pa.Array | None = None,
+        suggestion: str | None = None,
+    ) -> None:
         """A problem on every row where ``bad`` is true, showing ``raw`` values."""
         positions = np.flatnonzero(bad)
         if len(positions) == 0:
@@ -518,7 +547,7 @@ class _Report:
 def _spread(values: pa.Array, mask: np.ndarray) -> pa.Array:
     """An array as long as ``mask`` holding ``values`` at its first true positions (for display)."""
     out: list[str | None] = [None] * len(mask)
-    for pos, value in zip(np.flatnonzero(mask), values.to_pylist()):
+    for pos, value in zip(np.flatnonzero(mask), values.to_pylist(), strict=False):  # values may be fewer
         out[pos] = value
     return strings(out)
 
@@ -650,7 +679,9 @@ def _only(ok: np.ndarray, arr: pa.Array) -> pa.Array:
 def _wrong_type(f: Field, arr: pa.Array, ctx: _Ctx) -> np.ndarray:
     """Report a typed column of the wrong kind (D102 on every present cell); all cells bad."""
     present = _present(arr)
-    ctx.report.add_rows("D102", f.name, f"column has type {arr.type}, expected {f.kind.value} values", present, arr)
+    ctx.report.add_rows(
+        "D102", f.name, f"column has type {arr.type}, expected {f.kind.value} values", present, arr
+    )
     return np.zeros(len(arr), bool)
 
 
@@ -688,8 +719,9 @@ def _report_bad(f: Field, bad: np.ndarray, arr: pa.Array, ctx: _Ctx, what: str) 
 # --- ids ---------------------------------------------------------------------------------------
 
 
-def _convert_ids(f: Field, arr: pa.Array | None, ctx: _Ctx) -> tuple[np.ndarray | None, np.ndarray | None,
-                                                                     pa.Array | None]:
+def _convert_ids(
+    f: Field, arr: pa.Array | None, ctx: _Ctx
+) -> tuple[np.ndarray | None, np.ndarray | None, pa.Array | None]:
     """(ids, present, the ids as Arrow strings); Nones when the column is absent or not text."""
     if arr is None:
         return None, None, None
@@ -835,7 +867,9 @@ def _report_unknown(f: Field, bad_rows: np.ndarray, items: pa.Array, shown: pa.A
     order = np.argsort(-numbers(counts.field("counts")), kind="stable")
     unknown = [counts.field("values")[int(i)].as_py() for i in order]
     hints = [(value, _suggest(value, f.values)) for value in unknown[:5]]
-    listed = ", ".join(f"'{v}'" + (f" (did you mean '{h}'?)" if h and i else "") for i, (v, h) in enumerate(hints))
+    listed = ", ".join(
+        f"'{v}'" + (f" (did you mean '{h}'?)" if h and i else "") for i, (v, h) in enumerate(hints)
+    )
     more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
     message = f"unknown value(s) {listed}{more}; allowed: {', '.join(f.values)}"
     ctx.report.add_rows("D103", f.name, message, bad_rows, shown, suggestion=hints[0][1])

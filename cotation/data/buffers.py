@@ -23,9 +23,16 @@ import pyarrow as pa
 __all__ = ["from_numpy", "null_scalar", "objects", "strings", "table", "texts", "valid", "values"]
 
 _NUMPY: dict[pa.DataType, type] = {
-    pa.int8(): np.int8, pa.int16(): np.int16, pa.int32(): np.int32, pa.int64(): np.int64,
-    pa.uint8(): np.uint8, pa.uint16(): np.uint16, pa.uint32(): np.uint32, pa.uint64(): np.uint64,
-    pa.float32(): np.float32, pa.float64(): np.float64,
+    pa.int8(): np.int8,
+    pa.int16(): np.int16,
+    pa.int32(): np.int32,
+    pa.int64(): np.int64,
+    pa.uint8(): np.uint8,
+    pa.uint16(): np.uint16,
+    pa.uint32(): np.uint32,
+    pa.uint64(): np.uint64,
+    pa.float32(): np.float32,
+    pa.float64(): np.float64,
 }
 _ARROW: dict[np.dtype, pa.DataType] = {np.dtype(v): k for k, v in _NUMPY.items()}
 MAX_STRING_BYTES = 2**31 - 1  # what 32-bit offsets address

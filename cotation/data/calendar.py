@@ -1,4 +1,5 @@
-"""Stage 2 (data): Calendar arithmetic on columns of day numbers (see :mod:`cotation.dates`), vectorised with NumPy.
+"""Stage 2 (data): calendar arithmetic on columns of day numbers (see :mod:`cotation.dates`),
+vectorised with NumPy.
 
 ``civil`` is Howard Hinnant's days-to-civil algorithm: exact on the proleptic Gregorian calendar.
 """

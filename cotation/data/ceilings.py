@@ -1,4 +1,5 @@
-"""Stage 2 (data): Income ceilings (*plafonds de ressources*) of French social housing, read from dated tables.
+"""Stage 2 (data): income ceilings (*plafonds de ressources*) of French social housing, from dated
+tables.
 
 A household may rent a social dwelling only if its annual taxable income (*revenu fiscal de
 référence* N-2, of all its members) does not exceed the ceiling of the dwelling's financing
@@ -144,9 +145,7 @@ def _header(table: object, where: str) -> tuple[str, int, str]:
     return financing, year, source
 
 
-def _direct_rows(
-    table: object, index: int, zones: tuple[str, ...], where: str
-) -> list[CeilingRow] | None:
+def _direct_rows(table: object, index: int, zones: tuple[str, ...], where: str) -> list[CeilingRow] | None:
     """The rows of a table that lists its values; None for a derived table."""
     financing, year, source = _header(table, f"{where}: table {index}")
     assert isinstance(table, dict)
@@ -190,8 +189,7 @@ def _derived_rows(table: dict[str, Any], rows: Sequence[CeilingRow], here: str) 
         raise ValueError(f"{here}: derives from {base!r} {year}, which is not listed in the file")
     factor = Decimal(str(coef))
     return [
-        CeilingRow(financing, year, r.zone, tuple(_scale(v, factor) for v in r.values), source)
-        for r in bases
+        CeilingRow(financing, year, r.zone, tuple(_scale(v, factor) for v in r.values), source) for r in bases
     ]
 
 

@@ -1,4 +1,4 @@
-"""Stage 2 (data): Seeded synthetic applications that look like a French social-housing demand stock.
+"""Stage 2 (data): seeded synthetic applications that look like a French social-housing demand stock.
 
 :func:`generate_applications` draws ``n`` applications with NumPy only (no per-row Python), so
 millions of rows take seconds. The same seed always gives the same batch. The stock imitates a
@@ -17,33 +17,84 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .buffers import from_numpy, objects
 from ..grid.catalogue import Catalogue, Field, Kind, default_catalogue
 from .batch import Batch, Column, absent_column, day_number
+from .buffers import from_numpy, objects
 
 __all__ = ["COMMUNES", "generate_applications", "generate_dwellings"]
 
 #: Toulouse metropolis communes (INSEE codes), Toulouse first, with their weight as a first wish.
 COMMUNES: tuple[tuple[str, float], ...] = (
-    ("31555", 40.0), ("31149", 4.0), ("31557", 3.5), ("31069", 3.0), ("31044", 2.0), ("31157", 2.0),
-    ("31561", 1.5), ("31506", 1.5), ("31446", 1.8), ("31113", 1.5), ("31424", 1.2), ("31488", 1.0),
-    ("31588", 1.0), ("31022", 1.0), ("31182", 0.8), ("31282", 0.8), ("31467", 0.6), ("31445", 0.6),
-    ("31056", 0.7), ("31150", 0.7), ("31032", 0.6), ("31541", 0.5), ("31351", 0.4), ("31417", 0.6),
-    ("31088", 0.4), ("31291", 0.5), ("31186", 0.3), ("31116", 0.6), ("31230", 0.3), ("31091", 0.4),
-    ("31490", 0.5), ("31293", 0.3), ("31205", 0.3), ("31355", 0.2), ("31184", 0.2), ("31163", 0.2),
-    ("31418", 0.2), ("31352", 0.1), ("31053", 0.3), ("31003", 0.2),
+    ("31555", 40.0),
+    ("31149", 4.0),
+    ("31557", 3.5),
+    ("31069", 3.0),
+    ("31044", 2.0),
+    ("31157", 2.0),
+    ("31561", 1.5),
+    ("31506", 1.5),
+    ("31446", 1.8),
+    ("31113", 1.5),
+    ("31424", 1.2),
+    ("31488", 1.0),
+    ("31588", 1.0),
+    ("31022", 1.0),
+    ("31182", 0.8),
+    ("31282", 0.8),
+    ("31467", 0.6),
+    ("31445", 0.6),
+    ("31056", 0.7),
+    ("31150", 0.7),
+    ("31032", 0.6),
+    ("31541", 0.5),
+    ("31351", 0.4),
+    ("31417", 0.6),
+    ("31088", 0.4),
+    ("31291", 0.5),
+    ("31186", 0.3),
+    ("31116", 0.6),
+    ("31230", 0.3),
+    ("31091", 0.4),
+    ("31490", 0.5),
+    ("31293", 0.3),
+    ("31205", 0.3),
+    ("31355", 0.2),
+    ("31184", 0.2),
+    ("31163", 0.2),
+    ("31418", 0.2),
+    ("31352", 0.1),
+    ("31053", 0.3),
+    ("31003", 0.2),
 )
 
 SIZE_P = (0.40, 0.24, 0.15, 0.11, 0.06, 0.03, 0.01)
 SITUATIONS: dict[str, float] = {
-    "locataire_prive": 0.31, "heberge_parents": 0.14, "heberge_tiers": 0.11, "locataire_hlm": 0.20,
-    "hotel": 0.015, "structure_hebergement": 0.035, "sans_abri": 0.012, "squat": 0.005,
-    "foyer": 0.04, "residence_etudiante": 0.02, "proprietaire": 0.02, "logement_fonction": 0.01,
-    "camping_caravane": 0.005, "autre": 0.048,
+    "locataire_prive": 0.31,
+    "heberge_parents": 0.14,
+    "heberge_tiers": 0.11,
+    "locataire_hlm": 0.20,
+    "hotel": 0.015,
+    "structure_hebergement": 0.035,
+    "sans_abri": 0.012,
+    "squat": 0.005,
+    "foyer": 0.04,
+    "residence_etudiante": 0.02,
+    "proprietaire": 0.02,
+    "logement_fonction": 0.01,
+    "camping_caravane": 0.005,
+    "autre": 0.048,
 }
 PRO: dict[str, float] = {
-    "cdi": 0.30, "cdd": 0.10, "interim": 0.05, "apprentissage": 0.02, "fonctionnaire": 0.05,
-    "independant": 0.03, "chomage": 0.18, "retraite": 0.08, "etudiant": 0.04, "sans_activite": 0.15,
+    "cdi": 0.30,
+    "cdd": 0.10,
+    "interim": 0.05,
+    "apprentissage": 0.02,
+    "fonctionnaire": 0.05,
+    "independant": 0.03,
+    "chomage": 0.18,
+    "retraite": 0.08,
+    "etudiant": 0.04,
+    "sans_activite": 0.15,
 }
 WORKERS = ("cdi", "cdd", "interim", "apprentissage", "fonctionnaire", "independant")
 TENANTS = ("locataire_prive", "locataire_hlm", "foyer", "residence_etudiante", "logement_fonction")
@@ -51,27 +102,64 @@ OWN_HOME = (*TENANTS, "proprietaire")
 HOMELESS = ("hotel", "structure_hebergement", "sans_abri", "squat", "camping_caravane")
 #: Main motif by current housing situation (others: the general mix below).
 MAIN_MOTIFS: dict[str, dict[str, float]] = {
-    "locataire_prive": {"trop_cher": 0.45, "trop_petit": 0.25, "procedure_expulsion": 0.07,
-                        "logement_repris": 0.08, "logement_indigne": 0.07, "rapprochement_travail": 0.08},
-    "locataire_hlm": {"trop_petit": 0.40, "trop_grand": 0.10, "trop_cher": 0.15, "handicap": 0.08,
-                      "rapprochement_travail": 0.12, "sante": 0.07, "rapprochement_famille": 0.08},
+    "locataire_prive": {
+        "trop_cher": 0.45,
+        "trop_petit": 0.25,
+        "procedure_expulsion": 0.07,
+        "logement_repris": 0.08,
+        "logement_indigne": 0.07,
+        "rapprochement_travail": 0.08,
+    },
+    "locataire_hlm": {
+        "trop_petit": 0.40,
+        "trop_grand": 0.10,
+        "trop_cher": 0.15,
+        "handicap": 0.08,
+        "rapprochement_travail": 0.12,
+        "sante": 0.07,
+        "rapprochement_famille": 0.08,
+    },
     "heberge_parents": {"decohabitation": 0.75, "futur_couple": 0.15, "sans_logement": 0.10},
     "heberge_tiers": {"sans_logement": 0.60, "decohabitation": 0.20, "divorce_separation": 0.20},
     "homeless": {"sans_logement": 0.90, "violences": 0.05, "procedure_expulsion": 0.05},
-    "other": {"sans_logement": 0.15, "trop_cher": 0.20, "rapprochement_travail": 0.15,
-              "divorce_separation": 0.15, "sante": 0.10, "mutation_professionnelle": 0.10, "autre": 0.15},
+    "other": {
+        "sans_logement": 0.15,
+        "trop_cher": 0.20,
+        "rapprochement_travail": 0.15,
+        "divorce_separation": 0.15,
+        "sante": 0.10,
+        "mutation_professionnelle": 0.10,
+        "autre": 0.15,
+    },
 }
 EXTRA_MOTIFS: dict[str, float] = {
-    "trop_cher": 0.18, "trop_petit": 0.14, "rapprochement_travail": 0.12, "rapprochement_services": 0.10,
-    "rapprochement_famille": 0.10, "sante": 0.08, "handicap": 0.05, "divorce_separation": 0.07,
-    "violences": 0.03, "logement_indigne": 0.05, "regroupement_familial": 0.03, "demolition": 0.01,
+    "trop_cher": 0.18,
+    "trop_petit": 0.14,
+    "rapprochement_travail": 0.12,
+    "rapprochement_services": 0.10,
+    "rapprochement_famille": 0.10,
+    "sante": 0.08,
+    "handicap": 0.05,
+    "divorce_separation": 0.07,
+    "violences": 0.03,
+    "logement_indigne": 0.05,
+    "regroupement_familial": 0.03,
+    "demolition": 0.01,
     "autre": 0.04,
 }
 PRIORITY_FLAGS: dict[str, float] = {
-    "accord_collectif": 0.03, "sortie_act": 0.003, "reprise_activite": 0.02, "habitat_indigne": 0.02,
-    "violences_couple": 0.02, "victime_viol_agression": 0.003, "sortie_prostitution": 0.001,
-    "victime_traite": 0.001, "logement_suroccupe_ou_indecent": 0.04, "menace_expulsion": 0.02,
-    "sortie_ase": 0.005, "difficultes_financieres": 0.06,
+    "accord_collectif": 0.03,
+    "sortie_act": 0.003,
+    "reprise_activite": 0.02,
+    "habitat_indigne": 0.02,
+    "violences_couple": 0.02,
+    "victime_viol_agression": 0.003,
+    "sortie_prostitution": 0.001,
+    "victime_traite": 0.001,
+    "logement_suroccupe_ou_indecent": 0.04,
+    "menace_expulsion": 0.02,
+    "sortie_ase": 0.005,
+    "difficultes_financieres": 0.06,
 }
 BASE_TYPOLOGY = np.array([0, 1, 1, 2, 3, 3, 4, 5])  # index = household size
 YEAR = 365.25
@@ -307,7 +395,9 @@ def _communes_wished(d: _Draw) -> np.ndarray:
     for k in range(8):
         pending = np.flatnonzero(count > k)
         while len(pending):
-            picked = codes[np.minimum(np.searchsorted(cdf, d.rng.random(len(pending)) * cdf[-1]), len(codes) - 1)]
+            picked = codes[
+                np.minimum(np.searchsorted(cdf, d.rng.random(len(pending)) * cdf[-1]), len(codes) - 1)
+            ]
             repeat = (out[pending, :k] == picked[:, None]).any(axis=1)
             out[pending[~repeat], k] = picked[~repeat]
             pending = pending[repeat]
@@ -355,16 +445,20 @@ def _work(d: _Draw) -> None:
 
 def _ids(d: _Draw) -> tuple[np.ndarray, pa.Array]:
     """Unique ids '031' + filing year + 8-digit sequence, e.g. '031202400000042' (and as Arrow)."""
-    years = d.cols["date_depot"].values.astype("datetime64[D]").astype("datetime64[Y]").astype(np.int64) + 1970
+    years = (
+        d.cols["date_depot"].values.astype("datetime64[D]").astype("datetime64[Y]").astype(np.int64) + 1970
+    )
     number = 31 * 10**12 + years * 10**8 + np.arange(d.n, dtype=np.int64)
     text = pc.utf8_lpad(pc.cast(from_numpy(number), pa.string()), 15, "0")
     return objects(text), text
 
 
-# --- fit to the catalogue ------------------------------------------------------------------------------------
+# --- fit to the catalogue ------------------------------------------------------------------------------
 
 
-def _fit(cols: dict[str, Column], catalogue: Catalogue, n: int, standard: Catalogue | None = None) -> dict[str, Column]:
+def _fit(
+    cols: dict[str, Column], catalogue: Catalogue, n: int, standard: Catalogue | None = None
+) -> dict[str, Column]:
     """One column per non-id catalogue field: generated ones remapped, unknown ones missing."""
     standard = standard or default_catalogue()
     out = {}
@@ -398,13 +492,18 @@ def _remap(std: Field, f: Field, col: Column) -> Column:
     return Column(out, None)
 
 
-
 # --- dwellings ---------------------------------------------------------------------------------------------
 
 TYPOLOGY_P = (0.10, 0.25, 0.33, 0.22, 0.08, 0.02)  # T1..T6
 RENT_PER_M2 = {"PLAI": 5.6, "PLUS": 6.4, "PLS": 9.6, "PLI": 11.5}  # EUR/m2/month, orders of magnitude
-RESERVATION_P = {"prefet": 0.25, "commune": 0.20, "epci": 0.05, "action_logement": 0.30, "bailleur": 0.18,
-                 "autre": 0.02}
+RESERVATION_P = {
+    "prefet": 0.25,
+    "commune": 0.20,
+    "epci": 0.05,
+    "action_logement": 0.30,
+    "bailleur": 0.18,
+    "autre": 0.02,
+}
 
 
 def generate_dwellings(
@@ -449,7 +548,15 @@ def generate_dwellings(
     d.put("etage", floor.astype(np.int32))
     d.put("ascenseur", (floor >= 3) & (rng.random(n) < 0.75) | (rng.random(n) < 0.1))
     res = list(RESERVATION_P)
-    d.put("reservataire", np.array([catalogue["reservataire"].code_of(res[i]) for i in
-                                    rng.choice(len(res), size=n, p=list(RESERVATION_P.values()))], np.int8))
+    d.put(
+        "reservataire",
+        np.array(
+            [
+                catalogue["reservataire"].code_of(res[i])
+                for i in rng.choice(len(res), size=n, p=list(RESERVATION_P.values()))
+            ],
+            np.int8,
+        ),
+    )
     ids = np.array([f"L{i + 1:06d}" for i in range(n)], dtype=object)
     return Batch(catalogue, ids, _fit(d.cols, catalogue, n, dwelling_catalogue()), "<generated>", ())

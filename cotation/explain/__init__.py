@@ -1,1 +1,1 @@
-"""Stage 6 (explain): Explanations: traces, the applicant's and the committee's views, the grid authors' report."""
+"""Stage 6 (explain): traces, the applicant's and the committee's views, the grid authors' report."""

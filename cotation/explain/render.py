@@ -1,4 +1,4 @@
-"""Stage 6 (explain): A trace rendered: plain French text, JSON, and an HTML table for notebooks; the French
+"""Stage 6 (explain): a trace rendered: plain French text, JSON, and an HTML table for notebooks; the French
 wording of points, values and positions that every view shares."""
 
 from __future__ import annotations
@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime
 from html import escape
 from typing import TYPE_CHECKING, Any
-
 
 from ..markup import tr as tr_
 
@@ -26,8 +25,9 @@ def render_text(tr: Trace) -> str:
     lines += [f"Plafond du groupe « {cap.label} » : {_signed(cap.points)}" for cap in tr.caps if cap.points]
     lines += [_flag_line(f) for f in tr.flags]
     if tr.tier:
-        lines.append(f"Niveau de priorité : {tr.tier} "
-                     "(classé avant les niveaux inférieurs, quel que soit le total)")
+        lines.append(
+            f"Niveau de priorité : {tr.tier} (classé avant les niveaux inférieurs, quel que soit le total)"
+        )
     lines.append(f"Total : {_points(tr.total)}")
     if tr.similar_count:
         lines.append(_position_line(tr))
@@ -36,7 +36,9 @@ def render_text(tr: Trace) -> str:
 
 def _position_line(tr: Trace) -> str:
     similar = ", ".join(f"même {s}" for s in tr.similar) or "toutes les demandes"
-    return f"Position parmi les demandes similaires ({similar}) : {position_text(tr.position, tr.similar_count)}"
+    return (
+        f"Position parmi les demandes similaires ({similar}) : {position_text(tr.position, tr.similar_count)}"
+    )
 
 
 def _header(tr: Trace) -> str:
@@ -46,8 +48,10 @@ def _header(tr: Trace) -> str:
 
 def _grid_line(tr: Trace) -> str:
     version = f", version {tr.grid_version}" if tr.grid_version else ""
-    return (f"Grille « {tr.grid_title} » ({tr.grid_id}{version}, empreinte {tr.grid_hash[:12]}), "
-            f"calcul au {tr.date_calcul.isoformat()}")
+    return (
+        f"Grille « {tr.grid_title} » ({tr.grid_id}{version}, empreinte {tr.grid_hash[:12]}), "
+        f"calcul au {tr.date_calcul.isoformat()}"
+    )
 
 
 def _criterion_line(c: CriterionTrace) -> str:
@@ -112,23 +116,45 @@ def to_json(tr: Trace) -> dict[str, Any]:
     strings, sets lists of codes, missing values null.
     """
     return {
-        "numero_unique": tr.numero_unique, "total": tr.total, "rank": tr.rank, "count": tr.count,
+        "numero_unique": tr.numero_unique,
+        "total": tr.total,
+        "rank": tr.rank,
+        "count": tr.count,
         "tier": tr.tier,
         "grid": {"id": tr.grid_id, "title": tr.grid_title, "version": tr.grid_version, "hash": tr.grid_hash},
         "date_calcul": tr.date_calcul.isoformat(),
         "criteria": [_criterion_json(c) for c in tr.criteria],
         "caps": [{"id": c.id, "group": c.group, "label": c.label, "points": c.points} for c in tr.caps],
-        "flags": [{"id": f.id, "label": f.label, "legal_basis": f.legal_basis, "letter": f.letter,
-                   "points": f.points, "tier": f.tier} for f in tr.flags],
+        "flags": [
+            {
+                "id": f.id,
+                "label": f.label,
+                "legal_basis": f.legal_basis,
+                "letter": f.letter,
+                "points": f.points,
+                "tier": f.tier,
+            }
+            for f in tr.flags
+        ],
         "position": {"rank": tr.position, "count": tr.similar_count, "similar": list(tr.similar)},
     }
 
 
 def _criterion_json(c: CriterionTrace) -> dict[str, Any]:
-    return {"id": c.id, "label": c.label, "when": c.when_source, "points_rule": c.points_source, "met": c.met,
-            "points_before": c.points_before, "points": c.points, "removed_by": c.removed_by,
-            "inputs": [{"name": x.name, "label": x.label, "kind": x.kind, "value": _json_value(x.value),
-                        "text": x.text} for x in c.inputs]}
+    return {
+        "id": c.id,
+        "label": c.label,
+        "when": c.when_source,
+        "points_rule": c.points_source,
+        "met": c.met,
+        "points_before": c.points_before,
+        "points": c.points,
+        "removed_by": c.removed_by,
+        "inputs": [
+            {"name": x.name, "label": x.label, "kind": x.kind, "value": _json_value(x.value), "text": x.text}
+            for x in c.inputs
+        ],
+    }
 
 
 def _json_value(value: Any) -> Any:
@@ -156,13 +182,25 @@ def trace_html(tr: Trace) -> str:
     for c in tr.criteria:
         if not c.met:
             continue
-        cells = [c.label, c.points_rule, c.points_before, c.points, c.removed_by or "",
-                 "provisoire" if c.provisional else ""]
+        cells = [
+            c.label,
+            c.points_rule,
+            c.points_before,
+            c.points,
+            c.removed_by or "",
+            "provisoire" if c.provisional else "",
+        ]
         rows.append(tr_(cells))
-    head = "".join(f"<th>{h}</th>" for h in ("critère", "règle", "après plafond", "compté", "règle appliquée",
-                                             "justificatif"))
+    head = "".join(
+        f"<th>{h}</th>"
+        for h in ("critère", "règle", "après plafond", "compté", "règle appliquée", "justificatif")
+    )
     flags = ", ".join(f.label for f in tr.flags) or "aucune"
-    caption = (f"Demande {tr.numero_unique} : {tr.total} points, rang {tr.rank} sur {tr.count}, niveau de "
-               f"priorité {tr.tier}, priorités : {flags}")
-    return (f'<table class="cotation-trace"><caption>{escape(caption)}</caption><thead><tr>{head}</tr></thead>'
-            f"<tbody>{''.join(rows)}</tbody></table>")
+    caption = (
+        f"Demande {tr.numero_unique} : {tr.total} points, rang {tr.rank} sur {tr.count}, niveau de "
+        f"priorité {tr.tier}, priorités : {flags}"
+    )
+    return (
+        f'<table class="cotation-trace"><caption>{escape(caption)}</caption><thead><tr>{head}</tr></thead>'
+        f"<tbody>{''.join(rows)}</tbody></table>"
+    )

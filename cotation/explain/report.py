@@ -1,4 +1,5 @@
-"""Stage 6 (explain): The grid authors' view over a population: what each criterion weighs and how much it moves the ranking.
+"""Stage 6 (explain): the grid authors' view over a population: what each criterion weighs and how
+much it moves the ranking.
 
 :func:`grid_report` scores nothing itself: it takes a grid, the :class:`~cotation.scoring.scores.Scores` of a
 batch under it and that batch, recomputes the raw points of every criterion once with the reference
@@ -102,8 +103,14 @@ class GridReport:
         return frame
 
     def _meta(self) -> dict[str, Any]:
-        return {"grid_id": self.grid_id, "grid_version": self.grid_version, "grid_hash": self.grid_hash,
-                "date_calcul": self.date_calcul.isoformat(), "n": self.n, "top_size": self.top_size}
+        return {
+            "grid_id": self.grid_id,
+            "grid_version": self.grid_version,
+            "grid_hash": self.grid_hash,
+            "date_calcul": self.date_calcul.isoformat(),
+            "n": self.n,
+            "top_size": self.top_size,
+        }
 
     def _repr_html_(self) -> str:
         return _table_html(self)
@@ -117,8 +124,9 @@ class GridReport:
         return _chart_svg(self)
 
     def to_json(self) -> str:
-        return json.dumps({**self._meta(), "criteria": [asdict(c) for c in self.criteria]},
-                          ensure_ascii=False, indent=2)
+        return json.dumps(
+            {**self._meta(), "criteria": [asdict(c) for c in self.criteria]}, ensure_ascii=False, indent=2
+        )
 
     def to_csv(self) -> str:
         out = io.StringIO()
@@ -131,8 +139,13 @@ class GridReport:
     def write(self, path: str | Path) -> Path:
         """Save the report; the suffix chooses the format: .html, .svg, .csv or .json (UTF-8)."""
         path = Path(path)
-        writers = {".html": self.to_html, ".htm": self.to_html, ".svg": self.svg, ".csv": self.to_csv,
-                   ".json": self.to_json}
+        writers = {
+            ".html": self.to_html,
+            ".htm": self.to_html,
+            ".svg": self.svg,
+            ".csv": self.to_csv,
+            ".json": self.to_json,
+        }
         suffix = path.suffix.lower()
         if suffix not in writers:
             raise ValueError(f"unknown report format {path.suffix!r} (available: .html, .svg, .csv, .json)")
@@ -164,8 +177,15 @@ def grid_report(grid: ir.Grid, scores: Scores, batch: Any) -> GridReport:
     for j in range(len(grid.criteria)):
         ranks = _ranks(model.total_without(j), tier, tie_rank)
         impacts.append(_impact(j, model, counted[j], denominator, base, ranks, top))
-    return GridReport(scores.grid_id, scores.grid_version, scores.grid_hash, scores.date_calcul, model.n,
-                      tuple(impacts), top)
+    return GridReport(
+        scores.grid_id,
+        scores.grid_version,
+        scores.grid_hash,
+        scores.date_calcul,
+        model.n,
+        tuple(impacts),
+        top,
+    )
 
 
 def _ranks(total: np.ndarray, tier: np.ndarray, tie_rank: np.ndarray) -> np.ndarray:
@@ -239,18 +259,24 @@ def _positive_points(model: _Model, counted: np.ndarray) -> int:
     return int(sum(np.clip(rows, 0, None).sum() for rows in (counted, model.priority_points, caps)))
 
 
-def _impact(j: int, model: _Model, column: np.ndarray, denominator: int, base: np.ndarray,
-            ranks: np.ndarray, top: int) -> CriterionImpact:
+def _impact(
+    j: int, model: _Model, column: np.ndarray, denominator: int, base: np.ndarray, ranks: np.ndarray, top: int
+) -> CriterionImpact:
     c = model.grid.criteria[j]
     met_count = int(model.met[j].sum())
     n = model.n
     return CriterionImpact(
-        id=c.id, label=c.label, rubric=c.rubric, group=c.group, met_count=met_count,
+        id=c.id,
+        label=c.label,
+        rubric=c.rubric,
+        group=c.group,
+        met_count=met_count,
         met_share=met_count / n if n else 0.0,
         mean_points=float(column.mean()) if n else 0.0,
         share_of_points=int(column.sum()) / denominator if denominator else 0.0,
         rank_correlation_without=spearman_of_ranks(base, ranks),
-        moved_top=moved_top(base, ranks, top))
+        moved_top=moved_top(base, ranks, top),
+    )
 
 
 def spearman_of_ranks(a: np.ndarray, b: np.ndarray) -> float:
@@ -289,9 +315,18 @@ def _percent(x: float) -> str:
 
 
 def _cells(c: CriterionImpact) -> list[str]:
-    return [c.id, c.label, c.rubric or "", c.group or "", _fr(c.met_count, 0), _percent(c.met_share),
-            _fr(c.mean_points, 2), _percent(c.share_of_points), _correlation(c.rank_correlation_without),
-            _fr(c.moved_top, 0)]
+    return [
+        c.id,
+        c.label,
+        c.rubric or "",
+        c.group or "",
+        _fr(c.met_count, 0),
+        _percent(c.met_share),
+        _fr(c.mean_points, 2),
+        _percent(c.share_of_points),
+        _correlation(c.rank_correlation_without),
+        _fr(c.moved_top, 0),
+    ]
 
 
 def _correlation(rho: float) -> str:
@@ -307,17 +342,20 @@ def _headers(r: GridReport) -> list[str]:
 
 def _caption(r: GridReport) -> str:
     version = f" version {r.grid_version}" if r.grid_version else ""
-    return (f"Grille {r.grid_id}{version} ({r.grid_hash[:12]}), calcul au {r.date_calcul.isoformat()}, "
-            f"N = {_fr(r.n, 0)}")
+    return (
+        f"Grille {r.grid_id}{version} ({r.grid_hash[:12]}), calcul au {r.date_calcul.isoformat()}, "
+        f"N = {_fr(r.n, 0)}"
+    )
 
 
 def _table_html(r: GridReport) -> str:
     """A compact HTML table, one row per criterion, French headers, every text escaped."""
     head = "".join(f"<th>{escape(h)}</th>" for h in _headers(r))
-    rows = "".join("<tr>" + "".join(f"<td>{escape(v)}</td>" for v in _cells(c)) + "</tr>"
-                   for c in r.criteria)
-    return (f'<table class="cotation-report"><caption>{escape(_caption(r))}</caption>'
-            f"<thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
+    rows = "".join("<tr>" + "".join(f"<td>{escape(v)}</td>" for v in _cells(c)) + "</tr>" for c in r.criteria)
+    return (
+        f'<table class="cotation-report"><caption>{escape(_caption(r))}</caption>'
+        f"<thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
+    )
 
 
 _STYLE = """body{font-family:system-ui,sans-serif;margin:2em;color:#222}
@@ -327,29 +365,44 @@ dl{display:grid;grid-template-columns:max-content auto;gap:2px 12px}dt{font-weig
 
 _DEFINITIONS = (
     ("Demandes concernées", "demandes qui remplissent le critère (avant la règle de rubrique)."),
-    ("Points moyens", "points du critère après la règle de rubrique, en moyenne sur toutes les demandes "
-                      "(les plafonds de groupe sont des colonnes à part)."),
-    ("Part des points", "somme des points du critère divisée par la somme de tous les points positifs "
-                        "(critères, priorités, plafonds)."),
-    ("Corrélation des rangs sans le critère",
-     "corrélation de Spearman entre le classement et le classement recalculé sans le critère "
-     "(rang de priorité et départage inchangés) ; 1 : le critère ne change aucun rang."),
-    ("Sorties du top", "demandes du haut du classement (100 premiers, ou 10 % des demandes si c'est moins) "
-                       "qui en sortent sans le critère."),
+    (
+        "Points moyens",
+        "points du critère après la règle de rubrique, en moyenne sur toutes les demandes "
+        "(les plafonds de groupe sont des colonnes à part).",
+    ),
+    (
+        "Part des points",
+        "somme des points du critère divisée par la somme de tous les points positifs "
+        "(critères, priorités, plafonds).",
+    ),
+    (
+        "Corrélation des rangs sans le critère",
+        "corrélation de Spearman entre le classement et le classement recalculé sans le critère "
+        "(rang de priorité et départage inchangés) ; 1 : le critère ne change aucun rang.",
+    ),
+    (
+        "Sorties du top",
+        "demandes du haut du classement (100 premiers, ou 10 % des demandes si c'est moins) "
+        "qui en sortent sans le critère.",
+    ),
 )
 
 
 def _page_html(r: GridReport) -> str:
     title = f"Impact des critères — grille {r.grid_id}"
     defs = "".join(f"<dt>{escape(k)}</dt><dd>{escape(v)}</dd>" for k, v in _DEFINITIONS)
-    stamp = (f"Grille <b>{escape(r.grid_id)}</b>, version {escape(r.grid_version or '—')}, empreinte "
-             f"<code>{escape(r.grid_hash)}</code> ; calcul au {r.date_calcul.isoformat()} ; "
-             f"{escape(_fr(r.n, 0))} demandes.")
-    return (f'<!DOCTYPE html>\n<html lang="fr">\n<head>\n<meta charset="utf-8">\n'
-            f"<title>{escape(title)}</title>\n<style>\n{_STYLE}\n</style>\n</head>\n<body>\n"
-            f"<h1>{escape(title)}</h1>\n<p>{stamp}</p>\n"
-            f"{_table_html(r)}\n<h2>Graphique</h2>\n{_chart_svg(r)}\n<h2>Définitions</h2>\n<dl>{defs}</dl>\n"
-            "</body>\n</html>\n")
+    stamp = (
+        f"Grille <b>{escape(r.grid_id)}</b>, version {escape(r.grid_version or '—')}, empreinte "
+        f"<code>{escape(r.grid_hash)}</code> ; calcul au {r.date_calcul.isoformat()} ; "
+        f"{escape(_fr(r.n, 0))} demandes."
+    )
+    return (
+        f'<!DOCTYPE html>\n<html lang="fr">\n<head>\n<meta charset="utf-8">\n'
+        f"<title>{escape(title)}</title>\n<style>\n{_STYLE}\n</style>\n</head>\n<body>\n"
+        f"<h1>{escape(title)}</h1>\n<p>{stamp}</p>\n"
+        f"{_table_html(r)}\n<h2>Graphique</h2>\n{_chart_svg(r)}\n<h2>Définitions</h2>\n<dl>{defs}</dl>\n"
+        "</body>\n</html>\n"
+    )
 
 
 # -- the chart ---------------------------------------------------------------------------------------
@@ -377,14 +430,18 @@ def _chart_svg(r: GridReport) -> str:
     move_scale = _Scale(0.0, max([0.0, *moves]), x2, _PANEL_W)
     for i, c in enumerate(r.criteria):
         y = _TOP + i * _ROW
-        parts.append(f'<text x="{_LABEL_W - 8}" y="{y + 15}" text-anchor="end">{escape(_short(c.label))}'
-                     f"<title>{escape(c.id)}</title></text>")
+        parts.append(
+            f'<text x="{_LABEL_W - 8}" y="{y + 15}" text-anchor="end">{escape(_short(c.label))}'
+            f"<title>{escape(c.id)}</title></text>"
+        )
         parts += share_scale.bar(c.share_of_points, y, "#3b6ea8", "#c0504d", _percent(c.share_of_points))
         parts += move_scale.bar(moves[i], y, "#d08c2c", "#d08c2c", _rho_text(c.rank_correlation_without))
     bottom = _TOP + _ROW * len(r.criteria)
     for scale in (share_scale, move_scale):
-        parts.append(f'<line x1="{scale.zero:.1f}" y1="{_TOP - 4}" x2="{scale.zero:.1f}" y2="{bottom + 2}" '
-                     'stroke="#444"/>')
+        parts.append(
+            f'<line x1="{scale.zero:.1f}" y1="{_TOP - 4}" x2="{scale.zero:.1f}" y2="{bottom + 2}" '
+            'stroke="#444"/>'
+        )
     parts.append("</svg>")
     return "\n".join(parts)
 
@@ -395,7 +452,7 @@ def _rho_text(rho: float) -> str:
 
 
 def _short(label: str, limit: int = 48) -> str:
-    return label if len(label) <= limit else label[:limit - 1] + "…"
+    return label if len(label) <= limit else label[: limit - 1] + "…"
 
 
 @dataclass(frozen=True)
@@ -418,5 +475,7 @@ class _Scale:
     def bar(self, value: float, y: float, positive: str, negative: str, text: str) -> list[str]:
         a, b = sorted((self.zero, self.at(value)))
         color = positive if value >= 0 else negative
-        return [f'<rect x="{a:.1f}" y="{y + 4}" width="{b - a:.1f}" height="{_ROW - 8}" fill="{color}"/>',
-                f'<text x="{max(b, self.zero) + 4:.1f}" y="{y + 15}" fill="#333">{escape(text)}</text>']
+        return [
+            f'<rect x="{a:.1f}" y="{y + 4}" width="{b - a:.1f}" height="{_ROW - 8}" fill="{color}"/>',
+            f'<text x="{max(b, self.zero) + 4:.1f}" y="{y + 15}" fill="#333">{escape(text)}</text>',
+        ]

@@ -1,4 +1,5 @@
-"""Stage 6 (explain): Explanations of one application's score: a :class:`Trace` record first, renderings second.
+"""Stage 6 (explain): why one application got its score: a :class:`Trace` record first, renderings
+second.
 
 :func:`trace` / :func:`traces` recompute nothing that scoring already decided: whether each
 criterion was met and what each breakdown column counted come from :class:`~cotation.scoring.scores.Scores`;
@@ -7,8 +8,8 @@ scores (the compiled ``trace_rows`` kernel, or the reference evaluator for refer
 the traced rows only. The values the grid read (fields, and variables evaluated with NumPy) are
 recorded alongside, so a caseworker can see why a condition held.
 
-Two renderings (:mod:`cotation.explain.render`): :func:`render_text` (plain French, for the applicant or the caseworker) and
-:func:`to_json` (stable keys, for other programs).
+Two renderings (:mod:`cotation.explain.render`): ``render_text`` (plain French, for the applicant or
+the caseworker) and ``to_json`` (stable keys, for other programs).
 
 >>> from cotation.api import parse_grid, score  # doctest: +SKIP
 >>> print(render_text(trace(grid, scores, batch, "031-0001")))  # doctest: +SKIP
@@ -25,15 +26,14 @@ from typing import Any
 
 import numpy as np
 
+from ..data.batch import Batch, from_day_number
 from ..grid import ir
 from ..grid.catalogue import Field
-from ..data.batch import Batch, from_day_number
 from ..scoring.reference import Env
 from ..scoring.scores import Scores
 from .render import render_text, value_text
 
 __all__ = ["CapTrace", "CriterionTrace", "FlagTrace", "Input", "Trace", "explain_text", "trace", "traces"]
-
 
 
 # -- the record -------------------------------------------------------------------------------
@@ -147,8 +147,10 @@ def traces(grid: ir.Grid, scores: Scores, batch: Batch, numeros: list[str]) -> l
     rule, clipped, met = _trace_points(grid, scores, some)
     env = _single_row_env(grid, some, scores.date_calcul)
     values = some.to_arrow(lists=True).to_pylist()
-    return [_trace_one(grid, scores, env, values[r], int(i), r, (rule[:, r], clipped[:, r], met[:, r]))
-            for r, i in enumerate(rows)]
+    return [
+        _trace_one(grid, scores, env, values[r], int(i), r, (rule[:, r], clipped[:, r], met[:, r]))
+        for r, i in enumerate(rows)
+    ]
 
 
 def _trace_points(grid: ir.Grid, scores: Scores, some: Batch) -> tuple[np.ndarray, ...]:
@@ -167,25 +169,45 @@ def _scored_grid(grid: ir.Grid, scores: Scores) -> ir.Grid:
     return verified_grid(grid) if scores.verified_only else grid
 
 
-def _trace_one(grid: ir.Grid, scores: Scores, env: Env, row: dict[str, Any], i: int, r: int,
-               points: tuple[np.ndarray, ...]) -> Trace:
+def _trace_one(
+    grid: ir.Grid,
+    scores: Scores,
+    env: Env,
+    row: dict[str, Any],
+    i: int,
+    r: int,
+    points: tuple[np.ndarray, ...],
+) -> Trace:
     return Trace(
-        numero_unique=str(scores.ids[i]), total=int(scores.total[i]), rank=int(scores.rank[i]),
-        count=len(scores), tier=int(scores.tier[i]),
-        criteria=tuple(_criterion(grid, scores, env, row, i, r, k, points) for k in range(len(grid.criteria))),
+        numero_unique=str(scores.ids[i]),
+        total=int(scores.total[i]),
+        rank=int(scores.rank[i]),
+        count=len(scores),
+        tier=int(scores.tier[i]),
+        criteria=tuple(
+            _criterion(grid, scores, env, row, i, r, k, points) for k in range(len(grid.criteria))
+        ),
         caps=tuple(_cap(g, scores, i) for g in grid.groups),
         flags=tuple(_flag(p, scores, i) for k, p in enumerate(grid.priorities) if scores.flags[i, k]),
-        grid_id=grid.meta.id, grid_title=grid.meta.title, grid_version=grid.meta.version,
-        grid_hash=grid.content_hash, date_calcul=scores.date_calcul,
-        position=int(scores.position[i]), similar_count=int(scores.position_count[i]), similar=scores.similar,
-        verified_total=int(scores.verified_total[i]), verified_only=scores.verified_only,
+        grid_id=grid.meta.id,
+        grid_title=grid.meta.title,
+        grid_version=grid.meta.version,
+        grid_hash=grid.content_hash,
+        date_calcul=scores.date_calcul,
+        position=int(scores.position[i]),
+        similar_count=int(scores.position_count[i]),
+        similar=scores.similar,
+        verified_total=int(scores.verified_total[i]),
+        verified_only=scores.verified_only,
     )
 
 
 def _check_same_run(grid: ir.Grid, scores: Scores, batch: Batch) -> None:
     if scores.grid_hash != grid.content_hash:
-        raise ValueError(f"these scores were computed with another grid (hash {scores.grid_hash[:12]}, "
-                         f"grid '{grid.meta.id}' has {grid.content_hash[:12]})")
+        raise ValueError(
+            f"these scores were computed with another grid (hash {scores.grid_hash[:12]}, "
+            f"grid '{grid.meta.id}' has {grid.content_hash[:12]})"
+        )
     if len(batch) != len(scores) or not np.array_equal(batch.ids, scores.ids):
         raise ValueError("these scores were not computed from this batch (ids differ)")
 
@@ -195,8 +217,16 @@ def _single_row_env(grid: ir.Grid, one: Batch, date_calcul: datetime.date) -> En
     return Env(grid, one, date_calcul).compute(grid.variables)
 
 
-def _criterion(grid: ir.Grid, scores: Scores, env: Env, row: dict[str, Any], i: int, r: int, k: int,
-               points: tuple[np.ndarray, ...]) -> CriterionTrace:
+def _criterion(
+    grid: ir.Grid,
+    scores: Scores,
+    env: Env,
+    row: dict[str, Any],
+    i: int,
+    r: int,
+    k: int,
+    points: tuple[np.ndarray, ...],
+) -> CriterionTrace:
     c = grid.criteria[k]
     rule, clipped = int(points[0][k]), int(points[1][k])
     met, counted = bool(scores.met[i, k]), int(scores.breakdown[i, scores.column_ids.index(c.id)])
@@ -205,8 +235,20 @@ def _criterion(grid: ir.Grid, scores: Scores, env: Env, row: dict[str, Any], i: 
         removed = _rubric_label(grid, c)
     elif met and clipped != rule:
         removed = "plafond du critère"
-    return CriterionTrace(c.id, c.label, c.when_source, c.points_source, met, clipped, counted, removed,
-                          _inputs(grid, c, env, row, r), rule, c.justificatif, bool(scores.provisional[i, k]))
+    return CriterionTrace(
+        c.id,
+        c.label,
+        c.when_source,
+        c.points_source,
+        met,
+        clipped,
+        counted,
+        removed,
+        _inputs(grid, c, env, row, r),
+        rule,
+        c.justificatif,
+        bool(scores.provisional[i, k]),
+    )
 
 
 def _rubric_label(grid: ir.Grid, c: ir.Criterion) -> str:
@@ -229,10 +271,16 @@ def _inputs(grid: ir.Grid, c: ir.Criterion, env: Env, row: dict[str, Any], r: in
     """Variables (in dependency order) then fields read by the criterion, directly or not."""
     variables = {v.name: v for v in grid.variables}
     fields, var_names = ir.reads(c.expressions(), variables)
-    out = [_input(v.name, v.label or v.name, "variable", _var_value(v, env, r), {})
-           for v in grid.variables if v.name in var_names]
-    out += [_input(f.name, f.label, "field", row.get(f.name), _value_labels(f))
-            for f in grid.catalogue if f.name in fields]
+    out = [
+        _input(v.name, v.label or v.name, "variable", _var_value(v, env, r), {})
+        for v in grid.variables
+        if v.name in var_names
+    ]
+    out += [
+        _input(f.name, f.label, "field", row.get(f.name), _value_labels(f))
+        for f in grid.catalogue
+        if f.name in fields
+    ]
     return tuple(out)
 
 

@@ -1,4 +1,5 @@
-"""Stage 6 (explain): Views for people: the applicant's letter, the allocation committee's comparison, HTML pages.
+"""Stage 6 (explain): views for people: the applicant's letter, the allocation committee's
+comparison, HTML pages.
 
 Each view is data first (a frozen dataclass built from a :class:`~cotation.explain.trace.Trace`, a
 :class:`~cotation.match.pool.Ranking` and the scores), renderings second: plain French text, JSON with
@@ -14,20 +15,31 @@ from typing import Any
 
 import numpy as np
 
-from ..grid import ir
 from ..data.calendar import months_between
 from ..dates import day_number
+from ..grid import ir
 from .render import MINUS, position_text
 from .trace import traces
 
-__all__ = ["ApplicantView", "CommitteeView", "applicant_view", "applicant_html", "applicant_json", "applicant_text",
-           "committee_view", "read_history"]
+__all__ = [
+    "ApplicantView",
+    "CommitteeView",
+    "applicant_html",
+    "applicant_json",
+    "applicant_text",
+    "applicant_view",
+    "committee_view",
+    "read_history",
+]
 
 REFUSAL_FIELDS = ("nb_refus_propositions", "date_dernier_refus")
 HISTORY_MONTHS = 12
-CSS = ("body{font-family:system-ui,sans-serif;max-width:56rem;margin:2rem auto;padding:0 1rem;color:#222}"
-       "table{border-collapse:collapse;margin:1rem 0}td,th{border:1px solid #ccc;padding:.3rem .6rem;text-align:left}"
-       "td.n{text-align:right}tr.diff td{background:#fff4c2}.muted{color:#666}h1{font-size:1.5rem}")
+CSS = (
+    "body{font-family:system-ui,sans-serif;max-width:56rem;margin:2rem auto;padding:0 1rem;color:#222}"
+    "table{border-collapse:collapse;margin:1rem 0}"
+    "td,th{border:1px solid #ccc;padding:.3rem .6rem;text-align:left}"
+    "td.n{text-align:right}tr.diff td{background:#fff4c2}.muted{color:#666}h1{font-size:1.5rem}"
+)
 
 
 # -- the applicant --------------------------------------------------------------------------------
@@ -68,18 +80,37 @@ class ApplicantView:
         return applicant_html(self, standalone=False)
 
 
-def applicant_view(grid: ir.Grid, scores: Any, batch: Any, numero_unique: str, history: Any = None) -> ApplicantView:
+def applicant_view(
+    grid: ir.Grid, scores: Any, batch: Any, numero_unique: str, history: Any = None
+) -> ApplicantView:
     """The applicant's view of ``numero_unique``; ``history`` (see :func:`read_history`) adds the mean
     waiting time of similar demands housed during the 12 months before the computation date."""
     tr = traces(grid, scores, batch, [numero_unique])[0]
-    months, count = (None, 0) if history is None else _waiting(grid, batch, history, numero_unique, scores.date_calcul)
+    months, count = (
+        (None, 0) if history is None else _waiting(grid, batch, history, numero_unique, scores.date_calcul)
+    )
     return ApplicantView(
-        tr.numero_unique, tr.date_calcul, tr.grid_title, tr.grid_version, tr.grid_hash, tr.total, tr.verified_total,
+        tr.numero_unique,
+        tr.date_calcul,
+        tr.grid_title,
+        tr.grid_version,
+        tr.grid_hash,
+        tr.total,
+        tr.verified_total,
         tuple(_line(grid, c) for c in tr.criteria if c.met and c.points)
-        + tuple(Line(f"{f.label} (public prioritaire)", f.points, False, None, None) for f in tr.flags if f.points),
+        + tuple(
+            Line(f"{f.label} (public prioritaire)", f.points, False, None, None) for f in tr.flags if f.points
+        ),
         tuple((cap.label, cap.points) for cap in tr.caps if cap.points),
-        tuple(f.label for f in tr.flags), tr.tier, tr.position, tr.similar_count, tr.similar, months, count,
-        refusal_criteria(grid))
+        tuple(f.label for f in tr.flags),
+        tr.tier,
+        tr.position,
+        tr.similar_count,
+        tr.similar,
+        months,
+        count,
+        refusal_criteria(grid),
+    )
 
 
 def _line(grid: ir.Grid, c: Any) -> Line:
@@ -113,18 +144,27 @@ def _can_lose(b: Any, c: ir.Criterion) -> bool:
 def read_history(source: Any, grid: ir.Grid) -> Any:
     """Past allocations (CSV, Parquet, DataFrame, Arrow): one row per housed demand with its
     ``date_depot``, its ``date_attribution`` and the fields of the grid's ``similar`` keys."""
-    from ..grid.catalogue import Catalogue, Field, Kind
     from ..data.batch import read_applications
+    from ..grid.catalogue import Catalogue, Field, Kind
 
     needed = {n for s in grid.similar for n in ir.fields_read(s.expr)}
     fields = [grid.catalogue.id_field, grid.catalogue["date_depot"]]
     fields += [f for f in grid.catalogue if f.name in needed]
-    fields.append(Field("date_attribution", Kind.DATE, "Date d'attribution", "Date de l'attribution du logement.",
-                        required=True))
+    fields.append(
+        Field(
+            "date_attribution",
+            Kind.DATE,
+            "Date d'attribution",
+            "Date de l'attribution du logement.",
+            required=True,
+        )
+    )
     return read_applications(source, Catalogue(tuple(fields)))
 
 
-def _waiting(grid: ir.Grid, batch: Any, history: Any, numero: str, day: datetime.date) -> tuple[float | None, int]:
+def _waiting(
+    grid: ir.Grid, batch: Any, history: Any, numero: str, day: datetime.date
+) -> tuple[float | None, int]:
     from ..scoring.reference import Env, ev
 
     i = int(np.flatnonzero(batch.ids == numero)[0])
@@ -151,13 +191,23 @@ def _pts(n: int) -> str:
 
 def applicant_text(v: ApplicantView) -> str:
     """The view in plain French, for a letter or a web portal (no codes, no jargon)."""
-    out = [f"Votre demande de logement social n° {v.numero_unique}",
-           f"Situation au {v.date_calcul.strftime('%d/%m/%Y')}", "",
-           f"Votre demande obtient {_pts(v.total)}."]
+    out = [
+        f"Votre demande de logement social n° {v.numero_unique}",
+        f"Situation au {v.date_calcul.strftime('%d/%m/%Y')}",
+        "",
+        f"Votre demande obtient {_pts(v.total)}.",
+    ]
     if v.verified_total != v.total:
-        out.append(f"Ce total est provisoire : sans les pièces qui restent à vérifier, il serait de "
-                   f"{_pts(v.verified_total)}.")
-    out += ["", "Comment ce total est calculé :" if v.lines else "Aucun critère de la grille ne vous donne de points."]
+        out.append(
+            f"Ce total est provisoire : sans les pièces qui restent à vérifier, il serait de "
+            f"{_pts(v.verified_total)}."
+        )
+    out += [
+        "",
+        "Comment ce total est calculé :"
+        if v.lines
+        else "Aucun critère de la grille ne vous donne de points.",
+    ]
     for line in v.lines:
         text = f"- {line.label} : {'+' if line.points > 0 else ''}{_pts(line.points)}"
         if line.note:
@@ -170,18 +220,30 @@ def applicant_text(v: ApplicantView) -> str:
     if v.priorities:
         out.append("Votre demande est reconnue prioritaire au titre de : " + " ; ".join(v.priorities) + ".")
         if v.priority_level:
-            out.append("À ce titre, elle est examinée avant les demandes moins prioritaires, quel que soit leur total.")
+            out.append(
+                "À ce titre, elle est examinée avant les demandes moins prioritaires, "
+                "quel que soit leur total."
+            )
     else:
         out.append("Votre demande ne relève pas d'un public prioritaire.")
-    out += ["", f"Parmi les demandes semblables à la vôtre ({_similar_text(v.similar)}), votre demande est "
-                f"classée {position_text(v.position, v.similar_count)}."]
+    out += [
+        "",
+        f"Parmi les demandes semblables à la vôtre ({_similar_text(v.similar)}), votre demande est "
+        f"classée {position_text(v.position, v.similar_count)}.",
+    ]
     if v.waiting_months is not None:
-        out.append(f"Au cours des 12 derniers mois, les demandes semblables qui ont obtenu un logement avaient attendu "
-                   f"{_months_text(v.waiting_months)} en moyenne ({v.waiting_count} attribution"
-                   f"{'s' if v.waiting_count > 1 else ''}).")
+        out.append(
+            "Au cours des 12 derniers mois, les demandes semblables qui ont obtenu un logement "
+            f"avaient attendu "
+            f"{_months_text(v.waiting_months)} en moyenne ({v.waiting_count} attribution"
+            f"{'s' if v.waiting_count > 1 else ''})."
+        )
     if v.refusals:
-        out += ["", "Attention : refuser un logement adapté à votre demande peut faire baisser votre total "
-                    f"({' ; '.join(v.refusals)})."]
+        out += [
+            "",
+            "Attention : refuser un logement adapté à votre demande peut faire baisser votre total "
+            f"({' ; '.join(v.refusals)}).",
+        ]
     version = f", version {v.grid_version}" if v.grid_version else ""
     out += ["", f"Grille de cotation : {v.grid_title}{version}."]
     return "\n".join(out)
@@ -192,7 +254,7 @@ def _similar_text(labels: tuple[str, ...]) -> str:
 
 
 def _months_text(m: float) -> str:
-    whole = int(round(m))
+    whole = round(m)
     return f"{whole} mois"
 
 
@@ -200,17 +262,37 @@ def applicant_json(v: ApplicantView) -> dict[str, Any]:
     """The view as JSON-ready data; the schema is ``docs/applicant.schema.json``."""
     return {
         "schema": "cotation/applicant/1",
-        "numero_unique": v.numero_unique, "date_calcul": v.date_calcul.isoformat(),
+        "numero_unique": v.numero_unique,
+        "date_calcul": v.date_calcul.isoformat(),
         "grid": {"title": v.grid_title, "version": v.grid_version, "hash": v.grid_hash},
-        "total": v.total, "verified_total": v.verified_total, "provisional": v.total != v.verified_total,
-        "criteria": [{"label": line.label, "points": line.points, "provisional": line.provisional,
-                      "document": line.document, "note": line.note} for line in v.lines],
+        "total": v.total,
+        "verified_total": v.verified_total,
+        "provisional": v.total != v.verified_total,
+        "criteria": [
+            {
+                "label": line.label,
+                "points": line.points,
+                "provisional": line.provisional,
+                "document": line.document,
+                "note": line.note,
+            }
+            for line in v.lines
+        ],
         "caps": [{"label": label, "points": p} for label, p in v.caps],
         "priority": {"publics": list(v.priorities), "level": v.priority_level},
-        "position": {"rank": v.position, "count": v.similar_count, "similar": list(v.similar),
-                     "text": position_text(v.position, v.similar_count)},
-        "waiting_time": None if v.waiting_months is None else {
-            "months": round(v.waiting_months, 1), "allocations": v.waiting_count, "period_months": HISTORY_MONTHS},
+        "position": {
+            "rank": v.position,
+            "count": v.similar_count,
+            "similar": list(v.similar),
+            "text": position_text(v.position, v.similar_count),
+        },
+        "waiting_time": None
+        if v.waiting_months is None
+        else {
+            "months": round(v.waiting_months, 1),
+            "allocations": v.waiting_count,
+            "period_months": HISTORY_MONTHS,
+        },
         "refusals_lower_score": list(v.refusals),
     }
 
@@ -233,8 +315,10 @@ def applicant_html(v: ApplicantView, standalone: bool = True) -> str:
 
 
 def _page(title: str, content: str) -> str:
-    return (f'<!DOCTYPE html>\n<html lang="fr"><head><meta charset="utf-8"><title>{escape(title)}</title>'
-            f"<style>{CSS}</style></head><body>\n{content}\n</body></html>\n")
+    return (
+        f'<!DOCTYPE html>\n<html lang="fr"><head><meta charset="utf-8"><title>{escape(title)}</title>'
+        f"<style>{CSS}</style></head><body>\n{content}\n</body></html>\n"
+    )
 
 
 # -- the allocation committee -----------------------------------------------------------------------
@@ -260,8 +344,9 @@ class CommitteeView:
         return committee_html(self, standalone=False)
 
 
-def committee_view(grid: ir.Grid, ranking: Any, scores: Any, batch: Any, dwellings: Any,
-                   dwelling_id: str) -> CommitteeView:
+def committee_view(
+    grid: ir.Grid, ranking: Any, scores: Any, batch: Any, dwellings: Any, dwelling_id: str
+) -> CommitteeView:
     """The committee's comparison for ``dwelling_id`` of ``ranking`` (from the same ``batch`` and
     ``scores``): application criteria, priority points and caps from the scores, the match part's
     points for this dwelling, tier and totals; rows that separate consecutive candidates are listed."""
@@ -270,8 +355,9 @@ def committee_view(grid: ir.Grid, ranking: Any, scores: Any, batch: Any, dwellin
     m = ranking.index_of(dwelling_id)
     rows_idx = [int(r) for r in ranking.rows[m] if r >= 0]
     pair = pair_breakdown(grid, batch, dwellings, m, rows_idx, scores.date_calcul)
-    rows: list[tuple[str, str, tuple[int, ...]]] = [("priorité", "Niveau de priorité",
-                                                     tuple(int(scores.tier[i]) for i in rows_idx))]
+    rows: list[tuple[str, str, tuple[int, ...]]] = [
+        ("priorité", "Niveau de priorité", tuple(int(scores.tier[i]) for i in rows_idx))
+    ]
     for j, col in enumerate(scores.columns):
         values = tuple(int(scores.breakdown[i, j]) for i in rows_idx)
         if any(values):
@@ -281,16 +367,27 @@ def committee_view(grid: ir.Grid, ranking: Any, scores: Any, batch: Any, dwellin
         values = tuple(int(x) for x in pair[k])
         if any(values):
             rows.append(("logement", c.label, values))
-    totals = tuple(int(t) for t in ranking.total[m][:len(rows_idx)])
+    totals = tuple(int(t) for t in ranking.total[m][: len(rows_idx)])
     if tuple(int(scores.total[i]) + int(pair[:, r].sum()) for r, i in enumerate(rows_idx)) != totals:
         raise AssertionError("the committee view does not add up to the ranking's totals: please report this")
     rows.append(("total", "Total (demande + logement)", totals))
-    separating = tuple((r, tuple(lab for kind, lab, v in rows[:-1] if v[r] != v[r + 1]))
-                       for r in range(len(rows_idx) - 1))
-    ties = tuple((r, _tie_reason(grid, batch, rows_idx[r], rows_idx[r + 1])) for r in range(len(rows_idx) - 1)
-                 if totals[r] == totals[r + 1] and scores.tier[rows_idx[r]] == scores.tier[rows_idx[r + 1]])
-    return CommitteeView(dwelling_id, scores.date_calcul, grid.meta.title,
-                         tuple(str(batch.ids[i]) for i in rows_idx), tuple(rows), separating, ties)
+    separating = tuple(
+        (r, tuple(lab for kind, lab, v in rows[:-1] if v[r] != v[r + 1])) for r in range(len(rows_idx) - 1)
+    )
+    ties = tuple(
+        (r, _tie_reason(grid, batch, rows_idx[r], rows_idx[r + 1]))
+        for r in range(len(rows_idx) - 1)
+        if totals[r] == totals[r + 1] and scores.tier[rows_idx[r]] == scores.tier[rows_idx[r + 1]]
+    )
+    return CommitteeView(
+        dwelling_id,
+        scores.date_calcul,
+        grid.meta.title,
+        tuple(str(batch.ids[i]) for i in rows_idx),
+        tuple(rows),
+        separating,
+        ties,
+    )
 
 
 def _tie_reason(grid: ir.Grid, batch: Any, a: int, b: int) -> str:
@@ -301,26 +398,33 @@ def _tie_reason(grid: ir.Grid, batch: Any, a: int, b: int) -> str:
         va, vb = col.values[a], col.values[b]
         if va != vb:
             label = grid.catalogue[tb.field].label.lower()
-            return f"à égalité, départagés par : {label} ({'la plus récente' if tb.descending else 'la plus ancienne'})"
+            which = "la plus récente" if tb.descending else "la plus ancienne"
+            return f"à égalité, départagés par : {label} ({which})"
     return "à égalité"
 
 
 def committee_html(v: CommitteeView, standalone: bool = True) -> str:
     """The comparison as an HTML table: rows that separate two consecutive candidates highlighted."""
     separating = {lab for _, labels in v.separating for lab in labels}
-    head = "<tr><th>type</th><th>ligne</th>" + "".join(f"<th>{escape(c)}</th>" for c in v.candidates) + "</tr>"
+    head = (
+        "<tr><th>type</th><th>ligne</th>" + "".join(f"<th>{escape(c)}</th>" for c in v.candidates) + "</tr>"
+    )
     body = []
     for kind, label, values in v.rows:
         cls = ' class="diff"' if label in separating else ""
         cells = "".join(f'<td class="n">{x}</td>' for x in values)
         body.append(f"<tr{cls}><td>{escape(kind)}</td><td>{escape(label)}</td>{cells}</tr>")
-    notes = "".join(f"<li>{escape(v.candidates[r])} avant {escape(v.candidates[r + 1])} : {escape(why)}</li>"
-                    for r, why in v.tie_breaks)
-    content = (f"<h1>Logement {escape(v.dwelling_id)} : {len(v.candidates)} candidats</h1>"
-               f'<p class="muted">{escape(v.grid_title)}, calcul au {v.date_calcul.isoformat()}. Les lignes '
-               "surlignées départagent deux candidats consécutifs.</p>"
-               f'<table class="cotation-committee"><thead>{head}</thead><tbody>{"".join(body)}</tbody></table>'
-               + (f"<ul>{notes}</ul>" if notes else ""))
+    notes = "".join(
+        f"<li>{escape(v.candidates[r])} avant {escape(v.candidates[r + 1])} : {escape(why)}</li>"
+        for r, why in v.tie_breaks
+    )
+    content = (
+        f"<h1>Logement {escape(v.dwelling_id)} : {len(v.candidates)} candidats</h1>"
+        f'<p class="muted">{escape(v.grid_title)}, calcul au {v.date_calcul.isoformat()}. Les lignes '
+        "surlignées départagent deux candidats consécutifs.</p>"
+        f'<table class="cotation-committee"><thead>{head}</thead><tbody>{"".join(body)}</tbody></table>'
+        + (f"<ul>{notes}</ul>" if notes else "")
+    )
     return _page(f"Logement {v.dwelling_id}", content) if standalone else f"<div>{content}</div>"
 
 

@@ -1,4 +1,5 @@
-"""Stage 1 (grid): Interval analysis of a typed grid: the smallest and largest value every point column can take.
+"""Stage 1 (grid): interval analysis of a typed grid: the smallest and largest value of every
+point column.
 
 :func:`grid_bounds` walks the IR once with interval arithmetic on exact Python numbers. Fields are
 bounded by their catalogue ``min``/``max`` or else by their storage type (``int32`` for integers,
@@ -22,8 +23,16 @@ from .catalogue import Field, Kind
 from .functions import FUNCTIONS
 from .interval import ANY, BOOL, DAYS, I16, I32, I64, INF, Interval, abs_max, div, mul, to_int
 
-_FIELD_RANGE = {Kind.INT: I32, Kind.DATE: DAYS, Kind.COMMUNE: I32, Kind.BOOL: (0, 1),
-                Kind.SET: (0, 2**64 - 1), Kind.COMMUNES: I32, Kind.FLOAT: (-INF, INF), Kind.MONEY: (-INF, INF)}
+_FIELD_RANGE = {
+    Kind.INT: I32,
+    Kind.DATE: DAYS,
+    Kind.COMMUNE: I32,
+    Kind.BOOL: (0, 1),
+    Kind.SET: (0, 2**64 - 1),
+    Kind.COMMUNES: I32,
+    Kind.FLOAT: (-INF, INF),
+    Kind.MONEY: (-INF, INF),
+}
 
 
 class _Bounds:
@@ -180,6 +189,8 @@ def widths(bounds: GridBounds, priorities: int) -> ir.Widths:
     """The narrowest integer types for the totals, the breakdown and the priority flag bits."""
     total = "int32" if bounds.total.fits(I32) else "int64"
     cols = bounds.columns
-    point = "int16" if all(c.fits(I16) for c in cols) else "int32" if all(c.fits(I32) for c in cols) else "int64"
+    point = (
+        "int16" if all(c.fits(I16) for c in cols) else "int32" if all(c.fits(I32) for c in cols) else "int64"
+    )
     flags = next(f"uint{w}" for w in (8, 16, 32, 64) if priorities <= w or w == 64)
     return ir.Widths(total=total, breakdown=point, flags=flags)

@@ -1,4 +1,4 @@
-"""Stage 1 (grid): Checked grids kept on disk: a new process loading an unchanged grid skips the YAML parser,
+"""Stage 1 (grid): checked grids kept on disk: a new process loading an unchanged grid skips the YAML parser,
 pydantic's validation and the checker (stages 1 to 3), about 0.1 s of imports and work, a fifth
 of a warm start.
 
@@ -23,8 +23,8 @@ import sys
 from collections.abc import Iterable
 from pathlib import Path
 
-from . import ir
 from ..cachedir import cache_directory, write_atomically
+from . import ir
 
 MAGIC = b"cotation-grid 1\n"
 
@@ -71,12 +71,12 @@ def lookup(key: str) -> ir.Grid | None:
         if not data.startswith(MAGIC):
             return None
         start = len(MAGIC) + 4
-        size = int.from_bytes(data[len(MAGIC):start], "little")
-        read = json.loads(data[start:start + size])
+        size = int.from_bytes(data[len(MAGIC) : start], "little")
+        read = json.loads(data[start : start + size])
         for path, digest in read:
             if text_digest(Path(path).read_text(encoding="utf-8")) != digest:
                 return None
-        grid = pickle.loads(data[start + size:])
+        grid = pickle.loads(data[start + size :])
     except Exception:  # unreadable, truncated, from another version of a class: load it again
         return None
     return grid if isinstance(grid, ir.Grid) else None

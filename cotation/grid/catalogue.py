@@ -1,4 +1,4 @@
-"""Stage 1 (grid): The field catalogue: every field an application may carry, with its type, unit and label.
+"""Stage 1 (grid): the field catalogue: every field an application may carry, with its type, unit and label.
 
 The catalogue is data (``cotation/resources/catalogue.yaml``), rendered in ``docs/catalogue.md``. A grid
 may extend it with local fields (``fields:`` in the grid). Each field has a *kind* that fixes both
@@ -31,7 +31,7 @@ from importlib import resources
 from typing import Any
 
 
-class Kind(str, enum.Enum):
+class Kind(str, enum.Enum):  # noqa: UP042 (a StrEnum would change str() of members, used in messages)
     BOOL = "bool"
     INT = "int"
     FLOAT = "float"
@@ -143,7 +143,8 @@ def default_catalogue() -> Catalogue:
 
 @cache
 def dwelling_catalogue() -> Catalogue:
-    """The fields of a dwelling (``cotation/resources/logements.yaml``), read as ``logement.<name>`` in grids."""
+    """The fields of a dwelling (``cotation/resources/logements.yaml``), read as ``logement.<name>``
+    in grids."""
     return _shipped("resources/logements.yaml")
 
 

@@ -1,4 +1,4 @@
-"""Stage 1 (grid): Turn validated grid files into a typed :class:`~cotation.grid.ir.Grid`.
+"""Stage 1 (grid): turn validated grid files into a typed :class:`~cotation.grid.ir.Grid`.
 
 Merges the files (includes first), extends the catalogue with local fields, parses every expression,
 orders and types the variables, type-checks criteria and priorities, and checks the structure
@@ -13,15 +13,15 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..errors import Collector, did_you_mean
+from ..source import NOWHERE, Span
 from . import ir
 from . import model as m
 from . import syntax as s
 from .bounds import I64, grid_bounds, pair_bounds, widths
 from .catalogue import Catalogue, Field, Kind, default_catalogue, dwelling_catalogue, field_from_dict
-from ..errors import Collector, did_you_mean
 from .loader import PRELUDE_NAME, GridSource, LoadedGrid, load_prelude
 from .parser import ExprSyntaxError, parse
-from ..source import NOWHERE, Span
 from .typecheck import TypeChecker
 from .yamlio import Path_
 
@@ -65,11 +65,17 @@ def _merge(loaded: LoadedGrid) -> _Merged:
         merged.fields += [_Item((k, v), src, ("fields", k)) for k, v in mod.fields.items()]
         merged.variables += [_Item((k, v), src, ("variables", k)) for k, v in mod.variables.items()]
         for section in ("criteria", "rubrics", "groups", "priorities"):
-            getattr(merged, section).extend(_Item(v, src, (section, i)) for i, v in enumerate(getattr(mod, section)))
+            getattr(merged, section).extend(
+                _Item(v, src, (section, i)) for i, v in enumerate(getattr(mod, section))
+            )
         if mod.match is not None:
             merged.has_match = True
-            merged.filters += [_Item(v, src, ("match", "filters", i)) for i, v in enumerate(mod.match.filters)]
-            merged.pair_criteria += [_Item(v, src, ("match", "criteria", i)) for i, v in enumerate(mod.match.criteria)]
+            merged.filters += [
+                _Item(v, src, ("match", "filters", i)) for i, v in enumerate(mod.match.filters)
+            ]
+            merged.pair_criteria += [
+                _Item(v, src, ("match", "criteria", i)) for i, v in enumerate(mod.match.criteria)
+            ]
             if mod.match.typology is not None:
                 merged.typology = _Item(mod.match.typology, src, ("match", "typology"))
     return merged
@@ -98,14 +104,23 @@ class GridChecker:
             return s.Number(raw, doc.span(path))
         scalar = doc.scalars.get(path)
         origin = doc.span(path)
-        positions = (lambda off: scalar.positions(off, raw)) if scalar else (lambda off: (origin.line, origin.col + off))
+        positions = (
+            (lambda off: scalar.positions(off, raw))
+            if scalar
+            else (lambda off: (origin.line, origin.col + off))
+        )
         try:
             return parse(raw, origin, positions)
         except ExprSyntaxError as exc:
             line, col = positions(exc.start)
             end_line, end_col = positions(exc.end)
-            self.errors.error("E201", origin.shift(line, col, end_line, end_col), exc.message,
-                              criterion=self.types.criterion, suggestion=exc.suggestion)
+            self.errors.error(
+                "E201",
+                origin.shift(line, col, end_line, end_col),
+                exc.message,
+                criterion=self.types.criterion,
+                suggestion=exc.suggestion,
+            )
             return None
 
     def typed(self, item: _Item, *sub: str | int) -> ir.IExpr | None:
@@ -122,12 +137,20 @@ class GridChecker:
         for item in self.merged.fields:
             name, spec = item.value
             if name in catalogue or any(f.name == name for f in extra):
-                self.errors.error("E307", item.key_span(), f"local field '{name}' is already defined "
-                                  "(in the catalogue or another file)", criterion=name)
+                self.errors.error(
+                    "E307",
+                    item.key_span(),
+                    f"local field '{name}' is already defined (in the catalogue or another file)",
+                    criterion=name,
+                )
                 continue
             if spec.type in ("category", "set") and not spec.values:
-                self.errors.error("E307", item.key_span(), f"local field '{name}' of type {spec.type} needs 'values'",
-                                  criterion=name)
+                self.errors.error(
+                    "E307",
+                    item.key_span(),
+                    f"local field '{name}' of type {spec.type} needs 'values'",
+                    criterion=name,
+                )
                 continue
             extra.append(field_from_dict(name, spec.model_dump(exclude_none=True), local=True))
         return catalogue.extend(tuple(extra))
@@ -135,11 +158,17 @@ class GridChecker:
 
 def _get(value: Any, sub: tuple[str | int, ...]) -> Any:
     for key in sub:
-        value = value[key] if isinstance(value, dict | list) else getattr(value, str(key) if key != "from" else "from_")
+        value = (
+            value[key]
+            if isinstance(value, dict | list)
+            else getattr(value, str(key) if key != "from" else "from_")
+        )
     return value
 
 
-def check_grid(loaded: LoadedGrid, catalogue: Catalogue | None = None, errors: Collector | None = None) -> ir.Grid:
+def check_grid(
+    loaded: LoadedGrid, catalogue: Catalogue | None = None, errors: Collector | None = None
+) -> ir.Grid:
     """Check a loaded grid against ``catalogue`` (the default one when None); raise GridError."""
     errors = errors or Collector(loaded.sources)
     gc = GridChecker(loaded, catalogue or default_catalogue(), errors)
@@ -161,9 +190,20 @@ def check_grid(loaded: LoadedGrid, catalogue: Catalogue | None = None, errors: C
     variables = _used(gc, variables, roots)
     app_vars = tuple(v for v in variables if v.name not in gc.types.pair_vars)
     match = _match(gc, variables, filters, pair_criteria)
-    grid = ir.Grid(meta, _with_justificatifs(gc.catalogue, criteria), app_vars, tuple(criteria), tuple(r for r in rubrics),  # type: ignore[arg-type]
-                   tuple(groups), tuple(priorities), tie_break, _content_hash(gc, loaded),  # type: ignore[arg-type]
-                   match=match, similar=tuple(similar), typology=typology)
+    grid = ir.Grid(
+        meta,
+        _with_justificatifs(gc.catalogue, criteria),
+        app_vars,
+        tuple(criteria),
+        tuple(r for r in rubrics),  # type: ignore[arg-type]
+        tuple(groups),
+        tuple(priorities),
+        tie_break,
+        _content_hash(gc, loaded),  # type: ignore[arg-type]
+        match=match,
+        similar=tuple(similar),
+        typology=typology,
+    )
     return _with_widths(gc, grid)
 
 
@@ -178,8 +218,10 @@ def _with_justificatifs(catalogue: Catalogue, criteria: list[ir.Criterion]) -> C
         return catalogue
     ids = tuple(c.id for c in criteria if c.justificatif)
     labels = tuple(c.justificatif or "" for c in criteria if c.justificatif)
-    fields = tuple(dataclasses.replace(g, values=ids, value_labels=labels) if g.name == JUSTIFICATIFS else g
-                   for g in catalogue)
+    fields = tuple(
+        dataclasses.replace(g, values=ids, value_labels=labels) if g.name == JUSTIFICATIFS else g
+        for g in catalogue
+    )
     return Catalogue(fields)
 
 
@@ -226,20 +268,34 @@ def _with_widths(gc: GridChecker, grid: ir.Grid) -> ir.Grid:
     found = grid_bounds(grid)
     for j in found.unbounded:
         c = grid.criteria[j]
-        gc.errors.error("E309", c.span, "its points are not bounded within 64-bit integers: give the criterion "
-                        "a 'min:' and a 'max:'", criterion=c.id)
+        gc.errors.error(
+            "E309",
+            c.span,
+            "its points are not bounded within 64-bit integers: give the criterion a 'min:' and a 'max:'",
+            criterion=c.id,
+        )
     if not found.unbounded and not found.total.fits(I64):
-        gc.errors.error("E309", grid.criteria[0].span if grid.criteria else NOWHERE,
-                        f"the total can reach [{found.total.lo:.0f}, {found.total.hi:.0f}], beyond 64-bit "
-                        "integers: give the largest criteria a 'min:' and a 'max:'")
+        gc.errors.error(
+            "E309",
+            grid.criteria[0].span if grid.criteria else NOWHERE,
+            f"the total can reach [{found.total.lo:.0f}, {found.total.hi:.0f}], beyond 64-bit "
+            "integers: give the largest criteria a 'min:' and a 'max:'",
+        )
     if grid.match is not None:
         for j in pair_bounds(grid)[1]:
             c = grid.match.criteria[j]
-            gc.errors.error("E309", c.span, "its points are not bounded within 64-bit integers: give the criterion "
-                            "a 'min:' and a 'max:'", criterion=c.id)
+            gc.errors.error(
+                "E309",
+                c.span,
+                "its points are not bounded within 64-bit integers: give the criterion a 'min:' and a 'max:'",
+                criterion=c.id,
+            )
     if len(grid.priorities) > 64:
-        gc.errors.error("E310", grid.priorities[64].span,
-                        f"{len(grid.priorities)} priorities, at most 64 (one bit each in the flags)")
+        gc.errors.error(
+            "E310",
+            grid.priorities[64].span,
+            f"{len(grid.priorities)} priorities, at most 64 (one bit each in the flags)",
+        )
     gc.errors.raise_if_any()
     return dataclasses.replace(grid, widths=widths(found, len(grid.priorities)))
 
@@ -249,14 +305,29 @@ def _check_meta(gc: GridChecker) -> ir.Meta:
     mod, doc = main.model, main.document
     for key in ("id", "title"):
         if getattr(mod, key) is None:
-            gc.errors.error("E111", doc.span(()), f"missing required key '{key}' (a grid needs an id and a title; "
-                            "files meant only to be included declare 'kind: pool')")
+            gc.errors.error(
+                "E111",
+                doc.span(()),
+                f"missing required key '{key}' (a grid needs an id and a title; "
+                "files meant only to be included declare 'kind: pool')",
+            )
     if mod.kind == "pool":
-        gc.errors.error("E113", doc.span(("kind",)), "this file is a pool (kind: pool): include it from a grid")
+        gc.errors.error(
+            "E113", doc.span(("kind",)), "this file is a pool (kind: pool): include it from a grid"
+        )
     if mod.effective_from and mod.effective_until and mod.effective_until < mod.effective_from:
         gc.errors.error("E308", doc.span(("effective_until",)), "effective_until is before effective_from")
-    return ir.Meta(mod.id or "", mod.title or "", mod.territory, mod.version, mod.effective_from,
-                   mod.effective_until, mod.legal_reference, mod.description, main.path)
+    return ir.Meta(
+        mod.id or "",
+        mod.title or "",
+        mod.territory,
+        mod.version,
+        mod.effective_from,
+        mod.effective_until,
+        mod.legal_reference,
+        mod.description,
+        main.path,
+    )
 
 
 def _check_ids(gc: GridChecker) -> None:
@@ -268,13 +339,17 @@ def _check_ids(gc: GridChecker) -> None:
         span = item.span("id")
         if ident in seen:
             first = seen[ident]
-            gc.errors.error("E301", span, f"duplicate id '{ident}' (first defined at {first})", criterion=ident)
+            gc.errors.error(
+                "E301", span, f"duplicate id '{ident}' (first defined at {first})", criterion=ident
+            )
         else:
             seen[ident] = span
     for item in m_.variables:
         name = item.value[0]
         if name in gc.catalogue or name == "date_calcul":
-            gc.errors.error("E301", item.key_span(), f"variable '{name}' has the name of a field", criterion=name)
+            gc.errors.error(
+                "E301", item.key_span(), f"variable '{name}' has the name of a field", criterion=name
+            )
 
 
 def _check_variables(gc: GridChecker) -> list[ir.Variable]:
@@ -317,8 +392,11 @@ def _check_variables(gc: GridChecker) -> list[ir.Variable]:
 def _prelude_items(gc: GridChecker, own: dict[str, _Item]) -> dict[str, _Item]:
     """The prelude's variables that this grid does not redefine and that type-check against its
     catalogue (a prelude variable whose fields a custom catalogue lacks is simply not offered)."""
-    candidates = {k: _Item((k, v), gc.prelude, ("variables", k)) for k, v in gc.prelude.model.variables.items()
-                  if k not in own and k not in gc.catalogue}
+    candidates = {
+        k: _Item((k, v), gc.prelude, ("variables", k))
+        for k, v in gc.prelude.model.variables.items()
+        if k not in own and k not in gc.catalogue
+    }
     scratch = Collector(gc.errors.sources)
     checker = TypeChecker(gc.catalogue, scratch, gc.types.dwellings)
     checker.pair_allowed = True
@@ -351,7 +429,9 @@ def _prelude_items(gc: GridChecker, own: dict[str, _Item]) -> dict[str, _Item]:
 
 def _dependency_order(gc: GridChecker, trees: dict[str, s.Expr], items: dict[str, _Item]) -> list[str]:
     """Variables in an order where each comes after its inputs; those on a cycle are left out (E209)."""
-    deps = {n: {x.name for x in s.walk(t) if isinstance(x, s.Name) and x.name in trees} for n, t in trees.items()}
+    deps = {
+        n: {x.name for x in s.walk(t) if isinstance(x, s.Name) and x.name in trees} for n, t in trees.items()
+    }
     order: list[str] = []
     state: dict[str, int] = {}
     cyclic: set[str] = set()
@@ -360,11 +440,15 @@ def _dependency_order(gc: GridChecker, trees: dict[str, s.Expr], items: dict[str
         if state.get(name) == 2:
             return
         if state.get(name) == 1:
-            loop = stack[stack.index(name):]
+            loop = stack[stack.index(name) :]
             if not cyclic & set(loop):
                 cycle = " -> ".join((*loop, name))
-                gc.errors.error("E209", items[name].key_span(), f"variable defined in terms of itself: {cycle}",
-                                criterion=name)
+                gc.errors.error(
+                    "E209",
+                    items[name].key_span(),
+                    f"variable defined in terms of itself: {cycle}",
+                    criterion=name,
+                )
             cyclic.update(loop)
             return
         state[name] = 1
@@ -392,13 +476,28 @@ def _check_criterion(gc: GridChecker, item: _Item) -> ir.Criterion | None:
     if c.valid_for is not None:
         when = _valid_for(gc, item, when)
     if c.min is not None and c.max is not None and c.min > c.max:
-        gc.errors.error("E308", item.span("min"), f"min ({c.min}) is greater than max ({c.max})", criterion=c.id)
+        gc.errors.error(
+            "E308", item.span("min"), f"min ({c.min}) is greater than max ({c.max})", criterion=c.id
+        )
     gc.types.criterion = None
     if rule is None or (c.when is not None and when is None):
         return None
     when_source = gc.source_text(item, "when") if c.when is not None else None
-    return ir.Criterion(c.id, c.label, c.description, when, rule, c.min, c.max, c.rubric, c.group, when_source,
-                        _points_source(gc, item), c.justificatif, item.span())
+    return ir.Criterion(
+        c.id,
+        c.label,
+        c.description,
+        when,
+        rule,
+        c.min,
+        c.max,
+        c.rubric,
+        c.group,
+        when_source,
+        _points_source(gc, item),
+        c.justificatif,
+        item.span(),
+    )
 
 
 def _points_source(gc: GridChecker, item: _Item) -> str:
@@ -411,8 +510,13 @@ def _points_source(gc: GridChecker, item: _Item) -> str:
 def _condition(gc: GridChecker, item: _Item, *sub: str | int) -> ir.IExpr | None:
     typed = gc.typed(item, *sub)
     if typed is not None and typed.type != ir.BOOL:
-        gc.errors.error("E207", item.span(*sub), f"the condition must be boolean, not {typed.type}",
-                        criterion=gc.types.criterion, suggestion=None)
+        gc.errors.error(
+            "E207",
+            item.span(*sub),
+            f"the condition must be boolean, not {typed.type}",
+            criterion=gc.types.criterion,
+            suggestion=None,
+        )
         return None
     return typed
 
@@ -422,13 +526,19 @@ def _check_rule(gc: GridChecker, item: _Item) -> ir.Rule | None:
     ways = [k for k in ("points", "per_unit", "bands") if getattr(c, k) is not None]
     if len(ways) != 1:
         what = "none of" if not ways else "more than one of"
-        gc.errors.error("E305", item.span(), f"a criterion declares exactly one of points, per_unit and bands; "
-                        f"this one declares {what} them" + (f" ({', '.join(ways)})" if ways else ""), criterion=c.id)
+        gc.errors.error(
+            "E305",
+            item.span(),
+            f"a criterion declares exactly one of points, per_unit and bands; "
+            f"this one declares {what} them" + (f" ({', '.join(ways)})" if ways else ""),
+            criterion=c.id,
+        )
         return None
     if ways[0] == "points":
         if c.value is not None:
-            gc.errors.error("E305", item.key_span("value"), "'value' is only used with per_unit or bands",
-                            criterion=c.id)
+            gc.errors.error(
+                "E305", item.key_span("value"), "'value' is only used with per_unit or bands", criterion=c.id
+            )
         return _fixed(gc, item)
     return _valued_rule(gc, item, ways[0])
 
@@ -439,8 +549,13 @@ def _fixed(gc: GridChecker, item: _Item) -> ir.Rule | None:
         return None
     if typed.type != ir.INT:
         hint = "round(...)" if typed.type.numeric else None
-        gc.errors.error("E208", item.span("points"), f"points must be an integer, not {typed.type}",
-                        criterion=item.value.id, suggestion=hint)
+        gc.errors.error(
+            "E208",
+            item.span("points"),
+            f"points must be an integer, not {typed.type}",
+            criterion=item.value.id,
+            suggestion=hint,
+        )
         return None
     return ir.Fixed(typed)
 
@@ -448,14 +563,20 @@ def _fixed(gc: GridChecker, item: _Item) -> ir.Rule | None:
 def _valued_rule(gc: GridChecker, item: _Item, way: str) -> ir.Rule | None:
     c: m.Criterion = item.value
     if c.value is None:
-        gc.errors.error("E111", item.span(), f"missing required key 'value' ({way} needs the quantity to measure)",
-                        criterion=c.id)
+        gc.errors.error(
+            "E111",
+            item.span(),
+            f"missing required key 'value' ({way} needs the quantity to measure)",
+            criterion=c.id,
+        )
         return None
     value = gc.typed(item, "value")
     if value is None:
         return None
     if not value.type.numeric:
-        gc.errors.error("E204", item.span("value"), f"'value' must be a number, not {value.type}", criterion=c.id)
+        gc.errors.error(
+            "E204", item.span("value"), f"'value' must be a number, not {value.type}", criterion=c.id
+        )
         return None
     if way == "per_unit":
         return ir.PerUnit(value, int(c.per_unit or 0), float(c.unit))
@@ -473,8 +594,10 @@ def _check_bands(gc: GridChecker, item: _Item) -> tuple[ir.Band, ...] | None:
         if lo is not None and hi is not None and hi <= lo:
             problem = f"band {i + 1}: 'to' ({hi:g}) must be greater than 'from' ({lo:g})"
         elif i > 0 and (prev_hi is None or lo is None or lo < prev_hi):
-            problem = (f"band {i + 1} starts before the end of band {i} "
-                       "(bands go in increasing order and do not overlap)")
+            problem = (
+                f"band {i + 1} starts before the end of band {i} "
+                "(bands go in increasing order and do not overlap)"
+            )
         if problem:
             gc.errors.error("E304", item.span("bands", i), problem, criterion=c.id)
             return None
@@ -492,14 +615,21 @@ def _valid_for(gc: GridChecker, item: _Item, when: ir.IExpr | None) -> ir.IExpr 
     if since is None:
         return None
     if since.type != ir.DATE:
-        gc.errors.error("E204", item.span("valid_for", "since"), f"'since' must be a date, not {since.type}",
-                        criterion=c.id)
+        gc.errors.error(
+            "E204",
+            item.span("valid_for", "since"),
+            f"'since' must be a date, not {since.type}",
+            criterion=c.id,
+        )
         return None
     today = ir.DateCalcul()
     months = ir.Call("months_between", (since, today), ir.INT, since.nullable)
-    window = ir.Logic("and", ir.Cmp("<=", since, today, nullable=since.nullable),
-                      ir.Cmp("<", months, ir.Const(c.valid_for.months, ir.INT), nullable=since.nullable),  # type: ignore[union-attr]
-                      nullable=since.nullable)
+    window = ir.Logic(
+        "and",
+        ir.Cmp("<=", since, today, nullable=since.nullable),
+        ir.Cmp("<", months, ir.Const(c.valid_for.months, ir.INT), nullable=since.nullable),  # type: ignore[union-attr]
+        nullable=since.nullable,
+    )
     if when is None:
         return window
     return ir.Logic("and", when, window, nullable=when.nullable or window.nullable)
@@ -514,22 +644,31 @@ def _check_sets(gc: GridChecker, criteria: list[ir.Criterion], items: list[_Item
         if ref is not None and ref not in declared:
             hint = did_you_mean(ref, declared)
             suggested.add(hint or "")
-            gc.errors.error("E302", item.span(attr), f"unknown {kind} '{ref}'", criterion=item.value.id,
-                            suggestion=hint)
+            gc.errors.error(
+                "E302", item.span(attr), f"unknown {kind} '{ref}'", criterion=item.value.id, suggestion=hint
+            )
     out = []
     for ident, item in declared.items():
         members = tuple(i for i, c in enumerate(criteria) if getattr(c, attr) == ident)
         used = any(getattr(it.value, attr) == ident for it in gc.merged.criteria)
         if not members and not used and ident not in suggested:
-            gc.errors.error("E303", item.span("id"), f"{kind} '{ident}' has no criterion (set '{attr}: {ident}' "
-                            "on its criteria)", criterion=ident)
+            gc.errors.error(
+                "E303",
+                item.span("id"),
+                f"{kind} '{ident}' has no criterion (set '{attr}: {ident}' on its criteria)",
+                criterion=ident,
+            )
         spec = item.value
         if kind == "rubric":
             out.append(ir.Rubric(ident, spec.label, members, item.span()))
             continue
         if spec.min is not None and spec.max is not None and spec.min > spec.max:
-            gc.errors.error("E308", item.span("min"), f"min ({spec.min}) is greater than max ({spec.max})",
-                            criterion=ident)
+            gc.errors.error(
+                "E308",
+                item.span("min"),
+                f"min ({spec.min}) is greater than max ({spec.max})",
+                criterion=ident,
+            )
         out.append(ir.Group(ident, spec.label, members, spec.min, spec.max, item.span()))
     return out
 
@@ -541,8 +680,18 @@ def _check_priority(gc: GridChecker, item: _Item) -> ir.Priority | None:
     gc.types.criterion = None
     if when is None:
         return None
-    return ir.Priority(p.id, p.label, p.legal_basis, p.letter, p.description, when, gc.source_text(item, "when"),
-                       p.points, p.tier, item.span())
+    return ir.Priority(
+        p.id,
+        p.label,
+        p.legal_basis,
+        p.letter,
+        p.description,
+        when,
+        gc.source_text(item, "when"),
+        p.points,
+        p.tier,
+        item.span(),
+    )
 
 
 def _check_match_items(gc: GridChecker) -> tuple[list[ir.Filter], list[ir.Criterion]]:
@@ -554,14 +703,21 @@ def _check_match_items(gc: GridChecker) -> tuple[list[ir.Filter], list[ir.Criter
         gc.types.criterion = f.id
         when = _condition(gc, item, "when")
         if when is not None:
-            filters.append(ir.Filter(f.id, f.label, f.description, when, gc.source_text(item, "when"), item.span()))
+            filters.append(
+                ir.Filter(f.id, f.label, f.description, when, gc.source_text(item, "when"), item.span())
+            )
     criteria = []
     for item in gc.merged.pair_criteria:
         c: m.Criterion = item.value
         for key in ("rubric", "group"):
             if getattr(c, key) is not None:
-                gc.errors.error("E311", item.span(key), f"a criterion of the match part cannot belong to a {key} "
-                                "(rubrics and group caps apply to the application's criteria)", criterion=c.id)
+                gc.errors.error(
+                    "E311",
+                    item.span(key),
+                    f"a criterion of the match part cannot belong to a {key} "
+                    "(rubrics and group caps apply to the application's criteria)",
+                    criterion=c.id,
+                )
         checked = _check_criterion(gc, item)
         if checked is not None:
             criteria.append(checked)
@@ -577,15 +733,23 @@ def _check_typology(gc: GridChecker) -> tuple[tuple[int, int], ...]:
     table = {int(k): (k, v) for k, v in raw.items() if k.strip().isdigit()}
     sizes = sorted(table)
     if len(table) != len(raw) or sizes != list(range(1, len(sizes) + 1)):
-        gc.errors.error("E311", item.span(), "match.typology must give every household size from 1 up to the "
-                        f"largest one it lists, got sizes {', '.join(raw) or 'none'}")
+        gc.errors.error(
+            "E311",
+            item.span(),
+            "match.typology must give every household size from 1 up to the "
+            f"largest one it lists, got sizes {', '.join(raw) or 'none'}",
+        )
         return ()
     out = []
     for n in sizes:
         key, rooms = table[n]
         if len(rooms) != 2 or not 1 <= rooms[0] <= rooms[1]:
-            gc.errors.error("E311", item.span(key), f"match.typology, {n} person(s): expected [min rooms, max rooms] "
-                            f"with 1 <= min <= max, got {rooms}")
+            gc.errors.error(
+                "E311",
+                item.span(key),
+                f"match.typology, {n} person(s): expected [min rooms, max rooms] "
+                f"with 1 <= min <= max, got {rooms}",
+            )
             return ()
         out.append((rooms[0], rooms[1]))
     return tuple(out)
@@ -597,14 +761,19 @@ def _index(filters: list[ir.Filter]) -> ir.Index | None:
     if not filters:
         return None
     w = filters[0].when
-    if (isinstance(w, ir.ListHas) and not w.negate and isinstance(w.elem, ir.DwellingRef)
-            and isinstance(w.container, ir.FieldRef)):
+    if (
+        isinstance(w, ir.ListHas)
+        and not w.negate
+        and isinstance(w.elem, ir.DwellingRef)
+        and isinstance(w.container, ir.FieldRef)
+    ):
         return ir.Index(w.elem.name, w.container.name)
     return None
 
 
-def _match(gc: GridChecker, variables: list[ir.Variable], filters: list[ir.Filter],
-           criteria: list[ir.Criterion]) -> ir.Match | None:
+def _match(
+    gc: GridChecker, variables: list[ir.Variable], filters: list[ir.Filter], criteria: list[ir.Criterion]
+) -> ir.Match | None:
     if not gc.merged.has_match:
         return None  # variables that read the dwelling are then simply unused
     pair_vars = tuple(v for v in variables if v.name in gc.types.pair_vars)
@@ -617,8 +786,10 @@ def _check_similar(gc: GridChecker) -> list[ir.Similar]:
     declared = main.model.similar
     item = _Item(declared, main, ("similar",))
     if declared is None:
-        defaults = [("typologie_souhaitee", "typologie_souhaitee"),
-                    ("first(communes_souhaitees)", "communes_souhaitees")]
+        defaults = [
+            ("typologie_souhaitee", "typologie_souhaitee"),
+            ("first(communes_souhaitees)", "communes_souhaitees"),
+        ]
         texts = [t for t, f in defaults if f in gc.catalogue]
         item = _Item(texts, main, ())
     out = []
@@ -628,8 +799,13 @@ def _check_similar(gc: GridChecker) -> list[ir.Similar]:
         if typed is None:
             continue
         if typed.type == ir.COMMUNES:
-            gc.errors.error("E204", item.span(i), "a key of similar demands cannot be a list of communes",
-                            criterion="similar", suggestion=f"first({text})")
+            gc.errors.error(
+                "E204",
+                item.span(i),
+                "a key of similar demands cannot be a list of communes",
+                criterion="similar",
+                suggestion=f"first({text})",
+            )
             continue
         out.append(ir.Similar(typed, str(text), _similar_label(gc, typed, str(text))))
     gc.types.criterion = None
@@ -640,7 +816,9 @@ def _similar_label(gc: GridChecker, typed: ir.IExpr, text: str) -> str:
     if isinstance(typed, ir.FieldRef):
         return gc.catalogue[typed.name].label.lower()
     if isinstance(typed, ir.Call) and typed.func == "first" and isinstance(typed.args[0], ir.FieldRef):
-        return "première " + gc.catalogue[typed.args[0].name].label.lower().removesuffix("s").replace("es ", "e ")
+        return "première " + gc.catalogue[typed.args[0].name].label.lower().removesuffix("s").replace(
+            "es ", "e "
+        )
     return text
 
 
@@ -658,8 +836,12 @@ def _check_tie_break(gc: GridChecker) -> tuple[ir.TieBreak, ...]:
             gc.errors.error("E306", span, f"tie-break '{spec}' must read 'FIELD asc' or 'FIELD desc'")
         elif f is None or f.kind not in _TIE_KINDS:
             why = "unknown field" if f is None else f"field of type {f.kind.value} cannot be ordered"
-            gc.errors.error("E306", span, f"tie-break on '{parts[0]}': {why}",
-                            suggestion=did_you_mean(parts[0], [g.name for g in gc.catalogue if g.kind in _TIE_KINDS]))
+            gc.errors.error(
+                "E306",
+                span,
+                f"tie-break on '{parts[0]}': {why}",
+                suggestion=did_you_mean(parts[0], [g.name for g in gc.catalogue if g.kind in _TIE_KINDS]),
+            )
         else:
             out.append(ir.TieBreak(parts[0], order == "desc"))
     if not any(t.field == gc.catalogue.id_field.name for t in out):

@@ -1,4 +1,4 @@
-"""Stage 1 (grid): The table of functions of the expression language: names, signatures, result types.
+"""Stage 1 (grid): the table of functions of the expression language: names, signatures, result types.
 
 This table is the single description that the type checker, the reference evaluator, the code
 generators and the docs all read. Each entry says which argument types a function accepts, what it
@@ -38,6 +38,7 @@ def _numeric_or_date(name: str) -> Callable[[list[Type]], Type]:
         if all(t == DATE for t in types):
             return DATE
         raise SignatureError(f"{name}() takes numbers, or dates, all of the same kind")
+
     return rule
 
 
@@ -48,12 +49,20 @@ def _fixed(params: tuple[str, ...], result: Type) -> Callable[[list[Type]], Type
             if not ok:
                 raise SignatureError(f"argument {i + 1} must be {_a(want)}, not {_a(got.kind)}")
         return result
+
     return rule
 
 
 def _a(kind: str) -> str:
-    return {"int": "an integer", "float": "a number", "number": "a number", "date": "a date",
-            "bool": "a boolean", "set": "a set", "communes": "a list of communes"}.get(kind, f"a {kind}")
+    return {
+        "int": "an integer",
+        "float": "a number",
+        "number": "a number",
+        "date": "a date",
+        "bool": "a boolean",
+        "set": "a set",
+        "communes": "a list of communes",
+    }.get(kind, f"a {kind}")
 
 
 def _same_numeric(name: str) -> Callable[[list[Type]], Type]:
@@ -61,6 +70,7 @@ def _same_numeric(name: str) -> Callable[[list[Type]], Type]:
         if not all(t.numeric for t in types):
             raise SignatureError(f"{name}() takes numbers")
         return join_numeric(types)
+
     return rule
 
 
@@ -72,7 +82,9 @@ def _count(types: list[Type]) -> Type:
 
 def _coalesce(types: list[Type]) -> Type:
     if types[0].kind == "communes":
-        raise SignatureError("a list of communes is never missing (it may be empty): coalesce() is not needed")
+        raise SignatureError(
+            "a list of communes is never missing (it may be empty): coalesce() is not needed"
+        )
     joined = compatible(types[0], types[1])
     if joined is None:
         raise SignatureError(f"coalesce() needs two values of the same type, not {types[0]} and {types[1]}")
@@ -117,6 +129,7 @@ def _c_minmax(fn: Callable[..., float]) -> Callable[[list[Interval], ir.Call], I
     def bound(args: list[Interval], node: ir.Call) -> Interval:
         xs = args
         return Interval(fn(x.lo for x in xs), fn(x.hi for x in xs))
+
     return bound
 
 
@@ -181,38 +194,166 @@ class Function:
     pair_level: bool = False  # a call makes an expression pair-level (only in the match part)
 
 
-FUNCTIONS: dict[str, Function] = {f.name: f for f in [
-    Function("min", 2, None, _numeric_or_date("min"), "args", "Smallest of its arguments.", interval=_c_minmax(min)),
-    Function("max", 2, None, _numeric_or_date("max"), "args", "Largest of its arguments.", interval=_c_minmax(max)),
-    Function("abs", 1, 1, _same_numeric("abs"), "args", "Absolute value.", interval=_c_abs),
-    Function("clip", 3, 3, _same_numeric("clip"), "args", "clip(x, lo, hi): x bounded to [lo, hi].", interval=_c_clip),
-    Function("round", 1, 1, _fixed(("number",), INT), "args", "Nearest integer, halves away from zero.", interval=_c_to_int),
-    Function("floor", 1, 1, _fixed(("number",), INT), "args", "Largest integer <= x.", interval=_c_to_int),
-    Function("ceil", 1, 1, _fixed(("number",), INT), "args", "Smallest integer >= x.", interval=_c_to_int),
-    Function("days_between", 2, 2, _fixed(("date", "date"), INT), "args",
-             "days_between(a, b): days from a to b (negative when b is before a).", interval=_c_days),
-    Function("months_between", 2, 2, _fixed(("date", "date"), INT), "args",
-             "months_between(a, b): whole months from a to b (a month is complete on the same day number).", interval=_c_months),
-    Function("years_between", 2, 2, _fixed(("date", "date"), INT), "args",
-             "years_between(a, b): whole years from a to b (months_between(a, b) // 12).", interval=_c_years),
-    Function("age", 1, 1, _fixed(("date",), INT), "args",
-             "age(birth): whole years from birth to date_calcul.", interval=_c_age),
-    Function("count", 1, 1, _count, "args", "Number of values in a set, or of communes in a list.", interval=_fixed_interval(0, 64)),
-    Function("first", 1, 1, _first, "maybe", "First commune of a list (missing when the list is empty).", interval=_fixed_interval(*I32)),
-    Function("present", 1, 1, lambda types: BOOL, "never", "True when the value is not missing.", interval=_fixed_interval(0, 1)),
-    Function("coalesce", 2, 2, _coalesce, "coalesce", "coalesce(x, d): x, or d when x is missing.", interval=_c_coalesce),
-    Function("date", 1, 1, lambda types: DATE, "never", 'date("YYYY-MM-DD"): a date constant.', interval=_fixed_interval(*DAYS)),
-    Function("rang_souhait", 2, 2, _wish_rank, "maybe",
-             "rang_souhait(commune, communes): position (1 = first) of the commune in the list; "
-             "missing when it is not listed.", interval=_fixed_interval(1, 64)),
-    Function("plafond_ressources", 4, 4, _ceiling, "maybe",
-             "plafond_ressources(financement, zone, categorie, supplementaires): the income ceiling (EUR/year) "
-             "of the year of date_calcul, from the tables shipped with cotation (cotation/resources/plafonds.yaml); "
-             "categories below 1 count as 1, above 6 as 6; each extra person adds the per-person amount. "
-             "Missing when the table has no such cell (the ranking refuses dwellings without a ceiling).", interval=_fixed_interval(0, CEILING_MAX), pair_level=True),
-    Function("adequation_typologie", 2, 2, _fixed(("int", "int"), INT), "args",
-             "adequation_typologie(persons, rooms): -1 when the dwelling has fewer rooms than the grid's "
-             "match.typology gives for the household, 1 when it has more, else 0.", interval=_fixed_interval(-1, 1)),
-]}
-
-
+FUNCTIONS: dict[str, Function] = {
+    f.name: f
+    for f in [
+        Function(
+            "min",
+            2,
+            None,
+            _numeric_or_date("min"),
+            "args",
+            "Smallest of its arguments.",
+            interval=_c_minmax(min),
+        ),
+        Function(
+            "max",
+            2,
+            None,
+            _numeric_or_date("max"),
+            "args",
+            "Largest of its arguments.",
+            interval=_c_minmax(max),
+        ),
+        Function("abs", 1, 1, _same_numeric("abs"), "args", "Absolute value.", interval=_c_abs),
+        Function(
+            "clip",
+            3,
+            3,
+            _same_numeric("clip"),
+            "args",
+            "clip(x, lo, hi): x bounded to [lo, hi].",
+            interval=_c_clip,
+        ),
+        Function(
+            "round",
+            1,
+            1,
+            _fixed(("number",), INT),
+            "args",
+            "Nearest integer, halves away from zero.",
+            interval=_c_to_int,
+        ),
+        Function(
+            "floor", 1, 1, _fixed(("number",), INT), "args", "Largest integer <= x.", interval=_c_to_int
+        ),
+        Function(
+            "ceil", 1, 1, _fixed(("number",), INT), "args", "Smallest integer >= x.", interval=_c_to_int
+        ),
+        Function(
+            "days_between",
+            2,
+            2,
+            _fixed(("date", "date"), INT),
+            "args",
+            "days_between(a, b): days from a to b (negative when b is before a).",
+            interval=_c_days,
+        ),
+        Function(
+            "months_between",
+            2,
+            2,
+            _fixed(("date", "date"), INT),
+            "args",
+            "months_between(a, b): whole months from a to b (a month is complete on the same day number).",
+            interval=_c_months,
+        ),
+        Function(
+            "years_between",
+            2,
+            2,
+            _fixed(("date", "date"), INT),
+            "args",
+            "years_between(a, b): whole years from a to b (months_between(a, b) // 12).",
+            interval=_c_years,
+        ),
+        Function(
+            "age",
+            1,
+            1,
+            _fixed(("date",), INT),
+            "args",
+            "age(birth): whole years from birth to date_calcul.",
+            interval=_c_age,
+        ),
+        Function(
+            "count",
+            1,
+            1,
+            _count,
+            "args",
+            "Number of values in a set, or of communes in a list.",
+            interval=_fixed_interval(0, 64),
+        ),
+        Function(
+            "first",
+            1,
+            1,
+            _first,
+            "maybe",
+            "First commune of a list (missing when the list is empty).",
+            interval=_fixed_interval(*I32),
+        ),
+        Function(
+            "present",
+            1,
+            1,
+            lambda types: BOOL,
+            "never",
+            "True when the value is not missing.",
+            interval=_fixed_interval(0, 1),
+        ),
+        Function(
+            "coalesce",
+            2,
+            2,
+            _coalesce,
+            "coalesce",
+            "coalesce(x, d): x, or d when x is missing.",
+            interval=_c_coalesce,
+        ),
+        Function(
+            "date",
+            1,
+            1,
+            lambda types: DATE,
+            "never",
+            'date("YYYY-MM-DD"): a date constant.',
+            interval=_fixed_interval(*DAYS),
+        ),
+        Function(
+            "rang_souhait",
+            2,
+            2,
+            _wish_rank,
+            "maybe",
+            "rang_souhait(commune, communes): position (1 = first) of the commune in the list; "
+            "missing when it is not listed.",
+            interval=_fixed_interval(1, 64),
+        ),
+        Function(
+            "plafond_ressources",
+            4,
+            4,
+            _ceiling,
+            "maybe",
+            "plafond_ressources(financement, zone, categorie, supplementaires): the income ceiling "
+            "(EUR/year) of the year of date_calcul, from the tables shipped with cotation "
+            "(cotation/resources/plafonds.yaml); "
+            "categories below 1 count as 1, above 6 as 6; each extra person adds the per-person amount. "
+            "Missing when the table has no such cell (the ranking refuses dwellings without a ceiling).",
+            interval=_fixed_interval(0, CEILING_MAX),
+            pair_level=True,
+        ),
+        Function(
+            "adequation_typologie",
+            2,
+            2,
+            _fixed(("int", "int"), INT),
+            "args",
+            "adequation_typologie(persons, rooms): -1 when the dwelling has fewer rooms than the grid's "
+            "match.typology gives for the household, 1 when it has more, else 0.",
+            interval=_fixed_interval(-1, 1),
+        ),
+    ]
+}

@@ -13,6 +13,8 @@ I32 = (-(2**31), 2**31 - 1)
 I64 = (-(2**63), 2**63 - 1)
 DAYS = (-719162, 2932896)  # day numbers of 0001-01-01 and 9999-12-31, the dates the readers accept
 CEILING_MAX = 2**40  # the ceilings' cells are checked below this when the tables are read
+
+
 @dataclass(frozen=True)
 class Interval:
     lo: float
@@ -69,5 +71,3 @@ def months(a: Interval, b: Interval, past: bool = False) -> Interval:
     """
     lo = 0 if past else math.floor((b.lo - a.hi) / 28) - 1
     return Interval(lo, math.ceil((b.hi - a.lo) / 28) + 1)
-
-

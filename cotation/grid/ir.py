@@ -1,4 +1,4 @@
-"""Stage 1 (grid): The typed representation of a checked grid: what the evaluators and code generators walk.
+"""Stage 1 (grid): the typed representation of a checked grid: what the evaluators and code generators walk.
 
 Expressions are a closed set of frozen dataclasses, each with its :class:`Type`, whether it may be
 missing (``nullable``) and its source span. Names are resolved (a field, a variable, or the
@@ -14,8 +14,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .catalogue import Catalogue
 from ..source import NOWHERE, Span
+from .catalogue import Catalogue
 
 _span = field(default=NOWHERE, compare=False, repr=False)
 
@@ -186,8 +186,23 @@ class Call:
     span: Span = _span
 
 
-IExpr = (Const | FieldRef | DwellingRef | VarRef | DateCalcul | Arith | Neg | Cmp | Logic | Not | Cond | InValues | SetHas
-         | ListHas | Call)
+IExpr = (
+    Const
+    | FieldRef
+    | DwellingRef
+    | VarRef
+    | DateCalcul
+    | Arith
+    | Neg
+    | Cmp
+    | Logic
+    | Not
+    | Cond
+    | InValues
+    | SetHas
+    | ListHas
+    | Call
+)
 
 
 def children(node: IExpr) -> tuple[IExpr, ...]:

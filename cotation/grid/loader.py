@@ -1,4 +1,4 @@
-"""Stage 1 (grid): Read a grid file and its includes, and validate their shape with pydantic.
+"""Stage 1 (grid): read a grid file and its includes, and validate their shape with pydantic.
 
 ``load_grid_files`` returns every file of the grid (includes first, depth first, in declaration
 order, each once) as a :class:`GridSource`; all problems are collected into one ``GridError``.
@@ -16,13 +16,22 @@ from typing import Any
 from pydantic import ValidationError
 
 from ..errors import Collector, did_you_mean
+from ..source import Sources, Span
 from .cache import text_digest
 from .model import GridFile
-from ..source import Sources, Span
 from .yamlio import Document, Path_, load_yaml
 
-_UNION_TAGS = {"str", "int", "float", "bool", "Variable", "list[str]", "dict[str,str]", "none",
-               "constrained-str"}
+_UNION_TAGS = {
+    "str",
+    "int",
+    "float",
+    "bool",
+    "Variable",
+    "list[str]",
+    "dict[str,str]",
+    "none",
+    "constrained-str",
+}
 
 
 @dataclass(frozen=True)
@@ -88,20 +97,26 @@ class _Loader:
         try:
             text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
-            self.errors.error("E104", where or Span(str(path), 1, 1, 1, 2), f"cannot read '{path}': "
-                              f"{exc.strerror if isinstance(exc, OSError) else exc}")
+            self.errors.error(
+                "E104",
+                where or Span(str(path), 1, 1, 1, 2),
+                f"cannot read '{path}': {exc.strerror if isinstance(exc, OSError) else exc}",
+            )
             return None
         self.read[str(resolved)] = text_digest(text)
         return self.from_text(text, str(path), resolved.parent, (*chain, resolved), resolved)
 
-    def from_text(self, text: str, name: str, base: Path, chain: tuple[Path, ...],
-                  resolved: Path | None = None) -> GridSource | None:
+    def from_text(
+        self, text: str, name: str, base: Path, chain: tuple[Path, ...], resolved: Path | None = None
+    ) -> GridSource | None:
         self.sources.add(name, text)
         doc = load_yaml(text, name, self.errors)
         if doc is None:
             return None
         if not isinstance(doc.value, dict):
-            self.errors.error("E113", doc.span(()), "a grid file must be a mapping of keys (id, title, criteria...)")
+            self.errors.error(
+                "E113", doc.span(()), "a grid file must be a mapping of keys (id, title, criteria...)"
+            )
             return None
         model = self._validate(doc)
         if model is None:
@@ -135,7 +150,11 @@ class _Loader:
 
 
 def _criterion_of(doc: Document, path: Path_) -> str | None:
-    if len(path) >= 2 and path[0] in ("criteria", "priorities", "rubrics", "groups") and isinstance(path[1], int):
+    if (
+        len(path) >= 2
+        and path[0] in ("criteria", "priorities", "rubrics", "groups")
+        and isinstance(path[1], int)
+    ):
         item = doc.value.get(path[0], [])
         if isinstance(item, list) and path[1] < len(item) and isinstance(item[path[1]], dict):
             ident = item[path[1]].get("id")
@@ -147,22 +166,35 @@ def _criterion_of(doc: Document, path: Path_) -> str | None:
 
 def _report_missing(errors: Collector, doc: Document, path: Path_, err: dict[str, Any]) -> None:
     parent = path[:-1]
-    errors.error("E111", doc.span(parent), f"missing required key '{path[-1]}'" + _in(parent),
-                 criterion=_criterion_of(doc, path))
+    errors.error(
+        "E111",
+        doc.span(parent),
+        f"missing required key '{path[-1]}'" + _in(parent),
+        criterion=_criterion_of(doc, path),
+    )
 
 
 def _report_extra(errors: Collector, doc: Document, path: Path_, err: dict[str, Any]) -> None:
     allowed = _allowed_keys(path[:-1])
-    errors.error("E112", doc.key_span(path), f"unknown key '{path[-1]}'" + _in(path[:-1]),
-                 criterion=_criterion_of(doc, path), suggestion=did_you_mean(str(path[-1]), allowed))
+    errors.error(
+        "E112",
+        doc.key_span(path),
+        f"unknown key '{path[-1]}'" + _in(path[:-1]),
+        criterion=_criterion_of(doc, path),
+        suggestion=did_you_mean(str(path[-1]), allowed),
+    )
 
 
 def _report_type(errors: Collector, doc: Document, path: Path_, err: dict[str, Any]) -> None:
     got = err.get("input")
     shown = repr(got) if not isinstance(got, dict | list) else type(got).__name__
     message = err["msg"][0].lower() + err["msg"][1:]
-    errors.error("E113", doc.span(path), f"'{'.'.join(map(str, path)) or 'grid'}': {message} (got {shown})",
-                 criterion=_criterion_of(doc, path))
+    errors.error(
+        "E113",
+        doc.span(path),
+        f"'{'.'.join(map(str, path)) or 'grid'}': {message} (got {shown})",
+        criterion=_criterion_of(doc, path),
+    )
 
 
 _REPORTERS = {"missing": _report_missing, "extra_forbidden": _report_extra}
@@ -176,8 +208,14 @@ def _allowed_keys(parent: Path_) -> list[str]:
     """The keys allowed at ``parent``, from the models themselves (for did-you-mean)."""
     from . import model as m
 
-    by_section: dict[str, type] = {"criteria": m.Criterion, "rubrics": m.Rubric, "groups": m.Group,
-                                   "priorities": m.Priority, "fields": m.LocalField, "variables": m.Variable}
+    by_section: dict[str, type] = {
+        "criteria": m.Criterion,
+        "rubrics": m.Rubric,
+        "groups": m.Group,
+        "priorities": m.Priority,
+        "fields": m.LocalField,
+        "variables": m.Variable,
+    }
     cls: type = m.GridFile
     if parent:
         cls = by_section.get(str(parent[0]), m.GridFile)

@@ -1,4 +1,4 @@
-"""Stage 1 (grid): The grid file format, as pydantic models: what a YAML grid may contain, key by key.
+"""Stage 1 (grid): the grid file format, as pydantic models: what a YAML grid may contain, key by key.
 
 These models validate the *shape* of a grid (keys, value types, ranges). Expressions are kept as
 source text here; :mod:`cotation.grid.check` parses and type-checks them. ``grid_json_schema()`` exports
@@ -13,7 +13,9 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 ExprText = Annotated[str | int | float | bool, Field(description="An expression (see docs/expressions.md).")]
-Ident = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", description="A lower-case identifier: a-z, 0-9, _.")]
+Ident = Annotated[
+    str, Field(pattern=r"^[a-z][a-z0-9_]*$", description="A lower-case identifier: a-z, 0-9, _.")
+]
 
 
 class _Strict(BaseModel):
@@ -28,7 +30,8 @@ class LocalField(_Strict):
     description: str = ""
     unit: str | None = None
     values: dict[str, str] | list[str] | None = Field(
-        default=None, description="Allowed values of a category or set (value: label, or a list).")
+        default=None, description="Allowed values of a category or set (value: label, or a list)."
+    )
     required: bool = False
     min: float | None = None
     max: float | None = None
@@ -108,8 +111,12 @@ class Priority(_Strict):
     description: str = ""
     when: ExprText
     points: int | None = Field(default=None, description="Points added when the flag is raised.")
-    tier: int | None = Field(default=None, ge=1, le=100,
-                             description="Priority tier: a higher tier ranks before any number of points.")
+    tier: int | None = Field(
+        default=None,
+        ge=1,
+        le=100,
+        description="Priority tier: a higher tier ranks before any number of points.",
+    )
 
 
 class Filter(_Strict):
@@ -125,11 +132,14 @@ class Match(_Strict):
     """The dwelling-dependent part: filters and pair criteria that may read ``logement.<field>``."""
 
     filters: list[Filter] = Field(default_factory=list, description="Hard filters, applied in this order.")
-    criteria: list[Criterion] = Field(default_factory=list,
-                                      description="Pair criteria: their points add to the application's total.")
+    criteria: list[Criterion] = Field(
+        default_factory=list, description="Pair criteria: their points add to the application's total."
+    )
     typology: dict[str, list[int]] | None = Field(
-        default=None, description="Rooms suited to a household: persons -> [min rooms, max rooms] "
-        "(used by adequation_typologie(); the largest household size given applies above it).")
+        default=None,
+        description="Rooms suited to a household: persons -> [min rooms, max rooms] "
+        "(used by adequation_typologie(); the largest household size given applies above it).",
+    )
 
 
 class GridFile(_Strict):
@@ -143,7 +153,9 @@ class GridFile(_Strict):
     effective_until: datetime.date | None = None
     legal_reference: str | None = None
     description: str | None = None
-    kind: Literal["grid", "pool"] = Field(default="grid", description="'pool' for files meant to be included.")
+    kind: Literal["grid", "pool"] = Field(
+        default="grid", description="'pool' for files meant to be included."
+    )
     include: list[str] = Field(default_factory=list, description="Files to include, relative to this one.")
     fields: dict[Ident, LocalField] = Field(default_factory=dict)
     variables: dict[Ident, Variable | ExprText] = Field(default_factory=dict)
@@ -151,12 +163,18 @@ class GridFile(_Strict):
     rubrics: list[Rubric] = Field(default_factory=list)
     groups: list[Group] = Field(default_factory=list)
     priorities: list[Priority] = Field(default_factory=list)
-    match: Match | None = Field(default=None, description="Dwelling-dependent filters and criteria (ranking).")
+    match: Match | None = Field(
+        default=None, description="Dwelling-dependent filters and criteria (ranking)."
+    )
     similar: list[ExprText] | None = Field(
-        default=None, description="What makes demands similar, for positioning: expressions whose values "
-        "must be equal (default: typologie_souhaitee and first(communes_souhaitees)).")
+        default=None,
+        description="What makes demands similar, for positioning: expressions whose values "
+        "must be equal (default: typologie_souhaitee and first(communes_souhaitees)).",
+    )
     tie_break: list[str] | None = Field(
-        default=None, description="Ordering after tier and total, e.g. ['date_depot asc', 'numero_unique asc'].")
+        default=None,
+        description="Ordering after tier and total, e.g. ['date_depot asc', 'numero_unique asc'].",
+    )
 
     @field_validator("version", mode="before")
     @classmethod

@@ -1,4 +1,4 @@
-"""Stage 1 (grid): Tokenizer and recursive-descent parser of the expression language.
+"""Stage 1 (grid): tokenizer and recursive-descent parser of the expression language.
 
 The grammar below is the reference; ``docs/expressions.md`` holds an identical copy (a test checks
 it). One ``_parse_<rule>`` method per rule. Nothing user-written ever reaches ``eval``.
@@ -122,7 +122,9 @@ class Parser:
         if not self.at(text):
             tok = self.peek()
             found = "end of expression" if tok.kind == "end" else repr(tok.text)
-            raise ExprSyntaxError(f"expected '{text}' {context}, found {found}", tok.start, max(tok.end, tok.start + 1))
+            raise ExprSyntaxError(
+                f"expected '{text}' {context}, found {found}", tok.start, max(tok.end, tok.start + 1)
+            )
         return self.advance()
 
     def span(self, start: int, end: int) -> Span:
@@ -140,8 +142,12 @@ class Parser:
         node = self._parse_expression()
         tok = self.peek()
         if tok.kind != "end":
-            raise ExprSyntaxError(f"unexpected {tok.text!r} after a complete expression", tok.start, tok.end,
-                                  "==" if tok.text == "=" else None)
+            raise ExprSyntaxError(
+                f"unexpected {tok.text!r} after a complete expression",
+                tok.start,
+                tok.end,
+                "==" if tok.text == "=" else None,
+            )
         return node
 
     # -- rules -------------------------------------------------------------------------------
@@ -213,8 +219,9 @@ class Parser:
         handler = _PRIMARY.get(tok.kind if tok.kind != "op" and tok.kind != "keyword" else tok.text)
         if handler is None:
             found = "end of expression" if tok.kind == "end" else repr(tok.text)
-            raise ExprSyntaxError(f"expected a value, a name or '(', found {found}", tok.start,
-                                  max(tok.end, tok.start + 1))
+            raise ExprSyntaxError(
+                f"expected a value, a name or '(', found {found}", tok.start, max(tok.end, tok.start + 1)
+            )
         return handler(self)
 
     def _parse_number(self) -> Expr:

@@ -1,4 +1,4 @@
-"""Stage 1 (grid): Print an expression tree back to canonical source text (``parse(show(e)) == e``)."""
+"""Stage 1 (grid): print an expression tree back to canonical source text (``parse(show(e)) == e``)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,21 @@ from decimal import Decimal
 from .syntax import Binary, Bool, Call, Compare, Conditional, Expr, Name, Number, SetLit, String, Unary
 
 # Binding power of each construct: higher binds tighter.
-_LEVEL = {"if": 1, "or": 2, "and": 3, "not": 4, "compare": 5, "+": 6, "-": 6,
-          "*": 7, "/": 7, "//": 7, "%": 7, "neg": 8, "atom": 9}
+_LEVEL = {
+    "if": 1,
+    "or": 2,
+    "and": 3,
+    "not": 4,
+    "compare": 5,
+    "+": 6,
+    "-": 6,
+    "*": 7,
+    "/": 7,
+    "//": 7,
+    "%": 7,
+    "neg": 8,
+    "atom": 9,
+}
 
 
 def _level(node: Expr) -> int:
@@ -57,14 +70,16 @@ def _show_unary(node: Unary) -> str:
 
 def _show_compare(node: Compare) -> str:
     parts = [_wrap(node.first, _LEVEL["compare"] + 1)]
-    for op, operand in zip(node.ops, node.rest):
+    for op, operand in zip(node.ops, node.rest, strict=True):
         parts += [op, _wrap(operand, _LEVEL["compare"] + 1)]
     return " ".join(parts)
 
 
 def _show_conditional(node: Conditional) -> str:
-    return (f"{_wrap(node.then, _LEVEL['if'] + 1)} if {_wrap(node.cond, _LEVEL['if'] + 1)} "
-            f"else {_wrap(node.otherwise, _LEVEL['if'])}")
+    return (
+        f"{_wrap(node.then, _LEVEL['if'] + 1)} if {_wrap(node.cond, _LEVEL['if'] + 1)} "
+        f"else {_wrap(node.otherwise, _LEVEL['if'])}"
+    )
 
 
 def _show_call(node: Call) -> str:
@@ -108,7 +123,7 @@ def dump(node: Expr) -> str:
         case Binary(op=op, left=a, right=b):
             return f"({op} {dump(a)} {dump(b)})"
         case Compare(first=a, ops=ops, rest=rest):
-            tail = " ".join(f"{op} {dump(r)}" for op, r in zip(ops, rest))
+            tail = " ".join(f"{op} {dump(r)}" for op, r in zip(ops, rest, strict=True))
             return f"(compare {dump(a)} {tail})"
         case Conditional(then=t, cond=c, otherwise=o):
             return f"(if {dump(c)} {dump(t)} {dump(o)})"

@@ -1,4 +1,4 @@
-"""Stage 1 (grid): The closed abstract syntax tree of the expression language.
+"""Stage 1 (grid): the closed abstract syntax tree of the expression language.
 
 Every node is a frozen dataclass with a :class:`~cotation.source.Span` (excluded from equality, so
 that two trees parsed from differently laid-out text compare equal). The set of node classes is
@@ -92,6 +92,7 @@ class SetLit:
 
 
 Expr = Number | String | Bool | Name | Unary | Binary | Compare | Conditional | Call | SetLit
+
 
 def children(node: Expr) -> tuple[Expr, ...]:
     """The direct sub-expressions of ``node``, in source order."""

@@ -1,4 +1,4 @@
-"""Stage 1 (grid): Type-check expression trees against the field catalogue into typed IR.
+"""Stage 1 (grid): type-check expression trees against the field catalogue into typed IR.
 
 One ``_check_<Node>`` method per syntax node, found by name. Problems are recorded in the
 collector with the node's span; a node that fails returns None and its parents stay quiet.
@@ -9,20 +9,24 @@ from __future__ import annotations
 import datetime
 from collections.abc import Callable
 
+from ..dates import day_number
+from ..errors import Collector, did_you_mean
 from . import ir
 from . import syntax as s
 from .catalogue import Catalogue, Field, Kind, encode_commune
-from ..dates import day_number
-from ..errors import Collector, did_you_mean
 from .functions import FUNCTIONS, SignatureError, compatible, join_numeric
 from .ir import BOOL, COMMUNE, COMMUNES, DATE, FLOAT, INT, IExpr, Type
 
-
 _KIND_TYPES: dict[Kind, Callable[[Field], Type]] = {
-    Kind.BOOL: lambda f: BOOL, Kind.INT: lambda f: INT, Kind.FLOAT: lambda f: FLOAT,
-    Kind.MONEY: lambda f: FLOAT, Kind.DATE: lambda f: DATE, Kind.COMMUNE: lambda f: COMMUNE,
+    Kind.BOOL: lambda f: BOOL,
+    Kind.INT: lambda f: INT,
+    Kind.FLOAT: lambda f: FLOAT,
+    Kind.MONEY: lambda f: FLOAT,
+    Kind.DATE: lambda f: DATE,
+    Kind.COMMUNE: lambda f: COMMUNE,
     Kind.COMMUNES: lambda f: COMMUNES,
-    Kind.CATEGORY: lambda f: Type("category", f.values), Kind.SET: lambda f: Type("set", f.values),
+    Kind.CATEGORY: lambda f: Type("category", f.values),
+    Kind.SET: lambda f: Type("set", f.values),
 }
 _NEVER_MISSING = (Kind.SET, Kind.COMMUNES)
 _ORDERED = ("int", "float", "date")
@@ -58,8 +62,12 @@ class TypeChecker:
         return ir.Const(node.value, BOOL, span=node.span)
 
     def _check_String(self, node: s.String) -> IExpr | None:
-        self.error("E204", node, f"the text \"{node.value}\" can only be compared with a category or a commune, "
-                   "or tested with 'in'")
+        self.error(
+            "E204",
+            node,
+            f'the text "{node.value}" can only be compared with a category or a commune, '
+            "or tested with 'in'",
+        )
         return None
 
     def _check_SetLit(self, node: s.SetLit) -> IExpr | None:
@@ -72,8 +80,12 @@ class TypeChecker:
         if node.name in self.variables:
             ref = self.variables[node.name]
             if node.name in self.pair_vars and not self.pair_allowed:
-                self.error("E202", node, f"variable '{node.name}' depends on the dwelling (logement.* or the income "
-                           "ceilings): use it in the match part (filters and criteria)")
+                self.error(
+                    "E202",
+                    node,
+                    f"variable '{node.name}' depends on the dwelling (logement.* or the income "
+                    "ceilings): use it in the match part (filters and criteria)",
+                )
                 return None
             return ir.VarRef(ref.name, ref.type, ref.nullable, node.span)
         if node.name in self.failed:
@@ -82,7 +94,9 @@ class TypeChecker:
             return self._dwelling_field(node)
         f = self.catalogue.get(node.name)
         if f is not None and f.kind is not Kind.ID:
-            return ir.FieldRef(f.name, field_type(f), not f.required and f.kind not in _NEVER_MISSING, node.span)
+            return ir.FieldRef(
+                f.name, field_type(f), not f.required and f.kind not in _NEVER_MISSING, node.span
+            )
         self._unknown_name(node, f)
         return None
 
@@ -93,22 +107,34 @@ class TypeChecker:
         if f is None or f.kind is Kind.ID:
             names = [g.name for g in self.dwellings if g.kind is not Kind.ID]
             hint = did_you_mean(name, names)
-            self.error("E202", node, f"unknown field of the dwelling '{name}'", f"logement.{hint}" if hint else None)
+            self.error(
+                "E202", node, f"unknown field of the dwelling '{name}'", f"logement.{hint}" if hint else None
+            )
             return None
         if not self.pair_allowed:
-            self.error("E202", node, f"'{node.name}' is a field of the dwelling: only the match part (filters and "
-                       "criteria) and variables may read it")
+            self.error(
+                "E202",
+                node,
+                f"'{node.name}' is a field of the dwelling: only the match part (filters and "
+                "criteria) and variables may read it",
+            )
             return None
-        return ir.DwellingRef(f.name, field_type(f), not f.required and f.kind not in _NEVER_MISSING, node.span)
+        return ir.DwellingRef(
+            f.name, field_type(f), not f.required and f.kind not in _NEVER_MISSING, node.span
+        )
 
     def _unknown_name(self, node: s.Name, f: Field | None) -> None:
         if f is not None:
             self.error("E202", node, f"'{node.name}' is an identifier and cannot be used in an expression")
         elif "." in node.name:
-            self.error("E202", node, f"'{node.name}': fields of another entity (logement.*) are not available here")
+            self.error(
+                "E202", node, f"'{node.name}': fields of another entity (logement.*) are not available here"
+            )
         else:
             names = [*self.catalogue.names, *self.variables, "date_calcul"]
-            self.error("E202", node, f"unknown field or variable '{node.name}'", did_you_mean(node.name, names))
+            self.error(
+                "E202", node, f"unknown field or variable '{node.name}'", did_you_mean(node.name, names)
+            )
 
     # -- operators ---------------------------------------------------------------------------
     def _check_Unary(self, node: s.Unary) -> IExpr | None:
@@ -155,8 +181,11 @@ class TypeChecker:
             pair = self._compare(node, op, operands[i], operands[i + 1])
             if pair is None:
                 return None
-            result = pair if result is None else ir.Logic(
-                "and", result, pair, nullable=result.nullable or pair.nullable, span=node.span)
+            result = (
+                pair
+                if result is None
+                else ir.Logic("and", result, pair, nullable=result.nullable or pair.nullable, span=node.span)
+            )
         return result
 
     def _compare(self, node: s.Compare, op: str, a: s.Expr, b: s.Expr) -> IExpr | None:
@@ -184,15 +213,21 @@ class TypeChecker:
         """A text literal read as a value of ``want`` (a category value or a commune code)."""
         if want.kind in ("category", "set"):
             if node.value not in want.domain:
-                self.error("E203", node, f"'{node.value}' is not a value of this category "
-                           f"(values: {', '.join(want.domain)})", did_you_mean(node.value, want.domain))
+                self.error(
+                    "E203",
+                    node,
+                    f"'{node.value}' is not a value of this category (values: {', '.join(want.domain)})",
+                    did_you_mean(node.value, want.domain),
+                )
                 return None
             return ir.Const(want.domain.index(node.value), Type("category", want.domain), span=node.span)
         if want.kind in ("commune", "communes"):
             try:
                 return ir.Const(encode_commune(node.value), COMMUNE, span=node.span)
             except ValueError:
-                self.error("E203", node, f"'{node.value}' is not an INSEE commune code (5 characters, e.g. '31555')")
+                self.error(
+                    "E203", node, f"'{node.value}' is not an INSEE commune code (5 characters, e.g. '31555')"
+                )
                 return None
         return self._check_String(node)
 
@@ -220,8 +255,13 @@ class TypeChecker:
         values = [self._literal_item(item, elem.type) for item in b.items]
         if any(v is None for v in values):
             return None
-        return ir.InValues(elem, tuple(v.value for v in values if v is not None), negate,  # type: ignore[misc]
-                           nullable=elem.nullable, span=node.span)
+        return ir.InValues(
+            elem,
+            tuple(v.value for v in values if v is not None),
+            negate,  # type: ignore[misc]
+            nullable=elem.nullable,
+            span=node.span,
+        )
 
     def _literal_item(self, item: s.Expr, want: Type) -> ir.Const | None:
         if isinstance(item, s.String):
@@ -243,11 +283,18 @@ class TypeChecker:
             return None
         rtype = compatible(then.type, otherwise.type)
         if rtype == COMMUNES:
-            self.error("E204", node, "'if' cannot choose between lists of communes (test membership in each "
-                       "branch instead)")
+            self.error(
+                "E204",
+                node,
+                "'if' cannot choose between lists of communes (test membership in each branch instead)",
+            )
             return None
         if rtype is None:
-            self.error("E204", node, f"the two branches of 'if' have different types: {then.type} and {otherwise.type}")
+            self.error(
+                "E204",
+                node,
+                f"the two branches of 'if' have different types: {then.type} and {otherwise.type}",
+            )
             return None
         nullable = cond.nullable or then.nullable or otherwise.nullable
         return ir.Cond(cond, then, otherwise, rtype, nullable, node.span)
@@ -265,8 +312,12 @@ class TypeChecker:
         if fn.name == "date":
             return self._date_literal(node)
         if fn.pair_level and not self.pair_allowed:
-            self.error("E206", node, f"{fn.name}() depends on the dwelling: only the match part (filters and "
-                       "criteria) and variables may call it")
+            self.error(
+                "E206",
+                node,
+                f"{fn.name}() depends on the dwelling: only the match part (filters and "
+                "criteria) and variables may call it",
+            )
             return None
         args = [self.check(a) for a in node.args]
         if any(a is None for a in args):
@@ -280,8 +331,12 @@ class TypeChecker:
         except SignatureError as exc:
             self.error("E206", node, f"{name}(): {exc}")
             return None
-        nullable = {"args": any(a.nullable for a in args), "never": False, "maybe": True,
-                    "coalesce": args[-1].nullable and args[0].nullable}[fn.nullable]
+        nullable = {
+            "args": any(a.nullable for a in args),
+            "never": False,
+            "maybe": True,
+            "coalesce": args[-1].nullable and args[0].nullable,
+        }[fn.nullable]
         return ir.Call(name, tuple(args), rtype, nullable, node.span)
 
     def _date_literal(self, node: s.Call) -> IExpr | None:

@@ -1,4 +1,4 @@
-"""Stage 1 (grid): Safe YAML loading with source positions.
+"""Stage 1 (grid): safe YAML loading with source positions.
 
 ``load_yaml`` composes the YAML node graph with PyYAML's safe loader, then builds plain Python
 values itself, so that it can (a) record the span of every key and value, (b) reject duplicate keys,
@@ -20,9 +20,14 @@ MAX_NODES = 200_000
 Path_ = tuple[str | int, ...]
 
 _PLAIN_TAGS = {
-    "tag:yaml.org,2002:str", "tag:yaml.org,2002:int", "tag:yaml.org,2002:float",
-    "tag:yaml.org,2002:bool", "tag:yaml.org,2002:null", "tag:yaml.org,2002:timestamp",
-    "tag:yaml.org,2002:map", "tag:yaml.org,2002:seq",
+    "tag:yaml.org,2002:str",
+    "tag:yaml.org,2002:int",
+    "tag:yaml.org,2002:float",
+    "tag:yaml.org,2002:bool",
+    "tag:yaml.org,2002:null",
+    "tag:yaml.org,2002:timestamp",
+    "tag:yaml.org,2002:map",
+    "tag:yaml.org,2002:seq",
 }
 
 
@@ -83,7 +88,9 @@ class _Builder:
             raise _TooBig(self.span(node))
         self.doc.spans[path] = self.span(node)
         if node.tag not in _PLAIN_TAGS:
-            self.errors.error("E103", self.span(node), f"tag {node.tag!r} is not allowed: grids hold plain data only")
+            self.errors.error(
+                "E103", self.span(node), f"tag {node.tag!r} is not allowed: grids hold plain data only"
+            )
             return None
         if isinstance(node, yaml.MappingNode):
             return self._mapping(node, path)
@@ -115,8 +122,12 @@ class _Builder:
             key = self.constructor.construct_object(key_node)
             key = str(key) if not isinstance(key, str) else key
             if key in out:
-                self.errors.error("E102", self.span(key_node), f"duplicate key '{key}' (the first one is at line "
-                                  f"{self.doc.key_spans[(*path, key)].line})")
+                self.errors.error(
+                    "E102",
+                    self.span(key_node),
+                    f"duplicate key '{key}' (the first one is at line "
+                    f"{self.doc.key_spans[(*path, key)].line})",
+                )
                 continue
             self.doc.key_spans[(*path, key)] = self.span(key_node)
             out[key] = self.build(value_node, (*path, key))
@@ -167,7 +178,10 @@ def load_yaml(text: str, file: str, errors: Collector) -> Document | None:
     try:
         builder.doc.value = builder.build(node, ())
     except _TooBig as exc:
-        errors.error("E103", exc.span, f"the document expands to more than {MAX_NODES} nodes "
-                     "(aliases expanded): refusing to load it")
+        errors.error(
+            "E103",
+            exc.span,
+            f"the document expands to more than {MAX_NODES} nodes (aliases expanded): refusing to load it",
+        )
         return None
     return builder.doc

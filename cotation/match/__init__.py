@@ -1,1 +1,1 @@
-"""Stage 5 (match): The grid's ``match`` part: candidates per dwelling, batch assignment (``Ranking``)."""
+"""Stage 5 (match): the grid's ``match`` part: candidates per dwelling, batch assignment (``Ranking``)."""

@@ -1,4 +1,4 @@
-"""Stage 5 (match): The compiled pair engine: run a grid's generated pair kernel over dwellings, in threads.
+"""Stage 5 (match): the compiled pair engine: run a grid's generated pair kernel over dwellings, in threads.
 
 The module of the pair kernel is written and cached like the scoring kernels
 (:func:`cotation.scoring.compiled.load_module`: content-addressed file, Numba's own cache next to it). The
@@ -18,17 +18,17 @@ from typing import Any
 import numba
 import numpy as np
 
-from ..grid import ir
-from ..data.ceilings import ceiling_table
-from ..dates import day_number
-from ..grid.functions import FINANCINGS, ZONES
-from ..codegen.helpers import index_count, index_fill
 from ..cachedir import cache_directory
 from ..codegen.build import load_module
-from ..data.batch import kernel_mask, kernel_values
+from ..codegen.helpers import index_count, index_fill
 from ..codegen.pair_source import PairSource, generate_pair_source
-from .prepared import DwellingResult, Prepared, dwelling_order
+from ..data.batch import kernel_mask, kernel_values
+from ..data.ceilings import ceiling_table
+from ..dates import day_number
+from ..grid import ir
+from ..grid.functions import FINANCINGS, ZONES
 from ..threads import threaded_map
+from .prepared import DwellingResult, Prepared, dwelling_order
 
 SLICES_PER_THREAD = 8  # dwellings differ in their number of candidates: slices taken by free threads
 PARALLEL_INDEX_ROWS = 50_000  # from this many applications, the inverted index is built in threads
@@ -71,9 +71,21 @@ class CompiledPairs:
         per_app = self._major(prep.pool, app) if major else app["per_app"]
         nv, nm, nh = len(src.columns), len(src.masks), 2 * len(src.hoisted)
         ptr, rows, ranks, pos = app["index"]
-        return [*per_app[:nv + nm], *dvalues, *dmasks, *per_app[nv + nm:nv + nm + nh], plafonds,
-                np.int64(day_number(prep.date_calcul)), *per_app[-2:], np.int64(len(prep.batch)), ptr,
-                None if major else rows, ranks, pos, dkey]  # cand None: columns in the candidates' order
+        return [
+            *per_app[: nv + nm],
+            *dvalues,
+            *dmasks,
+            *per_app[nv + nm : nv + nm + nh],
+            plafonds,
+            np.int64(day_number(prep.date_calcul)),
+            *per_app[-2:],
+            np.int64(len(prep.batch)),
+            ptr,
+            None if major else rows,
+            ranks,
+            pos,
+            dkey,
+        ]  # cand None: columns in the candidates' order
 
     def _applications(self, pool: Any) -> dict[str, Any]:
         key = f"pairs:{id(self)}"
@@ -82,8 +94,10 @@ class CompiledPairs:
             values = [kernel_values(batch, grid.catalogue[n], n) for n in src.columns]
             masks = [kernel_mask(batch, n) for n in src.masks]
             hoisted = self._appkernel_values(pool, np.int64(day_number(pool.date_calcul)))
-            per_app = [None if a is None else np.ascontiguousarray(a)
-                       for a in (*values, *masks, *hoisted, pool.scores.total, pool.scores.tier)]
+            per_app = [
+                None if a is None else np.ascontiguousarray(a)
+                for a in (*values, *masks, *hoisted, pool.scores.total, pool.scores.tier)
+            ]
             size, index = self._index(pool)
             pool.cache[key] = {"per_app": per_app, "size": size, "index": index}
         return pool.cache[key]  # type: ignore[no-any-return]
@@ -95,9 +109,11 @@ class CompiledPairs:
             n, src, per_app = len(pool.batch), self.source, app["per_app"]
             nv = len(src.columns) + len(src.masks) + len(src.hoisted)
             read = [True] * nv + list(src.hoisted_masks) + [True, True]  # hm_k never missing: unread
-            copies = threaded_map(lambda a: _in_index_order(a, where, n),  # np.take releases the GIL
-                                  [a if r else None for a, r in zip(per_app, read, strict=True)],
-                                  self.threads)
+            copies = threaded_map(
+                lambda a: _in_index_order(a, where, n),  # np.take releases the GIL
+                [a if r else None for a, r in zip(per_app, read, strict=True)],
+                self.threads,
+            )
             app["major"] = [c if r else a for a, c, r in zip(per_app, copies, read, strict=True)]
         return app["major"]  # type: ignore[no-any-return]
 
@@ -165,8 +181,9 @@ class CompiledPairs:
         threaded_map(lambda ab: self.kernel(*call, ab[0], ab[1], *_fields(out)), slices, threads)
 
 
-def commune_index(lists: np.ndarray, width: int, perm: np.ndarray, size: int,
-                  threads: int) -> tuple[np.ndarray, ...]:
+def commune_index(
+    lists: np.ndarray, width: int, perm: np.ndarray, size: int, threads: int
+) -> tuple[np.ndarray, ...]:
     """The inverted index by commune of a list-of-communes column (``width`` codes per row,
     flattened), rows visited in the order ``perm`` (the tie-break order). For commune code c,
     entries ``ptr[c]:ptr[c + 1]`` are the rows listing it, each once, in that order: ``rows[t]`` the
@@ -188,8 +205,11 @@ def commune_index(lists: np.ndarray, width: int, perm: np.ndarray, size: int,
     starts = ptr[:-1] + np.cumsum(counts, axis=0) - counts  # where slice k starts in each commune
     entries = int(ptr[size])
     rows, ranks, pos = np.empty(entries, np.int32), np.empty(entries, np.int32), np.empty(entries, np.int8)
-    threaded_map(lambda k: index_fill(lists, w, perm, s, cuts[k], cuts[k + 1], starts[k], rows, ranks, pos),
-                 slices, threads)
+    threaded_map(
+        lambda k: index_fill(lists, w, perm, s, cuts[k], cuts[k + 1], starts[k], rows, ranks, pos),
+        slices,
+        threads,
+    )
     return ptr, rows, ranks, pos
 
 
@@ -224,9 +244,11 @@ def _fields(out: DwellingResult) -> tuple[np.ndarray, ...]:
     return out.rows, out.total, out.eligible, out.excluded, out.already
 
 
-def compile_pairs(grid: ir.Grid, cache_dir: str | os.PathLike[str] | None = None, *,
-                  parallel: bool = True) -> CompiledPairs:
+def compile_pairs(
+    grid: ir.Grid, cache_dir: str | os.PathLike[str] | None = None, *, parallel: bool = True
+) -> CompiledPairs:
     """Generate, write (once) and load the pair kernel of ``grid`` (which has a match part)."""
+
     def build() -> CompiledPairs:
         src = generate_pair_source(grid)
         return CompiledPairs(grid, src, load_module(src.text, cache_directory(cache_dir)), parallel)
@@ -235,4 +257,3 @@ def compile_pairs(grid: ir.Grid, cache_dir: str | os.PathLike[str] | None = None
 
 
 _COMPILED: dict[Any, CompiledPairs] = {}  # per live grid object: the source is generated once
-

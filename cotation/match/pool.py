@@ -1,4 +1,4 @@
-"""Stage 5 (match): Candidates per dwelling and batch assignment: the pool of applications, and ranking it.
+"""Stage 5 (match): candidates per dwelling and batch assignment: the pool of applications, and ranking it.
 
 For every dwelling, an application is *eligible* when every filter of the grid's ``match`` part is
 true for the pair; its *pair total* is its own total plus the points of the match criteria. The
@@ -7,15 +7,14 @@ candidates of a dwelling are its eligible applications ordered by tier (higher f
 a total order, so the top ``k`` is deterministic.
 
 Both engines first sort the applications once by the tie-breaks (the row then *is* the tie-break
-rank) and score them. The reference engine (:func:`cotation.match.reference.reference_rank`) evaluates every pair with
-NumPy, one dwelling at a time; the compiled engine (:mod:`cotation.match.compiled`) runs a generated kernel
-over dwellings in threads, with a bounded heap per dwelling and, when the first filter is
+rank) and score them. The reference engine (:mod:`cotation.match.reference`) evaluates every pair
+with NumPy, one dwelling at a time; the compiled engine (:mod:`cotation.match.compiled`) runs a
+generated kernel over dwellings in threads, with a bounded heap per dwelling and, when the first filter is
 ``logement.commune in communes_souhaitees``, an inverted index by commune. They are tested equal.
 
 Filter counts: each excluded application is counted under the *first* filter (in the grid's order)
 that excludes it, so ``eligible + sum(excluded) == number of applications`` for every dwelling.
 """
-
 
 from __future__ import annotations
 
@@ -51,20 +50,26 @@ class Pool:
     date_calcul: datetime.date
     tie_rank: np.ndarray  # row -> its place in perm
     engine: str = "compiled"
-    cache: dict[str, Any] = field(default_factory=dict, repr=False)  # per-application inputs of the pair kernel
+    cache: dict[str, Any] = field(
+        default_factory=dict, repr=False
+    )  # per-application inputs of the pair kernel
 
     def __len__(self) -> int:
         return len(self.batch)
 
     def __repr__(self) -> str:
-        return (f"<Pool grid={self.grid.meta.id!r} date_calcul={self.date_calcul} applications={len(self)} "
-                f"engine={self.engine!r}>")
+        return (
+            f"<Pool grid={self.grid.meta.id!r} date_calcul={self.date_calcul} applications={len(self)} "
+            f"engine={self.engine!r}>"
+        )
 
     def rank(self, dwellings: Any, k: int = 3, *, assignment: str | None = None) -> Ranking:
         """The top ``k`` eligible applications of every dwelling (see :func:`cotation.rank`)."""
         assert self.grid.match is not None
         if assignment is not None and assignment not in ASSIGNMENT_ORDERS:
-            raise ValueError(f"unknown assignment order {assignment!r} (available: {', '.join(ASSIGNMENT_ORDERS)})")
+            raise ValueError(
+                f"unknown assignment order {assignment!r} (available: {', '.join(ASSIGNMENT_ORDERS)})"
+            )
         if k < 0:
             raise ValueError(f"k must be at least 0, got {k}")
         dw = as_dwellings(dwellings, self.grid.match.catalogue)
@@ -81,20 +86,25 @@ class Pool:
         return finish(prep, result, k, assignment, order)
 
 
-def prepare_pool(grid: ir.Grid, applications: Any, date_calcul: datetime.date | str, *,
-                 engine: str = "compiled") -> Pool:
+def prepare_pool(
+    grid: ir.Grid, applications: Any, date_calcul: datetime.date | str, *, engine: str = "compiled"
+) -> Pool:
     """Validate the applications, score them and sort them by the tie-breaks, once (scoring checks
     that no date is after ``date_calcul``, D105). ``engine``: "compiled" or "reference"."""
     check_engine(engine, ("compiled", "reference"))
     if grid.match is None:
-        raise ValueError(f"grid '{grid.meta.id}' has no match part: it cannot rank applications for dwellings")
+        raise ValueError(
+            f"grid '{grid.meta.id}' has no match part: it cannot rank applications for dwellings"
+        )
     day = as_date(date_calcul)
     batch = as_applications(applications, grid.catalogue, day)
     perm = tie_order(grid, batch)
     tie_rank = np.empty(len(perm), np.int64)
     tie_rank[perm] = np.arange(len(perm))
     scores = score_batch(grid, batch, day, engine=engine)
-    return Pool(grid=grid, batch=batch, perm=perm, scores=scores, date_calcul=day, tie_rank=tie_rank, engine=engine)
+    return Pool(
+        grid=grid, batch=batch, perm=perm, scores=scores, date_calcul=day, tie_rank=tie_rank, engine=engine
+    )
 
 
 def check_ceilings(grid: ir.Grid, dwellings: Any, date_calcul: datetime.date) -> None:
@@ -104,8 +114,16 @@ def check_ceilings(grid: ir.Grid, dwellings: Any, date_calcul: datetime.date) ->
     for fin, zone in _ceiling_calls(grid):
         if not (isinstance(fin, ir.DwellingRef) and isinstance(zone, ir.DwellingRef)):
             if not any(year in years(f) for f in fin.type.domain):
-                raise DataError([DataProblem("D112", "<plafonds>", f"no income ceiling is shipped for {year} "
-                                             f"(financings {', '.join(fin.type.domain)})")])
+                raise DataError(
+                    [
+                        DataProblem(
+                            "D112",
+                            "<plafonds>",
+                            f"no income ceiling is shipped for {year} "
+                            f"(financings {', '.join(fin.type.domain)})",
+                        )
+                    ]
+                )
             continue
         fc, zc = dwellings.column(fin.name), dwellings.column(zone.name)
         present = np.ones(len(dwellings), dtype=bool)
@@ -113,7 +131,10 @@ def check_ceilings(grid: ir.Grid, dwellings: Any, date_calcul: datetime.date) ->
             present &= col.valid if col.valid is not None else True
         cells = fc.values.astype(np.int64) * len(zone.type.domain) + zc.values.astype(np.int64)
         for cell in np.unique(cells[present]):
-            key = (fin.type.domain[cell // len(zone.type.domain)], zone.type.domain[cell % len(zone.type.domain)])
+            key = (
+                fin.type.domain[cell // len(zone.type.domain)],
+                zone.type.domain[cell % len(zone.type.domain)],
+            )
             rows = np.flatnonzero(present & (cells == cell))
             problems[key] = np.union1d(problems[key], rows) if key in problems else rows
     out = []
@@ -122,8 +143,17 @@ def check_ceilings(grid: ir.Grid, dwellings: Any, date_calcul: datetime.date) ->
             require(year, f, z)
         except MissingCeilingError as exc:
             ids = tuple(str(dwellings.ids[m]) for m in rows[:MAX_ROWS])
-            out.append(DataProblem("D112", "financement", str(exc), rows=ids, values=tuple(f"{f} / {z}" for _ in ids),
-                                   count=len(rows), source=dwellings.source))
+            out.append(
+                DataProblem(
+                    "D112",
+                    "financement",
+                    str(exc),
+                    rows=ids,
+                    values=tuple(f"{f} / {z}" for _ in ids),
+                    count=len(rows),
+                    source=dwellings.source,
+                )
+            )
     if out:
         raise DataError(out)
 
@@ -132,8 +162,16 @@ def _ceiling_calls(grid: ir.Grid) -> list[tuple[ir.IExpr, ir.IExpr]]:
     """The (financing, zone) arguments of every plafond_ressources() call of the match part."""
     assert grid.match is not None
     match = grid.match
-    return ir.per_grid(_CALLS, grid, lambda: [(n.args[0], n.args[1]) for e in match.expressions() for n in _walk(e)
-                                              if isinstance(n, ir.Call) and n.func == "plafond_ressources"])
+    return ir.per_grid(
+        _CALLS,
+        grid,
+        lambda: [
+            (n.args[0], n.args[1])
+            for e in match.expressions()
+            for n in _walk(e)
+            if isinstance(n, ir.Call) and n.func == "plafond_ressources"
+        ],
+    )
 
 
 _CALLS: dict[Any, list[tuple[ir.IExpr, ir.IExpr]]] = {}  # per live grid object
@@ -146,7 +184,9 @@ def _walk(node: ir.IExpr) -> list[ir.IExpr]:
     return out
 
 
-def finish(prep: Prepared, result: DwellingResult, k: int, assignment: str | None, order: np.ndarray) -> Ranking:
+def finish(
+    prep: Prepared, result: DwellingResult, k: int, assignment: str | None, order: np.ndarray
+) -> Ranking:
     """The user-facing Ranking: rows mapped back to the applications as given."""
     grid, scores = prep.grid, prep.scores
     assert grid.match is not None
@@ -155,12 +195,22 @@ def finish(prep: Prepared, result: DwellingResult, k: int, assignment: str | Non
     rows = np.where(has, result.rows, -1)
     ids = np.where(has, prep.batch.ids[safe] if len(prep.batch) else "", "").astype(object)
     some = len(prep.batch) > 0
-    return Ranking(grid_id=scores.grid_id, grid_version=scores.grid_version, grid_hash=scores.grid_hash,
-                   date_calcul=prep.date_calcul, k=k, dwelling_ids=prep.dwellings.ids,
-                   filter_ids=tuple(f.id for f in grid.match.filters), rows=rows, application_ids=ids,
-                   tier=np.where(has, scores.tier[safe] if some else 0, 0).astype(np.int8),
-                   total=np.where(has, result.total, 0),
-                   application_total=np.where(has, scores.total[safe].astype(np.int64) if some else 0, 0),
-                   eligible=result.eligible, excluded=result.excluded, assignment=assignment,
-                   dwelling_order=order if assignment else None,
-                   already_proposed=result.already if assignment else None)
+    return Ranking(
+        grid_id=scores.grid_id,
+        grid_version=scores.grid_version,
+        grid_hash=scores.grid_hash,
+        date_calcul=prep.date_calcul,
+        k=k,
+        dwelling_ids=prep.dwellings.ids,
+        filter_ids=tuple(f.id for f in grid.match.filters),
+        rows=rows,
+        application_ids=ids,
+        tier=np.where(has, scores.tier[safe] if some else 0, 0).astype(np.int8),
+        total=np.where(has, result.total, 0),
+        application_total=np.where(has, scores.total[safe].astype(np.int64) if some else 0, 0),
+        eligible=result.eligible,
+        excluded=result.excluded,
+        assignment=assignment,
+        dwelling_order=order if assignment else None,
+        already_proposed=result.already if assignment else None,
+    )

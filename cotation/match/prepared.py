@@ -1,4 +1,4 @@
-"""Stage 5 (match): What both pair engines share: their input (a pool and validated dwellings), their
+"""Stage 5 (match): what both pair engines share: their input (a pool and validated dwellings), their
 output (the top ``k`` of each dwelling, with the filters' counts) and the order in which the
 dwellings of a batch assignment choose."""
 
@@ -50,7 +50,6 @@ class Prepared:
         return self.pool.tie_rank
 
 
-
 @dataclass(kw_only=True)
 class DwellingResult:
     """One dwelling's top k in sorted rows, and its counts (the engines' common output)."""
@@ -64,14 +63,18 @@ class DwellingResult:
     @classmethod
     def empty(cls, m: int, k: int, f: int) -> DwellingResult:
         """No candidate yet for ``m`` dwellings, ``k`` places each, ``f`` filters."""
-        return cls(rows=np.full((m, k), -1, np.int64), total=np.zeros((m, k), np.int64),
-                   eligible=np.zeros(m, np.int64), excluded=np.zeros((m, f), np.int64),
-                   already=np.zeros(m, np.int64))
+        return cls(
+            rows=np.full((m, k), -1, np.int64),
+            total=np.zeros((m, k), np.int64),
+            eligible=np.zeros(m, np.int64),
+            excluded=np.zeros((m, f), np.int64),
+            already=np.zeros(m, np.int64),
+        )
 
 
-
-def dwelling_order(assignment: str, rows: np.ndarray, total: np.ndarray, tier: np.ndarray,
-                   tie_rank: np.ndarray) -> np.ndarray:
+def dwelling_order(
+    assignment: str, rows: np.ndarray, total: np.ndarray, tier: np.ndarray, tie_rank: np.ndarray
+) -> np.ndarray:
     """The order in which the dwellings of a batch choose their candidates.
 
     "given": the order of the dwellings file. "best": the dwelling whose best candidate (without the
@@ -84,6 +87,11 @@ def dwelling_order(assignment: str, rows: np.ndarray, total: np.ndarray, tier: n
     best = rows[:, 0]
     has = best >= 0
     safe = np.where(has, best, 0)
-    keys = (np.arange(m), np.where(has, tie_rank[safe], 0), -np.where(has, total[:, 0], 0),
-            -np.where(has, tier[safe], 0), ~has)
+    keys = (
+        np.arange(m),
+        np.where(has, tie_rank[safe], 0),
+        -np.where(has, total[:, 0], 0),
+        -np.where(has, tier[safe], 0),
+        ~has,
+    )
     return np.lexsort(keys)

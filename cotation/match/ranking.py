@@ -50,8 +50,10 @@ class Ranking:
 
     def __repr__(self) -> str:
         mode = f" assignment={self.assignment!r}" if self.assignment else ""
-        return (f"<Ranking grid={self.grid_id!r} date_calcul={self.date_calcul} dwellings={len(self)} "
-                f"k={self.k}{mode}>")
+        return (
+            f"<Ranking grid={self.grid_id!r} date_calcul={self.date_calcul} dwellings={len(self)} "
+            f"k={self.k}{mode}>"
+        )
 
     @property
     def pair_points(self) -> np.ndarray:
@@ -70,18 +72,28 @@ class Ranking:
         return [self._row(m, r) for r in range(self.k) if self.rows[m, r] >= 0]
 
     def _row(self, m: int, r: int) -> dict[str, Any]:
-        return {"logement": str(self.dwelling_ids[m]), "rang": r + 1,
-                "numero_unique": str(self.application_ids[m, r]), "tier": int(self.tier[m, r]),
-                "total": int(self.total[m, r]), "points_demande": int(self.application_total[m, r]),
-                "points_logement": int(self.total[m, r] - self.application_total[m, r])}
+        return {
+            "logement": str(self.dwelling_ids[m]),
+            "rang": r + 1,
+            "numero_unique": str(self.application_ids[m, r]),
+            "tier": int(self.tier[m, r]),
+            "total": int(self.total[m, r]),
+            "points_demande": int(self.application_total[m, r]),
+            "points_logement": int(self.total[m, r] - self.application_total[m, r]),
+        }
 
     def table(self) -> dict[str, Any]:
         """One row per (dwelling, candidate), best first within each dwelling."""
         m, r = np.nonzero(self.rows >= 0)
-        return {"logement": self.dwelling_ids[m], "rang": r + 1, "numero_unique": self.application_ids[m, r],
-                "tier": self.tier[m, r], "total": self.total[m, r],
-                "points_demande": self.application_total[m, r],
-                "points_logement": self.total[m, r] - self.application_total[m, r]}
+        return {
+            "logement": self.dwelling_ids[m],
+            "rang": r + 1,
+            "numero_unique": self.application_ids[m, r],
+            "tier": self.tier[m, r],
+            "total": self.total[m, r],
+            "points_demande": self.application_total[m, r],
+            "points_logement": self.total[m, r] - self.application_total[m, r],
+        }
 
     def counts(self) -> dict[str, Any]:
         """One row per dwelling: eligible applications and how many each filter excluded."""
@@ -93,9 +105,14 @@ class Ranking:
         return out
 
     def _meta(self) -> dict[str, str]:
-        return {"grid_id": self.grid_id, "grid_version": self.grid_version or "", "grid_hash": self.grid_hash,
-                "date_calcul": self.date_calcul.isoformat(), "k": str(self.k),
-                "assignment": self.assignment or ""}
+        return {
+            "grid_id": self.grid_id,
+            "grid_version": self.grid_version or "",
+            "grid_hash": self.grid_hash,
+            "date_calcul": self.date_calcul.isoformat(),
+            "k": str(self.k),
+            "assignment": self.assignment or "",
+        }
 
     def to_arrow(self) -> Any:
         from ..data.buffers import table
@@ -115,22 +132,47 @@ class Ranking:
 
 def ranking_html(ranking: Ranking, limit: int = 20) -> str:
     """The candidates of the first ``limit`` dwellings, one row per candidate, with the filters' counts."""
-    head = ["logement", "éligibles", "rang", "numero_unique", "tier", "total", "points demande", "points logement"]
+    head = [
+        "logement",
+        "éligibles",
+        "rang",
+        "numero_unique",
+        "tier",
+        "total",
+        "points demande",
+        "points logement",
+    ]
     rows = []
     for m in range(min(limit, len(ranking))):
         cands = [r for r in range(ranking.k) if ranking.rows[m, r] >= 0] or [None]
         for j, r in enumerate(cands):
             lead = [ranking.dwelling_ids[m], ranking.eligible[m]] if j == 0 else ["", ""]
-            cells: list[Any] = lead + (["", "aucun candidat", "", "", "", ""] if r is None else [
-                r + 1, ranking.application_ids[m, r], ranking.tier[m, r], ranking.total[m, r],
-                ranking.application_total[m, r], ranking.total[m, r] - ranking.application_total[m, r]])
+            cells: list[Any] = lead + (
+                ["", "aucun candidat", "", "", "", ""]
+                if r is None
+                else [
+                    r + 1,
+                    ranking.application_ids[m, r],
+                    ranking.tier[m, r],
+                    ranking.total[m, r],
+                    ranking.application_total[m, r],
+                    ranking.total[m, r] - ranking.application_total[m, r],
+                ]
+            )
             rows.append(tr(cells))
     more = len(ranking) - min(limit, len(ranking))
     foot = f"<p>… {more} autres logements</p>" if more > 0 else ""
-    mode = {"given": ", attribution dans l'ordre donné", "best": ", attribution meilleur candidat d'abord"}.get(
-        ranking.assignment or "", "")
-    caption = (f"Grille {ranking.grid_id} ({ranking.grid_hash[:12]}), calcul au {ranking.date_calcul.isoformat()}, "
-               f"{len(ranking)} logements, {ranking.k} candidats au plus{mode}")
+    mode = {
+        "given": ", attribution dans l'ordre donné",
+        "best": ", attribution meilleur candidat d'abord",
+    }.get(ranking.assignment or "", "")
+    caption = (
+        f"Grille {ranking.grid_id} ({ranking.grid_hash[:12]}), calcul au {ranking.date_calcul.isoformat()}, "
+        f"{len(ranking)} logements, {ranking.k} candidats au plus{mode}"
+    )
     header = "".join(map(th, head))
-    return (f'<table class="cotation-ranking"><caption>{escape(caption)}</caption><thead><tr>{header}</tr></thead>'
-            f"<tbody>{''.join(rows)}</tbody></table>{foot}")
+    return (
+        f'<table class="cotation-ranking"><caption>{escape(caption)}</caption>'
+        f"<thead><tr>{header}</tr></thead>"
+        f"<tbody>{''.join(rows)}</tbody></table>{foot}"
+    )

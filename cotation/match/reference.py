@@ -1,4 +1,4 @@
-"""Stage 5 (match): Every pair of one dwelling with the applications, evaluated
+"""Stage 5 (match): every pair of one dwelling with the applications, evaluated
 with NumPy, one dwelling at a time (the oracle of :mod:`cotation.match.compiled`)."""
 
 from __future__ import annotations
@@ -64,12 +64,14 @@ class ReferencePairs:
             alive = alive & ~taken
         idx = np.flatnonzero(alive)
         order = np.lexsort((self.prep.tie_rank[idx], -total[idx], -self.tier[idx]))[:k]
-        return DwellingTop(rows=idx[order], total=total[idx[order]], eligible=eligible, excluded=excluded,
-                           already=already)
+        return DwellingTop(
+            rows=idx[order], total=total[idx[order]], eligible=eligible, excluded=excluded, already=already
+        )
 
 
-def pair_breakdown(grid: ir.Grid, batch: Any, dwellings: Any, m: int, rows: list[int],
-                   date_calcul: datetime.date) -> np.ndarray:
+def pair_breakdown(
+    grid: ir.Grid, batch: Any, dwellings: Any, m: int, rows: list[int], date_calcul: datetime.date
+) -> np.ndarray:
     """Points of each match criterion (K x len(rows)) for the applications ``rows`` and dwelling ``m``
     (the committee view's detail; its sums are checked against the ranking's pair totals)."""
     assert grid.match is not None
@@ -103,7 +105,7 @@ def reference_rank(prep: Prepared, k: int, assignment: str | None) -> tuple[Dwel
 
 
 def _store(out: DwellingResult, m: int, found: DwellingTop) -> None:
-    out.rows[m, :len(found.rows)] = found.rows
-    out.total[m, :len(found.rows)] = found.total
+    out.rows[m, : len(found.rows)] = found.rows
+    out.total[m, : len(found.rows)] = found.total
     out.eligible[m], out.already[m] = found.eligible, found.already
     out.excluded[m, :] = found.excluded

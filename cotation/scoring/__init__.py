@@ -1,1 +1,1 @@
-"""Stage 4 (scoring): Scores of a batch (reference evaluator and compiled engine), their orders and positions."""
+"""Stage 4 (scoring): scores of a batch (reference evaluator, compiled engine), orders, positions."""

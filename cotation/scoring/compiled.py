@@ -1,7 +1,8 @@
-"""Stage 4 (scoring): A grid's generated kernels (:mod:`cotation.codegen.score_source`,
+"""Stage 4 (scoring): the compiled engine: a grid's generated kernels (:mod:`cotation.codegen.score_source`,
 built by :mod:`cotation.codegen.build`) run over slices of rows in threads, into :class:`Scores`
 identical to the reference evaluator's.
 """
+
 from __future__ import annotations
 
 import datetime
@@ -14,16 +15,16 @@ from typing import Any
 import numba
 import numpy as np
 
-from ..grid import ir
 from ..cachedir import cache_directory
 from ..codegen.build import load_module
-from ..data.batch import kernel_mask, kernel_values
 from ..codegen.score_source import CHUNK, TRACE_ROWS, KernelSource, generate_source
+from ..data.batch import kernel_mask, kernel_values
 from ..data.calendar import calendar_table
 from ..dates import day_number
+from ..grid import ir
+from ..threads import threaded_map
 from .order import scores_rank
 from .scores import Lazy, Scores
-from ..threads import threaded_map
 
 #: Below this many rows per thread, one thread scores everything (handing work over costs ~50 us).
 MIN_ROWS_PER_THREAD = 16_384
@@ -78,18 +79,32 @@ class CompiledGrid:
         else:
             self._run(self.kernel, [*inputs, today, total, bits, tier], len(batch))
         ranks = Lazy(lambda: scores_rank(grid, batch, total, tier))
-        return Scores(grid_id=grid.meta.id, grid_version=grid.meta.version, grid_hash=grid.content_hash,
-                      date_calcul=day, ids=batch.ids, total=total, columns=grid.columns,
-                      flag_ids=tuple(p.id for p in grid.priorities), flag_bits=bits, tier=tier,
-                      details=Lazy.of(details.get()[:2]) if breakdown else Lazy(lambda: details.get()[:2]),
-                      ranks=ranks, engine="compiled")
+        return Scores(
+            grid_id=grid.meta.id,
+            grid_version=grid.meta.version,
+            grid_hash=grid.content_hash,
+            date_calcul=day,
+            ids=batch.ids,
+            total=total,
+            columns=grid.columns,
+            flag_ids=tuple(p.id for p in grid.priorities),
+            flag_bits=bits,
+            tier=tier,
+            details=Lazy.of(details.get()[:2]) if breakdown else Lazy(lambda: details.get()[:2]),
+            ranks=ranks,
+            engine="compiled",
+        )
 
     def trace(self, batch: Any, date_calcul: datetime.date) -> tuple[np.ndarray, ...]:
         """(rule, clipped, met), C x N: per criterion, the points of its rule when met, after its own
         min/max, and met (before rubrics and caps), from the generated ``trace_rows``."""
         today = np.int64(day_number(date_calcul))
         k, n = len(self.grid.criteria), len(batch)
-        rule, clipped, met = np.empty((k, n), np.int64), np.empty((k, n), np.int64), np.empty((k, n), np.bool_)
+        rule, clipped, met = (
+            np.empty((k, n), np.int64),
+            np.empty((k, n), np.int64),
+            np.empty((k, n), np.bool_),
+        )
         fn = getattr(self.module, TRACE_ROWS)
         self._run(fn, [*self.arguments(batch, today), today, rule, clipped, met], n)
         return rule, clipped, met
@@ -133,7 +148,9 @@ class CompiledGrid:
         """The kernels' input arrays for ``batch``: values, then validity masks, ``None`` for a column
         without missing values: Numba compiles (and caches) a version of the kernel for each pattern
         of ``None``, in which those masks are the constant true and are never read."""
-        values = [kernel_values(batch, self.grid.catalogue[name], name) for name in self.kernel_source.columns]
+        values = [
+            kernel_values(batch, self.grid.catalogue[name], name) for name in self.kernel_source.columns
+        ]
         return values + [kernel_mask(batch, name) for name in self.kernel_source.masks]
 
     def calendar(self, batch: Any, today: int) -> tuple[np.ndarray, np.int64]:
@@ -149,14 +166,16 @@ class CompiledGrid:
         return calendar_table(lo, hi), np.int64(lo)
 
 
-def compile_grid(grid: ir.Grid, cache_dir: str | os.PathLike[str] | None = None, *,
-                 parallel: bool = True) -> CompiledGrid:
+def compile_grid(
+    grid: ir.Grid, cache_dir: str | os.PathLike[str] | None = None, *, parallel: bool = True
+) -> CompiledGrid:
     """Generate, write (once) and load the kernels of ``grid``; Numba compiles each on its first call.
 
     ``parallel``: score slices of rows in ``numba.get_num_threads()`` threads (the kernels release
     the GIL). A prange driver would do the same but costs seconds of compilation (about 3 s for the
     example grid, more than the row function itself), hence plain threads.
     """
+
     def build() -> CompiledGrid:
         src = generate_source(grid)
         module = load_module(src.text, cache_directory(cache_dir))
@@ -166,5 +185,3 @@ def compile_grid(grid: ir.Grid, cache_dir: str | os.PathLike[str] | None = None,
 
 
 _COMPILED: dict[Any, CompiledGrid] = {}  # per live grid object: the source is generated once
-
-

@@ -1,4 +1,4 @@
-"""Stage 4 (scoring): Score a batch with the chosen engine, and attach what every Scores carries (the grid's
+"""Stage 4 (scoring): score a batch with the chosen engine, and attach what every Scores carries (the grid's
 hash, the justificatifs' proofs, the verified scores and the positions among similar demands).
 
 ``"compiled"`` runs the Numba kernels (:mod:`cotation.scoring.compiled`), ``"reference"`` the NumPy
@@ -33,8 +33,15 @@ def check_engine(engine: str, engines: tuple[str, ...] = ENGINES) -> None:
         raise ValueError(f"unknown engine {engine!r} (available: {', '.join(engines)})")
 
 
-def score_batch(grid: Grid, batch: Batch, day: datetime.date, *, engine: str = "compiled",
-                breakdown: bool = False, verified_only: bool = False) -> Scores:
+def score_batch(
+    grid: Grid,
+    batch: Batch,
+    day: datetime.date,
+    *,
+    engine: str = "compiled",
+    breakdown: bool = False,
+    verified_only: bool = False,
+) -> Scores:
     """The Scores of a validated ``batch`` (see :func:`cotation.score` for the arguments)."""
     check_engine(engine)
     checked = verified_grid(grid)
@@ -42,8 +49,9 @@ def score_batch(grid: Grid, batch: Batch, day: datetime.date, *, engine: str = "
     proofs = Lazy(lambda: _proofs(grid, batch))
     same = verified_only or checked is grid  # nothing to verify: the verified scores are these
     verified = Lazy.of(scores) if same else Lazy(lambda: _run(checked, batch, day, scores.engine, False))
-    scores = dataclasses.replace(scores, grid_hash=grid.content_hash, proofs=proofs, verified_run=verified,
-                                 verified_only=verified_only)
+    scores = dataclasses.replace(
+        scores, grid_hash=grid.content_hash, proofs=proofs, verified_run=verified, verified_only=verified_only
+    )
     return with_positions(scores, grid, batch)
 
 

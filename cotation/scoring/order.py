@@ -1,5 +1,6 @@
-"""Stage 4 (scoring): Every order of applications: the ranks of :class:`~cotation.scoring.scores.Scores` (tier,
-total, then the grid's tie-breaks) and the tie-break order alone (the pair engine's).
+"""Stage 4 (scoring): every order of applications: the ranks of
+:class:`~cotation.scoring.scores.Scores` (tier, total, then the grid's tie-breaks) and the
+tie-break order alone (the pair engine's).
 
 The definitions: one stable NumPy lexsort over every key and its missing flag (:func:`lexsort_order`,
 any column type), and one Arrow multi-key sort for the tie-breaks (:func:`arrow_tie_order`). When
@@ -87,8 +88,9 @@ def packed_tie_order(grid: ir.Grid, batch: Any, *, packed_from: int = PACKED_FRO
     return packed_order(len(batch), keys, None if id_desc is None else batch.id_strings(), bool(id_desc))
 
 
-def scores_rank(grid: ir.Grid, batch: Any, total: np.ndarray, tier: np.ndarray, *,
-                packed_from: int = PACKED_FROM) -> np.ndarray:
+def scores_rank(
+    grid: ir.Grid, batch: Any, total: np.ndarray, tier: np.ndarray, *, packed_from: int = PACKED_FROM
+) -> np.ndarray:
     """:func:`cotation.scoring.reference.rank_of` (1 = best: tier, total, then the tie-breaks), by the
     packed keys when there are ``packed_from`` rows or more and the keys fit, else by the
     reference itself."""
@@ -175,8 +177,11 @@ def _composite_order(grid: ir.Grid, batch: object, total: np.ndarray, tier: np.n
     if n == 0:
         return None
     id_field = grid.catalogue.id_field.name
-    columns = {tb.field: batch.column(tb.field)  # type: ignore[attr-defined]
-               for tb in grid.tie_break if tb.field != id_field}
+    columns = {
+        tb.field: batch.column(tb.field)  # type: ignore[attr-defined]
+        for tb in grid.tie_break
+        if tb.field != id_field
+    }
     if not all(integer_dtype(col.values.dtype) for col in columns.values()):
         return None  # decided before the ids are sorted, so that they are never sorted twice
     digits = [digit(tier.astype(np.int64), None, True), digit(total.astype(np.int64), None, True)]

@@ -1,4 +1,4 @@
-"""Stage 4 (scoring): Each application's position among similar demands.
+"""Stage 4 (scoring): each application's position among similar demands.
 
 The grid's ``similar`` expressions (default: the first wished typology and commune) are evaluated
 per application by the reference evaluator, combined into a group code, and each application's rank
@@ -26,7 +26,9 @@ def with_positions(scores: Scores, grid: ir.Grid, batch: Any) -> Scores:
     return dataclasses.replace(scores, positions=positions, similar=tuple(s.label for s in grid.similar))
 
 
-def positions_of(grid: ir.Grid, batch: Any, date_calcul: datetime.date, rank: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def positions_of(
+    grid: ir.Grid, batch: Any, date_calcul: datetime.date, rank: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """(position, count): each application's rank among the applications with the same values of the
     grid's ``similar`` keys (1 = best, same order as ``rank``), and how many they are. A missing
     value is a value of its own."""

@@ -1,4 +1,4 @@
-"""Stage 4 (scoring): The reference evaluator: short, vectorised with NumPy, obviously correct.
+"""Stage 4 (scoring): the reference evaluator: short, vectorised with NumPy, obviously correct.
 
 It is the oracle that compiled kernels are tested against. Every expression evaluates to a
 :class:`Val`: values and a validity mask (missing values propagate; ``and``/``or`` follow Kleene
@@ -13,11 +13,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..data.calendar import months_between
+from ..data.ceilings import ceiling_table
+from ..dates import day_number, from_day_number
 from ..grid import ir
 from ..grid.catalogue import Kind
-from ..data.ceilings import ceiling_table
-from ..data.calendar import months_between
-from ..dates import day_number, from_day_number
 from .order import rank_of
 from .scores import Lazy, Scores
 
@@ -52,8 +52,11 @@ class Env:
         if name not in self._fields:
             col = self.batch.column(name)  # type: ignore[attr-defined]
             kind = self.grid.catalogue[name].kind
-            values = col.values if kind in (Kind.BOOL, Kind.SET) else col.values.astype(
-                np.float64 if kind in (Kind.FLOAT, Kind.MONEY) else np.int64)
+            values = (
+                col.values
+                if kind in (Kind.BOOL, Kind.SET)
+                else col.values.astype(np.float64 if kind in (Kind.FLOAT, Kind.MONEY) else np.int64)
+            )
             ok = col.valid if col.valid is not None else np.ones(self.n, dtype=bool)
             self._fields[name] = Val(values, ok)
         return self._fields[name]
@@ -90,8 +93,13 @@ class PairEnv(Env):
         assert self.grid.match is not None
         kind = self.grid.match.catalogue[name].kind
         value = col.values[self.m]
-        dtype = (col.values.dtype if kind in (Kind.BOOL, Kind.SET)
-                 else np.float64 if kind in (Kind.FLOAT, Kind.MONEY) else np.int64)
+        dtype = (
+            col.values.dtype
+            if kind in (Kind.BOOL, Kind.SET)
+            else np.float64
+            if kind in (Kind.FLOAT, Kind.MONEY)
+            else np.int64
+        )
         present = True if col.valid is None else bool(col.valid[self.m])
         return Val(np.full(self.n, value, dtype=dtype), np.full(self.n, present))
 
@@ -116,7 +124,10 @@ def _arith(node: ir.Arith, env: Env) -> Val:
 
 
 _BASIC: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
-    "+": np.add, "-": np.subtract, "*": np.multiply}
+    "+": np.add,
+    "-": np.subtract,
+    "*": np.multiply,
+}
 
 
 def _floordiv(a: np.ndarray, b: np.ndarray, t: ir.Type) -> np.ndarray:
@@ -128,10 +139,19 @@ def _mod(a: np.ndarray, b: np.ndarray, t: ir.Type) -> np.ndarray:
 
 
 _DIVIDE: dict[str, Callable[[np.ndarray, np.ndarray, ir.Type], np.ndarray]] = {
-    "/": lambda a, b, t: a / b, "//": _floordiv, "%": _mod}
+    "/": lambda a, b, t: a / b,
+    "//": _floordiv,
+    "%": _mod,
+}
 
 _CMP: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
-    "<": np.less, "<=": np.less_equal, ">": np.greater, ">=": np.greater_equal, "==": np.equal, "!=": np.not_equal}
+    "<": np.less,
+    "<=": np.less_equal,
+    ">": np.greater,
+    ">=": np.greater_equal,
+    "==": np.equal,
+    "!=": np.not_equal,
+}
 
 
 def _cmp(node: ir.Cmp, env: Env) -> Val:
@@ -175,7 +195,7 @@ def _list_has(node: ir.ListHas, env: Env) -> Val:
 
 def _call(node: ir.Call, env: Env) -> Val:
     args = [ev(a, env) for a in node.args]
-    return _FUNCS[node.func](args, node, env)
+    return FUNCTION_VALUES[node.func](args, node, env)
 
 
 def _round(x: np.ndarray) -> np.ndarray:
@@ -205,6 +225,7 @@ def _reduce(fn: Callable[..., np.ndarray]) -> Callable[[list[Val], ir.Call, Env]
         for v in values[1:]:
             out = fn(out, v)
         return Val(out, _and_ok(*args))
+
     return run
 
 
@@ -268,14 +289,25 @@ def _adequation(args: list[Val], node: ir.Call, env: Env) -> Val:
     return Val(out, _and_ok(*args))
 
 
-_FUNCS: dict[str, Callable[[list[Val], ir.Call, Env], Val]] = {
-    "min": _reduce(np.minimum), "max": _reduce(np.maximum), "abs": _unary(np.abs), "clip": _clip,
-    "round": _unary(_round), "floor": _unary(_to_int(np.floor)), "ceil": _unary(_to_int(np.ceil)),
-    "days_between": _dates(lambda a, b: b - a), "months_between": _dates(months_between),
-    "years_between": _dates(lambda a, b: np.floor_divide(months_between(a, b), 12)), "age": _age,
-    "count": _unary(_count), "first": _first, "coalesce": _coalesce,
+FUNCTION_VALUES: dict[str, Callable[[list[Val], ir.Call, Env], Val]] = {
+    "min": _reduce(np.minimum),
+    "max": _reduce(np.maximum),
+    "abs": _unary(np.abs),
+    "clip": _clip,
+    "round": _unary(_round),
+    "floor": _unary(_to_int(np.floor)),
+    "ceil": _unary(_to_int(np.ceil)),
+    "days_between": _dates(lambda a, b: b - a),
+    "months_between": _dates(months_between),
+    "years_between": _dates(lambda a, b: np.floor_divide(months_between(a, b), 12)),
+    "age": _age,
+    "count": _unary(_count),
+    "first": _first,
+    "coalesce": _coalesce,
     "present": lambda args, node, env: Val(args[0].ok.copy(), np.ones(env.n, dtype=bool)),
-    "rang_souhait": _wish_rank, "plafond_ressources": _ceiling, "adequation_typologie": _adequation,
+    "rang_souhait": _wish_rank,
+    "plafond_ressources": _ceiling,
+    "adequation_typologie": _adequation,
 }
 
 _EVAL: dict[str, Callable[..., Val]] = {
@@ -373,9 +405,14 @@ def cap_adjustments(grid: ir.Grid, points: np.ndarray) -> np.ndarray:
     """One row per group: what its cap adds (<= 0 for a max, >= 0 for a min)."""
     rows = []
     for group in grid.groups:
-        total = points[list(group.members)].sum(axis=0) if group.members else np.zeros(points.shape[1], np.int64)
-        rows.append(np.clip(total, group.min, group.max) - total if (group.min, group.max) != (None, None)
-                    else np.zeros_like(total))
+        total = (
+            points[list(group.members)].sum(axis=0) if group.members else np.zeros(points.shape[1], np.int64)
+        )
+        rows.append(
+            np.clip(total, group.min, group.max) - total
+            if (group.min, group.max) != (None, None)
+            else np.zeros_like(total)
+        )
     return np.array(rows, dtype=np.int64).reshape(len(grid.groups), points.shape[1])
 
 
@@ -394,8 +431,13 @@ def evaluate(grid: ir.Grid, batch: object, date_calcul: datetime.date) -> Scores
         w = ev(p.when, env)
         flags[j] = w.v & w.ok
     prio_rows = [np.where(flags[j], p.points, 0) for j, p in enumerate(grid.priorities) if p.points]
-    breakdown = np.concatenate([counted, np.array(prio_rows, dtype=np.int64).reshape(len(prio_rows), n),
-                                cap_adjustments(grid, counted)])
+    breakdown = np.concatenate(
+        [
+            counted,
+            np.array(prio_rows, dtype=np.int64).reshape(len(prio_rows), n),
+            cap_adjustments(grid, counted),
+        ]
+    )
     tier = np.zeros(n, dtype=np.int8)
     for j, p in enumerate(grid.priorities):
         if p.tier:
@@ -406,7 +448,17 @@ def evaluate(grid: ir.Grid, batch: object, date_calcul: datetime.date) -> Scores
         bits |= flags[j].astype(bits.dtype) << bits.dtype.type(j)
     narrow = breakdown.astype(grid.widths.breakdown)
     ranks = Lazy(lambda: rank_of(grid, batch, total, tier))
-    return Scores(grid_id=grid.meta.id, grid_version=grid.meta.version, grid_hash=grid.content_hash,
-                  date_calcul=date_calcul, ids=batch.ids, total=total, columns=grid.columns,
-                  flag_ids=tuple(p.id for p in grid.priorities), flag_bits=bits, tier=tier,
-                  details=Lazy.of((narrow, met)), ranks=ranks)
+    return Scores(
+        grid_id=grid.meta.id,
+        grid_version=grid.meta.version,
+        grid_hash=grid.content_hash,
+        date_calcul=date_calcul,
+        ids=batch.ids,
+        total=total,
+        columns=grid.columns,
+        flag_ids=tuple(p.id for p in grid.priorities),
+        flag_bits=bits,
+        tier=tier,
+        details=Lazy.of((narrow, met)),
+        ranks=ranks,
+    )

@@ -1,4 +1,5 @@
-"""Stage 4 (scoring): The result of scoring: totals, breakdown, flags, tier and rank, stamped with the grid and date."""
+"""Stage 4 (scoring): the result of scoring: totals, breakdown, flags, tier and rank, stamped with
+the grid and date."""
 
 from __future__ import annotations
 
@@ -11,9 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from ..markup import th, tr
-
 from ..grid.ir import Column
+from ..markup import th, tr
 
 
 class Lazy:
@@ -126,8 +126,10 @@ class Scores:
         return len(self.ids)
 
     def __repr__(self) -> str:
-        return (f"<Scores grid={self.grid_id!r} version={self.grid_version!r} date_calcul={self.date_calcul} "
-                f"applications={len(self)} columns={len(self.columns)}>")
+        return (
+            f"<Scores grid={self.grid_id!r} version={self.grid_version!r} date_calcul={self.date_calcul} "
+            f"applications={len(self)} columns={len(self.columns)}>"
+        )
 
     @property
     def column_ids(self) -> tuple[str, ...]:
@@ -145,9 +147,15 @@ class Scores:
         return np.argsort(self.rank, kind="stable")
 
     def table(self) -> dict[str, Any]:
-        """Columns as a dict of arrays: numero_unique, total, tier, rank, flags, one column per breakdown column."""
-        out: dict[str, Any] = {"numero_unique": self.ids, "total": self.total, "tier": self.tier, "rank": self.rank,
-                               "flags": self.flag_labels()}
+        """Columns as a dict of arrays: numero_unique, total, tier, rank, flags, one column per
+        breakdown column."""
+        out: dict[str, Any] = {
+            "numero_unique": self.ids,
+            "total": self.total,
+            "tier": self.tier,
+            "rank": self.rank,
+            "flags": self.flag_labels(),
+        }
         for j, col in enumerate(self.columns):
             out[col.id] = self.breakdown[:, j]
         return out
@@ -157,24 +165,37 @@ class Scores:
         if len(self) == 0:
             return np.zeros(0, dtype=object)
         _, first, inverse = np.unique(self.flag_bits, return_index=True, return_inverse=True)
-        texts = np.array([";".join(f for k, f in enumerate(self.flag_ids) if (int(self.flag_bits[i]) >> k) & 1)
-                          for i in first], dtype=object)
+        texts = np.array(
+            [
+                ";".join(f for k, f in enumerate(self.flag_ids) if (int(self.flag_bits[i]) >> k) & 1)
+                for i in first
+            ],
+            dtype=object,
+        )
         return texts[inverse.reshape(-1)]
 
     def to_arrow(self) -> Any:
         from ..data.buffers import table
 
         arrow = table(self.table())
-        meta = {"grid_id": self.grid_id, "grid_version": self.grid_version or "", "grid_hash": self.grid_hash,
-                "date_calcul": self.date_calcul.isoformat()}
+        meta = {
+            "grid_id": self.grid_id,
+            "grid_version": self.grid_version or "",
+            "grid_hash": self.grid_hash,
+            "date_calcul": self.date_calcul.isoformat(),
+        }
         return arrow.replace_schema_metadata({k: str(v) for k, v in meta.items()})
 
     def to_pandas(self) -> Any:
         import pandas as pd
 
         frame = pd.DataFrame(self.table())
-        frame.attrs.update(grid_id=self.grid_id, grid_version=self.grid_version, grid_hash=self.grid_hash,
-                           date_calcul=self.date_calcul.isoformat())
+        frame.attrs.update(
+            grid_id=self.grid_id,
+            grid_version=self.grid_version,
+            grid_hash=self.grid_hash,
+            date_calcul=self.date_calcul.isoformat(),
+        )
         return frame
 
     def _repr_html_(self) -> str:
@@ -194,19 +215,29 @@ def scores_html(scores: Scores, limit: int = 20) -> str:
     more = len(scores) - len(top)
     foot = f"<p>… {more} autres demandes</p>" if more > 0 else ""
     header = "".join(map(th, head, titles))
-    return (f'<table class="cotation-scores">{_caption(scores)}<thead><tr>{header}</tr></thead>'
-            f"<tbody>{''.join(rows)}</tbody></table>{foot}")
+    return (
+        f'<table class="cotation-scores">{_caption(scores)}<thead><tr>{header}</tr></thead>'
+        f"<tbody>{''.join(rows)}</tbody></table>{foot}"
+    )
 
 
 def _caption(scores: Scores) -> str:
     version = f" version {scores.grid_version}" if scores.grid_version else ""
-    text = (f"Grille {scores.grid_id}{version} ({scores.grid_hash[:12]}), calcul au "
-            f"{scores.date_calcul.isoformat()}, N = {len(scores)}")
+    text = (
+        f"Grille {scores.grid_id}{version} ({scores.grid_hash[:12]}), calcul au "
+        f"{scores.date_calcul.isoformat()}, N = {len(scores)}"
+    )
     return f"<caption>{escape(text)}</caption>"
 
 
 def _row(scores: Scores, i: int) -> str:
     flags = ", ".join(f for k, f in enumerate(scores.flag_ids) if scores.flags[i, k])
-    cells: list[Any] = [scores.rank[i], scores.ids[i], scores.total[i], scores.tier[i], flags,
-                        *scores.breakdown[i]]
+    cells: list[Any] = [
+        scores.rank[i],
+        scores.ids[i],
+        scores.total[i],
+        scores.tier[i],
+        flags,
+        *scores.breakdown[i],
+    ]
     return tr(cells)
