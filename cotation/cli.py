@@ -394,11 +394,9 @@ def _explanation(args: argparse.Namespace, grid: Grid, batch: Any, scores: Score
     if args.applicant or args.format == "html":
         history = views.read_history(args.history, grid) if args.history else None
         view = views.applicant_view(grid, scores, batch, args.numero, history)
-        return {
-            "text": views.applicant_text,
-            "html": views.applicant_html,
-            "json": lambda v: json.dumps(views.applicant_json(v), ensure_ascii=False, indent=2),
-        }[args.format](view)
+        if args.format == "json":
+            return json.dumps(views.applicant_json(view), ensure_ascii=False, indent=2)
+        return views.applicant_html(view) if args.format == "html" else views.applicant_text(view)
     tr = trace(grid, scores, batch, args.numero)
     return json.dumps(to_json(tr), ensure_ascii=False, indent=2) if args.format == "json" else render_text(tr)
 
@@ -651,7 +649,8 @@ def _demo_rank(
     print(ranking_text(ranking, DEMO_DWELLINGS))
     from .explain import views
 
-    first = str(ranking.dwelling_ids[int(ranking.dwelling_order[0])]) if len(ranking) else None
+    order = ranking.dwelling_order
+    first = str(ranking.dwelling_ids[int(order[0])]) if order is not None and len(ranking) else None
     if first is not None and ranking.rows[ranking.index_of(first), 0] >= 0:
         with steps.step("committee view of the first dwelling"):
             view = views.committee_view(grid, ranking, scores, batch, dwellings, first)

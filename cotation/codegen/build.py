@@ -49,7 +49,7 @@ def _helpers_hash() -> str:
 
 def module_key(text: str) -> str:
     """The name-giving hash of a generated module: its text, the versions and the CPU it targets."""
-    cpu = numba.config.CPU_NAME or llvmlite.binding.get_host_cpu_name()
+    cpu = getattr(numba.config, "CPU_NAME", None) or llvmlite.binding.get_host_cpu_name()
     salt = "\0".join([text, __version__, numba.__version__, cpu, _helpers_hash()])
     return hashlib.sha256(salt.encode("utf-8")).hexdigest()[:24]
 

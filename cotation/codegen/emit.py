@@ -168,7 +168,7 @@ class Emitter:
         if slot is None:
             slot = getattr(self, f"_emit_{type(node).__name__}")(node)
             self.done[node] = slot
-        return slot  # type: ignore[no-any-return]
+        return slot
 
     # leaves
     def _emit_Const(self, node: ir.Const) -> Slot:
@@ -216,13 +216,19 @@ class Emitter:
         ok = and_(a.m, b.m)
         if node.op in ("+", "-", "*"):
             return self.bind(f"{a.v} {node.op} {b.v}", ok)
-        const = isinstance(node.right, ir.Const) and node.right.value != 0
+        right = node.right
+        const = isinstance(right, ir.Const) and right.value != 0
         safe = b.v if const else f"({b.v} if {b.v} != 0 else 1)"
         ok = ok if const else and_(ok, f"({b.v} != 0)")
         if node.op == "/":
             return self.bind(f"{a.v} / {safe}", ok)
         floor = f"({a.v} // {safe})" if node.type.kind == "int" else f"np.floor({a.v} / {safe})"
-        if node.type.kind == "int" and const and node.right.value > 0 and self.small(node.left):  # type: ignore[union-attr, operator]
+        if (
+            node.type.kind == "int"
+            and isinstance(right, ir.Const)
+            and right.value > 0
+            and self.small(node.left)
+        ):
             floor = f"_fdiv({a.v}, {b.v})"
         if node.op == "//":
             return self.bind(floor, ok)
@@ -416,8 +422,9 @@ class Emitter:
 
 # -- criteria, rubrics, groups, priorities ------------------------------------------------------
 def rule_Fixed(em: Emitter, j: int, rule: ir.Fixed) -> str:
-    if constant_points(rule):
-        em.line(f"pts_{j} = {em.param('points', j, rule.points.value)}")  # type: ignore[attr-defined]
+    value = constant_points(rule)
+    if value is not None:
+        em.line(f"pts_{j} = {em.param('points', j, value)}")
         return TRUE
     p = em.emit(rule.points)
     em.line(f"pts_{j} = {p.v}")
@@ -479,14 +486,17 @@ def describe(c: ir.Criterion, em: Emitter, j: int) -> str:
     """Criterion j as written; fixed points that are a parameter of the module as ``points[k]``."""
     rule = {"Fixed": "points", "PerUnit": "per_unit", "Bands": "bands"}[type(c.rule).__name__]
     when = f"when {comment(c.when_source)}; " if c.when_source else ""
-    if em.params is not None and constant_points(c.rule):
-        return f"{when}{em.param('points', j, c.rule.points.value)}"  # type: ignore[union-attr]
+    value = constant_points(c.rule)
+    if em.params is not None and value is not None:
+        return f"{when}{em.param('points', j, value)}"
     return f"{when}{rule} {comment(c.points_source)}"
 
 
-def constant_points(rule: ir.Rule) -> bool:
-    """A fixed number of points (an integer literal): a parameter of the scoring module."""
-    return isinstance(rule, ir.Fixed) and isinstance(rule.points, ir.Const) and rule.points.type.kind == "int"
+def constant_points(rule: ir.Rule) -> int | None:
+    """A fixed number of points (an integer literal), a parameter of the scoring module; else None."""
+    if isinstance(rule, ir.Fixed) and isinstance(rule.points, ir.Const) and rule.points.type.kind == "int":
+        return int(rule.points.value)
+    return None
 
 
 def wrapped(head: str, args: list[str], tail: str) -> list[str]:

@@ -16,6 +16,7 @@ the validity bitmap of any array; the writers (``Scores.to_arrow``, ``Ranking.to
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -93,7 +94,7 @@ def strings(items: Sequence[str | None] | np.ndarray) -> pa.Array:
     """Python strings (a list or an object or unicode array; None for null) as an Arrow string
     array, as fast as ``pa.array`` on ASCII text (one join, one encode); ``large_string`` (64-bit
     offsets) beyond ``MAX_STRING_BYTES`` of text, where ``pa.array`` would make a chunked array."""
-    cells = items.tolist() if isinstance(items, np.ndarray) else list(items)
+    cells: list[Any] = items.tolist() if isinstance(items, np.ndarray) else list(items)
     missing = None
     try:
         text = "".join(cells)

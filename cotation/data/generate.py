@@ -484,12 +484,12 @@ def _remap(std: Field, f: Field, col: Column) -> Column:
         codes = np.where(col.values >= 0, table[np.maximum(col.values, 0)], -1)
         valid = codes >= 0
         return Column(codes.astype(np.int8), None if valid.all() else valid)
-    out = np.zeros(len(col.values), np.uint64)
+    bits = np.zeros(len(col.values), np.uint64)
     for i, j in enumerate(table):
         if j >= 0:
             hit = (col.values >> np.uint64(i)) & np.uint64(1)
-            out |= hit << np.uint64(j)
-    return Column(out, None)
+            bits |= hit << np.uint64(j)
+    return Column(bits, None)
 
 
 # --- dwellings ---------------------------------------------------------------------------------------------

@@ -18,8 +18,9 @@ from ..source import NOWHERE, Span
 from . import ir
 from . import model as m
 from . import syntax as s
-from .bounds import I64, grid_bounds, pair_bounds, widths
+from .bounds import grid_bounds, pair_bounds, widths
 from .catalogue import Catalogue, Field, Kind, default_catalogue, dwelling_catalogue, field_from_dict
+from .interval import I64
 from .loader import PRELUDE_NAME, GridSource, LoadedGrid, load_prelude
 from .parser import ExprSyntaxError, parse
 from .typecheck import TypeChecker
@@ -89,7 +90,7 @@ class GridChecker:
         self.types = TypeChecker(self.catalogue, errors, dwelling_catalogue())
         self.prelude, prelude_text = load_prelude()
         if hasattr(errors.sources, "add"):
-            errors.sources.add(PRELUDE_NAME, prelude_text)  # type: ignore[attr-defined]
+            errors.sources.add(PRELUDE_NAME, prelude_text)
         self.prelude_names: set[str] = set()
 
     # -- expressions -----------------------------------------------------------------------
@@ -158,11 +159,12 @@ class GridChecker:
 
 def _get(value: Any, sub: tuple[str | int, ...]) -> Any:
     for key in sub:
-        value = (
-            value[key]
-            if isinstance(value, dict | list)
-            else getattr(value, str(key) if key != "from" else "from_")
-        )
+        if isinstance(value, dict):
+            value = value[key]
+        elif isinstance(value, list):
+            value = value[int(key)]
+        else:
+            value = getattr(value, str(key) if key != "from" else "from_")
     return value
 
 
@@ -195,11 +197,11 @@ def check_grid(
         _with_justificatifs(gc.catalogue, criteria),
         app_vars,
         tuple(criteria),
-        tuple(r for r in rubrics),  # type: ignore[arg-type]
+        tuple(r for r in rubrics),
         tuple(groups),
         tuple(priorities),
         tie_break,
-        _content_hash(gc, loaded),  # type: ignore[arg-type]
+        _content_hash(gc, loaded),
         match=match,
         similar=tuple(similar),
         typology=typology,
@@ -647,7 +649,7 @@ def _check_sets(gc: GridChecker, criteria: list[ir.Criterion], items: list[_Item
             gc.errors.error(
                 "E302", item.span(attr), f"unknown {kind} '{ref}'", criterion=item.value.id, suggestion=hint
             )
-    out = []
+    out: list[ir.Rubric | ir.Group] = []
     for ident, item in declared.items():
         members = tuple(i for i, c in enumerate(criteria) if getattr(c, attr) == ident)
         used = any(getattr(it.value, attr) == ident for it in gc.merged.criteria)

@@ -150,11 +150,13 @@ def _c_to_int(args: list[Interval], node: ir.Call) -> Interval:
 
 
 def _c_months(args: list[Interval], node: ir.Call) -> Interval:
-    return months(*args, past=_past(node))
+    a, b = args
+    return months(a, b, past=_past(node))
 
 
 def _c_years(args: list[Interval], node: ir.Call) -> Interval:
-    m = months(*args, past=_past(node))
+    a, b = args
+    m = months(a, b, past=_past(node))
     return Interval(math.floor(m.lo / 12), math.floor(m.hi / 12))
 
 

@@ -138,7 +138,8 @@ class _Loader:
 
     def _report(self, doc: Document, exc: ValidationError) -> None:
         seen: set[tuple[Path_, str]] = set()
-        for err in exc.errors():
+        for details in exc.errors():
+            err: dict[str, Any] = {**details}
             path = tuple(p for p in err["loc"] if p not in _UNION_TAGS and not str(p).startswith("function-"))
             kind = err["type"]
             if "str" in err["loc"] and "bool" in err["loc"]:

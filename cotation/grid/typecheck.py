@@ -258,7 +258,7 @@ class TypeChecker:
         return ir.InValues(
             elem,
             tuple(v.value for v in values if v is not None),
-            negate,  # type: ignore[misc]
+            negate,
             nullable=elem.nullable,
             span=node.span,
         )

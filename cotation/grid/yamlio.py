@@ -111,7 +111,7 @@ class _Builder:
         if line < len(self.lines):
             text = self.lines[line]
             return len(text) - len(text.lstrip(" ")) + 1
-        return node.start_mark.column + 1
+        return int(node.start_mark.column) + 1
 
     def _mapping(self, node: yaml.MappingNode, path: Path_) -> dict[Any, Any]:
         out: dict[Any, Any] = {}

@@ -93,14 +93,14 @@ class CompiledPairs:
             grid, src, batch = self.grid, self.source, pool.batch
             values = [kernel_values(batch, grid.catalogue[n], n) for n in src.columns]
             masks = [kernel_mask(batch, n) for n in src.masks]
-            hoisted = self._appkernel_values(pool, np.int64(day_number(pool.date_calcul)))
+            hoisted = self._app_values(pool, np.int64(day_number(pool.date_calcul)))
             per_app = [
                 None if a is None else np.ascontiguousarray(a)
                 for a in (*values, *masks, *hoisted, pool.scores.total, pool.scores.tier)
             ]
             size, index = self._index(pool)
             pool.cache[key] = {"per_app": per_app, "size": size, "index": index}
-        return pool.cache[key]  # type: ignore[no-any-return]
+        return pool.cache[key]
 
     def _major(self, pool: Any, app: dict[str, Any]) -> list[Any]:
         """The per-application inputs copied in the inverted index's order (computed once per pool)."""
@@ -115,15 +115,17 @@ class CompiledPairs:
                 self.threads,
             )
             app["major"] = [c if r else a for a, c, r in zip(per_app, copies, read, strict=True)]
-        return app["major"]  # type: ignore[no-any-return]
+        return app["major"]
 
-    def _appkernel_values(self, pool: Any, today: np.int64) -> list[np.ndarray]:
+    def _app_values(self, pool: Any, today: np.int64) -> list[np.ndarray]:
         """The application-level values of the pair expressions, computed once per application."""
         src, batch, n = self.source, pool.batch, len(pool.batch)
         values = [np.empty(n, np.dtype(t.removeprefix("np."))) for t in src.hoisted]
         present = [np.empty(n, np.bool_) for _ in src.hoisted]
         if src.hoisted:
-            inputs = [kernel_values(batch, self.grid.catalogue[c], c) for c in src.app_columns]
+            inputs: list[np.ndarray | None] = [
+                kernel_values(batch, self.grid.catalogue[c], c) for c in src.app_columns
+            ]
             inputs += [kernel_mask(batch, c) for c in src.app_masks]
             getattr(self.module, src.app_kernel)(*inputs, today, *values, *present, 0, n)
         return [*values, *present]
@@ -253,7 +255,7 @@ def compile_pairs(
         src = generate_pair_source(grid)
         return CompiledPairs(grid, src, load_module(src.text, cache_directory(cache_dir)), parallel)
 
-    return ir.per_grid(_COMPILED, grid, build, str(cache_directory(cache_dir)), parallel)  # type: ignore[no-any-return]
+    return ir.per_grid(_COMPILED, grid, build, str(cache_directory(cache_dir)), parallel)
 
 
 _COMPILED: dict[Any, CompiledPairs] = {}  # per live grid object: the source is generated once

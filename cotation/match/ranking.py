@@ -144,7 +144,7 @@ def ranking_html(ranking: Ranking, limit: int = 20) -> str:
     ]
     rows = []
     for m in range(min(limit, len(ranking))):
-        cands = [r for r in range(ranking.k) if ranking.rows[m, r] >= 0] or [None]
+        cands: list[int | None] = [r for r in range(ranking.k) if ranking.rows[m, r] >= 0] or [None]
         for j, r in enumerate(cands):
             lead = [ranking.dwelling_ids[m], ranking.eligible[m]] if j == 0 else ["", ""]
             cells: list[Any] = lead + (

@@ -181,7 +181,7 @@ def compile_grid(
         module = load_module(src.text, cache_directory(cache_dir))
         return CompiledGrid(grid, src, Path(str(module.__file__)), module, parallel)
 
-    return ir.per_grid(_COMPILED, grid, build, str(cache_directory(cache_dir)), parallel)  # type: ignore[no-any-return]
+    return ir.per_grid(_COMPILED, grid, build, str(cache_directory(cache_dir)), parallel)
 
 
 _COMPILED: dict[Any, CompiledGrid] = {}  # per live grid object: the source is generated once

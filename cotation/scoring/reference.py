@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -20,6 +21,9 @@ from ..grid import ir
 from ..grid.catalogue import Kind
 from .order import rank_of
 from .scores import Lazy, Scores
+
+if TYPE_CHECKING:
+    from ..data.batch import Batch
 
 NEVER = np.iinfo(np.int64).min
 
@@ -416,9 +420,9 @@ def cap_adjustments(grid: ir.Grid, points: np.ndarray) -> np.ndarray:
     return np.array(rows, dtype=np.int64).reshape(len(grid.groups), points.shape[1])
 
 
-def evaluate(grid: ir.Grid, batch: object, date_calcul: datetime.date) -> Scores:
+def evaluate(grid: ir.Grid, batch: Batch, date_calcul: datetime.date) -> Scores:
     """Score ``batch`` under ``grid`` on ``date_calcul`` (every date of the batch must be before it)."""
-    batch.check_dates(date_calcul)  # type: ignore[attr-defined]
+    batch.check_dates(date_calcul)
     env = Env(grid, batch, date_calcul).compute(grid.variables)
     n, k = env.n, len(grid.criteria)
     points = np.zeros((k, n), dtype=np.int64)

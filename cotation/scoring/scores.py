@@ -76,11 +76,11 @@ class Scores:
 
     @cached_property
     def breakdown(self) -> np.ndarray:
-        return self.details.get()[0].T  # type: ignore[no-any-return]
+        return self.details.get()[0].T
 
     @cached_property
     def met(self) -> np.ndarray:
-        return self.details.get()[1].T  # type: ignore[no-any-return]
+        return self.details.get()[1].T
 
     @cached_property
     def flags(self) -> np.ndarray:
@@ -90,7 +90,7 @@ class Scores:
 
     @cached_property
     def rank(self) -> np.ndarray:
-        return self.ranks.get()  # type: ignore[no-any-return]
+        return self.ranks.get()
 
     @cached_property
     def position(self) -> np.ndarray:
@@ -108,19 +108,19 @@ class Scores:
         not been verified yet (its points are provisional)."""
         if self.proofs is None:
             return np.zeros_like(self.met)
-        return self.met & ~self.proofs.get().T  # type: ignore[no-any-return]
+        return self.met & ~self.proofs.get().T
 
     @cached_property
     def verified_total(self) -> np.ndarray:
         """The totals counting only the criteria whose justificatif is verified (or needs none)."""
         if self.verified_only or self.verified_run is None:
             return self.total
-        return self.verified_run.get().total  # type: ignore[no-any-return]
+        return self.verified_run.get().total
 
     def _positions(self) -> tuple[np.ndarray, np.ndarray]:
         if self.positions is None:
             raise ValueError("these scores were built without positioning")
-        return self.positions.get()  # type: ignore[no-any-return]
+        return self.positions.get()
 
     def __len__(self) -> int:
         return len(self.ids)
