@@ -32,7 +32,7 @@ from cotation.data.batch import Column
 from cotation.data.ceilings import ceiling_table
 from cotation.grid.functions import FINANCINGS, ZONES
 from cotation.match.compiled import compile_pairs
-from cotation.match.pool import prepare
+from cotation.match.pool import prepare_pool
 
 DATE = datetime.date(2026, 1, 1)
 K = 10
@@ -467,7 +467,7 @@ class PairCase:
         self.expected = self.rank_call()  # the first call compiles (or loads the cached kernels)
         self.first_rank_call_s = time.perf_counter() - t0
         self.cp = compile_pairs(self.grid)
-        self.prep = prepare(self.grid, self.apps, self.dws, DATE, "compiled")
+        self.prep = prepare_pool(self.grid, self.apps, DATE).prepare(self.dws)
         self.pool = cotation.prepare_pool(self.grid, self.apps, DATE)
         self.pool.rank(self.dws, self.k)  # fills the pool's cache (index, hoisted values, copies)
         self.args = self.cp.arguments(self.prep)
@@ -500,7 +500,7 @@ class PairCase:
         return self.pool.rank(self.dws, self.k)
 
     def prepare_call(self) -> Any:
-        return prepare(self.grid, self.apps, self.dws, DATE, "compiled")
+        return prepare_pool(self.grid, self.apps, DATE).prepare(self.dws)
 
     def pair_kernel(self) -> Any:
         """CompiledPairs.run on a prepared input: arguments (incl. the inverted index) + kernel."""

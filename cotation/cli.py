@@ -51,7 +51,8 @@ __all__ = ["EXIT_INTERNAL", "EXIT_INVALID", "EXIT_OK", "EXIT_USAGE", "main"]
 EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 TOP_ROWS = 20
 SUGGEST_MAX_IDS = 100_000
-EXAMPLE_GRID = Path(__file__).resolve().parent.parent / "grids" / "exemple-metropole.yaml"
+# Shipped in the package (links to the repository's grids/ in a clone, copied into the wheel).
+EXAMPLE_GRID = Path(__file__).resolve().parent / "resources" / "grids" / "exemple-metropole.yaml"
 DEMO_DATE = datetime.date(2026, 1, 1)
 
 EPILOG = """\

@@ -165,7 +165,7 @@ GRID = {
     ),
     "E309": (
         "The checker bounds every point column with interval arithmetic over the catalogue's "
-        "`min`/`max` of each field (cotation/bounds.py) to choose the integer width of the outputs. "
+        "`min`/`max` of each field (cotation/grid/bounds.py) to choose the integer width of the outputs. "
         "This criterion's points (or the grid's total) cannot be proven to stay within 64-bit "
         "integers: a product of amounts without a cap, a rounded ratio of unbounded floats.",
         "Give the criterion a `min:` and a `max:` (both engines clamp to them), or cap the value.",

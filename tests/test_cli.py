@@ -286,12 +286,30 @@ def test_demo_missing_grid(tmp_path, capsys):
     assert code == 1 and "grid not found" in err
 
 
-@pytest.mark.skipif(not cli.EXAMPLE_GRID.is_file(), reason="grids/exemple-metropole.yaml not written yet")
 def test_demo_with_the_shipped_grid(tmp_path, capsys):
     code, out, _ = run(capsys, "demo", "--n", "500", "--out", tmp_path)
     assert code == 0 and "exemple-metropole" in out and out.count("Demande ") == 3
     assert "compiled and reference engines agree" in out and "L000001" in out
     assert (tmp_path / "logements.csv").is_file()
+
+
+def test_the_demo_grid_is_in_the_package_and_is_the_repository_s() -> None:
+    """``cotation demo`` runs from an installed wheel: its grid (and the pool it includes) are files of
+    the package, the repository's own grids/ (linked in a clone, copied into the wheel), and the
+    package-data globs of pyproject.toml take every resource file."""
+    import fnmatch
+    import tomllib
+
+    package = Path(cli.__file__).resolve().parent
+    repository = package.parent / "grids"
+    assert cli.EXAMPLE_GRID.parent == package / "resources" / "grids"
+    for path in sorted((package / "resources" / "grids").iterdir()):
+        assert path.read_bytes() == (repository / path.name).read_bytes(), path.name
+    config = tomllib.loads((package.parent / "pyproject.toml").read_text(encoding="utf-8"))
+    globs = config["tool"]["setuptools"]["package-data"]["cotation"]
+    shipped = [p.relative_to(package).as_posix() for p in (package / "resources").rglob("*") if p.is_file()]
+    assert shipped and all(any(fnmatch.fnmatch(s, g) for g in globs) for s in shipped)
+    assert any(fnmatch.fnmatch("py.typed", g) for g in globs)
 
 
 def test_python_dash_m(files):

@@ -20,7 +20,6 @@ import cotation
 import cotation.data.batch
 import cotation.match.compiled
 import cotation.match.pool
-import cotation.match.prepared
 import cotation.match.reference
 import cotation.scoring.reference
 from cotation.api import load_grid, parse_grid, rank
@@ -442,10 +441,7 @@ def probe(grid_text: str = PRELUDE_PROBE, **household: Any) -> dict[str, int]:
     dwelling = {**DWELLING, **household.pop("logement", {})}
     apps = Batch.from_rows([{**HOUSEHOLD, **household}], grid.catalogue, date_calcul=DAY)
     dws = Batch.from_rows([dwelling], cotation.dwelling_catalogue())
-    pool = cotation.match.pool.prepare_pool(grid, apps, DAY, engine="reference")
-    dws = dws.with_catalogue(grid.match.catalogue)
-    cotation.match.pool.check_ceilings(grid, dws, DAY)
-    prep = cotation.match.prepared.Prepared(pool, dws)
+    prep = cotation.match.pool.prepare_pool(grid, apps, DAY, engine="reference").prepare(dws)
     pairs = cotation.match.reference.ReferencePairs(prep)
     env = cotation.scoring.reference.PairEnv(grid, prep.batch, DAY, dws, 0)
     env.vars = dict(pairs.app_vars)

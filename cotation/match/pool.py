@@ -63,6 +63,14 @@ class Pool:
             f"engine={self.engine!r}>"
         )
 
+    def prepare(self, dwellings: Any) -> Prepared:
+        """The pool with ``dwellings`` read or adapted and validated (D112 when the grid reads an income
+        ceiling the shipped tables lack): what both pair engines rank."""
+        assert self.grid.match is not None
+        dw = as_dwellings(dwellings, self.grid.match.catalogue)
+        check_ceilings(self.grid, dw, self.date_calcul)
+        return Prepared(self, dw)
+
     def rank(self, dwellings: Any, k: int = 3, *, assignment: str | None = None) -> Ranking:
         """The top ``k`` eligible applications of every dwelling (see :func:`cotation.rank`)."""
         assert self.grid.match is not None
@@ -72,9 +80,7 @@ class Pool:
             )
         if k < 0:
             raise ValueError(f"k must be at least 0, got {k}")
-        dw = as_dwellings(dwellings, self.grid.match.catalogue)
-        check_ceilings(self.grid, dw, self.date_calcul)
-        prep = Prepared(self, dw)
+        prep = self.prepare(dwellings)
         if self.engine == "reference":
             from .reference import reference_rank
 
