@@ -33,6 +33,7 @@ from cotation.data.ceilings import ceiling_table
 from cotation.grid.functions import FINANCINGS, ZONES
 from cotation.match.compiled import compile_pairs
 from cotation.match.pool import prepare_pool
+from cotation.match.prepared import DwellingResult
 
 DATE = datetime.date(2026, 1, 1)
 K = 10
@@ -508,9 +509,7 @@ class PairCase:
 
     def pair_loop(self) -> Any:
         """The kernel alone, over prebuilt arguments, in threads (CompiledPairs._parallel)."""
-        from cotation.match.compiled import _outputs
-
-        out = _outputs(self.m, self.k, len(self.grid.match.filters))
+        out = DwellingResult.empty(self.m, self.k, len(self.grid.match.filters))
         self.cp._parallel(self.args, np.arange(self.m, dtype=np.int64), self.k, out)
         return out
 

@@ -240,3 +240,13 @@ def test_both_back_ends_implement_every_function() -> None:
     assert set(FUNCTION_VALUES) == expected
     assert emitted(PairEmitter) == expected
     assert emitted(Emitter) == {f for f in expected if not FUNCTIONS[f].pair_level}
+
+
+def test_the_benchmarks_import_no_private_name() -> None:
+    """``make test`` does not run the benchmarks: a private name they import would break unseen."""
+    found = []
+    for path in sorted((PACKAGE.parent / "benchmarks").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("cotation"):
+                found += [f"{path.name}:{node.lineno} {a.name}" for a in node.names if a.name.startswith("_")]
+    assert not found, found
