@@ -79,15 +79,11 @@ class CompiledGrid:
         else:
             self._run(self.kernel, [*inputs, today, total, bits, tier], len(batch))
         ranks = Lazy(lambda: scores_rank(grid, batch, total, tier))
-        return Scores(
-            grid_id=grid.meta.id,
-            grid_version=grid.meta.version,
-            grid_hash=grid.content_hash,
-            date_calcul=day,
-            ids=batch.ids,
+        return Scores.of(
+            grid,
+            day,
+            batch.ids,
             total=total,
-            columns=grid.columns,
-            flag_ids=tuple(p.id for p in grid.priorities),
             flag_bits=bits,
             tier=tier,
             details=Lazy.of(details.get()[:2]) if breakdown else Lazy(lambda: details.get()[:2]),

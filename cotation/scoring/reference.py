@@ -452,15 +452,11 @@ def evaluate(grid: ir.Grid, batch: Batch, date_calcul: datetime.date) -> Scores:
         bits |= flags[j].astype(bits.dtype) << bits.dtype.type(j)
     narrow = breakdown.astype(grid.widths.breakdown)
     ranks = Lazy(lambda: rank_of(grid, batch, total, tier))
-    return Scores(
-        grid_id=grid.meta.id,
-        grid_version=grid.meta.version,
-        grid_hash=grid.content_hash,
-        date_calcul=date_calcul,
-        ids=batch.ids,
+    return Scores.of(
+        grid,
+        date_calcul,
+        batch.ids,
         total=total,
-        columns=grid.columns,
-        flag_ids=tuple(p.id for p in grid.priorities),
         flag_bits=bits,
         tier=tier,
         details=Lazy.of((narrow, met)),

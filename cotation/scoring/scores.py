@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from ..grid.ir import Column
+from ..grid.ir import Column, Grid
 from ..markup import th, tr
 
 
@@ -73,6 +73,37 @@ class Scores:
     proofs: Lazy | None = field(default=None, repr=False)  # -> K x N: justificatif verified, or none required
     verified_run: Lazy | None = field(default=None, repr=False)  # -> Scores of the verified criteria only
     verified_only: bool = False  # True: criteria with an unverified justificatif were not counted
+
+    @classmethod
+    def of(
+        cls,
+        grid: Grid,
+        date_calcul: datetime.date,
+        ids: np.ndarray,
+        *,
+        total: np.ndarray,
+        flag_bits: np.ndarray,
+        tier: np.ndarray,
+        details: Lazy,
+        ranks: Lazy,
+        engine: str = "reference",
+    ) -> Scores:
+        """Scores stamped with ``grid`` (id, version, hash, columns, priorities) and the date."""
+        return cls(
+            grid_id=grid.meta.id,
+            grid_version=grid.meta.version,
+            grid_hash=grid.content_hash,
+            date_calcul=date_calcul,
+            ids=ids,
+            total=total,
+            columns=grid.columns,
+            flag_ids=tuple(p.id for p in grid.priorities),
+            flag_bits=flag_bits,
+            tier=tier,
+            details=details,
+            ranks=ranks,
+            engine=engine,
+        )
 
     @cached_property
     def breakdown(self) -> np.ndarray:
