@@ -20,8 +20,8 @@ test: $(STAMP)
 
 # ruff (lint and format) over the code and its tests, mypy over the package (settings in pyproject.toml).
 lint: $(STAMP)
-	$(PY) -m ruff check cotation tests benchmarks docs
-	$(PY) -m ruff format --check cotation tests benchmarks docs
+	$(PY) -m ruff check cotation tests benchmarks docs examples
+	$(PY) -m ruff format --check cotation tests benchmarks docs examples
 	$(PY) -m mypy cotation
 
 bench: $(STAMP)

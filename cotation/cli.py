@@ -42,7 +42,7 @@ import numpy as np
 from . import api
 from .errors import DataError, GridError, TestCaseError, did_you_mean
 from .grid.ir import Grid
-from .scoring.engine import ENGINES
+from .scoring import ENGINES
 from .scoring.scores import Scores
 from .version import __version__
 

@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 
 from ..grid import ir
+from ..markup import th, tr
 from ..scoring.order import rank_of, tie_order
 from ..scoring.reference import Env, apply_rubrics, cap_adjustments, criterion_points, ev
 from ..scoring.scores import Scores
@@ -160,7 +161,9 @@ def grid_report(grid: ir.Grid, scores: Scores, batch: Any) -> GridReport:
     ``batch``: a Batch, or what :func:`cotation.score` reads (a path, a DataFrame, an Arrow table).
     Raises ValueError when ``scores`` were not computed with this grid on this batch.
     """
-    batch = _as_batch(grid, batch, scores.date_calcul)
+    from ..data.batch import as_applications  # pyarrow: only when a report is made
+
+    batch = as_applications(batch, grid.catalogue, scores.date_calcul)
     _check_inputs(grid, scores, batch)
     model = _Model.build(grid, batch, scores.date_calcul)
     total = model.total(model.points, model.met)
@@ -195,15 +198,6 @@ def _ranks(total: np.ndarray, tier: np.ndarray, tie_rank: np.ndarray) -> np.ndar
     ranks = np.empty(len(total), np.int64)
     ranks[order] = np.arange(1, len(total) + 1)
     return ranks
-
-
-def _as_batch(grid: ir.Grid, applications: Any, date_calcul: datetime.date) -> Any:
-    """The applications under the grid's catalogue, as :func:`cotation.score` sees them."""
-    from ..data.batch import Batch, read_applications
-
-    if isinstance(applications, Batch):
-        return applications.with_catalogue(grid.catalogue)
-    return read_applications(applications, grid.catalogue, date_calcul=date_calcul)
 
 
 def _check_inputs(grid: ir.Grid, scores: Scores, batch: Any) -> None:
@@ -350,8 +344,8 @@ def _caption(r: GridReport) -> str:
 
 def _table_html(r: GridReport) -> str:
     """A compact HTML table, one row per criterion, French headers, every text escaped."""
-    head = "".join(f"<th>{escape(h)}</th>" for h in _headers(r))
-    rows = "".join("<tr>" + "".join(f"<td>{escape(v)}</td>" for v in _cells(c)) + "</tr>" for c in r.criteria)
+    head = "".join(map(th, _headers(r)))
+    rows = "".join(tr(_cells(c)) for c in r.criteria)
     return (
         f'<table class="cotation-report"><caption>{escape(_caption(r))}</caption>'
         f"<thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"

@@ -16,13 +16,13 @@ import numpy as np
 
 from ..grid.check import JUSTIFICATIFS, verified_grid
 from ..grid.ir import Grid
+from . import ENGINES
 from .positions import with_positions
 from .scores import Lazy, Scores
 
 if TYPE_CHECKING:
     from ..data.batch import Batch
 
-ENGINES = ("compiled", "reference", "auto")
 #: With engine="auto", batches of at least this many applications use the compiled kernel even when
 #: it is not in the disk cache yet (below, the NumPy reference answers while nothing is compiled).
 AUTO_COMPILED_FROM = 50_000
@@ -42,8 +42,8 @@ def score_batch(
     breakdown: bool = False,
     verified_only: bool = False,
 ) -> Scores:
-    """The Scores of a validated ``batch`` (see :func:`cotation.score` for the arguments)."""
-    check_engine(engine)
+    """The Scores of a validated ``batch`` (see :func:`cotation.score` for the arguments; the callers
+    have checked ``engine``)."""
     checked = verified_grid(grid)
     scores = _run(checked if verified_only else grid, batch, day, engine, breakdown)
     proofs = Lazy(lambda: _proofs(grid, batch))

@@ -1,0 +1,27 @@
+"""Every script of examples/ runs, as a user would run it, and writes what it says it writes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def test_there_are_examples() -> None:
+    assert sorted(p.name for p in EXAMPLES.glob("*.py")) == ["score_and_rank.py"]
+
+
+@pytest.mark.parametrize("script", sorted(EXAMPLES.glob("*.py")), ids=lambda p: p.stem)
+def test_example_runs(script: Path, tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, str(script), str(tmp_path)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "2000 demandes cotées, grille exemple-metropole version 2026.1, au 2026-01-01" in done.stdout
+    assert "Total : " in done.stdout and done.stdout.count("logement L00000") == 5
+    meta = pq.read_schema(tmp_path / "scores.parquet").metadata
+    assert meta[b"grid_id"] == b"exemple-metropole" and meta[b"date_calcul"] == b"2026-01-01"
+    assert {p.name for p in tmp_path.iterdir()} == {"demandes.csv", "logements.csv", "scores.parquet"}
