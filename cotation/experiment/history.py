@@ -75,14 +75,25 @@ def read_history(path: str | Path) -> History:
 
     p = Path(path)
     try:
-        options = pacsv.ConvertOptions(column_types={c: pa.string() for c in COLUMNS}, strings_can_be_null=True)
+        options = pacsv.ConvertOptions(
+            column_types={c: pa.string() for c in COLUMNS}, strings_can_be_null=True
+        )
         table = pacsv.read_csv(str(p), convert_options=options)
     except (OSError, pa.ArrowInvalid) as exc:
-        raise DataError([DataProblem("D163", "<attributions>", f"cannot read the allocation history: {exc}", source=str(p))]) from None
+        raise DataError(
+            [
+                DataProblem(
+                    "D163", "<attributions>", f"cannot read the allocation history: {exc}", source=str(p)
+                )
+            ]
+        ) from None
     missing = [c for c in REQUIRED if c not in table.column_names]
     if missing:
         raise DataError(
-            [DataProblem("D163", c, "missing required column of the allocation history", source=str(p)) for c in missing]
+            [
+                DataProblem("D163", c, "missing required column of the allocation history", source=str(p))
+                for c in missing
+            ]
         )
     cols = {c: table.column(c).to_pylist() for c in table.column_names if c in COLUMNS}
     problems = _check(cols, str(p))
@@ -106,13 +117,22 @@ def _check(cols: dict[str, list[Any]], source: str) -> list[DataProblem]:
     dates = cols["date_attribution"]
     bad_dates = [i for i, v in enumerate(dates) if v is not None and not _is_date(v)]
     if bad_dates:
-        problems.append(_problem("D164", "date_attribution", "expected a date YYYY-MM-DD", bad_dates, dates, source))
+        problems.append(
+            _problem("D164", "date_attribution", "expected a date YYYY-MM-DD", bad_dates, dates, source)
+        )
     if "type_attribution" in cols:
         kinds = cols["type_attribution"]
         bad_kinds = [i for i, v in enumerate(kinds) if v is not None and v not in KINDS]
         if bad_kinds:
             problems.append(
-                _problem("D164", "type_attribution", f"expected one of {', '.join(KINDS)}", bad_kinds, kinds, source)
+                _problem(
+                    "D164",
+                    "type_attribution",
+                    f"expected one of {', '.join(KINDS)}",
+                    bad_kinds,
+                    kinds,
+                    source,
+                )
             )
     if "qpv" in cols:
         flags = cols["qpv"]
@@ -131,7 +151,9 @@ def _is_date(text: str) -> bool:
     return len(text) == 10
 
 
-def _problem(code: str, column: str, message: str, bad: list[int], values: list[Any], source: str) -> DataProblem:
+def _problem(
+    code: str, column: str, message: str, bad: list[int], values: list[Any], source: str
+) -> DataProblem:
     shown = bad[:MAX_ROWS]
     return DataProblem(
         code,

@@ -114,7 +114,9 @@ class Objectives:
         """The threshold for ``year``: the user's amount, the table's for the EPCI (D160 when
         missing), or, without EPCI, the first quartile of the given applications."""
         if self.threshold is not None:
-            return Threshold(self.epci or self.territory, year, self.threshold, self.threshold_source or self.source)
+            return Threshold(
+                self.epci or self.territory, year, self.threshold, self.threshold_source or self.source
+            )
         if self.epci is not None:
             return require_threshold(self.epci, year, load_thresholds(self.thresholds_file))
         rpu = resources_per_uc(batch)
@@ -179,7 +181,9 @@ def load_thresholds(path: str | Path | None = None) -> tuple[Threshold, ...]:
     try:
         text = p.read_text(encoding="utf-8")
     except OSError as exc:
-        raise DataError([DataProblem("D162", "<seuils>", f"cannot read the threshold table: {exc}", source=str(p))]) from None
+        raise DataError(
+            [DataProblem("D162", "<seuils>", f"cannot read the threshold table: {exc}", source=str(p))]
+        ) from None
     return _parse_thresholds(yamlio.load_plain(text), str(p))
 
 
@@ -258,7 +262,9 @@ def load_objectives(path: str | Path) -> Objectives:
     try:
         text = p.read_text(encoding="utf-8")
     except OSError as exc:
-        raise DataError([DataProblem("D161", "<objectifs>", f"cannot read the objectives file: {exc}", source=str(p))]) from None
+        raise DataError(
+            [DataProblem("D161", "<objectifs>", f"cannot read the objectives file: {exc}", source=str(p))]
+        ) from None
     errors = Collector()
     doc = yamlio.load_yaml(text, str(p), errors)
     errors.raise_if_any()
@@ -266,7 +272,7 @@ def load_objectives(path: str | Path) -> Objectives:
     problems: list[DataProblem] = []
     objectives = _objectives(doc, problems, p)
     if problems:
-        raise DataError(problems[:MAX_ROWS * 2])
+        raise DataError(problems[: MAX_ROWS * 2])
     assert objectives is not None
     return objectives
 
@@ -275,16 +281,24 @@ def _objectives(doc: yamlio.Document, problems: list[DataProblem], path: Path) -
     raw = doc.value
 
     def problem(where: tuple[str | int, ...], message: str, hint: str | None = None) -> None:
-        span = doc.span(where)
+        span = doc.key_span(where)
         column = ".".join(map(str, where)) or "<objectifs>"
-        problems.append(DataProblem("D161", column, message, suggestion=hint, source=f"{span.file}:{span.line}:{span.col}"))
+        problems.append(
+            DataProblem(
+                "D161", column, message, suggestion=hint, source=f"{span.file}:{span.line}:{span.col}"
+            )
+        )
 
     if not isinstance(raw, dict):
         problem((), "expected a mapping (territoire, date, epci, seuil_premier_quartile, objectifs)")
         return None
     for key in raw:
         if key not in _KEYS:
-            problem((key,), f"unknown key {key!r} (expected: {', '.join(sorted(_KEYS))})", did_you_mean(str(key), _KEYS))
+            problem(
+                (key,),
+                f"unknown key {key!r} (expected: {', '.join(sorted(_KEYS))})",
+                did_you_mean(str(key), _KEYS),
+            )
     territory = raw.get("territoire")
     if not isinstance(territory, str) or not territory.strip():
         problem(("territoire",), "territoire: the territory's name is required (a text)")
@@ -317,7 +331,12 @@ def _threshold(raw: Any, problem: Any) -> tuple[float | None, str | None]:
     if raw is None:
         return None, None
     where = ("seuil_premier_quartile",)
-    if not isinstance(raw, dict) or set(raw) - {"montant", "source"} or "montant" not in raw or "source" not in raw:
+    if (
+        not isinstance(raw, dict)
+        or set(raw) - {"montant", "source"}
+        or "montant" not in raw
+        or "source" not in raw
+    ):
         problem(where, "seuil_premier_quartile: expected {montant: € per UC per year, source: the arrêté}")
         return None, None
     amount = raw["montant"]
@@ -351,7 +370,9 @@ def _objective(legal: Objective, raw: Any, problem: Any) -> Objective:
         problem((*where, "minimum"), "minimum: a share between 0 and 1 (0.25 for 25 %)")
         return legal
     basis = raw.get("fondement", legal.legal_basis)
-    return replace(legal, minimum=float(minimum), legal_basis=str(basis), label=str(raw.get("libelle", legal.label)))
+    return replace(
+        legal, minimum=float(minimum), legal_basis=str(basis), label=str(raw.get("libelle", legal.label))
+    )
 
 
 # -- priority publics ------------------------------------------------------------------------------------
@@ -389,7 +410,9 @@ def _same_fields(batch: Batch, catalogue: Catalogue) -> Batch:
             continue
         old = batch.catalogue.get(f.name)
         same = old is not None and (old.kind, old.values, old.width) == (f.kind, f.values, f.width)
-        columns[f.name] = batch.columns[f.name] if same and f.name in batch.columns else absent_column(f, len(batch))
+        columns[f.name] = (
+            batch.columns[f.name] if same and f.name in batch.columns else absent_column(f, len(batch))
+        )
     return Batch(catalogue, batch.ids, columns, batch.source)
 
 

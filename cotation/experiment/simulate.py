@@ -164,7 +164,9 @@ def vacancy_months(dwellings: Batch, firsts: tuple[datetime.date, ...]) -> np.nd
     n, months = len(dwellings), len(firsts) - 1
     out = np.full(n, -1, np.int64)
     col = dwellings.columns.get("date_liberation")
-    dated = np.zeros(n, bool) if col is None else (np.ones(n, bool) if col.valid is None else col.valid.copy())
+    dated = (
+        np.zeros(n, bool) if col is None else (np.ones(n, bool) if col.valid is None else col.valid.copy())
+    )
     if col is not None and dated.any():
         bounds = np.array([day_number(d) for d in firsts], np.int64)
         month = np.searchsorted(bounds, col.values[dated], "right") - 1
@@ -217,7 +219,9 @@ class _State:
             columns = dict(self.apps.columns)
             columns["nb_refus_propositions"] = _column(self.refusal_count, self.refusal_count_ok)
             columns["date_dernier_refus"] = _column(self.refusal_date, self.refusal_date_ok)
-            base = Batch(self.apps.catalogue, self.apps.ids, columns, self.apps.source, self.apps.ignored_columns)
+            base = Batch(
+                self.apps.catalogue, self.apps.ids, columns, self.apps.source, self.apps.ignored_columns
+            )
         else:
             base = self.apps
         return base.take(rows)
@@ -340,13 +344,20 @@ def figures(allocs: list[Allocation], f: Facts, objectives: Objectives) -> Figur
     prio, quart = f.priority[a], f.quartile[a]
     known = f.qpv_known[d]
     inside, outside = known & f.qpv[d], known & ~f.qpv[d]
-    p, q1, q234 = (objectives.get(k).minimum for k in ("publics_prioritaires", "premier_quartile_hors_qpv", "autres_quartiles_en_qpv"))
+    p, q1, q234 = (
+        objectives.get(k).minimum
+        for k in ("publics_prioritaires", "premier_quartile_hors_qpv", "autres_quartiles_en_qpv")
+    )
     shares = [Share("publics_prioritaires", "", int(prio.sum()), len(a), p)]
     for holder in sorted(set(f.holder[d].tolist())):
         mine = f.holder[d] == holder
         shares.append(Share("publics_prioritaires", str(holder), int(prio[mine].sum()), int(mine.sum()), p))
-    shares.append(Share("premier_quartile_hors_qpv", "", int((quart[outside] == 1).sum()), int(outside.sum()), q1))
-    shares.append(Share("autres_quartiles_en_qpv", "", int((quart[inside] > 1).sum()), int(inside.sum()), q234))
+    shares.append(
+        Share("premier_quartile_hors_qpv", "", int((quart[outside] == 1).sum()), int(outside.sum()), q1)
+    )
+    shares.append(
+        Share("autres_quartiles_en_qpv", "", int((quart[inside] > 1).sum()), int(inside.sum()), q234)
+    )
     waits = tuple(((days - f.filed[a]) / 30.436875).round(2).tolist())
     return Figures(len(a), tuple(shares), waits)
 
@@ -378,6 +389,7 @@ class Simulation:
     data: str  # what the applications and dwellings were
     apps: Batch = field(repr=False)
     dwelling_batch: Batch = field(repr=False)
+    backtests: tuple[Any, ...] = ()  # one Backtest per grid when a real history was given
 
     def history(self, run: int = 0) -> dict[str, list[Any]]:
         """The allocations of ``runs[run]`` in the allocation-history format (:mod:`.history`)."""
@@ -398,6 +410,7 @@ class Simulation:
                 "source": self.facts.threshold.source,
             },
             "grilles": [_run_dict(r) for r in self.runs],
+            "retro_tests": [b.to_dict() for b in self.backtests],
         }
 
     def to_json(self) -> str:
@@ -408,7 +421,7 @@ class Simulation:
     def _repr_html_(self) -> str:
         from .pages import simulation_page
 
-        return simulation_page(self, standalone=False)
+        return simulation_page(self, standalone=False, backtests=self.backtests)
 
 
 def _run_dict(run: GridRun) -> dict[str, Any]:
@@ -419,7 +432,10 @@ def _run_dict(run: GridRun) -> dict[str, Any]:
         "empreinte": r.grid_hash,
         "moteur": r.engine,
         "periode": run.period.to_dict(),
-        "par_mois": [{"mois": r.months[i].isoformat(), "offerts": int(r.vacancies[i]), **f.to_dict()} for i, f in enumerate(run.per_month)],
+        "par_mois": [
+            {"mois": r.months[i].isoformat(), "offerts": int(r.vacancies[i]), **f.to_dict()}
+            for i, f in enumerate(run.per_month)
+        ],
         "non_attribues": r.unallocated,
         "hors_periode": r.outside_period,
         "refus": r.refusals,
@@ -429,7 +445,10 @@ def _run_dict(run: GridRun) -> dict[str, Any]:
 def history_rows(allocs: list[Allocation], apps: Batch, dwellings: Batch) -> dict[str, list[Any]]:
     a = np.array([x.application for x in allocs], np.int64)
     d = np.array([x.dwelling for x in allocs], np.int64)
-    out: dict[str, list[Any]] = {"numero_unique": [str(x) for x in apps.ids[a]], "logement": [str(x) for x in dwellings.ids[d]]}
+    out: dict[str, list[Any]] = {
+        "numero_unique": [str(x) for x in apps.ids[a]],
+        "logement": [str(x) for x in dwellings.ids[d]],
+    }
     out["date_attribution"] = [x.date.isoformat() for x in allocs]
     for name in ("reservataire", "commune", "qpv", "financement", "typologie"):
         out[name] = _labels(dwellings, name, d)
@@ -446,9 +465,14 @@ def _labels(batch: Batch, name: str, rows: np.ndarray) -> list[Any]:
     ok = np.ones(len(rows), bool) if col.valid is None else col.valid[rows]
     values = col.values[rows]
     if f.values:
-        return [f.values[int(v)] if k and v >= 0 else None for v, k in zip(values.tolist(), ok.tolist(), strict=True)]
+        return [
+            f.values[int(v)] if k and v >= 0 else None
+            for v, k in zip(values.tolist(), ok.tolist(), strict=True)
+        ]
     if f.kind.value == "bool":
-        return ["true" if v else "false" if k else None for v, k in zip(values.tolist(), ok.tolist(), strict=True)]
+        return [
+            "true" if v else "false" if k else None for v, k in zip(values.tolist(), ok.tolist(), strict=True)
+        ]
     if f.kind.value == "commune":
         return [f"{int(v):05d}" if k else None for v, k in zip(values.tolist(), ok.tolist(), strict=True)]
     return [v if k else None for v, k in zip(values.tolist(), ok.tolist(), strict=True)]
@@ -464,13 +488,14 @@ def simulate_grids(
     objectives: Objectives | None = None,
     policy: Policy | None = None,
     engine: str = "compiled",
+    history: Any = None,
 ) -> Simulation:
-    """Replay the period under each grid (one, or two side by side) and measure it."""
+    """Replay the period under each grid (one, or two side by side) and measure it; with ``history``
+    (a path to an allocation history), also back-test each grid on those real allocations."""
     start = as_date(date_debut)
     objectives = objectives or LEGAL_DEFAULTS
     policy = policy or Policy()
     first = grids[0]
-    assert first.match is not None or True
     apps = as_applications(applications, first.catalogue, start)
     if first.match is None:
         raise ValueError(f"grid '{first.meta.id}' has no match part: it cannot allocate dwellings")
@@ -480,9 +505,19 @@ def simulate_grids(
     for grid in grids:
         r = replay(grid, apps.with_catalogue(grid.catalogue), dw, start, months, policy, engine)
         period = figures(r.allocations, f, objectives)
-        per_month = tuple(figures([x for x in r.allocations if x.month == i], f, objectives) for i in range(months))
+        per_month = tuple(
+            figures([x for x in r.allocations if x.month == i], f, objectives) for i in range(months)
+        )
         runs.append(GridRun(replay=r, period=period, per_month=per_month))
+    backtests: tuple[Any, ...] = ()
+    if history is not None:
+        from .backtest import backtest
+        from .history import read_history
+
+        past = read_history(history)
+        backtests = tuple(backtest(g, apps.with_catalogue(g.catalogue), dw, past, engine) for g in grids)
     return Simulation(
+        backtests=backtests,
         runs=tuple(runs),
         objectives=objectives,
         facts=f,
