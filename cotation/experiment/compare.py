@@ -24,7 +24,15 @@ from ..grid import ir
 from ..scoring.engine import check_engine, score_batch
 from ..scoring.positions import positions_of
 from ..scoring.scores import Scores
-from .objectives import LEGAL_DEFAULTS, Objectives, Threshold, priority_publics, quartiles, resources_per_uc
+from .objectives import (
+    LEGAL_DEFAULTS,
+    adapt,
+    Objectives,
+    Threshold,
+    priority_publics,
+    quartiles,
+    resources_per_uc,
+)
 from .stats import kendall, spearman
 
 MOVERS = 10  # winners and losers shown
@@ -173,7 +181,7 @@ def compare_grids(
         raise ValueError(f"top must be at least 1, got {top}")
     day = as_date(date_calcul)
     apps_a = as_applications(applications, grid_a.catalogue, day)
-    apps_b = apps_a.with_catalogue(grid_b.catalogue)
+    apps_b = adapt(apps_a, grid_b.catalogue)
     sa = score_batch(grid_a, apps_a, day, engine=engine, breakdown=True)
     sb = score_batch(grid_b, apps_b, day, engine=engine, breakdown=True)
     n = len(apps_a)

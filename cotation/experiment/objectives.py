@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from ..data.batch import Batch, absent_column
+from ..data.batch import Batch, Column, absent_column
 from ..errors import MAX_ROWS, Collector, DataError, DataProblem, did_you_mean
 from ..grid import yamlio
 from ..grid.catalogue import Catalogue, Kind
@@ -40,6 +40,7 @@ __all__ = [
     "Objective",
     "Objectives",
     "Threshold",
+    "adapt",
     "load_objectives",
     "load_thresholds",
     "quartiles",
@@ -397,23 +398,38 @@ def priority_publics(batch: Batch, day: datetime.date) -> Publics:
     from ..scoring.engine import score_batch
 
     grid = _publics_grid()
-    scores = score_batch(grid, _same_fields(batch, grid.catalogue), day, engine="reference")
+    scores = score_batch(grid, adapt(batch, grid.catalogue), day, engine="reference")
     return Publics(scores.flag_ids, tuple(p.label for p in grid.priorities), scores.flags)
 
 
-def _same_fields(batch: Batch, catalogue: Catalogue) -> Batch:
-    """``batch`` under ``catalogue``: the fields both define alike, the others absent (a grid's own
-    values of ``justificatifs_verifies`` do not concern the publics)."""
+def adapt(batch: Batch, catalogue: Catalogue) -> Batch:
+    """``batch`` under another grid's ``catalogue``: the fields both define alike are kept; a set
+    defined differently (``justificatifs_verifies`` lists each grid's own criteria) keeps the values
+    the other also has, by name; any other field is absent."""
     columns = {}
     for f in catalogue:
         if f.kind is Kind.ID:
             continue
         old = batch.catalogue.get(f.name)
-        same = old is not None and (old.kind, old.values, old.width) == (f.kind, f.values, f.width)
-        columns[f.name] = (
-            batch.columns[f.name] if same and f.name in batch.columns else absent_column(f, len(batch))
-        )
+        col = batch.columns.get(f.name)
+        if old is None or col is None or (old.kind, old.width) != (f.kind, f.width):
+            columns[f.name] = absent_column(f, len(batch))
+        elif old.values == f.values:
+            columns[f.name] = col
+        elif f.kind is Kind.SET:
+            columns[f.name] = _recode_set(old.values, f.values, col)
+        else:
+            columns[f.name] = absent_column(f, len(batch))
     return Batch(catalogue, batch.ids, columns, batch.source)
+
+
+def _recode_set(old: tuple[str, ...], new: tuple[str, ...], col: Column) -> Column:
+    values = np.zeros(len(col.values), np.uint64)
+    for k, name in enumerate(old):
+        if name in new:
+            hit = (col.values >> np.uint64(k)) & np.uint64(1)
+            values |= hit.astype(np.uint64) << np.uint64(new.index(name))
+    return Column(values, col.valid)
 
 
 @cache

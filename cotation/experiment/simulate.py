@@ -29,7 +29,15 @@ from ..dates import as_date, day_number
 from ..grid import ir
 from ..match.pool import prepare_pool
 from ..scoring.engine import check_engine
-from .objectives import LEGAL_DEFAULTS, Objectives, Threshold, priority_publics, quartiles, resources_per_uc
+from .objectives import (
+    LEGAL_DEFAULTS,
+    adapt,
+    Objectives,
+    Threshold,
+    priority_publics,
+    quartiles,
+    resources_per_uc,
+)
 
 MUTATION_SITUATION = "locataire_hlm"  # a social tenant moving: a mutation, else a first access
 
@@ -503,7 +511,7 @@ def simulate_grids(
     f = facts(apps, dw, start, objectives)
     runs = []
     for grid in grids:
-        r = replay(grid, apps.with_catalogue(grid.catalogue), dw, start, months, policy, engine)
+        r = replay(grid, adapt(apps, grid.catalogue), dw, start, months, policy, engine)
         period = figures(r.allocations, f, objectives)
         per_month = tuple(
             figures([x for x in r.allocations if x.month == i], f, objectives) for i in range(months)
@@ -515,7 +523,7 @@ def simulate_grids(
         from .history import read_history
 
         past = read_history(history)
-        backtests = tuple(backtest(g, apps.with_catalogue(g.catalogue), dw, past, engine) for g in grids)
+        backtests = tuple(backtest(g, adapt(apps, g.catalogue), dw, past, engine) for g in grids)
     return Simulation(
         backtests=backtests,
         runs=tuple(runs),
