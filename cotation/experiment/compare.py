@@ -130,6 +130,12 @@ class Comparison:
         )
         return frame
 
+    def to_html(self) -> str:
+        """The comparison page (French, printable, SVG charts)."""
+        from .pages import comparison_page
+
+        return comparison_page(self)
+
     def _repr_html_(self) -> str:
         from .pages import comparison_page
 

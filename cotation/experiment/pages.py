@@ -392,14 +392,6 @@ def th_text(s: Simulation) -> str:
 
 
 def write_result(result: Comparison | Simulation, path: str | Path) -> None:
-    """A comparison or a simulation to ``path``: a page (.html) or its figures (.json)."""
-    from .compare import Comparison
-
+    """A comparison or a simulation to ``path``: its page (.html) or its figures (.json)."""
     p = Path(path)
-    if p.suffix.lower() == ".json":
-        text = result.to_json()
-    elif isinstance(result, Comparison):
-        text = comparison_page(result)
-    else:
-        text = simulation_page(result, backtests=result.backtests)
-    p.write_text(text, encoding="utf-8")
+    p.write_text(result.to_json() if p.suffix.lower() == ".json" else result.to_html(), encoding="utf-8")

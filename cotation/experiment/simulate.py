@@ -426,6 +426,12 @@ class Simulation:
 
         return json.dumps(self.to_dict(), ensure_ascii=False, indent=2)
 
+    def to_html(self) -> str:
+        """The simulation page (French, printable, SVG charts), with the back-tests if any."""
+        from .pages import simulation_page
+
+        return simulation_page(self, backtests=self.backtests)
+
     def _repr_html_(self) -> str:
         from .pages import simulation_page
 
