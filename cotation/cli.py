@@ -617,6 +617,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print("\n" + "\n\n".join(texts))
     if grid.match is not None:
         _demo_rank(grid, batch, scores, args, out, steps)
+        _demo_simulate(grid, batch, args, steps)
     print("\ntimings:\n" + steps.report())
     return EXIT_OK
 
@@ -660,6 +661,22 @@ def _demo_rank(
         with steps.step("applicant's view of its first candidate"):
             letter = views.applicant_text(views.applicant_view(grid, scores, batch, best))
         print("\n" + letter)
+
+
+DEMO_VACANCIES = 60
+
+
+def _demo_simulate(grid: Grid, batch: Any, args: argparse.Namespace, steps: Steps) -> None:
+    """A simulated year of allocations against the legal objectives, on one screen."""
+    from .data.generate import generate_dwellings
+    from .experiment.pages import simulation_text
+
+    dwellings = generate_dwellings(DEMO_VACANCIES, seed=args.seed, vacancies_from=args.date)
+    with steps.step(f"simulate a year: {DEMO_VACANCIES} vacancies, compiled engine"):
+        sim = api.simulate(
+            grid, batch, dwellings, date_debut=args.date, months=12, refusal=0.2, seed=args.seed
+        )
+    print("\n" + simulation_text(sim))
 
 
 # -- experimentation: compare, simulate (issue 14) ---------------------------------------------------

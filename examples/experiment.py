@@ -43,7 +43,8 @@ def main() -> None:
     for objective in ("publics_prioritaires", "premier_quartile_hors_qpv", "autres_quartiles_en_qpv"):
         share = period.share(objective)
         print(
-            f"{objective}: {share.count}/{share.of} (minimum {share.minimum:.0%}): {'met' if share.met else 'not met'}"
+            f"{objective}: {share.count}/{share.of} (minimum {share.minimum:.0%}): "
+            f"{'met' if share.met else 'not met'}"
         )
     print(f"pages in {out}")
 

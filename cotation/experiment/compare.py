@@ -26,9 +26,9 @@ from ..scoring.positions import positions_of
 from ..scoring.scores import Scores
 from .objectives import (
     LEGAL_DEFAULTS,
-    adapt,
     Objectives,
     Threshold,
+    adapt,
     priority_publics,
     quartiles,
     resources_per_uc,

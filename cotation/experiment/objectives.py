@@ -389,7 +389,8 @@ class Publics:
 
     @property
     def any(self) -> np.ndarray:
-        return self.flags.any(axis=1) if self.flags.shape[1] else np.zeros(len(self.flags), bool)
+        out: np.ndarray = self.flags.any(axis=1) if self.flags.shape[1] else np.zeros(len(self.flags), bool)
+        return out
 
 
 def priority_publics(batch: Batch, day: datetime.date) -> Publics:

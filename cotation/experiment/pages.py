@@ -3,6 +3,8 @@ JavaScript) and the one-screen text summary of a simulation (``make demo``)."""
 
 from __future__ import annotations
 
+import functools
+import operator
 from html import escape
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -247,20 +249,37 @@ def _objectives_table(s: Simulation) -> str:
             sh = r.period.share(key)
             row += [f"{_pct(sh.share)} ({sh.count} / {sh.of})", _verdict(sh)]
         rows.append(row)
-    extra = [["Attributions", ""] + sum([[str(r.period.allocations), ""] for r in s.runs], [])]
+    extra = [
+        [
+            "Attributions",
+            "",
+            *functools.reduce(operator.iadd, [[str(r.period.allocations), ""] for r in s.runs], []),
+        ]
+    ]
     extra.append(
-        ["Attente des ménages logés (moyenne, médiane ; mois)", ""]
-        + sum([[f"{_num(r.period.mean_wait)} ; {_num(r.period.median_wait)}", ""] for r in s.runs], [])
+        [
+            "Attente des ménages logés (moyenne, médiane ; mois)",
+            "",
+            *functools.reduce(
+                operator.iadd,
+                [[f"{_num(r.period.mean_wait)} ; {_num(r.period.median_wait)}", ""] for r in s.runs],
+                [],
+            ),
+        ]
     )
     extra.append(
-        ["Logements restés vacants / hors période / refus", ""]
-        + sum(
-            [
-                [f"{r.replay.unallocated} / {r.replay.outside_period} / {r.replay.refusals}", ""]
-                for r in s.runs
-            ],
-            [],
-        )
+        [
+            "Logements restés vacants / hors période / refus",
+            "",
+            *functools.reduce(
+                operator.iadd,
+                [
+                    [f"{r.replay.unallocated} / {r.replay.outside_period} / {r.replay.refusals}", ""]
+                    for r in s.runs
+                ],
+                [],
+            ),
+        ]
     )
     return _table(head, rows + extra)
 
@@ -274,7 +293,10 @@ def _holders_table(s: Simulation) -> str:
             if sh.objective == "publics_prioritaires" and sh.group
         }
     )
-    head = ["réservataire"] + sum([[f"{r.replay.grid_id} : part", "verdict"] for r in s.runs], [])
+    head = [
+        "réservataire",
+        *functools.reduce(operator.iadd, [[f"{r.replay.grid_id} : part", "verdict"] for r in s.runs], []),
+    ]
     rows = []
     for h in holders:
         row = [escape(h)]

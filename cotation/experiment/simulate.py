@@ -31,9 +31,9 @@ from ..match.pool import prepare_pool
 from ..scoring.engine import check_engine
 from .objectives import (
     LEGAL_DEFAULTS,
-    adapt,
     Objectives,
     Threshold,
+    adapt,
     priority_publics,
     quartiles,
     resources_per_uc,
