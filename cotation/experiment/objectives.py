@@ -389,8 +389,9 @@ class Publics:
 
     @property
     def any(self) -> np.ndarray:
-        out: np.ndarray = self.flags.any(axis=1) if self.flags.shape[1] else np.zeros(len(self.flags), bool)
-        return out
+        if not self.flags.shape[1]:
+            return np.zeros(len(self.flags), bool)
+        return np.asarray(self.flags.any(axis=1), bool)
 
 
 def priority_publics(batch: Batch, day: datetime.date) -> Publics:
