@@ -68,7 +68,7 @@ class Backtest:
             (label, sum(1 for r in ranks if r >= lo and (hi is None or r <= hi))) for label, lo, hi in BUCKETS
         ]
         out.append(("non éligible", sum(1 for d in self.decisions if d.status == "non_eligible")))
-        out.append((f"au-delà du rang {DEPTH}", sum(1 for d in self.decisions if d.status == "au_dela")))
+        out.append((f"> {DEPTH}", sum(1 for d in self.decisions if d.status == "au_dela")))
         return out
 
     @property

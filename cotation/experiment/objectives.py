@@ -119,7 +119,7 @@ class Objectives:
                 self.epci or self.territory, year, self.threshold, self.threshold_source or self.source
             )
         if self.epci is not None:
-            return require_threshold(self.epci, year, load_thresholds(self.thresholds_file))
+            return require_threshold(self.epci, year, load_thresholds(self.thresholds_file), self.source)
         rpu = resources_per_uc(batch)
         amount = float(np.quantile(rpu, 0.25, method="inverted_cdf")) if len(rpu) else 0.0
         return Threshold(
@@ -225,7 +225,9 @@ def _table_problem(where: str, index: int, message: str) -> DataError:
     return DataError([DataProblem("D162", f"tables[{index}]", message, source=where)])
 
 
-def require_threshold(epci: str, year: int, rows: tuple[Threshold, ...]) -> Threshold:
+def require_threshold(
+    epci: str, year: int, rows: tuple[Threshold, ...], source: str | None = None
+) -> Threshold:
     """The threshold of ``epci`` (name as in the arrêté, case ignored) for ``year``; D160 otherwise."""
     key = epci.casefold()
     for row in rows:
@@ -246,6 +248,7 @@ def require_threshold(epci: str, year: int, rows: tuple[Threshold, ...]) -> Thre
                 values=(str(year),),
                 count=1,
                 suggestion=did_you_mean(epci, known) if not years else None,
+                source=source,
             )
         ]
     )

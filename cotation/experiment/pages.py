@@ -175,10 +175,12 @@ def _movers(movers: tuple[Mover, ...]) -> str:
         return "<p>Aucune.</p>"
     rows = []
     for m in movers:
-        why = "; ".join(f"{escape(lbl)} {p:+d} → {q:+d}" for _, lbl, p, q in m.criteria[:4]) or "départage"
+        why = "; ".join(f"{escape(lbl)} {p:+d} → {q:+d}" for _, lbl, p, q in m.criteria[:4]) or (
+            "mêmes points : d'autres demandes ont changé de place"
+        )
         rows.append([escape(m.numero_unique), str(m.rank_a), str(m.rank_b), f"{m.gain:+d}", why])
     return _table(
-        ["demande", "rang A", "rang B", "places", "critères qui l'ont déplacée (points A → B)"], rows, 1
+        ["demande", "rang A", "rang B", "places", "critères qui l'ont déplacée (points A → B)"], rows, 1, (4,)
     )
 
 
@@ -298,8 +300,9 @@ def _holders_table(s: Simulation) -> str:
         *functools.reduce(operator.iadd, [[f"{r.replay.grid_id} : part", "verdict"] for r in s.runs], []),
     ]
     rows = []
+    field = s.dwelling_batch.catalogue["reservataire"]
     for h in holders:
-        row = [escape(h)]
+        row = [escape(field.label_of(h) if h in field.values else "Non renseigné")]
         for r in s.runs:
             found = [sh for sh in r.period.shares if sh.objective == "publics_prioritaires" and sh.group == h]
             row += (
