@@ -214,6 +214,24 @@ def test_tiny_stock_simulation_by_hand(stock: Any) -> None:
     assert rows["qpv"] == ["false", "true", "false", "true"] and rows["reservataire"][1] == "bailleur"
 
 
+def test_two_grids_side_by_side(stock: Any) -> None:
+    grid, apps, dws = stock
+    grid_b = cotation.parse_grid(MINI_B, "mini-b.yaml")
+    sim = cotation.simulate(
+        grid, apps, dws, date_debut=DAY, months=2, objectives=THRESHOLD, compare=grid_b, engine="reference"
+    )
+    a, b = (r.replay for r in sim.runs)
+    assert (a.grid_id, b.grid_id) == ("mini", "mini-b")
+    # without DALO points, B ranks by seniority only: month 0, L1 gets A2 A3 A4 (houses A2), L2 gets
+    # A5 A6 A1 (houses A5); month 1, L3 gets A3 A4 A6 (houses A3), L4 what is left: A1
+    assert [str(apps.ids[x.application]) for x in b.allocations] == ["A2", "A5", "A3", "A1"]
+    holder = sim.runs[1].period.share("publics_prioritaires", "bailleur")
+    assert (holder.count, holder.of) == (1, 2) and sim.runs[1].period.share("publics_prioritaires").count == 1
+    page = sim.to_html()
+    assert page.count("mini-b : part") == 2 and "mini : part" in page  # objectives and holders tables
+    assert [g["grille"] for g in json.loads(sim.to_json())["grilles"]] == ["mini", "mini-b"]
+
+
 def test_one_candidate_per_dwelling(stock: Any) -> None:
     grid, apps, dws = stock
     sim = cotation.simulate(

@@ -48,12 +48,14 @@ def _num(x: float | None, digits: int = 1) -> str:
     return "—" if x is None else f"{x:.{digits}f}".replace(".", ",")
 
 
-def _table(head: list[str], rows: list[list[str]], numeric_from: int = 1) -> str:
+def _table(head: list[str], rows: list[list[str]], numeric_from: int = 1, text: tuple[int, ...] = ()) -> str:
+    """Columns from ``numeric_from`` on are right-aligned, except those of ``text``."""
     h = "".join(f"<th>{escape(c)}</th>" for c in head)
     body = "".join(
         "<tr>"
         + "".join(
-            f'<td class="n">{c}</td>' if j >= numeric_from else f"<td>{c}</td>" for j, c in enumerate(r)
+            f'<td class="n">{c}</td>' if j >= numeric_from and j not in text else f"<td>{c}</td>"
+            for j, c in enumerate(r)
         )
         + "</tr>"
         for r in rows
@@ -324,18 +326,37 @@ def _months_table(s: Simulation) -> str:
     head = ["mois"]
     for r in s.runs:
         g = r.replay.grid_id
-        head += [f"{g} : attributions", "publics prioritaires", "Q1 hors QPV", "Q2-Q4 en QPV"]
+        head += [
+            f"{g} : attributions",
+            "publics prioritaires",
+            "Q1 hors QPV",
+            "Q2-Q4 en QPV",
+            "attente médiane (mois)",
+        ]
     rows = []
     for i, first in enumerate(s.runs[0].replay.months):
         row = [first.isoformat()]
         for r in s.runs:
             f: Figures = r.per_month[i]
-            row += [str(f.allocations)] + [
-                _pct(f.share(k).share)
+            row += [str(f.allocations)]
+            row += [
+                _mark(f.share(k))
                 for k in ("publics_prioritaires", "premier_quartile_hors_qpv", "autres_quartiles_en_qpv")
             ]
+            row.append(_num(f.median_wait))
         rows.append(row)
-    return _table(head, rows)
+    return _table(head, rows) + (
+        '<p class="muted">Chaque mois : part des attributions du mois, ✓ au-dessus du minimum annuel, '
+        "✗ en dessous (l'objectif porte sur l'année).</p>"
+    )
+
+
+def _mark(share: Share) -> str:
+    if share.met is None:
+        return "—"
+    return (
+        f'{_pct(share.share)} <span class="{"ok" if share.met else "ko"}">{"✓" if share.met else "✗"}</span>'
+    )
 
 
 def backtest_section(bt: Backtest) -> str:
