@@ -26,6 +26,7 @@ from cotation.experiment import objectives as obj
 from cotation.experiment.history import read_history, write_history
 from cotation.experiment.simulate import add_months
 from cotation.experiment.stats import average_ranks, kendall, spearman
+from cotation.scoring.reference import Env
 
 ROOT = Path(__file__).resolve().parent.parent
 DAY = datetime.date(2026, 1, 1)
@@ -142,14 +143,15 @@ def test_quartiles_and_resources_per_uc(stock: Any) -> None:
     assert (obj.quartiles(rpu, 8000.0) > 1).sum() == 4
 
 
-def test_resources_per_uc_uses_the_prelude_scale() -> None:
+def test_resources_per_uc_is_the_predefined_variable() -> None:
     grid = cotation.parse_grid(
-        "id: uc\ntitle: UC\ncriteria:\n  - {id: uc, label: UC, points: round(100 * unites_consommation)}\n"
+        "id: uc\ntitle: UC\ncriteria:\n"
+        "  - {id: uc, label: UC, when: ressources_annuelles_uc > 9000, points: 1}\n"
     )
     apps = cotation.generate_applications(300, seed=5, date_calcul=DAY, catalogue=grid.catalogue)
-    uc = cotation.score(grid, apps, DAY, engine="reference").total
-    monthly = np.nan_to_num(apps.column("ressources_mensuelles").values.astype(float))
-    assert np.allclose(obj.resources_per_uc(apps) * uc / 100, monthly * 12, rtol=0.01, atol=1e-6)
+    env = Env(grid, apps, DAY).compute(list(grid.variables))
+    got = env.vars["ressources_annuelles_uc"]
+    assert got.ok.all() and np.allclose(obj.resources_per_uc(apps), got.v, rtol=1e-12)
 
 
 def test_shipped_threshold_and_missing_year_is_d160() -> None:
@@ -311,6 +313,41 @@ match:
   criteria:
     - {id: premier, label: Premier souhait, when: rang_commune == 1, points: 20}
 """
+
+
+@pytest.mark.parametrize(
+    ("body", "code", "column", "rows"),
+    [
+        ("numero_unique,date_attribution\nA1,2026-01-01\n", "D163", "logement", ()),
+        (
+            "numero_unique,logement,date_attribution\nA1,L1,2026-01-01\nA2,L2,2026-13-01\n",
+            "D164",
+            "date_attribution",
+            ("line 3",),
+        ),
+        ("numero_unique,logement,date_attribution,qpv\nA1,L1,2026-01-01,oui\n", "D164", "qpv", ("line 2",)),
+        ("numero_unique,logement,date_attribution\nA9,L1,2026-01-01\n", "D165", "numero_unique", ("line 2",)),
+        ("numero_unique,logement,date_attribution\nA1,L7,2026-01-01\n", "D165", "logement", ("line 2",)),
+        (
+            "numero_unique,logement,date_attribution\nA1,L1,2019-06-01\n",
+            "D166",
+            "date_attribution",
+            ("line 2",),
+        ),
+    ],
+)
+def test_history_errors_name_column_and_rows(
+    stock: Any, tmp_path: Path, body: str, code: str, column: str, rows: tuple[str, ...]
+) -> None:
+    grid, apps, dws = stock
+    path = tmp_path / "attributions.csv"
+    path.write_text(body, encoding="utf-8")
+    with pytest.raises(DataError) as exc:
+        cotation.simulate(
+            grid, apps, dws, date_debut=DAY, months=1, objectives=THRESHOLD, history=path, engine="reference"
+        )
+    p = exc.value.problems[0]
+    assert (p.code, p.column, p.rows, p.source) == (code, column, rows, str(path))
 
 
 def test_compiled_and_reference_simulations_agree() -> None:

@@ -138,9 +138,10 @@ LEGAL_DEFAULTS = Objectives("Objectifs légaux", None, LEGAL_OBJECTIVES)
 
 
 def resources_per_uc(batch: Batch) -> np.ndarray:
-    """Yearly resources per consumption unit (€/UC/year): ``ressources_mensuelles`` x 12 divided by the
-    OECD-modified scale of the predefined variable ``unites_consommation`` (1 for the first adult,
-    0.5 per other person aged 14 or more, 0.3 per child under 14). Missing resources count as 0."""
+    """Yearly resources per consumption unit (€/UC/year), the predefined variable
+    ``ressources_annuelles_uc`` computed directly (tested equal): ``ressources_mensuelles`` x 12
+    divided by ``unites_consommation`` (OECD-modified scale: 1 for the first adult, 0.5 per other
+    person aged 14 or more, 0.3 per child under 14). ``ressources_mensuelles`` is required."""
     persons = batch.column("nb_personnes").values.astype(np.float64)
     kids_col = batch.column("nb_enfants_moins_14")
     kids = kids_col.values.astype(np.float64)
