@@ -24,7 +24,7 @@ from cotation.cli import main
 from cotation.errors import DataError
 from cotation.experiment import objectives as obj
 from cotation.experiment.history import read_history, write_history
-from cotation.experiment.simulate import add_months
+from cotation.experiment.simulate import add_months, vacancy_months
 from cotation.experiment.stats import average_ranks, kendall, spearman
 from cotation.scoring.reference import Env
 
@@ -125,6 +125,17 @@ def test_kendall_equals_counting_pairs() -> None:
         n0 = n * (n - 1) // 2
         want = (c - d) / np.sqrt((n0 - ta) * (n0 - tb)) if ta < n0 and tb < n0 else np.nan
         assert kendall(a, b) == pytest.approx(want, nan_ok=True)
+
+
+def test_vacancy_months() -> None:
+    rows = [
+        {**DWELLINGS[0], "identifiant": f"V{i}", "date_liberation": d}
+        for i, d in enumerate([None, "2026-03-31", None, "2025-12-31", None, "2026-04-01", None])
+    ]
+    dws = cotation.Batch.from_rows(rows, cotation.dwelling_catalogue())
+    firsts = tuple(add_months(DAY, i) for i in range(4))  # 3 months: January to March
+    # dated: March, before the period (-1), after it (-1); the 4 undated spread: months 0, 0, 1, 2
+    assert vacancy_months(dws, firsts).tolist() == [0, 2, 0, -1, 1, -1, 2]
 
 
 def test_add_months_follows_article_641() -> None:
