@@ -24,15 +24,8 @@ from ..grid import ir
 from ..scoring.engine import check_engine, score_batch
 from ..scoring.positions import positions_of
 from ..scoring.scores import Scores
-from .objectives import (
-    LEGAL_DEFAULTS,
-    Objectives,
-    Threshold,
-    adapt,
-    priority_publics,
-    quartiles,
-    resources_per_uc,
-)
+from .objectives import LEGAL_DEFAULTS, Objectives, Threshold, quartiles, resources_per_uc
+from .publics import adapt, priority_publics
 from .stats import kendall, spearman
 
 MOVERS = 10  # winners and losers shown

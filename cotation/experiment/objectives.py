@@ -16,7 +16,8 @@ The first-quartile threshold (€ per UC per year) is fixed yearly per EPCI by a
 table ``cotation/resources/quartiles.yaml`` holds the figures whose source is known, a user may
 supply another table or the amount itself, and a missing EPCI or year is error D160, never a guess.
 Without any EPCI, the threshold is computed from the applications given, as the arrêté computes it
-from the SNE (the first quartile of resources per UC), and every page says so.
+from the SNE (the first quartile of resources per UC), and every page says so. Who is a priority
+public is :mod:`cotation.experiment.publics`.
 """
 
 from __future__ import annotations
@@ -30,17 +31,15 @@ from typing import Any
 
 import numpy as np
 
-from ..data.batch import Batch, Column, absent_column
+from ..data.batch import Batch
 from ..errors import MAX_ROWS, Collector, DataError, DataProblem, did_you_mean
 from ..grid import yamlio
-from ..grid.catalogue import Catalogue, Kind
 
 __all__ = [
     "LEGAL_DEFAULTS",
     "Objective",
     "Objectives",
     "Threshold",
-    "adapt",
     "load_objectives",
     "load_thresholds",
     "quartiles",
@@ -378,75 +377,3 @@ def _objective(legal: Objective, raw: Any, problem: Any) -> Objective:
     return replace(
         legal, minimum=float(minimum), legal_basis=str(basis), label=str(raw.get("libelle", legal.label))
     )
-
-
-# -- priority publics ------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Publics:
-    """Which applications belong to a priority public (the shipped pool ``publics-prioritaires.yaml``)."""
-
-    ids: tuple[str, ...]
-    labels: tuple[str, ...]
-    flags: np.ndarray  # N x K
-
-    @property
-    def any(self) -> np.ndarray:
-        if not self.flags.shape[1]:
-            return np.zeros(len(self.flags), bool)
-        return np.asarray(self.flags.any(axis=1), bool)
-
-
-def priority_publics(batch: Batch, day: datetime.date) -> Publics:
-    """DALO and the L441-1 publics of each application, by the conditions of the shipped pool
-    ``publics-prioritaires.yaml`` (the same for every grid compared), with the reference engine."""
-    from ..scoring.engine import score_batch
-
-    grid = _publics_grid()
-    scores = score_batch(grid, adapt(batch, grid.catalogue), day, engine="reference")
-    return Publics(scores.flag_ids, tuple(p.label for p in grid.priorities), scores.flags)
-
-
-def adapt(batch: Batch, catalogue: Catalogue) -> Batch:
-    """``batch`` under another grid's ``catalogue``: the fields both define alike are kept; a set
-    defined differently (``justificatifs_verifies`` lists each grid's own criteria) keeps the values
-    the other also has, by name; any other field is absent."""
-    columns = {}
-    for f in catalogue:
-        if f.kind is Kind.ID:
-            continue
-        old = batch.catalogue.get(f.name)
-        col = batch.columns.get(f.name)
-        if old is None or col is None or (old.kind, old.width) != (f.kind, f.width):
-            columns[f.name] = absent_column(f, len(batch))
-        elif old.values == f.values:
-            columns[f.name] = col
-        elif f.kind is Kind.SET:
-            columns[f.name] = _recode_set(old.values, f.values, col)
-        else:
-            columns[f.name] = absent_column(f, len(batch))
-    return Batch(catalogue, batch.ids, columns, batch.source)
-
-
-def _recode_set(old: tuple[str, ...], new: tuple[str, ...], col: Column) -> Column:
-    values = np.zeros(len(col.values), np.uint64)
-    for k, name in enumerate(old):
-        if name in new:
-            hit = (col.values >> np.uint64(k)) & np.uint64(1)
-            values |= hit.astype(np.uint64) << np.uint64(new.index(name))
-    return Column(values, col.valid)
-
-
-@cache
-def _publics_grid() -> Any:
-    from ..grid.check import check_grid
-    from ..grid.loader import load_grid_text
-
-    pool = resources.files("cotation") / "resources" / "grids" / "publics-prioritaires.yaml"
-    text = f'id: publics-experimentation\ntitle: Publics prioritaires\ninclude: ["{pool}"]\ncriteria: []\n'
-    errors = Collector()
-    loaded = load_grid_text(text, "<publics prioritaires>", errors)
-    errors.raise_if_any()
-    assert loaded is not None
-    return check_grid(loaded, None, errors)

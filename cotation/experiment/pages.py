@@ -14,7 +14,8 @@ from ..version import __version__
 if TYPE_CHECKING:
     from .backtest import Backtest
     from .compare import Comparison, Mover
-    from .simulate import Figures, Share, Simulation
+    from .measure import Figures, Share
+    from .simulate import Simulation
 
 CSS = (
     "body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#222}"

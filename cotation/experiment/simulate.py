@@ -29,15 +29,9 @@ from ..dates import as_date, day_number
 from ..grid import ir
 from ..match.pool import prepare_pool
 from ..scoring.engine import check_engine
-from .objectives import (
-    LEGAL_DEFAULTS,
-    Objectives,
-    Threshold,
-    adapt,
-    priority_publics,
-    quartiles,
-    resources_per_uc,
-)
+from .measure import Facts, Figures, facts, figures
+from .objectives import LEGAL_DEFAULTS, Objectives
+from .publics import adapt
 
 MUTATION_SITUATION = "locataire_hlm"  # a social tenant moving: a mutation, else a first access
 
@@ -237,137 +231,6 @@ class _State:
 
 def _column(values: np.ndarray, ok: np.ndarray) -> Column:
     return Column(values.copy(), None if ok.all() else ok.copy())
-
-
-# -- the figures ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Share:
-    """A share of allocations against an objective's minimum."""
-
-    objective: str
-    group: str  # "" for the whole period or month, else a reservation holder
-    count: int  # allocations that count for the objective
-    of: int  # allocations in its scope
-    minimum: float
-
-    @property
-    def share(self) -> float | None:
-        return self.count / self.of if self.of else None
-
-    @property
-    def met(self) -> bool | None:
-        s = self.share
-        return None if s is None else s >= self.minimum
-
-    @property
-    def gap(self) -> float | None:
-        """Share minus the minimum (positive: met by that much; negative: missed)."""
-        s = self.share
-        return None if s is None else s - self.minimum
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "objectif": self.objective,
-            "groupe": self.group,
-            "nombre": self.count,
-            "sur": self.of,
-            "part": self.share,
-            "minimum": self.minimum,
-            "atteint": self.met,
-            "ecart": self.gap,
-        }
-
-
-@dataclass(frozen=True)
-class Figures:
-    """One grid's figures for a set of allocations (the period, or one month)."""
-
-    allocations: int
-    shares: tuple[Share, ...]
-    waiting_months: tuple[float, ...]  # of each housed household (mean, median derived)
-
-    @property
-    def mean_wait(self) -> float | None:
-        return float(np.mean(self.waiting_months)) if self.waiting_months else None
-
-    @property
-    def median_wait(self) -> float | None:
-        return float(np.median(self.waiting_months)) if self.waiting_months else None
-
-    def share(self, objective: str, group: str = "") -> Share:
-        return next(s for s in self.shares if s.objective == objective and s.group == group)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "attributions": self.allocations,
-            "attente_moyenne_mois": self.mean_wait,
-            "attente_mediane_mois": self.median_wait,
-            "objectifs": [s.to_dict() for s in self.shares],
-        }
-
-
-@dataclass(frozen=True)
-class Facts:
-    """What each application and dwelling counts for in the objectives (fixed during a replay)."""
-
-    priority: np.ndarray  # per application: DALO or a public of L441-1
-    quartile: np.ndarray  # per application: 1..4 (first quartile by the threshold of the start year)
-    filed: np.ndarray  # per application: date_depot (day number)
-    qpv: np.ndarray  # per dwelling: True, False
-    qpv_known: np.ndarray
-    holder: np.ndarray  # per dwelling: reservation holder's label ("non renseigné" when missing)
-    threshold: Threshold
-
-
-def facts(apps: Batch, dwellings: Batch, start: datetime.date, objectives: Objectives) -> Facts:
-    """Priority publics and quartiles of the applications, QPV and holder of the dwellings."""
-    threshold = objectives.first_quartile(start.year, apps)
-    rpu = resources_per_uc(apps)
-    qpv = dwellings.column("qpv")
-    holder = dwellings.column("reservataire")
-    field_ = dwellings.catalogue["reservataire"]
-    names = np.array([*field_.values, "non_renseigne"], dtype=object)
-    codes = holder.values.astype(np.int64)
-    if holder.valid is not None:
-        codes = np.where(holder.valid, codes, len(field_.values))
-    codes = np.where(codes < 0, len(field_.values), codes)
-    return Facts(
-        priority=priority_publics(apps, start).any,
-        quartile=quartiles(rpu, threshold.amount),
-        filed=apps.column("date_depot").values,
-        qpv=qpv.values.astype(bool),
-        qpv_known=np.ones(len(dwellings), bool) if qpv.valid is None else qpv.valid,
-        holder=names[codes],
-        threshold=threshold,
-    )
-
-
-def figures(allocs: list[Allocation], f: Facts, objectives: Objectives) -> Figures:
-    """The shares of ``allocs`` against each objective, and the waiting times."""
-    a = np.array([x.application for x in allocs], np.int64)
-    d = np.array([x.dwelling for x in allocs], np.int64)
-    days = np.array([day_number(x.date) for x in allocs], np.int64)
-    prio, quart = f.priority[a], f.quartile[a]
-    known = f.qpv_known[d]
-    inside, outside = known & f.qpv[d], known & ~f.qpv[d]
-    p, q1, q234 = (
-        objectives.get(k).minimum
-        for k in ("publics_prioritaires", "premier_quartile_hors_qpv", "autres_quartiles_en_qpv")
-    )
-    shares = [Share("publics_prioritaires", "", int(prio.sum()), len(a), p)]
-    for holder in sorted(set(f.holder[d].tolist())):
-        mine = f.holder[d] == holder
-        shares.append(Share("publics_prioritaires", str(holder), int(prio[mine].sum()), int(mine.sum()), p))
-    shares.append(
-        Share("premier_quartile_hors_qpv", "", int((quart[outside] == 1).sum()), int(outside.sum()), q1)
-    )
-    shares.append(
-        Share("autres_quartiles_en_qpv", "", int((quart[inside] > 1).sum()), int(inside.sum()), q234)
-    )
-    waits = tuple(((days - f.filed[a]) / 30.436875).round(2).tolist())
-    return Figures(len(a), tuple(shares), waits)
 
 
 # -- the result -------------------------------------------------------------------------------------
