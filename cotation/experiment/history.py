@@ -109,7 +109,6 @@ def read_history(path: str | Path) -> History:
 
 def _check(cols: dict[str, list[Any]], source: str) -> list[DataProblem]:
     problems = []
-    n = len(cols["numero_unique"])
     for c in ("numero_unique", "logement", "date_attribution"):
         bad = [i for i, v in enumerate(cols[c]) if v is None or not str(v).strip()]
         if bad:
@@ -139,7 +138,6 @@ def _check(cols: dict[str, list[Any]], source: str) -> list[DataProblem]:
         bad_flags = [i for i, v in enumerate(flags) if v is not None and v.lower() not in ("true", "false")]
         if bad_flags:
             problems.append(_problem("D164", "qpv", "expected true or false", bad_flags, flags, source))
-    del n
     return problems
 
 

@@ -159,11 +159,7 @@ def quartiles(rpu: np.ndarray, first: float, reference: np.ndarray | None = None
     (strictly: "inférieur à", L441-1 CCH); 2, 3, 4 split at the median and third quartile of
     ``reference`` (default ``rpu``), which no text fixes (they only describe the demand)."""
     ref = rpu if reference is None else reference
-    above = ref[ref >= first]
-    if len(above):
-        median, third = np.quantile(ref, [0.5, 0.75], method="inverted_cdf")
-    else:
-        median = third = first
+    median, third = np.quantile(ref, [0.5, 0.75], method="inverted_cdf") if len(ref) else (first, first)
     out = np.full(len(rpu), 4, np.int8)
     out[rpu <= third] = 3
     out[rpu <= median] = 2
