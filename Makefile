@@ -27,6 +27,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m pip install --quiet -e ".[bench]"
 	$(PY) -m benchmarks.summary
+	$(PY) -m benchmarks.simulate
 
 check-grids: $(STAMP)
 	$(PY) -m cotation check grids/exemple-metropole.yaml

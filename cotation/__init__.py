@@ -21,6 +21,8 @@ _EXPORTS = {
     "parse_grid": "api",
     "rank": "api",
     "score": "api",
+    "compare": "api",
+    "simulate": "api",
     "Catalogue": "grid.catalogue",
     "Field": "grid.catalogue",
     "Kind": "grid.catalogue",
@@ -49,7 +51,7 @@ _EXPORTS = {
 }
 
 if _typing.TYPE_CHECKING:
-    from .api import load_grid, parse_grid, rank, score
+    from .api import compare, load_grid, parse_grid, rank, score, simulate
     from .data.batch import Batch, read_applications, read_dwellings, write_applications
     from .data.generate import generate_applications, generate_dwellings
     from .errors import CotationError, DataError, DataProblem, Diagnostic, GridError, TestCaseError
@@ -93,6 +95,7 @@ __all__ = [
     "Scores",
     "TestCaseError",
     "__version__",
+    "compare",
     "default_catalogue",
     "dwelling_catalogue",
     "explain_text",
@@ -106,6 +109,7 @@ __all__ = [
     "read_applications",
     "read_dwellings",
     "score",
+    "simulate",
     "trace",
     "write_applications",
 ]

@@ -14,6 +14,9 @@ from .grid.catalogue import Catalogue
 from .grid.ir import Grid
 
 if TYPE_CHECKING:
+    from .experiment.compare import Comparison
+    from .experiment.objectives import Objectives
+    from .experiment.simulate import Simulation
     from .grid.loader import LoadedGrid
     from .match.ranking import Ranking
     from .scoring.scores import Scores
@@ -126,4 +129,83 @@ def rank(
 
     return prepare_pool(grid, applications, date_calcul, engine=engine).rank(
         dwellings, k, assignment=assignment
+    )
+
+
+# -- experimentation (issue 14) ------------------------------------------------------------------
+
+
+def _grid(grid: Grid | str | Path) -> Grid:
+    return grid if isinstance(grid, Grid) else load_grid(grid)
+
+
+def _objectives(objectives: Objectives | str | Path | None) -> Objectives | None:
+    if objectives is None or not isinstance(objectives, str | Path):
+        return objectives
+    from .experiment.objectives import load_objectives
+
+    return load_objectives(objectives)
+
+
+def compare(
+    grid_a: Grid | str | Path,
+    grid_b: Grid | str | Path,
+    applications: Any,
+    *,
+    date_calcul: datetime.date | str,
+    top: int = 100,
+    engine: str = "compiled",
+    objectives: Objectives | str | Path | None = None,
+) -> Comparison:
+    """Two grids on the same applications and date: rank correlations, churn of the top ``top``,
+    priority publics and quartiles among it, mean points per criterion, histogram, winners and
+    losers (:mod:`cotation.experiment.compare`). ``objectives``: where the first-quartile threshold
+    comes from (a file or :class:`~cotation.experiment.objectives.Objectives`; default: computed
+    from the applications). Returns a :class:`~cotation.experiment.compare.Comparison`."""
+    from .experiment.compare import compare_grids
+
+    return compare_grids(
+        _grid(grid_a),
+        _grid(grid_b),
+        applications,
+        date_calcul=date_calcul,
+        top=top,
+        engine=engine,
+        objectives=_objectives(objectives),
+    )
+
+
+def simulate(
+    grid: Grid | str | Path,
+    applications: Any,
+    dwellings: Any,
+    *,
+    date_debut: datetime.date | str,
+    months: int = 12,
+    objectives: Objectives | str | Path | None = None,
+    refusal: float = 0.0,
+    seed: int = 0,
+    k: int = 3,
+    compare: Grid | str | Path | None = None,
+    history: str | Path | None = None,
+    engine: str = "compiled",
+) -> Simulation:
+    """Replay ``months`` months of allocations from ``date_debut`` under ``grid`` (and ``compare``,
+    side by side), measured against the objectives (the legal ones by default, or a territory's
+    YAML file); ``refusal``: each proposal refused with that probability (seeded by ``seed``), else
+    the first candidate accepts; ``history``: an allocation history to back-test the grid(s) on.
+    See :mod:`cotation.experiment.simulate`. Returns a :class:`~cotation.experiment.simulate.Simulation`."""
+    from .experiment.simulate import Policy, simulate_grids
+
+    grids = [_grid(grid)] + ([_grid(compare)] if compare is not None else [])
+    return simulate_grids(
+        grids,
+        applications,
+        dwellings,
+        date_debut=date_debut,
+        months=months,
+        objectives=_objectives(objectives),
+        policy=Policy(refusal=refusal, seed=seed, k=k),
+        engine=engine,
+        history=history,
     )

@@ -617,6 +617,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print("\n" + "\n\n".join(texts))
     if grid.match is not None:
         _demo_rank(grid, batch, scores, args, out, steps)
+        _demo_simulate(grid, batch, args, steps)
     print("\ntimings:\n" + steps.report())
     return EXIT_OK
 
@@ -662,6 +663,161 @@ def _demo_rank(
         print("\n" + letter)
 
 
+DEMO_VACANCIES = 60
+
+
+def _demo_simulate(grid: Grid, batch: Any, args: argparse.Namespace, steps: Steps) -> None:
+    """A simulated year of allocations against the legal objectives, on one screen."""
+    from .data.generate import generate_dwellings
+    from .experiment.pages import simulation_text
+
+    dwellings = generate_dwellings(DEMO_VACANCIES, seed=args.seed, vacancies_from=args.date)
+    with steps.step(f"simulate a year: {DEMO_VACANCIES} vacancies, compiled engine"):
+        sim = api.simulate(
+            grid, batch, dwellings, date_debut=args.date, months=12, refusal=0.2, seed=args.seed
+        )
+    print("\n" + simulation_text(sim))
+
+
+# -- experimentation: compare, simulate (issue 14) ---------------------------------------------------
+def _page_path(text: str) -> Path:
+    path = Path(text)
+    if path.suffix.lower() not in (".html", ".json"):
+        raise argparse.ArgumentTypeError(f"{text!r}: the output must end in .html or .json")
+    return path
+
+
+def _share(text: str) -> float:
+    value = float(text)
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"expected a probability in [0, 1), got {text}")
+    return value
+
+
+def _configure_compare(p: argparse.ArgumentParser) -> None:
+    p.add_argument("grid_a", type=Path, help="grid A (YAML)")
+    p.add_argument("grid_b", type=Path, help="grid B (YAML)")
+    p.add_argument("data", type=Path, help="applications (.csv or .parquet)")
+    _add_date(p)
+    p.add_argument("--top", type=_count, default=100, help="size of the top compared (default: 100)")
+    p.add_argument(
+        "--objectifs", type=Path, help="objectives file (YAML): where the first-quartile threshold comes from"
+    )
+    p.add_argument(
+        "-o",
+        "--output",
+        type=_page_path,
+        required=True,
+        help="the comparison page (.html) or its figures (.json)",
+    )
+    p.add_argument("--engine", choices=("compiled", "reference"), default="compiled", help="scoring engine")
+
+
+def _user_error(call: Any) -> Any:
+    """``call()``, a ValueError (a grid without a match part, a bad option) as a user error."""
+    try:
+        return call()
+    except ValueError as exc:
+        raise Failure(str(exc)) from None
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from .experiment.pages import write_result
+
+    day = args.date or datetime.date.today()
+    result = _user_error(
+        lambda: api.compare(
+            args.grid_a,
+            args.grid_b,
+            args.data,
+            date_calcul=day,
+            top=max(args.top, 1),
+            engine=args.engine,
+            objectives=args.objectifs,
+        )
+    )
+    write_result(result, args.output)
+    print(
+        f"Spearman {result.spearman:.3f}, Kendall {result.kendall:.3f}, "
+        f"top {result.top} churn {100 * result.top_churn:.1f} %: wrote {args.output}"
+    )
+    return EXIT_OK
+
+
+def _configure_simulate(p: argparse.ArgumentParser) -> None:
+    p.add_argument("grid", type=Path, help="grid file (YAML) with a match part")
+    p.add_argument("data", type=Path, help="applications (.csv or .parquet)")
+    p.add_argument(
+        "dwellings", type=Path, help="dwellings (.csv or .parquet); date_liberation places them in a month"
+    )
+    _add_date(p)
+    p.add_argument("--months", type=_count, default=12, help="months simulated (default: 12)")
+    p.add_argument(
+        "--objectifs", type=Path, help="the territory's objectives (YAML; default: the legal ones)"
+    )
+    p.add_argument("--compare", type=Path, metavar="GRID_B", help="simulate a second grid side by side")
+    p.add_argument(
+        "--refus",
+        type=_share,
+        default=0.0,
+        help="probability that a proposal is refused (default: 0, the first candidate accepts)",
+    )
+    p.add_argument("--seed", type=int, default=0, help="random seed of the refusals (default: 0)")
+    p.add_argument("-k", type=_count, default=3, help="candidates examined per dwelling (default: 3)")
+    p.add_argument(
+        "--history",
+        type=Path,
+        metavar="ATTRIBUTIONS.csv",
+        help="back-test the grid on these real allocations",
+    )
+    p.add_argument(
+        "-o",
+        "--output",
+        type=_page_path,
+        required=True,
+        help="the report page (.html) or its figures (.json)",
+    )
+    p.add_argument(
+        "--attributions",
+        type=Path,
+        metavar="OUT.csv",
+        help="write the simulated allocations (allocation history format)",
+    )
+    p.add_argument("--engine", choices=("compiled", "reference"), default="compiled", help="ranking engine")
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from .experiment.history import write_history
+    from .experiment.pages import simulation_text, write_result
+
+    day = args.date or datetime.date.today()
+    sim = _user_error(
+        lambda: api.simulate(
+            args.grid,
+            args.data,
+            args.dwellings,
+            date_debut=day,
+            months=max(args.months, 1),
+            objectives=args.objectifs,
+            refusal=args.refus,
+            seed=args.seed,
+            k=max(args.k, 1),
+            compare=args.compare,
+            history=args.history,
+            engine=args.engine,
+        )
+    )
+    write_result(sim, args.output)
+    if args.attributions:
+        write_history(sim.history(), args.attributions)
+    print(
+        simulation_text(sim)
+        + f"\nwrote {args.output}"
+        + (f" and {args.attributions}" if args.attributions else "")
+    )
+    return EXIT_OK
+
+
 COMMANDS = {
     "check": (_configure_check, cmd_check, "check a grid and print a summary (or every error)"),
     "score": (_configure_score, cmd_score, "score and rank applications"),
@@ -682,6 +838,12 @@ COMMANDS = {
     "test": (_configure_test, cmd_test, "run grid test-case files"),
     "schema": (_configure_schema, cmd_schema, "print the JSON Schema of grid files"),
     "demo": (_configure_demo, cmd_demo, "end-to-end demo: generate, check, score, rank, explain"),
+    "compare": (_configure_compare, cmd_compare, "compare two grids on the same applications (page or JSON)"),
+    "simulate": (
+        _configure_simulate,
+        cmd_simulate,
+        "replay months of allocations against the objectives; back-test",
+    ),
 }
 
 

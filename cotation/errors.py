@@ -70,6 +70,14 @@ DATA_CODES: dict[str, str] = {
     "D110": "too many values in a multi-valued cell",
     "D111": "value above the field maximum (an implausible amount, household size or duration)",
     "D112": "no income ceiling shipped for a dwelling's financing, zone and the year of date_calcul",
+    # -- experimentation (compare, simulate, back-test) --
+    "D160": "no first-quartile threshold for the EPCI and year",
+    "D161": "invalid objectives file",
+    "D162": "invalid first-quartile threshold table",
+    "D163": "allocation history unreadable or missing a required column",
+    "D164": "invalid value in the allocation history",
+    "D165": "allocation history names an application or dwelling absent from the files",
+    "D166": "allocation dated before the application was filed",
 }
 
 

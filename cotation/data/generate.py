@@ -10,6 +10,7 @@ validation of :func:`cotation.data.batch.read_applications` with the same ``date
 
 from __future__ import annotations
 
+import calendar
 import datetime
 from dataclasses import dataclass
 
@@ -513,8 +514,15 @@ def generate_dwellings(
     financings: dict[str, float] | None = None,
     zone: str = "autres",
     catalogue: Catalogue | None = None,
+    vacancies_from: datetime.date | None = None,
+    vacancy_months: int = 12,
 ) -> Batch:
     """``n`` synthetic vacant dwellings in the communes of :data:`COMMUNES`, deterministic for ``seed``.
+
+    About 20 % are in a QPV; each has a reservation holder (State, commune, EPCI, Action Logement,
+    the landlord...). With ``vacancies_from``, each gets a ``date_liberation`` drawn uniformly over
+    the ``vacancy_months`` months from that date (for ``cotation simulate``); the other columns
+    are the same as without it.
 
     ``financings``: the mix of financings (default PLUS 70 %, PLS 30 %: the shipped income ceilings
     of 2025-2026 cover them in every zone, PLAI only partly, PLI not at all).
@@ -558,5 +566,17 @@ def generate_dwellings(
             np.int8,
         ),
     )
+    if vacancies_from is not None:
+        _vacancies(d, seed, vacancies_from, vacancy_months)
     ids = np.array([f"L{i + 1:06d}" for i in range(n)], dtype=object)
     return Batch(catalogue, ids, _fit(d.cols, catalogue, n, dwelling_catalogue()), "<generated>", ())
+
+
+def _vacancies(d: _Draw, seed: int, start: datetime.date, months: int) -> None:
+    """``date_liberation`` uniform over ``months`` months from ``start`` (its own random stream, so
+    that the other columns do not change)."""
+    rng = np.random.default_rng([seed, 14])
+    y, m = divmod(start.month - 1 + months, 12)
+    last = calendar.monthrange(start.year + y, m + 1)[1]
+    end = datetime.date(start.year + y, m + 1, min(start.day, last))
+    d.put("date_liberation", rng.integers(day_number(start), day_number(end), d.n).astype(np.int64))

@@ -1,0 +1,2 @@
+"""Stage 7 (experiment): a grid tried on a territory: two grids compared, a period of
+allocations simulated against the objectives, past allocations back-tested."""
