@@ -54,6 +54,11 @@ GRID_CODES: dict[str, str] = {
     "E309": "points not provably within 64-bit integers (an unbounded criterion or total)",
     "E310": "more than 64 priorities",
     "E311": "invalid match part (a match criterion in a rubric or group, a malformed typology table)",
+    "E360": "reservation holder not a value of logement.reservataire",
+    "E361": "reservation holders declared without a match part",
+    "E362": "reservation holder declared twice",
+    "E363": "flow shares of the reservation holders add up to more than 100 %",
+    "E364": "State flow share above the statutory 35 % (R441-5 CCH)",
 }
 
 #: Every data error code with its one-line meaning.
@@ -78,6 +83,8 @@ DATA_CODES: dict[str, str] = {
     "D164": "invalid value in the allocation history",
     "D165": "allocation history names an application or dwelling absent from the files",
     "D166": "allocation dated before the application was filed",
+    "D180": "allocation history in an unsupported format or of an unsupported type",
+    "D181": "no allocation in the year of the annual review",
 }
 
 

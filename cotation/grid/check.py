@@ -19,6 +19,7 @@ from . import ir
 from . import model as m
 from . import syntax as s
 from .bounds import grid_bounds, pair_bounds, widths
+from .holders import check_holders
 from .catalogue import Catalogue, Field, Kind, default_catalogue, dwelling_catalogue, field_from_dict
 from .interval import I64
 from .loader import PRELUDE_NAME, GridSource, LoadedGrid, load_prelude
@@ -54,6 +55,7 @@ class _Merged:
     groups: list[_Item] = field(default_factory=list)
     priorities: list[_Item] = field(default_factory=list)
     filters: list[_Item] = field(default_factory=list)  # match.filters
+    reservataires: list[_Item] = field(default_factory=list)  # gestion en flux
     pair_criteria: list[_Item] = field(default_factory=list)  # match.criteria
     typology: _Item | None = None  # match.typology of the last file that declares one
     has_match: bool = False
@@ -65,7 +67,7 @@ def _merge(loaded: LoadedGrid) -> _Merged:
         mod = src.model
         merged.fields += [_Item((k, v), src, ("fields", k)) for k, v in mod.fields.items()]
         merged.variables += [_Item((k, v), src, ("variables", k)) for k, v in mod.variables.items()]
-        for section in ("criteria", "rubrics", "groups", "priorities"):
+        for section in ("criteria", "rubrics", "groups", "priorities", "reservataires"):
             getattr(merged, section).extend(
                 _Item(v, src, (section, i)) for i, v in enumerate(getattr(mod, section))
             )
@@ -181,6 +183,8 @@ def check_grid(
     groups = _check_sets(gc, criteria, gc.merged.groups, "group")
     priorities = [p for p in (_check_priority(gc, item) for item in gc.merged.priorities) if p is not None]
     filters, pair_criteria = _check_match_items(gc)
+    holders, holder_filters = check_holders(gc, gc.merged.reservataires, priorities)
+    filters += holder_filters
     similar = _check_similar(gc)
     typology = _check_typology(gc)
     tie_break = _check_tie_break(gc)
@@ -205,6 +209,7 @@ def check_grid(
         match=match,
         similar=tuple(similar),
         typology=typology,
+        holders=tuple(holders),
     )
     return _with_widths(gc, grid)
 

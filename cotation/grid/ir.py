@@ -407,6 +407,21 @@ class Filter:
 
 
 @dataclass(frozen=True)
+class Holder:
+    """A reservation holder (gestion en flux): its rule is the match filter ``filter_id`` (absent:
+    every application), applied to the dwellings whose ``logement.reservataire`` is ``id``."""
+
+    id: str
+    label: str
+    legal_basis: str
+    description: str
+    when_source: str | None
+    flow_share: float | None
+    filter_id: str | None
+    span: Span = _span
+
+
+@dataclass(frozen=True)
 class Index:
     """How the pair engine finds candidates without scanning every application: filter 0 reads
     ``logement.<dwelling_field> in <field>`` (a list of communes), so only the applications listing
@@ -466,6 +481,7 @@ class Grid:
     match: Match | None = None
     similar: tuple[Similar, ...] = ()
     typology: tuple[tuple[int, int], ...] = ((1, 2),)  # persons - 1 -> (min, max rooms); the last row repeats
+    holders: tuple[Holder, ...] = ()  # reservation holders (gestion en flux), in declaration order
 
     @property
     def columns(self) -> tuple[Column, ...]:

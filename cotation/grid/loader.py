@@ -153,7 +153,7 @@ class _Loader:
 def _criterion_of(doc: Document, path: Path_) -> str | None:
     if (
         len(path) >= 2
-        and path[0] in ("criteria", "priorities", "rubrics", "groups")
+        and path[0] in ("criteria", "priorities", "rubrics", "groups", "reservataires")
         and isinstance(path[1], int)
     ):
         item = doc.value.get(path[0], [])
@@ -216,6 +216,7 @@ def _allowed_keys(parent: Path_) -> list[str]:
         "priorities": m.Priority,
         "fields": m.LocalField,
         "variables": m.Variable,
+        "reservataires": m.Reservataire,
     }
     cls: type = m.GridFile
     if parent:

@@ -128,6 +128,24 @@ class Filter(_Strict):
     when: ExprText = Field(description="Condition an application must meet to be eligible for the dwelling.")
 
 
+class Reservataire(_Strict):
+    """A reservation holder of the gestion en flux: which applications it may propose, and its
+    share of the yearly flow of vacancies (from its convention)."""
+
+    id: Ident = Field(description="A value of logement.reservataire (prefet, action_logement, commune...).")
+    label: str
+    legal_basis: str = Field(description="Legal or contractual basis, e.g. 'R441-5 CCH; convention 2023'.")
+    description: str = ""
+    when: ExprText | None = Field(
+        default=None,
+        description="Applications the holder may propose: may read application fields, variables, "
+        "priority flags (by their id) and 'tier'. Absent: every application.",
+    )
+    flow_share: float | None = Field(
+        default=None, ge=0, le=1, description="Share of the yearly flow of vacancies (0.30 for 30 %)."
+    )
+
+
 class Match(_Strict):
     """The dwelling-dependent part: filters and pair criteria that may read ``logement.<field>``."""
 
@@ -165,6 +183,9 @@ class GridFile(_Strict):
     priorities: list[Priority] = Field(default_factory=list)
     match: Match | None = Field(
         default=None, description="Dwelling-dependent filters and criteria (ranking)."
+    )
+    reservataires: list[Reservataire] = Field(
+        default_factory=list, description="Reservation holders of the gestion en flux (needs a match part)."
     )
     similar: list[ExprText] | None = Field(
         default=None,
