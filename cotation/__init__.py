@@ -23,6 +23,7 @@ _EXPORTS = {
     "score": "api",
     "compare": "api",
     "simulate": "api",
+    "bilan": "api",
     "Catalogue": "grid.catalogue",
     "Field": "grid.catalogue",
     "Kind": "grid.catalogue",
@@ -51,7 +52,7 @@ _EXPORTS = {
 }
 
 if _typing.TYPE_CHECKING:
-    from .api import compare, load_grid, parse_grid, rank, score, simulate
+    from .api import bilan, compare, load_grid, parse_grid, rank, score, simulate
     from .data.batch import Batch, read_applications, read_dwellings, write_applications
     from .data.generate import generate_applications, generate_dwellings
     from .errors import CotationError, DataError, DataProblem, Diagnostic, GridError, TestCaseError
@@ -95,6 +96,7 @@ __all__ = [
     "Scores",
     "TestCaseError",
     "__version__",
+    "bilan",
     "compare",
     "default_catalogue",
     "dwelling_catalogue",

@@ -14,6 +14,7 @@ from .grid.catalogue import Catalogue
 from .grid.ir import Grid
 
 if TYPE_CHECKING:
+    from .experiment.bilan import Bilan
     from .experiment.compare import Comparison
     from .experiment.objectives import Objectives
     from .experiment.simulate import Simulation
@@ -189,6 +190,7 @@ def simulate(
     compare: Grid | str | Path | None = None,
     history: str | Path | None = None,
     engine: str = "compiled",
+    orient: bool = False,
 ) -> Simulation:
     """Replay ``months`` months of allocations from ``date_debut`` under ``grid`` (and ``compare``,
     side by side), measured against the objectives (the legal ones by default, or a territory's
@@ -205,7 +207,34 @@ def simulate(
         date_debut=date_debut,
         months=months,
         objectives=_objectives(objectives),
-        policy=Policy(refusal=refusal, seed=seed, k=k),
+        policy=Policy(refusal=refusal, seed=seed, k=k, orient=orient),
         engine=engine,
         history=history,
+    )
+
+
+def bilan(
+    grid: Grid | str | Path,
+    applications: Any,
+    attributions: Any,
+    *,
+    annee: int | None = None,
+    objectives: Objectives | str | Path | None = None,
+    secret: int = 5,
+) -> Bilan:
+    """The annual allocation review (bilan annuel des attributions) of year ``annee`` (default: the
+    latest of the history) from ``attributions`` (an allocation history: CSV, Parquet, a DataFrame
+    or an Arrow table) and ``applications`` (the demand); ``objectives``: the territory's (YAML) or
+    the legal ones; counts from 1 to ``secret - 1`` are hidden in every rendering. See
+    :mod:`cotation.experiment.bilan`. Returns a :class:`~cotation.experiment.bilan.Bilan`."""
+    from .experiment.bilan import bilan as build
+    from .experiment.objectives import LEGAL_DEFAULTS
+
+    return build(
+        _grid(grid),
+        applications,
+        attributions,
+        annee=annee,
+        objectives=_objectives(objectives) or LEGAL_DEFAULTS,
+        secret=secret,
     )

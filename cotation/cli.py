@@ -242,6 +242,17 @@ def _configure_rank(p: argparse.ArgumentParser) -> None:
         default="compiled",
         help="ranking engine: compiled (Numba; default) or reference (NumPy)",
     )
+    _add_orient(p)
+
+
+def _add_orient(p: argparse.ArgumentParser) -> None:
+    """--orienter (issue 15): dwellings without a holder go to the holder furthest behind its flow share."""
+    p.add_argument(
+        "--orienter",
+        action="store_true",
+        help="orient each dwelling without a holder to the holder furthest behind its flow share "
+        "(the grid's reservataires; see docs/gestion-en-flux.md)",
+    )
 
 
 def _configure_position(p: argparse.ArgumentParser) -> None:
@@ -481,6 +492,10 @@ def cmd_rank(args: argparse.Namespace) -> int:
         batch = read_applications(args.data, grid.catalogue, date_calcul=day)
     with steps.step(f"reading {args.dwellings}"):
         dwellings = read_dwellings(args.dwellings, grid.match.catalogue)
+    if args.orienter:
+        from .experiment.flux import orient
+
+        dwellings = orient(grid, dwellings)
     with steps.step(f"ranking {len(batch)} applications for {len(dwellings)} dwellings"):
         ranking = api.rank(
             grid, batch, dwellings, args.k, date_calcul=day, engine=args.engine, assignment=args.assignment
@@ -784,6 +799,7 @@ def _configure_simulate(p: argparse.ArgumentParser) -> None:
         help="write the simulated allocations (allocation history format)",
     )
     p.add_argument("--engine", choices=("compiled", "reference"), default="compiled", help="ranking engine")
+    _add_orient(p)
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
@@ -805,6 +821,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             compare=args.compare,
             history=args.history,
             engine=args.engine,
+            orient=args.orienter,
         )
     )
     write_result(sim, args.output)
@@ -815,6 +832,52 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         + f"\nwrote {args.output}"
         + (f" and {args.attributions}" if args.attributions else "")
     )
+    return EXIT_OK
+
+
+# -- gestion en flux and the annual review (issue 15) ------------------------------------------------
+def _bilan_path(text: str) -> Path:
+    path = Path(text)
+    if path.suffix.lower() not in (".html", ".json", ".csv"):
+        raise argparse.ArgumentTypeError(f"{text!r}: the output must end in .html, .json or .csv")
+    return path
+
+
+def _configure_bilan(p: argparse.ArgumentParser) -> None:
+    p.add_argument("grid", type=Path, help="grid file (YAML): catalogue, reservation holders")
+    p.add_argument("data", type=Path, help="applications (.csv or .parquet): the demand")
+    p.add_argument("attributions", type=Path, help="allocation history (.csv or .parquet)")
+    p.add_argument("--annee", type=int, help="year reviewed (default: the latest of the history)")
+    p.add_argument(
+        "--objectifs", type=Path, help="the territory's objectives (YAML; default: the legal ones)"
+    )
+    p.add_argument(
+        "--secret",
+        type=_count,
+        default=5,
+        help="counts from 1 to SECRET-1 are hidden (statistical secrecy; default: 5; 1: nothing hidden)",
+    )
+    p.add_argument(
+        "-o", "--output", type=_bilan_path, required=True, help="the review: page (.html), .json or .csv"
+    )
+
+
+def cmd_bilan(args: argparse.Namespace) -> int:
+    review = _user_error(
+        lambda: api.bilan(
+            args.grid,
+            args.data,
+            args.attributions,
+            annee=args.annee,
+            objectives=args.objectifs,
+            secret=args.secret,
+        )
+    )
+    suffix = args.output.suffix.lower()
+    text = {".json": review.to_json, ".csv": review.to_csv}.get(suffix, review.to_html)()
+    args.output.write_text(text, encoding="utf-8")
+    years = ", ".join(str(y.year) for y in review.years)
+    print(f"bilan {years}: {review.years[-1].allocations} allocations; wrote {args.output}")
     return EXIT_OK
 
 
@@ -843,6 +906,11 @@ COMMANDS = {
         _configure_simulate,
         cmd_simulate,
         "replay months of allocations against the objectives; back-test",
+    ),
+    "bilan": (
+        _configure_bilan,
+        cmd_bilan,
+        "annual allocation review (bilan annuel des attributions) for the CIL: page, JSON or CSV",
     ),
 }
 

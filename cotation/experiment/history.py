@@ -1,5 +1,6 @@
 """Stage 7 (experiment): the allocation history: one row per allocation, as ``cotation simulate
---attributions`` writes it and ``--history`` (the back-test) reads it.
+--attributions`` writes it, ``--history`` (the back-test) and ``cotation bilan`` read it (CSV,
+Parquet, a pandas DataFrame or an Arrow table).
 
 Columns (CSV, UTF-8, header first; see docs/experimentation.md):
 
@@ -67,18 +68,76 @@ def write_history(rows: dict[str, list[Any]], path: str | Path) -> None:
     pacsv.write_csv(pa.Table.from_arrays(arrays, names=list(COLUMNS)), str(path))
 
 
-def read_history(path: str | Path) -> History:
-    """An allocation history from CSV; D163 (missing column, unreadable) and D164 (a bad value),
-    every problem with its column and rows."""
-    import pyarrow as pa
-    import pyarrow.csv as pacsv
+@dataclass(frozen=True)
+class Allocations:
+    """An allocation history with every column of :data:`COLUMNS` (text; None where empty or absent)."""
 
-    p = Path(path)
-    try:
-        options = pacsv.ConvertOptions(
-            column_types={c: pa.string() for c in COLUMNS}, strings_can_be_null=True
+    history: History
+    columns: dict[str, list[str | None]]
+
+    def __len__(self) -> int:
+        return len(self.history)
+
+
+def read_history(path: str | Path) -> History:
+    """An allocation history from CSV or Parquet (or a pandas DataFrame / Arrow table); D163 (missing
+    column, unreadable), D164 (a bad value), D180 (unsupported format), each with column and rows."""
+    return read_allocations(path).history
+
+
+def read_allocations(source: Any) -> Allocations:
+    """Every column of an allocation history (see :func:`read_history` for the sources and errors)."""
+    table, where = _table(source)
+    missing = [c for c in REQUIRED if c not in table.column_names]
+    if missing:
+        raise DataError(
+            [
+                DataProblem("D163", c, "missing required column of the allocation history", source=where)
+                for c in missing
+            ]
         )
-        table = pacsv.read_csv(str(p), convert_options=options)
+    cols = {c: _texts(table.column(c)) for c in table.column_names if c in COLUMNS}
+    problems = _check(cols, where)
+    if problems:
+        raise DataError(problems)
+    history = History(
+        np.array(cols["numero_unique"], dtype=object),
+        np.array(cols["logement"], dtype=object),
+        tuple(datetime.date.fromisoformat(str(d)) for d in cols["date_attribution"]),
+        where,
+    )
+    n = len(history)
+    return Allocations(history, {c: cols.get(c, [None] * n) for c in COLUMNS})
+
+
+def _table(source: Any) -> tuple[Any, str]:
+    """The source as an Arrow table, and how to name it in errors."""
+    import pyarrow as pa
+
+    if isinstance(source, pa.Table):
+        return source, "<table Arrow>"
+    if hasattr(source, "to_dict") and hasattr(source, "columns") and not isinstance(source, str | Path):
+        return pa.Table.from_pandas(source, preserve_index=False), "<DataFrame>"
+    if not isinstance(source, str | Path):
+        raise DataError(
+            [
+                DataProblem(
+                    "D180", "<attributions>", f"unsupported allocation history: {type(source).__name__}"
+                )
+            ]
+        )
+    p = Path(source)
+    readers = {".csv": _read_csv, ".parquet": _read_parquet}
+    if p.suffix.lower() not in readers:
+        raise DataError(
+            [
+                DataProblem(
+                    "D180", "<attributions>", "expected a .csv or .parquet allocation history", source=str(p)
+                )
+            ]
+        )
+    try:
+        return readers[p.suffix.lower()](p), str(p)
     except (OSError, pa.ArrowInvalid) as exc:
         raise DataError(
             [
@@ -87,24 +146,38 @@ def read_history(path: str | Path) -> History:
                 )
             ]
         ) from None
-    missing = [c for c in REQUIRED if c not in table.column_names]
-    if missing:
-        raise DataError(
-            [
-                DataProblem("D163", c, "missing required column of the allocation history", source=str(p))
-                for c in missing
-            ]
-        )
-    cols = {c: table.column(c).to_pylist() for c in table.column_names if c in COLUMNS}
-    problems = _check(cols, str(p))
-    if problems:
-        raise DataError(problems)
-    return History(
-        np.array(cols["numero_unique"], dtype=object),
-        np.array(cols["logement"], dtype=object),
-        tuple(datetime.date.fromisoformat(d) for d in cols["date_attribution"]),
-        str(p),
-    )
+
+
+def _read_csv(p: Path) -> Any:
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    options = pacsv.ConvertOptions(column_types={c: pa.string() for c in COLUMNS}, strings_can_be_null=True)
+    return pacsv.read_csv(str(p), convert_options=options)
+
+
+def _read_parquet(p: Path) -> Any:
+    import pyarrow.parquet as pq
+
+    return pq.read_table(str(p))
+
+
+def _texts(column: Any) -> list[str | None]:
+    """A column as text: dates as YYYY-MM-DD, booleans as true/false, empty text as None."""
+    out: list[str | None] = []
+    for v in column.to_pylist():
+        if v is None or (isinstance(v, float) and v != v):
+            out.append(None)
+        elif isinstance(v, bool):
+            out.append("true" if v else "false")
+        elif isinstance(v, datetime.datetime):
+            out.append(v.date().isoformat())
+        elif isinstance(v, datetime.date):
+            out.append(v.isoformat())
+        else:
+            text = str(v).strip()
+            out.append(text or None)
+    return out
 
 
 def _check(cols: dict[str, list[Any]], source: str) -> list[DataProblem]:

@@ -442,3 +442,11 @@ def write_result(result: Comparison | Simulation, path: str | Path) -> None:
     """A comparison or a simulation to ``path``: its page (.html) or its figures (.json)."""
     p = Path(path)
     p.write_text(result.to_json() if p.suffix.lower() == ".json" else result.to_html(), encoding="utf-8")
+
+
+# -- shared with the annual review (cotation.experiment.bilan_page) --------------------------------------
+page_html = _page
+percent = _pct
+number = _num
+html_table = _table
+verdict = _verdict

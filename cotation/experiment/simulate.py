@@ -29,6 +29,7 @@ from ..dates import as_date, day_number
 from ..grid import ir
 from ..match.pool import prepare_pool
 from ..scoring.engine import check_engine
+from .flux import FlowShare, flow_shares, orient
 from .measure import Facts, Figures, facts, figures
 from .objectives import LEGAL_DEFAULTS, Objectives
 from .publics import adapt
@@ -78,6 +79,7 @@ class Policy:
     refusal: float = 0.0
     seed: int = 0
     k: int = 3
+    orient: bool = False  # orient the vacancies without a holder by flow share (cotation.experiment.flux)
 
     def __post_init__(self) -> None:
         if not 0 <= self.refusal < 1:
@@ -159,6 +161,12 @@ def _committee(candidates: np.ndarray, rng: np.random.Generator, refusal: float)
             continue
         return c, refused
     return -1, refused
+
+
+def arrival_order(dwellings: Batch, start: datetime.date, months: int) -> np.ndarray:
+    """The dwellings in the order they fall vacant (by month, then as given; outside the period last)."""
+    month_of = vacancy_months(dwellings, tuple(add_months(start, i) for i in range(months + 1)))
+    return np.argsort(np.where(month_of < 0, months, month_of), kind="stable")
 
 
 def vacancy_months(dwellings: Batch, firsts: tuple[datetime.date, ...]) -> np.ndarray:
@@ -243,6 +251,7 @@ class GridRun:
     replay: Replay
     period: Figures
     per_month: tuple[Figures, ...]
+    flows: tuple[FlowShare, ...] = ()  # the flow share each reservation holder reached
 
 
 @dataclass(eq=False, kw_only=True)
@@ -316,6 +325,7 @@ def _run_dict(run: GridRun) -> dict[str, Any]:
         "non_attribues": r.unallocated,
         "hors_periode": r.outside_period,
         "refus": r.refusals,
+        "parts_flux": [x.to_dict() for x in run.flows],
     }
 
 
@@ -377,6 +387,8 @@ def simulate_grids(
     if first.match is None:
         raise ValueError(f"grid '{first.meta.id}' has no match part: it cannot allocate dwellings")
     dw = as_dwellings(dwellings, first.match.catalogue)
+    if policy.orient:
+        dw = orient(first, dw, arrival_order(dw, start, months))
     f = facts(apps, dw, start, objectives)
     runs = []
     for grid in grids:
@@ -385,7 +397,12 @@ def simulate_grids(
         per_month = tuple(
             figures([x for x in r.allocations if x.month == i], f, objectives) for i in range(months)
         )
-        runs.append(GridRun(replay=r, period=period, per_month=per_month))
+        held = [str(f.holder[x.dwelling]) for x in r.allocations]
+        labels = dict(
+            zip(dw.catalogue["reservataire"].values, dw.catalogue["reservataire"].value_labels, strict=True)
+        )
+        flows = flow_shares(grid.holders, held, {**labels, "non_renseigne": "Non renseigné"})
+        runs.append(GridRun(replay=r, period=period, per_month=per_month, flows=flows))
     backtests: tuple[Any, ...] = ()
     if history is not None:
         from .backtest import backtest
