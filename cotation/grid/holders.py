@@ -37,8 +37,8 @@ def check_holders(
         gc.errors.error(
             "E361",
             items[0].span(),
-            "'reservataires' needs a match part: a holder's rule applies when ranking its dwellings",
-            suggestion="add a 'match:' section (it may be empty: match: {filters: []})",
+            "'reservataires' needs a match part: a holder's rule applies when ranking its dwellings "
+            "(add a 'match:' section; it may be empty: match: {filters: []})",
         )
         return [], []
     values = dwelling_catalogue()["reservataire"].values
@@ -99,15 +99,15 @@ def _check_shares(gc: Any, holders: list[ir.Holder], spans: list[Any]) -> None:
         gc.errors.error(
             "E363",
             spans[-1],
-            f"the holders' flow shares add up to {total:.0%}, more than the whole flow (100 %)",
-            suggestion="the landlord keeps the rest: give it no flow_share, or lower the others",
+            f"the holders' flow shares add up to {100 * total:.0f} %, more than the whole flow (100 %): "
+            "the landlord keeps the rest without a flow_share; lower the others",
         )
     for h, span in zip(holders, spans, strict=True):
         if h.id == STATE and (h.flow_share or 0.0) > STATE_MAX_SHARE + 1e-9:
             gc.errors.error(
                 "E364",
                 span,
-                f"the State's flow share ({h.flow_share:.0%}) exceeds 35 % (R441-5 CCH: at most 30 % "
+                f"the State's flow share ({100 * (h.flow_share or 0):.0f} %) exceeds 35 % (R441-5 CCH: at most 30 % "
                 "for priority publics plus at most 5 % for public agents)",
                 criterion=h.id,
             )
@@ -145,7 +145,8 @@ def _rule(gc: Any, item: Any, h: m.Reservataire, priorities: list[ir.Priority]) 
             "E207", item.span("when"), f"the condition must be boolean, not {typed.type}", criterion=h.id
         )
         return None
-    return substitute(typed, {n: names[n] for n in added})
+    expanded: ir.IExpr = substitute(typed, {n: names[n] for n in added})
+    return expanded
 
 
 def _flag_names(gc: Any, priorities: list[ir.Priority]) -> dict[str, ir.IExpr]:
