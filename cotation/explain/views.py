@@ -333,6 +333,7 @@ class CommitteeView:
     rows: tuple[tuple[str, str, tuple[int, ...]], ...]  # (kind, label, value per candidate)
     separating: tuple[tuple[int, tuple[str, ...]], ...]  # (r, labels of the rows where r and r + 1 differ)
     tie_breaks: tuple[tuple[int, str], ...]  # (r, why r ranks before r + 1 when tier and total are equal)
+    exclusions: tuple[tuple[str, int], ...] = ()  # (filter label, applications it excluded), e.g. a holder's rule
 
     def table(self) -> dict[str, list[Any]]:
         out: dict[str, list[Any]] = {"type": [r[0] for r in self.rows], "ligne": [r[1] for r in self.rows]}
@@ -387,6 +388,11 @@ def committee_view(
         tuple(rows),
         separating,
         ties,
+        tuple(
+            (f.label, int(ranking.excluded[m, j]))
+            for j, f in enumerate(grid.match.filters)
+            if ranking.excluded[m, j] > 0
+        ),
     )
 
 
@@ -424,8 +430,16 @@ def committee_html(v: CommitteeView, standalone: bool = True) -> str:
         "surlignées départagent deux candidats consécutifs.</p>"
         f'<table class="cotation-committee"><thead>{head}</thead><tbody>{"".join(body)}</tbody></table>'
         + (f"<ul>{notes}</ul>" if notes else "")
+        + _exclusions_html(v)
     )
     return _page(f"Logement {v.dwelling_id}", content) if standalone else f"<div>{content}</div>"
+
+
+def _exclusions_html(v: CommitteeView) -> str:
+    if not v.exclusions:
+        return ""
+    items = "".join(f"<li>{escape(label)} : {n} demande(s) exclue(s)</li>" for label, n in v.exclusions)
+    return f"<p>Demandes écartées avant le classement, par motif :</p><ul>{items}</ul>"
 
 
 def committee_text(v: CommitteeView) -> str:
@@ -438,4 +452,5 @@ def committee_text(v: CommitteeView) -> str:
         mark = "*" if label in separating else " "
         lines.append(f"{mark} {label:<{width}}" + "  ".join(f"{x:>16}" for x in values))
     lines += [f"{v.candidates[r]} avant {v.candidates[r + 1]} : {why}" for r, why in v.tie_breaks]
+    lines += [f"écartées — {label} : {n} demande(s)" for label, n in v.exclusions]
     return "\n".join(lines)
