@@ -93,7 +93,9 @@ def test_a_holders_rule_reads_a_priority_flag_and_the_tier(grid: Any) -> None:
     out = rank(grid, apps, dws, 4, date_calcul=DAY)
     for name in ("rows", "application_ids", "tier", "total", "eligible", "excluded"):
         assert np.array_equal(getattr(ref, name), getattr(out, name)), name
-    ids = [[str(x) for x, r in zip(out.application_ids[m], out.rows[m], strict=True) if r >= 0] for m in range(5)]
+    ids = [
+        [str(x) for x, r in zip(out.application_ids[m], out.rows[m], strict=True) if r >= 0] for m in range(5)
+    ]
     assert ids == [["A"], ["A", "B"], ["C"], ["A", "B", "D", "C"], ["A", "B", "D", "C"]]
     assert out.eligible.tolist() == [1, 2, 1, 4, 4]
     assert out.excluded[:, 1].tolist() == [3, 0, 0, 0, 0]  # reservataire_prefet
@@ -133,7 +135,14 @@ def test_orientation_by_flow_share_on_a_tiny_case() -> None:
     holders = [_holder("prefet", 0.5), _holder("action_logement", 0.25), _holder("bailleur", None)]
     codes = np.array([0, -1, -1, -1, -1, -1])
     got = orient_codes(holders, codes, codes >= 0, values)
-    assert [values[c] for c in got] == ["prefet", "action_logement", "prefet", "prefet", "action_logement", "prefet"]
+    assert [values[c] for c in got] == [
+        "prefet",
+        "action_logement",
+        "prefet",
+        "prefet",
+        "action_logement",
+        "prefet",
+    ]
     shares = flow_shares(holders, [values[c] for c in got], {})
     assert [(s.holder, s.count, s.of, s.met) for s in shares] == [
         ("prefet", 4, 6, True),

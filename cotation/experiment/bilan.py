@@ -7,8 +7,9 @@ quartile, priority publics, seniority of the demand, DALO); each CIA objective w
 reached and whether it is met (:func:`cotation.experiment.measure.figures`); the holders' flow
 shares (:mod:`.flux`); the previous year side by side when the history has allocations in it.
 
-**Who is "the demand"**: every application of the applications file, its age and seniority taken
-on 31 December of the year reviewed; a housed household's at its allocation date.
+**Who is "the demand"**: every application of the applications file filed by 31 December of the
+year reviewed, its age and seniority taken on that day; a housed household's at its allocation
+date. (The file is the demand as extracted; housed households stay in it.)
 
 **Statistical secrecy**: the figures are exact in the :class:`Bilan`; every published rendering
 (HTML, JSON, CSV) replaces a count below ``secret`` (default :data:`SECRET`) but above 0 by
@@ -136,24 +137,27 @@ def bilan(
             [DataProblem("D181", "date_attribution", f"no allocation in {year}", source=hist.history.source)]
         )
     end = datetime.date(year, 12, 31)
-    apps = as_applications(applications, grid.catalogue, end)
+    last = datetime.date(years[-1], 12, 31)  # a file extracted after the year reviewed is valid
+    asof = max(end, last)
+    apps = as_applications(applications, grid.catalogue, asof)
     rows = _rows(apps, hist)
     threshold = objectives.first_quartile(year, apps)
     quart = quartiles(resources_per_uc(apps), threshold.amount)
-    prio = priority_publics(apps, end).any
+    prio = priority_publics(apps, asof).any
     out = tuple(
         _year(grid, apps, hist, rows, y, quart, prio, threshold, objectives)
         for y in (year - 1, year)
         if y in years
     )
-    demand = _profile(apps, np.arange(len(apps)), np.full(len(apps), day_number(end)), quart, prio)
+    pending = np.flatnonzero(apps.column("date_depot").values <= day_number(end))
+    demand = _profile(apps, pending, np.full(len(pending), day_number(end)), quart, prio)
     return Bilan(
         grid_id=grid.meta.id,
         grid_version=grid.meta.version,
         grid_hash=grid.content_hash,
         years=out,
         demand=demand,
-        demand_count=len(apps),
+        demand_count=len(pending),
         objectives=objectives,
         threshold=threshold,
         data=f"{apps.source or '<demandes>'} ; {hist.history.source}",

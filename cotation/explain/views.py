@@ -333,7 +333,9 @@ class CommitteeView:
     rows: tuple[tuple[str, str, tuple[int, ...]], ...]  # (kind, label, value per candidate)
     separating: tuple[tuple[int, tuple[str, ...]], ...]  # (r, labels of the rows where r and r + 1 differ)
     tie_breaks: tuple[tuple[int, str], ...]  # (r, why r ranks before r + 1 when tier and total are equal)
-    exclusions: tuple[tuple[str, int], ...] = ()  # (filter label, applications it excluded), e.g. a holder's rule
+    exclusions: tuple[
+        tuple[str, int], ...
+    ] = ()  # (filter label, applications it excluded), e.g. a holder's rule
 
     def table(self) -> dict[str, list[Any]]:
         out: dict[str, list[Any]] = {"type": [r[0] for r in self.rows], "ligne": [r[1] for r in self.rows]}
