@@ -17,7 +17,8 @@ import cotation
 from cotation.cli import main
 from cotation.data.batch import Batch
 from cotation.errors import DataError
-from cotation.experiment.bilan import bilan, suppressed
+from cotation.experiment.bilan import bilan
+from cotation.experiment.bilan_page import suppressed
 from cotation.experiment.history import COLUMNS, read_allocations
 from cotation.experiment.objectives import LEGAL_OBJECTIVES, Objectives
 

@@ -29,6 +29,15 @@ from ..data.batch import Batch, as_applications
 from ..dates import day_number
 from ..errors import DataError, DataProblem
 from ..grid import ir
+from .bilan_page import (
+    AGE_BANDS,
+    SECTIONS,
+    SENIORITY_BANDS,
+    UNKNOWN,
+    bilan_csv,
+    bilan_dict,
+    bilan_page,
+)
 from .flux import FlowShare, flow_shares
 from .history import Allocations, read_allocations
 from .measure import DAYS_PER_MONTH, Facts, Figures, figures
@@ -37,37 +46,6 @@ from .publics import priority_publics
 from .simulate import Allocation
 
 SECRET = 5  # counts from 1 to 4 are hidden in published figures (see the module's docstring)
-UNKNOWN = "Non renseigné"
-SECTIONS = {
-    "commune": "Par commune",
-    "qpv": "En QPV ou non",
-    "reservataire": "Par réservataire",
-    "financement": "Par financement",
-    "typologie": "Par typologie",
-    "type_attribution": "Mutations et premiers accès",
-}
-PROFILE = {
-    "composition": "Composition du ménage",
-    "age": "Âge du demandeur",
-    "quartile": "Quartile de ressources",
-    "publics_prioritaires": "Publics prioritaires (DALO et L441-1)",
-    "anciennete": "Ancienneté de la demande",
-    "dalo": "Reconnu DALO",
-}
-AGE_BANDS = (
-    (0, 25, "moins de 25 ans"),
-    (25, 40, "25 à 39 ans"),
-    (40, 55, "40 à 54 ans"),
-    (55, 65, "55 à 64 ans"),
-    (65, 200, "65 ans et plus"),
-)
-SENIORITY_BANDS = (
-    (0, 6, "moins de 6 mois"),
-    (6, 12, "6 à 11 mois"),
-    (12, 24, "12 à 23 mois"),
-    (24, 60, "2 à 5 ans"),
-    (60, 10_000, "5 ans et plus"),
-)
 
 
 @dataclass(frozen=True)
@@ -99,8 +77,6 @@ class Bilan:
     holders: tuple[ir.Holder, ...] = field(default=())
 
     def to_dict(self) -> dict[str, Any]:
-        from .bilan_page import bilan_dict
-
         return bilan_dict(self)
 
     def to_json(self) -> str:
@@ -109,13 +85,9 @@ class Bilan:
         return json.dumps(self.to_dict(), ensure_ascii=False, indent=2)
 
     def to_html(self) -> str:
-        from .bilan_page import bilan_page
-
         return bilan_page(self)
 
     def to_csv(self) -> str:
-        from .bilan_page import bilan_csv
-
         return bilan_csv(self)
 
 
@@ -281,22 +253,3 @@ def _profile(
 
 def _band(x: float, bands: tuple[tuple[int, int, str], ...]) -> str:
     return next((label for lo, hi, label in bands if lo <= x < hi), bands[0][2] if x < 0 else bands[-1][2])
-
-
-def band_order(section: str, labels: list[str]) -> list[str]:
-    """The labels of a profile section in their natural order (bands as declared)."""
-    bands = {"age": AGE_BANDS, "anciennete": SENIORITY_BANDS}.get(section)
-    if bands is None:
-        return sorted(labels, key=lambda v: (v == UNKNOWN, v))
-    order = [b[2] for b in bands]
-    return sorted(labels, key=lambda v: order.index(v) if v in order else len(order))
-
-
-def suppressed(counts: dict[str, int], secret: int) -> set[str]:
-    """The labels whose count is hidden: 0 < n < secret, and the next smallest when only one is."""
-    hidden = {k for k, n in counts.items() if 0 < n < secret}
-    if len(hidden) == 1 and len(counts) > 1:
-        rest = sorted((n, k) for k, n in counts.items() if k not in hidden and n > 0)
-        if rest:
-            hidden.add(rest[0][1])
-    return hidden

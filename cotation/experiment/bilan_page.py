@@ -7,14 +7,46 @@ from __future__ import annotations
 import csv
 import io
 from html import escape
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..version import __version__
-from .bilan import PROFILE, SECTIONS, band_order, suppressed
 from .pages import OBJECTIVE_LABELS, bars_svg, html_table, page_html, percent, verdict
 
-if TYPE_CHECKING:
-    from .bilan import Bilan, Year
+Bilan = Any  # cotation.experiment.bilan.Bilan (which imports this module)
+Year = Any
+
+UNKNOWN = "Non renseigné"
+SECTIONS = {
+    "commune": "Par commune",
+    "qpv": "En QPV ou non",
+    "reservataire": "Par réservataire",
+    "financement": "Par financement",
+    "typologie": "Par typologie",
+    "type_attribution": "Mutations et premiers accès",
+}
+PROFILE = {
+    "composition": "Composition du ménage",
+    "age": "Âge du demandeur",
+    "quartile": "Quartile de ressources",
+    "publics_prioritaires": "Publics prioritaires (DALO et L441-1)",
+    "anciennete": "Ancienneté de la demande",
+    "dalo": "Reconnu DALO",
+}
+AGE_BANDS = (
+    (0, 25, "moins de 25 ans"),
+    (25, 40, "25 à 39 ans"),
+    (40, 55, "40 à 54 ans"),
+    (55, 65, "55 à 64 ans"),
+    (65, 200, "65 ans et plus"),
+)
+SENIORITY_BANDS = (
+    (0, 6, "moins de 6 mois"),
+    (6, 12, "6 à 11 mois"),
+    (12, 24, "12 à 23 mois"),
+    (24, 60, "2 à 5 ans"),
+    (60, 10_000, "5 ans et plus"),
+)
+
 
 OBJECTIVES = ("publics_prioritaires", "premier_quartile_hors_qpv", "autres_quartiles_en_qpv")
 PRINT = "@page{size:A4;margin:15mm}"
@@ -111,10 +143,10 @@ def bilan_page(b: Bilan) -> str:
     head = ["modalité", *[c for yr in years for c in (f"{yr} : nombre", f"{yr} : part")]]
     body = [
         f"<h1>Bilan annuel des attributions {y.year}</h1>",
-        f"<p>Grille {escape(b.grid_id)} (version {escape(b.grid_version or '—')}, empreinte {b.grid_hash[:12]}) ; "
-        f"données : {escape(b.data)} ; cotation {__version__}.<br>Objectifs : {escape(b.objectives.territory)} "
-        f"({escape(b.objectives.source)}). Seuil du premier quartile : {b.threshold.amount:.0f} € par UC et par an "
-        f"({escape(b.threshold.source)}).</p>",
+        f"<p>Grille {escape(b.grid_id)} (version {escape(b.grid_version or '—')}, "
+        f"empreinte {b.grid_hash[:12]}) ; données : {escape(b.data)} ; cotation {__version__}.<br>"
+        f"Objectifs : {escape(b.objectives.territory)} ({escape(b.objectives.source)}). Seuil du premier "
+        f"quartile : {b.threshold.amount:.0f} € par UC et par an ({escape(b.threshold.source)}).</p>",
         f'<p class="muted">Secret statistique : tout effectif de 1 à {b.secret - 1} est remplacé par '
         f"« &lt; {b.secret} » (et, quand une seule case d'un tableau serait masquée, la plus petite suivante "
         "aussi), pour qu'aucun ménage ne puisse être reconnu dans une petite commune ou un petit "
@@ -251,3 +283,22 @@ def bilan_csv(b: Bilan) -> str:
         for c in cells:
             w.writerow(["", f"demande.{key}", c["modalite"], c["nombre"], c["part"], c["secret"]])
     return out.getvalue()
+
+
+def band_order(section: str, labels: list[str]) -> list[str]:
+    """The labels of a profile section in their natural order (bands as declared)."""
+    bands = {"age": AGE_BANDS, "anciennete": SENIORITY_BANDS}.get(section)
+    if bands is None:
+        return sorted(labels, key=lambda v: (v == UNKNOWN, v))
+    order = [b[2] for b in bands]
+    return sorted(labels, key=lambda v: order.index(v) if v in order else len(order))
+
+
+def suppressed(counts: dict[str, int], secret: int) -> set[str]:
+    """The labels whose count is hidden: 0 < n < secret, and the next smallest when only one is."""
+    hidden = {k for k, n in counts.items() if 0 < n < secret}
+    if len(hidden) == 1 and len(counts) > 1:
+        rest = sorted((n, k) for k, n in counts.items() if k not in hidden and n > 0)
+        if rest:
+            hidden.add(rest[0][1])
+    return hidden

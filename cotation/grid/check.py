@@ -19,8 +19,8 @@ from . import ir
 from . import model as m
 from . import syntax as s
 from .bounds import grid_bounds, pair_bounds, widths
-from .holders import check_holders
 from .catalogue import Catalogue, Field, Kind, default_catalogue, dwelling_catalogue, field_from_dict
+from .holders import check_holders
 from .interval import I64
 from .loader import PRELUDE_NAME, GridSource, LoadedGrid, load_prelude
 from .parser import ExprSyntaxError, parse

@@ -107,8 +107,8 @@ def _check_shares(gc: Any, holders: list[ir.Holder], spans: list[Any]) -> None:
             gc.errors.error(
                 "E364",
                 span,
-                f"the State's flow share ({100 * (h.flow_share or 0):.0f} %) exceeds 35 % (R441-5 CCH: at most 30 % "
-                "for priority publics plus at most 5 % for public agents)",
+                f"the State's flow share ({100 * (h.flow_share or 0):.0f} %) exceeds 35 % "
+                "(R441-5 CCH: at most 30 % for priority publics plus at most 5 % for public agents)",
                 criterion=h.id,
             )
 
