@@ -13,7 +13,7 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
 def test_there_are_examples() -> None:
-    assert sorted(p.name for p in EXAMPLES.glob("*.py")) == ["experiment.py", "score_and_rank.py"]
+    assert sorted(p.name for p in EXAMPLES.glob("*.py")) == ["experiment.py", "gestion_en_flux.py", "score_and_rank.py"]
 
 
 @pytest.mark.parametrize("script", [EXAMPLES / "score_and_rank.py"], ids=lambda p: p.stem)
@@ -34,3 +34,12 @@ def test_experiment_example_runs(tmp_path: Path) -> None:
     assert "Spearman " in done.stdout and "publics_prioritaires: " in done.stdout
     assert {p.name for p in tmp_path.iterdir()} == {"comparaison.html", "simulation.html"}
     assert "<svg" in (tmp_path / "comparaison.html").read_text(encoding="utf-8")
+
+
+def test_gestion_en_flux_example_runs(tmp_path: Path) -> None:
+    script = EXAMPLES / "gestion_en_flux.py"
+    done = subprocess.run([sys.executable, str(script), str(tmp_path)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "prefet: " in done.stdout and "(flow share 30%)" in done.stdout and "bilan 2026: " in done.stdout
+    assert {p.name for p in tmp_path.iterdir()} == {"simulation.html", "attributions.csv", "bilan.html"}
+    assert "Bilan annuel des attributions 2026" in (tmp_path / "bilan.html").read_text(encoding="utf-8")

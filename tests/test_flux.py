@@ -13,7 +13,7 @@ import cotation
 from cotation import parse_grid, rank
 from cotation.data.batch import Batch
 from cotation.errors import GridError
-from cotation.experiment.flux import flow_shares, orient, orient_codes
+from cotation.experiment.flux import flow_shares, orient, orient_codes, shares_of
 from cotation.explain.views import committee_text, committee_view
 from cotation.grid import ir
 
@@ -126,11 +126,10 @@ def _holder(ident: str, share: float | None) -> ir.Holder:
 
 
 def test_orientation_by_flow_share_on_a_tiny_case() -> None:
-    """Shares prefet 0.5, action_logement 0.25 (bailleur: none). Dwellings in order: prefet (given),
-    then five without a holder. Deficits share * (n + 1) - count, by hand:
-    n=1: prefet 0.5*2-1=0, AL 0.25*2-0=0.5 -> AL;  n=2: prefet 1.5-1=0.5, AL 0.75-1=-0.25 -> prefet;
-    n=3: prefet 2-2=0, AL 1-1=0 -> prefet (declared first);  n=4: prefet 2.5-3=-0.5, AL 1.25-1=0.25 -> AL;
-    n=5: prefet 3-3=0, AL 1.5-2=-0.5 -> prefet."""
+    """Shares prefet 0.5, action_logement 0.25, the landlord the rest (0.25). Dwellings in order: one
+    of the State's, then five without a holder. Deficits share * (n + 1) - count, by hand:
+    n=1: P .5*2-1=0, AL .25*2=.5, B .5 -> AL (declared first);  n=2: P .5, AL -.25, B .75 -> B;
+    n=3: P 2-1=1, AL 0, B 0 -> P;  n=4: P 2.5-2=.5, AL .25, B .25 -> P;  n=5: P 0, AL .5, B .5 -> AL."""
     values = ("prefet", "commune", "epci", "action_logement", "bailleur", "autre")
     holders = [_holder("prefet", 0.5), _holder("action_logement", 0.25), _holder("bailleur", None)]
     codes = np.array([0, -1, -1, -1, -1, -1])
@@ -138,17 +137,19 @@ def test_orientation_by_flow_share_on_a_tiny_case() -> None:
     assert [values[c] for c in got] == [
         "prefet",
         "action_logement",
+        "bailleur",
         "prefet",
         "prefet",
         "action_logement",
-        "prefet",
     ]
     shares = flow_shares(holders, [values[c] for c in got], {})
     assert [(s.holder, s.count, s.of, s.met) for s in shares] == [
-        ("prefet", 4, 6, True),
+        ("prefet", 3, 6, True),
         ("action_logement", 2, 6, True),
-        ("bailleur", 0, 6, None),
+        ("bailleur", 1, 6, None),
     ]
+    assert shares_of(holders[:2]) == [("prefet", 0.5), ("action_logement", 0.25), ("bailleur", 0.25)]
+    assert shares_of([_holder("bailleur", None)]) == []
 
 
 def test_orient_a_batch_in_the_order_of_arrival(grid: Any) -> None:
@@ -156,7 +157,8 @@ def test_orient_a_batch_in_the_order_of_arrival(grid: Any) -> None:
     out = orient(grid, dws, np.array([3, 2, 1, 0]))
     field = out.catalogue["reservataire"]
     got = [field.values[c] for c in out.column("reservataire").values.tolist()]
-    # shares prefet .3, commune .2, AL .25; arrival L3, L2 (bailleur: kept, no share), L1, L0:
-    # L3 (n=0): .3, .2, .25 -> prefet; L1 (n=2): .9-1, .6, .75 -> AL; L0 (n=3): 1.2-1, .8, 1-1 -> commune
+    # shares prefet .3, commune .2, AL .25, landlord the rest .25; arrival L3, L2 (bailleur: kept,
+    # counted), L1, L0: L3 (n=0): .3, .2, .25, .25 -> prefet; L1 (n=2): -.1, .6, .75, -.25 -> AL;
+    # L0 (n=3): 1.2-1, .8, 1-1, 1-1 -> commune
     assert got == ["commune", "action_logement", "bailleur", "prefet"]
     assert orient(parse_grid(GRID.split("reservataires:")[0], "x.yaml"), dws) is dws

@@ -3,12 +3,12 @@ shares the holders reached.
 
 **Orientation policy** (declared, deterministic): the dwellings are taken in the order given (the
 simulation: the order in which they fall vacant); a dwelling that already has a holder counts for
-it; one without a holder goes to the declared holder furthest behind its flow share, i.e. the
-largest ``flow_share * (n + 1) - count`` where ``n`` dwellings were counted before it and ``count``
-of them went to that holder; ties go to the holder declared first. Holders without a
-``flow_share`` are never chosen (the landlord keeps what no share claims only when every declared
-share is reached: it is then the holder furthest behind at a share of 0, never ahead of a holder
-with a share still owed). Without any holder with a share, nothing changes.
+it; one without a holder goes to the holder furthest behind its flow share, i.e. the largest
+``share * (n + 1) - count`` where ``n`` dwellings were counted before it and ``count`` of them went
+to that holder; ties go to the holder declared first. The shares are the declared ``flow_share``;
+the landlord (``bailleur``, declared or not) keeps the rest of the flow, ``1 - sum`` of them (R441-5
+CCH: what no convention reserves stays with the landlord). Other holders without a
+``flow_share`` are never chosen. Without any holder with a share, nothing changes.
 """
 
 from __future__ import annotations
@@ -56,17 +56,29 @@ class FlowShare:
         }
 
 
+def shares_of(holders: Sequence[ir.Holder]) -> list[tuple[str, float]]:
+    """(holder, share of the flow) used by the orientation: the declared shares, in declaration
+    order, and the landlord's rest (``1 - sum``), declared or not, when the shares leave one."""
+    out = [(h.id, float(h.flow_share)) for h in holders if h.flow_share]
+    rest = 1.0 - sum(x for _, x in out)
+    if out and rest > 1e-9 and all(h != LANDLORD for h, _ in out):
+        at = next((i for i, h in enumerate(holders) if h.id == LANDLORD), len(holders))
+        before = sum(1 for h in holders[:at] if h.flow_share)
+        out.insert(before, (LANDLORD, rest))
+    return out
+
+
 def orient_codes(
     holders: Sequence[ir.Holder], codes: np.ndarray, known: np.ndarray, values: tuple[str, ...]
 ) -> np.ndarray:
     """The holder code of each dwelling (``codes``, valid where ``known``), the unknown ones oriented."""
-    shared = [h for h in holders if h.flow_share]
+    shared = shares_of(holders)
     out = np.where(known, codes, -1).astype(np.int64)
     if not shared:
         return out
     index = {v: i for i, v in enumerate(values)}
-    wanted = np.array([h.flow_share or 0.0 for h in shared])
-    mine = np.array([index[h.id] for h in shared], np.int64)
+    wanted = np.array([x for _, x in shared])
+    mine = np.array([index[h] for h, _ in shared], np.int64)
     counts = np.zeros(len(shared), np.int64)
     for n, code in enumerate(out.tolist()):
         if code < 0:

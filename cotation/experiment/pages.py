@@ -209,6 +209,7 @@ def simulation_page(s: Simulation, standalone: bool = True, backtests: tuple[Bac
         _objectives_table(s),
         "<h2>Par réservataire : part des publics prioritaires</h2>",
         _holders_table(s),
+        *_flows_section(s),
         "<h2>Mois par mois</h2>",
         _months_chart(s),
         _months_table(s),
@@ -315,6 +316,24 @@ def _holders_table(s: Simulation) -> str:
             )
         rows.append(row)
     return _table(head, rows)
+
+
+def _flows_section(s: Simulation) -> list[str]:
+    """The flow share each holder reached (gestion en flux), when the grid declares holders."""
+    if not any(r.flows for r in s.runs) or not any(f.target is not None for r in s.runs for f in r.flows):
+        return []
+    rows = []
+    for r in s.runs:
+        for f in r.flows:
+            met = (
+                "sans part déclarée"
+                if f.met is None
+                else ('<span class="ok">atteinte</span>' if f.met else '<span class="ko">non atteinte</span>')
+            )
+            target = _pct(f.target) if f.target is not None else "—"
+            rows.append([escape(r.replay.grid_id), escape(f.label), str(f.count), _pct(f.share), target, met])
+    head = ["grille", "réservataire", "attributions", "part", "part du flux", "verdict"]
+    return ["<h2>Parts du flux par réservataire</h2>", _table(head, rows, numeric_from=2, text=(5,))]
 
 
 def _months_chart(s: Simulation) -> str:
