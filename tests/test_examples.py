@@ -13,7 +13,11 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
 def test_there_are_examples() -> None:
-    assert sorted(p.name for p in EXAMPLES.glob("*.py")) == ["experiment.py", "gestion_en_flux.py", "score_and_rank.py"]
+    assert sorted(p.name for p in EXAMPLES.glob("*.py")) == [
+        "experiment.py",
+        "gestion_en_flux.py",
+        "score_and_rank.py",
+    ]
 
 
 @pytest.mark.parametrize("script", [EXAMPLES / "score_and_rank.py"], ids=lambda p: p.stem)

@@ -10,7 +10,7 @@ from html import escape
 from typing import Any
 
 from ..version import __version__
-from .pages import OBJECTIVE_LABELS, bars_svg, html_table, page_html, percent, verdict
+from .pages import OBJECTIVE_LABELS, bars_svg, flow_verdict, html_table, page_html, percent, verdict
 
 Bilan = Any  # cotation.experiment.bilan.Bilan (which imports this module)
 Year = Any
@@ -104,11 +104,7 @@ def _flow_rows(b: Bilan) -> list[list[str]]:
     rows = []
     for y in b.years:
         for f in y.flows:
-            met = (
-                "sans part déclarée"
-                if f.target is None
-                else ('<span class="ok">atteinte</span>' if f.met else '<span class="ko">non atteinte</span>')
-            )
+            met = flow_verdict(f)
             hidden = 0 < f.count < b.secret
             rows.append(
                 [

@@ -14,6 +14,7 @@ from ..version import __version__
 if TYPE_CHECKING:
     from .backtest import Backtest
     from .compare import Comparison, Mover
+    from .flux import FlowShare
     from .measure import Figures, Share
     from .simulate import Simulation
 
@@ -325,15 +326,26 @@ def _flows_section(s: Simulation) -> list[str]:
     rows = []
     for r in s.runs:
         for f in r.flows:
-            met = (
-                "sans part déclarée"
-                if f.met is None
-                else ('<span class="ok">atteinte</span>' if f.met else '<span class="ko">non atteinte</span>')
-            )
             target = _pct(f.target) if f.target is not None else "—"
-            rows.append([escape(r.replay.grid_id), escape(f.label), str(f.count), _pct(f.share), target, met])
+            rows.append(
+                [
+                    escape(r.replay.grid_id),
+                    escape(f.label),
+                    str(f.count),
+                    _pct(f.share),
+                    target,
+                    flow_verdict(f),
+                ]
+            )
     head = ["grille", "réservataire", "attributions", "part", "part du flux", "verdict"]
     return ["<h2>Parts du flux par réservataire</h2>", _table(head, rows, numeric_from=2, text=(5,))]
+
+
+def flow_verdict(f: FlowShare) -> str:
+    """A holder's flow share reached or not, in words (also the annual review's)."""
+    if f.met is None:
+        return "sans part déclarée"
+    return '<span class="ok">atteinte</span>' if f.met else '<span class="ko">non atteinte</span>'
 
 
 def _months_chart(s: Simulation) -> str:
