@@ -162,3 +162,20 @@ def test_orient_a_batch_in_the_order_of_arrival(grid: Any) -> None:
     # L0 (n=3): 1.2-1, .8, 1-1, 1-1 -> commune
     assert got == ["commune", "action_logement", "bailleur", "prefet"]
     assert orient(parse_grid(GRID.split("reservataires:")[0], "x.yaml"), dws) is dws
+
+
+def test_rank_cli_orients_dwellings_without_a_holder(tmp_path: Any) -> None:
+    """L0 (n=0): deficits prefet .3, commune .2, AL .25, landlord .25 -> prefet: only A (DALO);
+    L1 (n=1): prefet .6-1, commune .4, AL .5, landlord .5 -> AL: only C."""
+    import pyarrow.csv as pacsv
+
+    from cotation.cli import main
+
+    (tmp_path / "g.yaml").write_text(GRID, encoding="utf-8")
+    cotation.write_applications(_apps(), tmp_path / "d.csv")
+    cotation.write_applications(_dwellings([None, None]), tmp_path / "l.csv")
+    args = ["rank", str(tmp_path / "g.yaml"), str(tmp_path / "d.csv"), str(tmp_path / "l.csv")]
+    assert main([*args, "--date", "2026-01-01", "--orienter", "-o", str(tmp_path / "r.csv")]) == 0
+    table = pacsv.read_csv(tmp_path / "r.csv").to_pydict()
+    got = [(str(d), str(a)) for d, a in zip(table["logement"], table["numero_unique"], strict=True)]
+    assert got == [("L0", "A"), ("L1", "C")]
