@@ -365,8 +365,9 @@ def ir_depth(node: ir.IExpr, var_depth: dict[str, int]) -> int:
     """Levels of a typed expression, a variable counting its own depth (recursive: the syntax
     tree it comes from is at most MAX_DEPTH deep, and its IR a few levels more)."""
     if isinstance(node, ir.VarRef):
-        return var_depth.get(node.name, 1)
-    return 1 + max((ir_depth(c, var_depth) for c in ir.children(node)), default=0)
+        return var_depth.get(node.name, 0)
+    kids = ir.children(node)
+    return 1 + max(ir_depth(c, var_depth) for c in kids) if kids else 0
 
 
 def _check_ids(gc: GridChecker) -> None:

@@ -11,7 +11,7 @@ expression, well inside Python's default limit of 1 000 frames (``tests/test_lim
 grid at every limit on both engines). ``docs/grid-format.md`` states each limit; a grid beyond one
 gets a located error naming the limit.
 
-Depth counts the way the back ends nest: an operator, a call or a conditional is one level above
+Depth counts the way the back ends nest: a value or a name is no level, an operator, a call or a conditional is one level above
 its deepest operand, a chain of ``k`` comparisons (``a < b < c``) is ``k`` levels (it becomes ``k -
 1`` conjunctions), a call with ``k > 2`` arguments is ``k - 1`` levels (``min`` folds pairwise), and
 a chain of ``+`` is one level per operator (``a + b + c`` is ``(a + b) + c``).
@@ -81,9 +81,9 @@ def depth(tree: s.Expr) -> int:
 
 
 def own_levels(node: s.Expr) -> int:
-    """The levels a node adds above its deepest operand."""
+    """The levels a node adds above its deepest operand (a value or a name: none)."""
     if isinstance(node, s.Compare):
         return len(node.ops)
     if isinstance(node, s.Call):
         return max(1, len(node.args) - 1)
-    return 1
+    return 1 if s.children(node) or isinstance(node, s.SetLit) else 0

@@ -165,19 +165,25 @@ _CLOSE = (yaml.MappingEndEvent, yaml.SequenceEndEvent)
 def too_deep(text: str, file: str) -> Span | None:
     """Where ``text`` nests more than MAX_YAML_DEPTH mappings and lists, or None. Read from the
     parser's events, which come without recursion, before anything composes the node graph
-    (PyYAML's composer is recursive). A syntax error stops the count: the composer will word it."""
-    level = 0
-    try:
-        for event in yaml.parse(text, Loader=_FAST_LOADER or yaml.SafeLoader):
-            if isinstance(event, _OPEN):
-                level += 1
-                if level > MAX_YAML_DEPTH:
-                    mark = event.start_mark
-                    return Span(file, mark.line + 1, mark.column + 1, mark.line + 1, mark.column + 2)
-            elif isinstance(event, _CLOSE):
-                level -= 1
-    except yaml.YAMLError:
-        return None
+    (PyYAML's composer is recursive). libyaml refuses a document nested 1 000 deep before its
+    first event: PyYAML's parser counts it then. A syntax error stops the count (the events before
+    it were counted, and the composer stops there too, with its message)."""
+    for loader in (_FAST_LOADER, yaml.SafeLoader):
+        if loader is None:
+            continue
+        level = 0
+        try:
+            for event in yaml.parse(text, Loader=loader):
+                if isinstance(event, _OPEN):
+                    level += 1
+                    if level > MAX_YAML_DEPTH:
+                        mark = event.start_mark
+                        return Span(file, mark.line + 1, mark.column + 1, mark.line + 1, mark.column + 2)
+                elif isinstance(event, _CLOSE):
+                    level -= 1
+            return None
+        except yaml.YAMLError:
+            continue
     return None
 
 
