@@ -11,10 +11,11 @@ expression, well inside Python's default limit of 1 000 frames (``tests/test_lim
 grid at every limit on both engines). ``docs/grid-format.md`` states each limit; a grid beyond one
 gets a located error naming the limit.
 
-Depth counts the way the back ends nest: a value or a name is no level, an operator, a call or a conditional is one level above
-its deepest operand, a chain of ``k`` comparisons (``a < b < c``) is ``k`` levels (it becomes ``k -
-1`` conjunctions), a call with ``k > 2`` arguments is ``k - 1`` levels (``min`` folds pairwise), and
-a chain of ``+`` is one level per operator (``a + b + c`` is ``(a + b) + c``).
+Depth counts the way the back ends nest: a value or a name is no level; an operator, a call or a
+conditional is one level above its deepest operand; a chain of ``k`` comparisons (``a < b < c``)
+is ``k`` levels (it becomes ``k - 1`` conjunctions of comparisons); a call with ``k > 2`` arguments
+is ``k - 1`` levels (``min`` folds pairwise); a chain of ``+`` is one level per operator (``a + b +
+c`` is ``(a + b) + c``, 2 levels).
 """
 
 from __future__ import annotations
