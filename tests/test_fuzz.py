@@ -28,7 +28,8 @@ ROOT = Path(__file__).resolve().parent.parent
 GRIDS = sorted((ROOT / "grids").glob("*.yaml"))
 SHIPPED = {p.name: p.read_text(encoding="utf-8") for p in GRIDS if not p.name.endswith(".tests.yaml")}
 DAY = datetime.date(2026, 1, 1)
-NASTY = list(":-[]{}&*!|>'\"#%@,?\n\t \\") + [
+NASTY = [
+    *":-[]{}&*!|>'\"#%@,?\n\t \\",
     "\n  ",
     "- ",
     ": ",
@@ -124,7 +125,8 @@ def test_the_parser_raises_only_located_syntax_errors(text: str) -> None:
 @settings(max_examples=60)
 @given(when=token_soup())
 def test_random_conditions_check_or_get_located_errors(when: str) -> None:
-    text = f"id: f\ntitle: F\ncriteria:\n  - id: c\n    label: C\n    when: '{when.replace(chr(39), chr(39) * 2)}'\n    points: 1\n"
+    quoted = when.replace("'", "''")
+    text = f"id: f\ntitle: F\ncriteria:\n  - id: c\n    label: C\n    when: '{quoted}'\n    points: 1\n"
     load_or_error(text, "fuzz.yaml")
 
 
