@@ -246,7 +246,9 @@ def test_to_json_round_trips() -> None:
     rebuilt = tuple(Diagnostic(**{**r, "span": Span(**r["span"])}) for r in records)
     assert rebuilt == err.diagnostics
     assert GridError(rebuilt).render() == err.render()
-    assert {"code", "message", "span", "criterion", "suggestion", "source_line", "source_start"} == set(records[0])
+    assert {"code", "message", "span", "criterion", "suggestion", "source_line", "source_start"} == set(
+        records[0]
+    )
 
 
 # -- hostile YAML --------------------------------------------------------------------------------

@@ -4,9 +4,12 @@ confined; positions, quotes and decoding errors of issue 20."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import os
 import re
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -16,9 +19,11 @@ from cotation import cli
 from cotation.api import load_grid, parse_grid, score
 from cotation.data.generate import generate_applications
 from cotation.errors import GridError
+from cotation.explain.trace import explain_text
+from cotation.grid.catalogue import default_catalogue
 from cotation.grid import limits
 from cotation.grid.parser import parse
-from cotation.grid.printer import show
+from cotation.grid.printer import dump, show
 from cotation.grid.yamlio import Scalar
 from cotation.source import Span
 
@@ -73,8 +78,9 @@ def test_a_sum_one_term_beyond_the_depth_is_E212() -> None:
         " < ".join(["nb_enfants"] * 102),
         "nb_enfants if dalo else " * 101 + "1 > 0",
         "min(" + ", ".join(["nb_enfants"] * 102) + ") > 0",
+        "nb_enfants > 1 or dalo and not nb_enfants == 1 + 2 * (" * 20 + "dalo" + ")" * 20,
     ],
-    ids=["parentheses", "not", "minus", "comparisons", "conditionals", "arguments"],
+    ids=["parentheses", "not", "minus", "comparisons", "conditionals", "arguments", "operators"],
 )
 def test_every_way_of_nesting_counts_against_the_depth(when: str) -> None:
     code, line, _, _ = first_error(grid_text(criterion(when)))
@@ -182,21 +188,47 @@ def at_the_limits() -> dict[str, str]:
     }
 
 
+@contextlib.contextmanager
+def half_the_stack() -> Iterator[None]:
+    """Python's recursion limit lowered to 500 frames above the caller (the default is 1 000): the
+    limits must leave the deepest walk room to spare."""
+    depth, frame = 0, sys._getframe()
+    while frame is not None:
+        depth, frame = depth + 1, frame.f_back  # type: ignore[assignment]
+    old = sys.getrecursionlimit()
+    sys.setrecursionlimit(depth + 500)
+    try:
+        yield
+    finally:
+        sys.setrecursionlimit(old)
+
+
 @pytest.mark.parametrize("family", ["operators", "terms", "variables"])
 def test_a_grid_at_the_limits_scores_the_same_on_both_engines(family: str) -> None:
-    grid = parse_grid(at_the_limits()[family], f"{family}.yaml")
     batch = generate_applications(300, seed=19, date_calcul=DAY)
-    ref = score(grid, batch, DAY, engine="reference")
-    compiled = score(grid, batch, DAY, engine="compiled")
+    with half_the_stack():  # loading, checking, code generation, Numba, both engines, explanations
+        grid = parse_grid(at_the_limits()[family], f"{family}.yaml", catalogue=default_catalogue())
+        ref = score(grid, batch, DAY, engine="reference")
+        compiled = score(grid, batch, DAY, engine="compiled")
+        text = explain_text(grid, ref, batch, str(ref.ids[0]))
     np.testing.assert_array_equal(ref.total, compiled.total)
     np.testing.assert_array_equal(np.asarray(ref.breakdown), np.asarray(compiled.breakdown))
-    assert ref.total.max() > 0  # the criteria do give points
+    assert ref.total.max() > 0 and str(ref.ids[0]) in text  # the criteria do give points
 
 
 def test_an_expression_at_the_depth_limit_round_trips_through_the_printer() -> None:
-    for text in ["(" * 99 + "a" + ")" * 99, " - ".join("a" * 1 for _ in range(100)), "-" * 100 + "a"]:
-        tree = parse(text)
-        assert parse(show(tree)) == tree
+    deepest = [
+        "(" * 100 + "a" + ")" * 100,
+        " - ".join(["a"] * 101),
+        "-" * 100 + "a",
+        "a - (" * 99 + "a" + ")" * 99,
+        "min(" * 100 + "a" + ", 1)" * 100,
+        "a if b else " * 100 + "c",
+    ]
+    with half_the_stack():
+        for text in deepest:
+            tree = parse(text)
+            assert parse(show(tree)) == tree and dump(tree)
 
 
 # -- includes confined ---------------------------------------------------------------------------

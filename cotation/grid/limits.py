@@ -4,12 +4,15 @@ A grid may come from a stranger (a service reading grids it did not write), so e
 that makes loading or compiling it cost more is bounded, and checked *before* the work it bounds:
 the size of the files before they are read, the YAML nesting before the node graph is composed,
 the length and the number of terms of an expression before it is parsed, its nesting while it is
-parsed. Every later walk of an expression (type checker, bounds, printer, IR helpers, code
-generators, reference evaluator, trace, pickling for the grid cache) is recursive, and safe because
-of :data:`MAX_DEPTH`: the deepest of them spends about four Python frames per level of an
-expression, well inside Python's default limit of 1 000 frames (``tests/test_limits.py`` scores a
-grid at every limit on both engines). ``docs/grid-format.md`` states each limit; a grid beyond one
-gets a located error naming the limit.
+parsed. The parser grows Python's stack only with brackets (two frames for a parenthesis, four for
+a call or a literal set) and with the operators whose right operand it is reading (one frame each),
+and counts both as it goes. Every later walk of an expression (type checker, bounds, printer, IR
+helpers, code generators, reference evaluator, trace, pickling for the grid cache) is recursive,
+and safe because of :data:`MAX_DEPTH` and :data:`MAX_DEPTH_WITH_VARIABLES`: the deepest walk at the
+limits takes about 400 frames (the parser on nested calls, the emitter through variables), and
+``tests/test_limits.py`` loads, compiles, scores on both engines and explains grids at every limit
+with Python's recursion limit lowered to 500 frames above the test (the default is 1 000).
+``docs/grid-format.md`` states each limit; a grid beyond one gets a located error naming the limit.
 
 Depth counts the way the back ends nest: a value or a name is no level; an operator, a call or a
 conditional is one level above its deepest operand; a chain of ``k`` comparisons (``a < b < c``)

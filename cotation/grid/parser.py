@@ -130,6 +130,7 @@ class Parser:
             )
         self.i = 0
         self.nesting = 0  # brackets open at the current token
+        self.operators = 0  # operators whose right operand is being read
 
     # -- helpers -----------------------------------------------------------------------------
     def peek(self, ahead: int = 0) -> Token:
@@ -186,9 +187,11 @@ class Parser:
         return node
 
     # -- rules -------------------------------------------------------------------------------
-    # Precedence climbing over the levels of GRAMMAR (one loop for the binary levels, prefix chains
-    # and else-chains in loops), so that Python's stack only grows with brackets: about five
-    # frames per '(', '[', '{' or call, and those are counted against MAX_DEPTH as they open.
+    # Precedence climbing over the levels of GRAMMAR: one loop for the binary levels, loops for
+    # prefix chains and else-chains, the primary read in place, so that Python's stack grows only
+    # with brackets (two frames for '(', four for a call or a literal set) and with operators whose
+    # right operand is being read (one frame each). Both are counted as the parser goes (``_open``,
+    # ``_enter``) and refused beyond MAX_DEPTH: the parser needs at most about 400 frames.
     def _parse_expression(self) -> Expr:
         pending: list[tuple[int, Expr, Expr]] = []  # 'then if cond else' of an else-chain
         while True:
@@ -208,28 +211,44 @@ class Parser:
     def _parse_level(self, level: int) -> Expr:
         """An expression of binding power ``level`` or more (``_OR``: a disjunction)."""
         start = self.peek().start
-        node = self._parse_negation() if level <= _NOT else self._parse_unary()
+        nots = []
+        while level <= _NOT and self.at("not"):
+            nots.append(self.advance())
+        if nots:  # negation := "not" negation | comparison
+            self._enter(len(nots), nots[-1])
+            node = self._parse_level(_COMPARE)
+            self.operators -= len(nots)
+            for tok in reversed(nots):
+                node = Unary("not", node, self.span_from(tok.start))
+        else:  # unary := "-" unary | primary
+            minus = []
+            while self.at("-"):
+                minus.append(self.advance().start)
+            tok = self.peek()  # primary, here rather than in a method: a frame less per bracket
+            if tok.kind == "op" and tok.text == "(":
+                self._open(self.advance())
+                node = self._parse_expression()
+                self.expect(")", "to close '('")
+                self.nesting -= 1
+            else:
+                handler = _PRIMARY.get(tok.kind if tok.kind not in ("op", "keyword") else tok.text)
+                if handler is None:
+                    raise self._expected_value(tok)
+                node = handler(self)
+            for at in reversed(minus):
+                node = Unary("-", node, self.span_from(at))
         while True:
             tok = self.peek()
             op_level = _BINARY.get(tok.text) if tok.kind in ("op", "keyword") else None
             if op_level is not None and op_level >= level:
-                self.advance()
-                node = Binary(tok.text, node, self._parse_level(op_level + 1), self.span_from(start))
+                self._enter(1, self.advance())
+                right = self._parse_level(op_level + 1)
+                self.operators -= 1
+                node = Binary(tok.text, node, right, self.span_from(start))
             elif level <= _COMPARE and self._at_comparison():
                 node = self._parse_comparison(node, start)
             else:
                 return node
-
-    def _parse_negation(self) -> Expr:
-        starts = []
-        while self.at("not"):
-            starts.append(self.advance().start)
-        if not starts:
-            return self._parse_unary()
-        node = self._parse_level(_COMPARE)
-        for start in reversed(starts):
-            node = Unary("not", node, self.span_from(start))
-        return node
 
     def _at_comparison(self) -> bool:
         return self.at(*_COMP_OPS) or (self.at("not") and self.peek(1).text == "in")
@@ -247,27 +266,16 @@ class Parser:
         rest: list[Expr] = []
         while (op := self._comp_op()) is not None:
             ops.append(op)
+            self._enter(1, self.tokens[self.i - 1])
             rest.append(self._parse_level(_SUM))
+        self.operators -= len(ops)
         return Compare(first, tuple(ops), tuple(rest), self.span_from(start))
 
-    def _parse_unary(self) -> Expr:
-        starts = []
-        while self.at("-"):
-            starts.append(self.advance().start)
-        node = self._parse_primary()
-        for start in reversed(starts):
-            node = Unary("-", node, self.span_from(start))
-        return node
-
-    def _parse_primary(self) -> Expr:
-        tok = self.peek()
-        handler = _PRIMARY.get(tok.kind if tok.kind != "op" and tok.kind != "keyword" else tok.text)
-        if handler is None:
-            found = "end of expression" if tok.kind == "end" else repr(quote(tok.text, 40))
-            raise ExprSyntaxError(
-                f"expected a value, a name or '(', found {found}", tok.start, max(tok.end, tok.start + 1)
-            )
-        return handler(self)
+    def _expected_value(self, tok: Token) -> ExprSyntaxError:
+        found = "end of expression" if tok.kind == "end" else repr(quote(tok.text, 40))
+        return ExprSyntaxError(
+            f"expected a value, a name or '(', found {found}", tok.start, max(tok.end, tok.start + 1)
+        )
 
     def _parse_number(self) -> Expr:
         tok = self.advance()
@@ -296,15 +304,9 @@ class Parser:
             parts.append(self.advance().text)
         return Name(".".join(parts), self.span_from(tok.start))
 
-    def _parse_group(self) -> Expr:
-        self._open(self.advance())
-        node = self._parse_expression()
-        self.expect(")", "to close '('")
-        self.nesting -= 1
-        return node
-
-    def _parse_set(self, close: str) -> Expr:
+    def _parse_set(self) -> Expr:
         opening = self.advance()
+        close = "}" if opening.text == "{" else "]"
         self._open(opening)
         items = self._parse_items(close, "in a literal set" if close == "}" else "in a literal list")
         return SetLit(items, "{}" if close == "}" else "[]", self.span_from(opening.start))
@@ -321,12 +323,25 @@ class Parser:
         return tuple(items)
 
     def _open(self, tok: Token) -> None:
-        """Count a bracket as it opens: Python's stack grows with brackets only."""
+        """Count a bracket as it opens."""
         self.nesting += 1
         if self.nesting > MAX_DEPTH:
             raise ExprSyntaxError(
                 f"brackets nested more than {MAX_DEPTH} deep: an expression may nest at most "
                 f"{MAX_DEPTH} levels (use variables for the inner parts)",
+                tok.start,
+                tok.end,
+                code="E212",
+            )
+
+    def _enter(self, count: int, tok: Token) -> None:
+        """Count operators whose right operand is being read: each is a level above it, so more
+        than MAX_DEPTH of them make an expression too deep, whatever follows."""
+        self.operators += count
+        if self.operators > MAX_DEPTH:
+            raise ExprSyntaxError(
+                f"the expression nests more than {MAX_DEPTH} levels deep (each operator is a level, "
+                "a chain a + b + c one per operator): use variables for its parts",
                 tok.start,
                 tok.end,
                 code="E212",
@@ -375,9 +390,8 @@ _PRIMARY: dict[str, Callable[[Parser], Expr]] = {
     "name": Parser._parse_name,
     "true": Parser._parse_bool,
     "false": Parser._parse_bool,
-    "(": Parser._parse_group,
-    "{": lambda p: p._parse_set("}"),
-    "[": lambda p: p._parse_set("]"),
+    "{": Parser._parse_set,
+    "[": Parser._parse_set,
 }
 
 
