@@ -20,8 +20,8 @@ from cotation.api import load_grid, parse_grid, score
 from cotation.data.generate import generate_applications
 from cotation.errors import GridError
 from cotation.explain.trace import explain_text
-from cotation.grid.catalogue import default_catalogue
 from cotation.grid import limits
+from cotation.grid.catalogue import default_catalogue
 from cotation.grid.parser import parse
 from cotation.grid.printer import dump, show
 from cotation.grid.yamlio import Scalar
