@@ -302,6 +302,11 @@ def test_a_file_that_is_not_a_grid_is_E109_and_never_quoted(tmp_path: Path, cont
     assert text.splitlines()[0].startswith(f"{tmp_path / 'grille.yaml'}:3:11: error[E109]")
 
 
+def test_an_empty_include_is_an_empty_pool(tmp_path: Path) -> None:
+    (tmp_path / "vide.yaml").write_text("# rien encore\n")
+    assert load_grid(make_grid(tmp_path, "vide.yaml")).criteria == ()
+
+
 def test_an_include_that_is_a_grid_gets_its_errors_quoted(tmp_path: Path) -> None:
     (tmp_path / "p.yaml").write_text(
         "kind: pool\ncriteria:\n  - {id: dalo, label: DALO, when: dalo, pionts: 5}\n"

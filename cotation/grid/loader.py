@@ -263,9 +263,9 @@ class _Loader:
 
 
 def _looks_like_grid(value: Any) -> bool:
-    """A mapping with at least one key of the grid format: a file that is meant to be a grid."""
+    """A mapping with at least one key of the grid format (or empty): a file meant to be a grid."""
     keys = {f.alias or n for n, f in GridFile.model_fields.items()}
-    return isinstance(value, dict) and any(k in keys for k in value)
+    return isinstance(value, dict) and (not value or any(k in keys for k in value))
 
 
 def _criterion_of(doc: Document, path: Path_) -> str | None:
