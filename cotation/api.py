@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import datetime
-from collections.abc import Callable
+import hashlib
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,29 +23,50 @@ if TYPE_CHECKING:
     from .scoring.scores import Scores
 
 
-def load_grid(path: str | Path, catalogue: Catalogue | None = None) -> Grid:
+def load_grid(
+    path: str | Path, catalogue: Catalogue | None = None, *, include_dirs: Sequence[str | Path] = ()
+) -> Grid:
     """Load, validate and type-check the grid at ``path``; raise GridError with every problem.
 
+    Its includes must be regular grid files below the grid's folder, or below one of
+    ``include_dirs`` (folders the caller allows explicitly), within the size limits of
+    :mod:`cotation.grid.limits`.
     With the default catalogue, a grid already loaded by any process, whose files are unchanged,
     comes from the cache directory (:mod:`cotation.grid.cache`) without being checked again."""
 
     def load(errors: Collector) -> LoadedGrid | None:
         from .grid.loader import load_grid_files  # on a cache miss only: it imports pydantic
 
-        return load_grid_files(path, errors)
+        return load_grid_files(path, errors, include_dirs)
 
-    return _load(gridcache.file_key(path), load, catalogue)
+    return _load(_with_dirs(gridcache.file_key(path), include_dirs), load, catalogue)
 
 
-def parse_grid(text: str, name: str = "<grid>", catalogue: Catalogue | None = None) -> Grid:
-    """Like :func:`load_grid`, from YAML text (includes resolve from the current directory)."""
+def parse_grid(
+    text: str,
+    name: str = "<grid>",
+    catalogue: Catalogue | None = None,
+    *,
+    include_dirs: Sequence[str | Path] = (),
+) -> Grid:
+    """Like :func:`load_grid`, from YAML text (includes resolve from, and are confined to, the
+    current directory, or ``include_dirs``)."""
 
     def load(errors: Collector) -> LoadedGrid | None:
         from .grid.loader import load_grid_text
 
-        return load_grid_text(text, name, errors)
+        return load_grid_text(text, name, errors, include_dirs)
 
-    return _load(gridcache.text_key(text, name), load, catalogue)
+    return _load(_with_dirs(gridcache.text_key(text, name), include_dirs), load, catalogue)
+
+
+def _with_dirs(key: str, include_dirs: Sequence[str | Path]) -> str:
+    """The cache key of a grid loaded with ``include_dirs`` allowed: a grid cached with more
+    folders allowed must not be returned to a caller that allows fewer."""
+    if not include_dirs:
+        return key
+    dirs = "\0".join(str(Path(d).resolve()) for d in include_dirs)
+    return hashlib.sha256(f"{key}\0{dirs}".encode()).hexdigest()[:32]
 
 
 def _load(key: str, load: Callable[[Collector], LoadedGrid | None], catalogue: Catalogue | None) -> Grid:

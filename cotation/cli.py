@@ -135,8 +135,22 @@ def build_parser() -> argparse.ArgumentParser:
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         configure(sub)
+        if any(action.dest == "grid" for action in sub._actions):
+            _add_include_dir(sub)
         sub.set_defaults(handler=handler)
     return parser
+
+
+def _add_include_dir(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--include-dir",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="a folder the grid's includes may also come from (repeatable; by default only the "
+        "grid's own folder and below)",
+    )
 
 
 def _date(text: str) -> datetime.date:
@@ -309,7 +323,7 @@ class Steps:
 # -- commands -------------------------------------------------------------------------------------
 def cmd_check(args: argparse.Namespace) -> int:
     try:
-        grid = api.load_grid(args.grid)
+        grid = api.load_grid(args.grid, include_dirs=args.include_dir)
     except GridError as exc:
         if not args.json:
             raise
@@ -350,7 +364,9 @@ def _check_line(path: Path, grid: Grid) -> str:
 def cmd_score(args: argparse.Namespace) -> int:
     steps = Steps()
     day = args.date or datetime.date.today()
-    _, _, scores = _load_and_score(args.grid, args.data, day, steps, engine=args.engine)
+    _, _, scores = _load_and_score(
+        args.grid, args.data, day, steps, engine=args.engine, include_dirs=args.include_dir
+    )
     if args.output:
         with steps.step(f"writing {args.output}"):
             write_scores(scores, args.output)
@@ -362,12 +378,17 @@ def cmd_score(args: argparse.Namespace) -> int:
 
 
 def _load_and_score(
-    grid_path: Path, data: Path, day: datetime.date, steps: Steps, engine: str = "compiled"
+    grid_path: Path,
+    data: Path,
+    day: datetime.date,
+    steps: Steps,
+    engine: str = "compiled",
+    include_dirs: Sequence[Path] = (),
 ) -> tuple[Grid, Any, Scores]:
     from .data.batch import read_applications
 
     with steps.step("loading the grid"):
-        grid = api.load_grid(grid_path)
+        grid = api.load_grid(grid_path, include_dirs=include_dirs)
     with steps.step(f"reading {data}"):
         batch = read_applications(data, grid.catalogue, date_calcul=day)
     with steps.step(f"scoring {len(batch)} applications"):
@@ -376,7 +397,9 @@ def _load_and_score(
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
-    grid, batch, scores = _load_and_score(args.grid, args.data, args.date or datetime.date.today(), Steps())
+    grid, batch, scores = _load_and_score(
+        args.grid, args.data, args.date or datetime.date.today(), Steps(), include_dirs=args.include_dir
+    )
     text = _committee(args, grid, batch, scores) if args.logement else _explanation(args, grid, batch, scores)
     if args.output:
         args.output.write_text(text, encoding="utf-8")
@@ -446,7 +469,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     from .explain.report import grid_report
 
     steps = Steps()
-    grid, batch, scores = _load_and_score(args.grid, args.data, args.date or datetime.date.today(), steps)
+    grid, batch, scores = _load_and_score(
+        args.grid, args.data, args.date or datetime.date.today(), steps, include_dirs=args.include_dir
+    )
     with steps.step("measuring each criterion's effect on the ranking"):
         report = grid_report(grid, scores, batch)
     report.write(args.output)
@@ -472,7 +497,7 @@ def cmd_rank(args: argparse.Namespace) -> int:
     steps = Steps()
     day = args.date or datetime.date.today()
     with steps.step("loading the grid"):
-        grid = api.load_grid(args.grid)
+        grid = api.load_grid(args.grid, include_dirs=args.include_dir)
     if grid.match is None:
         raise Failure(f"{args.grid}: the grid has no match part (filters and criteria for a dwelling)")
     from .data.batch import read_applications
@@ -500,7 +525,9 @@ def cmd_position(args: argparse.Namespace) -> int:
     from .explain.render import position_text
 
     steps = Steps()
-    _, _, scores = _load_and_score(args.grid, args.data, args.date or datetime.date.today(), steps)
+    _, _, scores = _load_and_score(
+        args.grid, args.data, args.date or datetime.date.today(), steps, include_dirs=args.include_dir
+    )
     with steps.step("positioning among similar demands"):
         position, count = scores.position, scores.position_count
     if args.output:
@@ -588,7 +615,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     steps, data = Steps(), out / "demandes.parquet"
     with steps.step("check the grid"):
-        grid = api.load_grid(args.grid)
+        grid = api.load_grid(args.grid, include_dirs=args.include_dir)
     print(_check_line(args.grid, grid))
     with steps.step(f"generate {args.n} applications"):
         generated = generate_applications(

@@ -23,6 +23,7 @@ from .source import Span
 
 MAX_SHOWN = 20
 MAX_ROWS = 10
+MAX_QUOTE = 300  # characters of a message, a value or a source line quoted in an error
 
 #: Every grid error code with its one-line meaning (docs/errors.md is checked against it).
 GRID_CODES: dict[str, str] = {
@@ -31,6 +32,10 @@ GRID_CODES: dict[str, str] = {
     "E103": "YAML alias expansion over the limit, or a tag that is not plain data",
     "E104": "included file not found or unreadable",
     "E105": "include cycle",
+    "E106": "grid file too large (alone or with its includes)",
+    "E107": "YAML nested too deeply, or includes nested too deeply",
+    "E108": "include outside the grid's folder and the allowed folders",
+    "E109": "include that is not a regular file or not a grid file",
     "E111": "missing required key",
     "E112": "unknown key",
     "E113": "value of the wrong type or out of range",
@@ -43,6 +48,11 @@ GRID_CODES: dict[str, str] = {
     "E207": "a condition is not boolean",
     "E208": "points are not an integer",
     "E209": "variable defined in terms of itself, or before its inputs",
+    "E210": "expression too long",
+    "E211": "too many terms in one expression",
+    "E212": "expression nested too deeply",
+    "E213": "number literal out of range (an integer beyond 64 bits, a float beyond float64)",
+    "E214": "expression nested too deeply through the variables it reads",
     "E301": "duplicate id",
     "E302": "reference to an unknown criterion, rubric or group",
     "E303": "a rubric or group that no criterion belongs to",
@@ -54,6 +64,7 @@ GRID_CODES: dict[str, str] = {
     "E309": "points not provably within 64-bit integers (an unbounded criterion or total)",
     "E310": "more than 64 priorities",
     "E311": "invalid match part (a match criterion in a rubric or group, a malformed typology table)",
+    "E340": "too many criteria",
 }
 
 #: Every data error code with its one-line meaning.
@@ -81,6 +92,13 @@ DATA_CODES: dict[str, str] = {
 }
 
 
+def quote(text: str, limit: int = MAX_QUOTE) -> str:
+    """``text``, or its first ``limit`` characters and "..." with the length when it is longer."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... ({len(text)} characters)"
+
+
 def did_you_mean(word: str, candidates: Iterable[str]) -> str | None:
     """The closest candidate to ``word``, or None when none is close enough."""
     matches = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
@@ -97,6 +115,7 @@ class Diagnostic:
     criterion: str | None = None
     suggestion: str | None = None
     source_line: str | None = None
+    source_start: int = 0  # where source_line starts in the file's line (a long line is quoted in part)
 
     def render(self) -> str:
         where = f" criterion '{self.criterion}'" if self.criterion else ""
@@ -104,8 +123,11 @@ class Diagnostic:
         text = f"{self.span}: error[{self.code}]{where}: {self.message}{hint}"
         if self.source_line is not None:
             width = max(1, self.span.end_col - self.span.col) if self.span.end_line == self.span.line else 1
-            caret = " " * (self.span.col - 1) + "^" * width
-            text += f"\n    {self.source_line}\n    {caret}"
+            lead = "..." if self.source_start else ""
+            col = self.span.col - 1 - self.source_start + len(lead)
+            width = max(1, min(width, len(lead) + len(self.source_line) - col))
+            caret = " " * col + "^" * width
+            text += f"\n    {lead}{self.source_line}\n    {caret}"
         return text
 
     def to_dict(self) -> dict[str, object]:
@@ -213,7 +235,13 @@ class Collector:
     ) -> None:
         assert code in GRID_CODES, code
         line = self.sources.line(span.file, span.line) if self.sources is not None else None  # type: ignore[attr-defined]
-        self.diagnostics.append(Diagnostic(code, message, span, criterion, suggestion, line))
+        start = 0
+        if line is not None and len(line) > MAX_QUOTE:  # a window of the line around the caret
+            start = max(0, min(span.col - 1 - MAX_QUOTE // 3, len(line) - MAX_QUOTE))
+            line = line[start : start + MAX_QUOTE] + ("..." if start + MAX_QUOTE < len(line) else "")
+        hint = None if suggestion is None else quote(suggestion, 100)
+        who = None if criterion is None else quote(criterion, 100)
+        self.diagnostics.append(Diagnostic(code, quote(message), span, who, hint, line, start))
 
     def raise_if_any(self) -> None:
         if self.diagnostics:

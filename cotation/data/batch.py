@@ -553,7 +553,13 @@ def _spread(values: pa.Array, mask: np.ndarray) -> pa.Array:
 
 
 def _show_values(raw: pa.Array, positions: np.ndarray) -> tuple[str, ...]:
-    return tuple(_as_text(v) or "" for v in raw.take(from_numpy(np.asarray(positions, np.int64))).to_pylist())
+    taken = raw.take(from_numpy(np.asarray(positions, np.int64)))
+    try:
+        values = taken.to_pylist()
+    except (OverflowError, ValueError):  # a date or time beyond Python's (a damaged file): its number
+        width = getattr(taken.type, "bit_width", 0)
+        values = taken.view(pa.int32() if width == 32 else pa.int64()).to_pylist() if width else []
+    return tuple(_as_text(v) or "" for v in values)
 
 
 def _row_labels(ids: np.ndarray | None, id_ok: np.ndarray | None) -> Callable[[np.ndarray], tuple[str, ...]]:

@@ -10,7 +10,7 @@ import datetime
 from collections.abc import Callable
 
 from ..dates import day_number
-from ..errors import Collector, did_you_mean
+from ..errors import Collector, did_you_mean, quote
 from . import ir
 from . import syntax as s
 from .catalogue import Catalogue, Field, Kind, encode_commune
@@ -65,7 +65,7 @@ class TypeChecker:
         self.error(
             "E204",
             node,
-            f'the text "{node.value}" can only be compared with a category or a commune, '
+            f'the text "{quote(node.value, 60)}" can only be compared with a category or a commune, '
             "or tested with 'in'",
         )
         return None
@@ -216,7 +216,8 @@ class TypeChecker:
                 self.error(
                     "E203",
                     node,
-                    f"'{node.value}' is not a value of this category (values: {', '.join(want.domain)})",
+                    f"'{quote(node.value, 60)}' is not a value of this category "
+                    f"(values: {quote(', '.join(want.domain), 200)})",
                     did_you_mean(node.value, want.domain),
                 )
                 return None
@@ -226,7 +227,9 @@ class TypeChecker:
                 return ir.Const(encode_commune(node.value), COMMUNE, span=node.span)
             except ValueError:
                 self.error(
-                    "E203", node, f"'{node.value}' is not an INSEE commune code (5 characters, e.g. '31555')"
+                    "E203",
+                    node,
+                    f"'{quote(node.value, 60)}' is not an INSEE commune code (5 characters, e.g. '31555')",
                 )
                 return None
         return self._check_String(node)
