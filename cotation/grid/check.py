@@ -385,7 +385,8 @@ def _check_variables(gc: GridChecker) -> list[ir.Variable]:
         spec = item.value[1]
         label = spec.label if isinstance(spec, m.Variable) else None
         text = spec.expr if isinstance(spec, m.Variable) else spec
-        out.append(ir.Variable(name, typed, label, str(text), item.key_span()))
+        internal = isinstance(spec, m.Variable) and spec.internal
+        out.append(ir.Variable(name, typed, label, str(text), item.key_span(), internal))
     gc.types.pair_allowed = False
     gc.types.criterion = None
     return out

@@ -271,6 +271,7 @@ class Variable:
     label: str | None
     source: str
     span: Span = _span
+    internal: bool = False  # a helper never shown to the applicant (model.Variable.internal)
 
 
 @dataclass(frozen=True)

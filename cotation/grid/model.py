@@ -44,6 +44,11 @@ class Variable(_Strict):
     expr: ExprText
     label: str | None = None
     description: str = ""
+    internal: bool = Field(
+        default=False,
+        description="A helper of the grid's authors: never shown to the applicant (its value is "
+        "left out of traces and letters; the fields it reads are shown instead).",
+    )
 
 
 class Band(_Strict):
