@@ -217,7 +217,15 @@ def _configure_explain(p: argparse.ArgumentParser) -> None:
         "adds the mean waiting time of similar demands to the applicant's view",
     )
     p.add_argument("--logements", type=Path, help="dwellings (.csv or .parquet), for --logement")
-    p.add_argument("-k", type=_count, default=3, help="candidates in the committee view (default: 3)")
+    p.add_argument(
+        "-k", type=_count, default=3, help="candidates in the committee view, as for rank (default: 3)"
+    )
+    p.add_argument(
+        "--assignment",
+        choices=("given", "best"),
+        help="the committee view of a batch assignment, as rank --assignment gives it: the same "
+        "candidates as rank with the same -k and --assignment (default: each dwelling independently)",
+    )
     p.add_argument("-o", "--output", type=Path, help="write to this file instead of stdout")
 
 
@@ -413,12 +421,16 @@ def _committee(args: argparse.Namespace, grid: Grid, batch: Any, scores: Scores)
     dwellings = read_dwellings(args.logements, grid.match.catalogue)
     if not np.any(dwellings.ids == args.logement):
         raise Failure(f"no dwelling '{args.logement}' in {args.logements} ({len(dwellings)} dwellings)")
-    ranking = api.rank(grid, batch, dwellings, args.k, date_calcul=scores.date_calcul)
+    ranking = api.rank(
+        grid, batch, dwellings, args.k, date_calcul=scores.date_calcul, assignment=args.assignment
+    )
     view = views.committee_view(grid, ranking, scores, batch, dwellings, args.logement)
     if args.format == "json":
         return json.dumps(
             {
                 "logement": view.dwelling_id,
+                "k": args.k,
+                "assignment": args.assignment,
                 "candidats": list(view.candidates),
                 **view.table(),
                 "departages": [{"rang": r + 1, "raison": why} for r, why in view.tie_breaks],
@@ -426,7 +438,10 @@ def _committee(args: argparse.Namespace, grid: Grid, batch: Any, scores: Scores)
             ensure_ascii=False,
             indent=2,
         )
-    return views.committee_html(view) if args.format == "html" else views.committee_text(view)
+    if args.format == "html":
+        return views.committee_html(view)
+    how = f"attribution groupée ({args.assignment})" if args.assignment else "logement seul"
+    return views.committee_text(view) + f"\n{args.k} candidats au plus, {how}"
 
 
 def _configure_report(p: argparse.ArgumentParser) -> None:
