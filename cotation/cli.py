@@ -170,6 +170,12 @@ def _add_date(p: argparse.ArgumentParser, default: datetime.date | None = None) 
 def _configure_check(p: argparse.ArgumentParser) -> None:
     p.add_argument("grid", type=Path, help="grid file (YAML)")
     p.add_argument("--json", action="store_true", help="print the result (or the errors) as JSON")
+    p.add_argument(
+        "--strict",
+        action="store_true",
+        help="treat the static analysis's warnings (W4xx: conditions never met, rubric members that "
+        "never count, situations counted twice, gaps between bands) as errors",
+    )
 
 
 def _configure_score(p: argparse.ArgumentParser) -> None:
@@ -323,11 +329,28 @@ def cmd_check(args: argparse.Namespace) -> int:
             raise
         print(exc.to_json())
         return EXIT_INVALID
+    warnings = _lint(grid)
+    if args.strict and warnings:
+        strict = GridError([w.as_error() for w in warnings])
+        if not args.json:
+            raise strict
+        print(strict.to_json())
+        return EXIT_INVALID
     if args.json:
-        print(json.dumps(_grid_summary(grid), ensure_ascii=False, indent=2))
+        summary = _grid_summary(grid)
+        summary["warnings"] = [w.to_dict() for w in warnings]
+        print(json.dumps(summary, ensure_ascii=False, indent=2))
     else:
-        print(_check_line(args.grid, grid))
+        for w in warnings:
+            print(w.render(), file=sys.stderr)
+        print(_check_line(args.grid, grid) + (f"; {len(warnings)} warning(s)" if warnings else ""))
     return EXIT_OK
+
+
+def _lint(grid: Grid) -> tuple[Any, ...]:
+    from .grid.lint import lint
+
+    return lint(grid)
 
 
 def _grid_summary(grid: Grid) -> dict[str, Any]:

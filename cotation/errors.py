@@ -7,6 +7,9 @@ The hierarchy is flat and small::
     ├── DataError                 applications (or other input data) are invalid: .problems
     └── TestCaseError             a grid test-case file is itself malformed
 
+Warnings (``W4xx``, :class:`GridWarning`) are not raised: ``cotation check`` prints them (see
+:mod:`cotation.grid.lint`), and ``--strict`` turns them into a :class:`GridError`.
+
 Every grid problem is a :class:`Diagnostic` with a stable code (``E101``...); every data problem
 is a :class:`DataProblem` with a stable code (``D101``...). All problems of one input are
 collected and raised once. ``docs/errors.md`` lists every code with a failing example.
@@ -54,6 +57,15 @@ GRID_CODES: dict[str, str] = {
     "E309": "points not provably within 64-bit integers (an unbounded criterion or total)",
     "E310": "more than 64 priorities",
     "E311": "invalid match part (a match criterion in a rubric or group, a malformed typology table)",
+}
+
+#: Every grid warning code with its one-line meaning (static analysis, cotation.grid.lint).
+WARNING_CODES: dict[str, str] = {
+    "W401": "a condition that can never be met (its parts contradict each other)",
+    "W402": "a rubric member that can never count (always beaten by another member)",
+    "W403": "a condition or band that no value of the field's domain can meet",
+    "W404": "a situation counted twice (a criterion and a priority's points on the same field)",
+    "W405": "bands that leave a gap (values between two bands give 0 points)",
 }
 
 #: Every data error code with its one-line meaning.
@@ -104,6 +116,20 @@ class Diagnostic:
         out = asdict(self)
         out["span"] = asdict(self.span)
         return out
+
+
+@dataclass(frozen=True)
+class GridWarning(Diagnostic):
+    """A problem a grid may have on purpose (code ``W4xx``): rendered ``warning[CODE]``."""
+
+    def render(self) -> str:
+        return super().render().replace(": error[", ": warning[", 1)
+
+    def as_error(self) -> Diagnostic:
+        """The same record as an error (``cotation check --strict``)."""
+        return Diagnostic(
+            self.code, self.message, self.span, self.criterion, self.suggestion, self.source_line
+        )
 
 
 @dataclass(frozen=True)
