@@ -178,8 +178,18 @@ def _configure_check(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_force_version(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--force-version",
+        action="store_true",
+        help="use the grid even when date_calcul is outside its effective_from..effective_until "
+        "(outputs are stamped out_of_force); GRID may also be a folder of dated versions",
+    )
+
+
 def _configure_score(p: argparse.ArgumentParser) -> None:
-    p.add_argument("grid", type=Path, help="grid file (YAML)")
+    p.add_argument("grid", type=Path, help="grid file (YAML), or a folder of dated versions")
+    _add_force_version(p)
     p.add_argument("data", type=Path, help="applications (.csv or .parquet)")
     _add_date(p)
     p.add_argument(
@@ -195,7 +205,8 @@ def _configure_score(p: argparse.ArgumentParser) -> None:
 
 
 def _configure_explain(p: argparse.ArgumentParser) -> None:
-    p.add_argument("grid", type=Path, help="grid file (YAML)")
+    p.add_argument("grid", type=Path, help="grid file (YAML), or a folder of dated versions")
+    _add_force_version(p)
     p.add_argument("data", type=Path, help="applications (.csv or .parquet)")
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("--id", dest="numero", metavar="NUMERO", help="numero_unique of the application")
@@ -236,7 +247,10 @@ def _configure_explain(p: argparse.ArgumentParser) -> None:
 
 
 def _configure_rank(p: argparse.ArgumentParser) -> None:
-    p.add_argument("grid", type=Path, help="grid file (YAML) with a match part")
+    p.add_argument(
+        "grid", type=Path, help="grid file (YAML) with a match part, or a folder of dated versions"
+    )
+    _add_force_version(p)
     p.add_argument("data", type=Path, help="applications (.csv or .parquet)")
     p.add_argument("dwellings", type=Path, help="dwellings (.csv or .parquet)")
     p.add_argument("-k", type=_count, default=3, help="candidates per dwelling (default: 3)")
@@ -381,7 +395,9 @@ def _check_line(path: Path, grid: Grid) -> str:
 def cmd_score(args: argparse.Namespace) -> int:
     steps = Steps()
     day = args.date or datetime.date.today()
-    _, _, scores = _load_and_score(args.grid, args.data, day, steps, engine=args.engine)
+    _, _, scores = _load_and_score(
+        args.grid, args.data, day, steps, engine=args.engine, force=args.force_version
+    )
     if args.output:
         with steps.step(f"writing {args.output}"):
             write_scores(scores, args.output)
@@ -393,12 +409,17 @@ def cmd_score(args: argparse.Namespace) -> int:
 
 
 def _load_and_score(
-    grid_path: Path, data: Path, day: datetime.date, steps: Steps, engine: str = "compiled"
+    grid_path: Path,
+    data: Path,
+    day: datetime.date,
+    steps: Steps,
+    engine: str = "compiled",
+    force: bool = False,
 ) -> tuple[Grid, Any, Scores]:
     from .data.batch import read_applications
 
     with steps.step("loading the grid"):
-        grid = api.load_grid(grid_path)
+        grid = _grid_in_force(grid_path, day, force)
     with steps.step(f"reading {data}"):
         batch = read_applications(data, grid.catalogue, date_calcul=day)
     with steps.step(f"scoring {len(batch)} applications"):
@@ -406,8 +427,25 @@ def _load_and_score(
     return grid, batch, scores
 
 
+def _grid_in_force(path: Path, day: datetime.date, force: bool) -> Grid:
+    """The grid of ``path`` (a file or a folder of dated versions) in force on ``day`` (D113/D114);
+    with ``force``, used anyway and stamped out of force (a warning on stderr)."""
+    from .grid.versions import grid_in_force, period_text
+
+    grid = grid_in_force(path, day, api.load_grid, force=force)
+    if grid.meta.out_of_force:
+        print(
+            f"warning: grid {period_text(grid)} is not in force on {day.isoformat()}: used because of "
+            "--force-version (outputs are stamped out_of_force)",
+            file=sys.stderr,
+        )
+    return grid
+
+
 def cmd_explain(args: argparse.Namespace) -> int:
-    grid, batch, scores = _load_and_score(args.grid, args.data, args.date or datetime.date.today(), Steps())
+    grid, batch, scores = _load_and_score(
+        args.grid, args.data, args.date or datetime.date.today(), Steps(), force=args.force_version
+    )
     text = _committee(args, grid, batch, scores) if args.logement else _explanation(args, grid, batch, scores)
     if args.output:
         args.output.write_text(text, encoding="utf-8")
@@ -510,7 +548,7 @@ def cmd_rank(args: argparse.Namespace) -> int:
     steps = Steps()
     day = args.date or datetime.date.today()
     with steps.step("loading the grid"):
-        grid = api.load_grid(args.grid)
+        grid = _grid_in_force(args.grid, day, args.force_version)
     if grid.match is None:
         raise Failure(f"{args.grid}: the grid has no match part (filters and criteria for a dwelling)")
     from .data.batch import read_applications
@@ -834,4 +872,5 @@ def summary_text(scores: Scores) -> str:
         f"total mean {scores.total.mean():.1f}, median {np.median(scores.total):g}, "
         f"max {scores.total.max()}; "
         f"{100 * flagged:.1f} % with a priority flag"
+        + ("; grid OUT OF FORCE on this date (--force-version)" if scores.out_of_force else "")
     )

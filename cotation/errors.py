@@ -82,6 +82,8 @@ DATA_CODES: dict[str, str] = {
     "D110": "too many values in a multi-valued cell",
     "D111": "value above the field maximum (an implausible amount, household size or duration)",
     "D112": "no income ceiling shipped for a dwelling's financing, zone and the year of date_calcul",
+    "D113": "no version of the grid is in force on date_calcul",
+    "D114": "several versions of the grid are in force on date_calcul",
 }
 
 

@@ -42,6 +42,7 @@ __all__ = [
     "ceiling_table",
     "load_ceilings",
     "require",
+    "tables_digest",
     "years",
 ]
 
@@ -94,6 +95,16 @@ def load_ceilings(path: str | Path | None = None) -> tuple[CeilingRow, ...]:
         return _load_default()
     path = Path(path)
     return _parse(path.read_text(encoding="utf-8"), str(path))
+
+
+@cache
+def tables_digest() -> str:
+    """SHA-256 of the validated ceiling tables shipped with cotation (every financing, year, zone
+    and amount): part of the digest that stamps scores (``Scores.tables_digest``)."""
+    import hashlib
+
+    rows = [(r.financing, r.year, r.zone, list(r.values)) for r in _load_default()]
+    return hashlib.sha256(repr(sorted(rows)).encode("utf-8")).hexdigest()
 
 
 @cache

@@ -392,6 +392,9 @@ class Meta:
     legal_reference: str | None
     description: str | None
     file: str
+    out_of_force: bool = (
+        False  # used outside its effective_from..effective_until on request (--force-version)
+    )
 
 
 @dataclass(frozen=True)
