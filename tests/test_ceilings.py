@@ -180,8 +180,40 @@ def test_missing_ceiling_error_names_financing_year_zone() -> None:
     assert str(err) == (
         "aucun plafond de ressources PLAI pour 2026 en zone 'autres' "
         "(no income ceiling shipped for PLAI, year 2026, zone 'autres'); "
-        "tables shipped for PLAI: 2022 (all zones), 2025 (paris_limitrophes)"
+        "tables shipped for PLAI: 2022 (all zones), 2025 (paris_limitrophes); "
+        "supply the year's table (with its arrêté) in a file named by $COTATION_PLAFONDS"
     )
+
+
+def test_a_supplied_table_adds_to_the_shipped_ones(tmp_path, monkeypatch) -> None:
+    """$COTATION_PLAFONDS names a file of the same format: its tables fill the missing cells (and
+    replace the same financing, year and zone); the stamp digest changes with them."""
+    import cotation.data.ceilings as ceilings
+
+    before = ceilings.tables_digest()
+    extra = tmp_path / "plafonds-2026.yaml"
+    extra.write_text(
+        "zones: [paris_limitrophes, ile_de_france, autres]\n"
+        "tables:\n"
+        "  - financement: PLAI\n"
+        "    annee: 2026\n"
+        "    source: Arrêté local (exemple de test)\n"
+        "    zones:\n"
+        "      autres: [1, 2, 3, 4, 5, 6, 7]\n",
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("COTATION_PLAFONDS", str(extra))
+    ceilings._load_default.cache_clear()
+    ceilings.tables_digest.cache_clear()
+    try:
+        assert require(2026, "PLAI", "autres").values == (1, 2, 3, 4, 5, 6, 7)
+        assert require(2026, "PLUS", "autres").values[0] == 23403  # the shipped tables stay
+        assert ceilings.tables_digest() != before
+    finally:
+        monkeypatch.delenv("COTATION_PLAFONDS")
+        ceilings._load_default.cache_clear()
+        ceilings.tables_digest.cache_clear()
+    assert ceilings.tables_digest() == before
 
 
 def test_missing_ceiling_error_for_an_unknown_financing() -> None:
