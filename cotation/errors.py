@@ -103,9 +103,10 @@ class Diagnostic:
     criterion: str | None = None
     suggestion: str | None = None
     source_line: str | None = None
+    subject: str = "criterion"  # what ``criterion`` names: criterion, variable, priority, field...
 
     def render(self) -> str:
-        where = f" criterion '{self.criterion}'" if self.criterion else ""
+        where = f" {self.subject} '{self.criterion}'" if self.criterion else ""
         hint = f" (did you mean '{self.suggestion}'?)" if self.suggestion else ""
         text = f"{self.span}: error[{self.code}]{where}: {self.message}{hint}"
         if self.source_line is not None:
@@ -221,6 +222,7 @@ class Collector:
 
     sources: object = None
     diagnostics: list[Diagnostic] = field(default_factory=list)
+    subject: str = "criterion"  # what the ``criterion`` of the next errors names (the checker sets it)
 
     def error(
         self,
@@ -230,10 +232,12 @@ class Collector:
         *,
         criterion: str | None = None,
         suggestion: str | None = None,
+        subject: str | None = None,
     ) -> None:
         assert code in GRID_CODES, code
         line = self.sources.line(span.file, span.line) if self.sources is not None else None  # type: ignore[attr-defined]
-        self.diagnostics.append(Diagnostic(code, message, span, criterion, suggestion, line))
+        kind = subject or self.subject
+        self.diagnostics.append(Diagnostic(code, message, span, criterion, suggestion, line, kind))
 
     def raise_if_any(self) -> None:
         if self.diagnostics:

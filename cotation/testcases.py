@@ -18,8 +18,9 @@ merged under every application, and the cases::
           total: 187                          # optional
 
 An application's ``numero_unique`` defaults to ``case-<n>`` (n counted from 1). All the
-applications of a file are scored together through :meth:`cotation.data.batch.Batch.from_rows`, so bad
-values raise :class:`~cotation.errors.DataError` naming the case's ``numero_unique``. A malformed
+applications of a file are scored together through :meth:`cotation.data.batch.Batch.from_rows`; bad
+values raise :class:`~cotation.errors.DataError` located at the line of their case (``file:line:col:
+case 'name': error[D1xx] column ...``), and a failing case's report names its line. A malformed
 file (unknown key, unknown column or flag, unknown field in an application) raises
 :class:`~cotation.errors.TestCaseError` listing every problem with its ``file:line:col``; an
 invalid grid raises :class:`~cotation.errors.GridError`.
@@ -27,6 +28,7 @@ invalid grid raises :class:`~cotation.errors.GridError`.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +36,7 @@ from typing import Any
 
 from . import api
 from .data.batch import Batch
-from .errors import Collector, TestCaseError, did_you_mean
+from .errors import Collector, DataError, TestCaseError, did_you_mean
 from .grid import ir
 from .grid.yamlio import Document, load_yaml
 from .scoring.scores import Scores
@@ -60,6 +62,7 @@ class CaseResult:
     name: str
     numero_unique: str
     differences: tuple[Difference, ...]
+    where: str = ""  # file:line:col of the case in its test-case file
 
     @property
     def passed(self) -> bool:
@@ -93,6 +96,7 @@ class _Case:
     name: str
     row: dict[str, Any]
     expect: dict[str, Any]
+    where: str = ""  # file:line:col of the case
 
 
 @dataclass(frozen=True)
@@ -107,18 +111,39 @@ class _Suite:
 def run_cases(path: str | Path) -> CaseReport:
     """Load the test-case file at ``path``, score its applications and compare with expectations."""
     suite = _load_suite(Path(path))
-    batch = Batch.from_rows(
-        [c.row for c in suite.cases],
-        suite.grid.catalogue,
-        date_calcul=suite.date_calcul,
-        source=str(suite.file),
-    )
+    try:
+        batch = Batch.from_rows(
+            [c.row for c in suite.cases],
+            suite.grid.catalogue,
+            date_calcul=suite.date_calcul,
+            source=str(suite.file),
+        )
+    except DataError as exc:
+        raise _data_problems(exc, suite.cases) from exc
     scores = api.score(suite.grid, batch, suite.date_calcul)
     results = tuple(
-        CaseResult(c.name, str(c.row["numero_unique"]), _compare(c.expect, scores, i))
+        CaseResult(c.name, str(c.row["numero_unique"]), _compare(c.expect, scores, i), c.where)
         for i, c in enumerate(suite.cases)
     )
     return CaseReport(str(path), suite.grid.meta.id, suite.date_calcul, results)
+
+
+def _data_problems(exc: DataError, cases: tuple[_Case, ...]) -> DataError:
+    """The same problems, one per case, located at the line of the case: ``file:line:col: case
+    'name': error[D1xx] column 'x': ...``."""
+    by_id = {str(c.row["numero_unique"]): c for c in cases}
+    out = []
+    for p in exc.problems:
+        mine = [(r, v) for r, v in zip(p.rows, p.values or ("",) * len(p.rows), strict=False) if r in by_id]
+        if not mine:
+            out.append(p)
+        for r, v in mine:
+            case = by_id[r]
+            source = f"{case.where}: case '{case.name}'"
+            out.append(
+                dataclasses.replace(p, source=source, rows=(r,), values=(v,) if p.values else (), count=1)
+            )
+    return DataError(out)
 
 
 def _compare(expect: dict[str, Any], scores: Scores, i: int) -> tuple[Difference, ...]:
@@ -142,7 +167,8 @@ def format_report(report: CaseReport) -> str:
     """One line per case (✓ or ✗), the differences under each failing case, then a summary."""
     lines = [f"{report.file} (grille {report.grid_id}, calcul au {report.date_calcul.isoformat()})"]
     for r in report.results:
-        lines.append(f"{'✓' if r.passed else '✗'} {r.name}")
+        where = f"  (ligne {r.where.rsplit(':', 2)[1]})" if r.where and not r.passed else ""
+        lines.append(f"{'✓' if r.passed else '✗'} {r.name}{where}")
         lines += [f"    {d.what}: attendu {_show(d.expected)}, obtenu {_show(d.got)}" for d in r.differences]
     lines.append(f"{report.n_passed} passed, {report.n_failed} failed")
     return "\n".join(lines)
@@ -267,7 +293,7 @@ def _case(
     _check_fields(problems, application, (*path, "application"), grid)
     expect = _expect(problems, item.get("expect"), (*path, "expect"), grid)
     row = {"numero_unique": f"case-{number}", **defaults, **application}
-    return _Case(str(item.get("name", f"case-{number}")), row, expect)
+    return _Case(str(item.get("name", f"case-{number}")), row, expect, str(problems.doc.span(path)))
 
 
 def _check_fields(
