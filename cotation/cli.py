@@ -290,6 +290,8 @@ def _configure_generate(p: argparse.ArgumentParser) -> None:
 
 def _configure_test(p: argparse.ArgumentParser) -> None:
     p.add_argument("files", type=Path, nargs="+", metavar="FILE", help="grid test-case files (YAML)")
+    p.add_argument("-k", dest="select", metavar="NAME", help="run only the cases whose name contains NAME")
+    p.add_argument("--junit", type=Path, metavar="FILE", help="also write the results as JUnit XML (for CI)")
 
 
 def _configure_schema(p: argparse.ArgumentParser) -> None:
@@ -618,22 +620,29 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_test(args: argparse.Namespace) -> int:
-    from .testcases import format_report, run_cases
+    from .testcases import format_report, junit_xml, run_cases
 
     failed = passed = broken = 0
+    reports: list[Any] = []
     for path in args.files:
         try:
-            report = run_cases(path)
+            report = run_cases(path, args.select)
         except (GridError, DataError) as exc:
             print(f"{path}: cannot run the test cases\n{exc.render()}", file=sys.stderr)
             broken += 1
+            reports.append((path, exc.render()))
             continue
         except TestCaseError as exc:
             print(f"error: {exc}", file=sys.stderr)
             broken += 1
+            reports.append((path, str(exc)))
             continue
+        reports.append(report)
         print(format_report(report))
         passed, failed = passed + report.n_passed, failed + report.n_failed
+    if args.junit:
+        args.junit.write_text(junit_xml(reports), encoding="utf-8")
+        print(f"wrote {args.junit}")
     if len(args.files) > 1:
         broken_text = f", {broken} files with errors" if broken else ""
         print(f"total: {passed} passed, {failed} failed{broken_text}")
