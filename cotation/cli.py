@@ -718,7 +718,7 @@ def _demo_rank(
 
     path = out / "logements.csv"
     with steps.step(f"generate {DEMO_DWELLINGS} vacant dwellings"):
-        write_applications(generate_dwellings(DEMO_DWELLINGS, seed=args.seed), path)
+        write_applications(generate_dwellings(DEMO_DWELLINGS, seed=args.seed, date_calcul=args.date), path)
     dwellings = read_dwellings(path, grid.match.catalogue)  # type: ignore[union-attr]
     with steps.step("rank 3 candidates per dwelling, compiled engine (first call: compiles or loads)"):
         ranking = api.rank(grid, batch, dwellings, 3, date_calcul=args.date, assignment="given")

@@ -296,3 +296,24 @@ def test_not_a_ceilings_document(tmp_path: Path, text: str) -> None:
 def test_docstring_examples_run() -> None:
     result = doctest.testmod(cotation.data.ceilings)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_generated_plai_dwellings_are_ranked_where_ceilings_are_known() -> None:
+    """generate_dwellings(date_calcul=...) makes PLAI dwellings when the PLAI ceilings of the zone and
+    year are known (Paris 2025), and they are ranked (no D112); none where they are not (2026)."""
+    import datetime
+
+    from cotation.api import load_grid, rank
+    from cotation.data.generate import generate_applications, generate_dwellings
+
+    day = datetime.date(2025, 6, 1)
+    grid = load_grid(Path(__file__).resolve().parents[1] / "grids" / "exemple-metropole.yaml")
+    dwellings = generate_dwellings(30, seed=2, zone="paris_limitrophes", date_calcul=day)
+    financing = dwellings.to_pandas()["financement"]
+    assert (financing == "PLAI").sum() > 0
+    applications = generate_applications(300, seed=2, date_calcul=day, catalogue=grid.catalogue)
+    ranking = rank(grid, applications, dwellings, 3, date_calcul=day, engine="reference")
+    plai = [m for m in range(len(ranking)) if financing.iloc[m] == "PLAI"]
+    assert any((ranking.rows[m] >= 0).any() for m in plai)
+    later = generate_dwellings(30, seed=2, zone="autres", date_calcul=datetime.date(2026, 1, 1))
+    assert "PLAI" not in set(later.to_pandas()["financement"])
