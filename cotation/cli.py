@@ -184,10 +184,26 @@ def _add_date(p: argparse.ArgumentParser, default: datetime.date | None = None) 
 def _configure_check(p: argparse.ArgumentParser) -> None:
     p.add_argument("grid", type=Path, help="grid file (YAML)")
     p.add_argument("--json", action="store_true", help="print the result (or the errors) as JSON")
+    p.add_argument(
+        "--strict",
+        action="store_true",
+        help="treat the static analysis's warnings (W4xx: conditions never met, rubric members that "
+        "never count, situations counted twice, gaps between bands) as errors",
+    )
+
+
+def _add_force_version(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--force-version",
+        action="store_true",
+        help="use the grid even when date_calcul is outside its effective_from..effective_until "
+        "(outputs are stamped out_of_force); GRID may also be a folder of dated versions",
+    )
 
 
 def _configure_score(p: argparse.ArgumentParser) -> None:
-    p.add_argument("grid", type=Path, help="grid file (YAML)")
+    p.add_argument("grid", type=Path, help="grid file (YAML), or a folder of dated versions")
+    _add_force_version(p)
     p.add_argument("data", type=Path, help="applications (.csv or .parquet)")
     _add_date(p)
     p.add_argument(
@@ -203,7 +219,8 @@ def _configure_score(p: argparse.ArgumentParser) -> None:
 
 
 def _configure_explain(p: argparse.ArgumentParser) -> None:
-    p.add_argument("grid", type=Path, help="grid file (YAML)")
+    p.add_argument("grid", type=Path, help="grid file (YAML), or a folder of dated versions")
+    _add_force_version(p)
     p.add_argument("data", type=Path, help="applications (.csv or .parquet)")
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("--id", dest="numero", metavar="NUMERO", help="numero_unique of the application")
@@ -231,12 +248,23 @@ def _configure_explain(p: argparse.ArgumentParser) -> None:
         "adds the mean waiting time of similar demands to the applicant's view",
     )
     p.add_argument("--logements", type=Path, help="dwellings (.csv or .parquet), for --logement")
-    p.add_argument("-k", type=_count, default=3, help="candidates in the committee view (default: 3)")
+    p.add_argument(
+        "-k", type=_count, default=3, help="candidates in the committee view, as for rank (default: 3)"
+    )
+    p.add_argument(
+        "--assignment",
+        choices=("given", "best"),
+        help="the committee view of a batch assignment, as rank --assignment gives it: the same "
+        "candidates as rank with the same -k and --assignment (default: each dwelling independently)",
+    )
     p.add_argument("-o", "--output", type=Path, help="write to this file instead of stdout")
 
 
 def _configure_rank(p: argparse.ArgumentParser) -> None:
-    p.add_argument("grid", type=Path, help="grid file (YAML) with a match part")
+    p.add_argument(
+        "grid", type=Path, help="grid file (YAML) with a match part, or a folder of dated versions"
+    )
+    _add_force_version(p)
     p.add_argument("data", type=Path, help="applications (.csv or .parquet)")
     p.add_argument("dwellings", type=Path, help="dwellings (.csv or .parquet)")
     p.add_argument("-k", type=_count, default=3, help="candidates per dwelling (default: 3)")
@@ -276,6 +304,8 @@ def _configure_generate(p: argparse.ArgumentParser) -> None:
 
 def _configure_test(p: argparse.ArgumentParser) -> None:
     p.add_argument("files", type=Path, nargs="+", metavar="FILE", help="grid test-case files (YAML)")
+    p.add_argument("-k", dest="select", metavar="NAME", help="run only the cases whose name contains NAME")
+    p.add_argument("--junit", type=Path, metavar="FILE", help="also write the results as JUnit XML (for CI)")
 
 
 def _configure_schema(p: argparse.ArgumentParser) -> None:
@@ -329,11 +359,28 @@ def cmd_check(args: argparse.Namespace) -> int:
             raise
         print(exc.to_json())
         return EXIT_INVALID
+    warnings = _lint(grid)
+    if args.strict and warnings:
+        strict = GridError([w.as_error() for w in warnings])
+        if not args.json:
+            raise strict
+        print(strict.to_json())
+        return EXIT_INVALID
     if args.json:
-        print(json.dumps(_grid_summary(grid), ensure_ascii=False, indent=2))
+        summary = _grid_summary(grid)
+        summary["warnings"] = [w.to_dict() for w in warnings]
+        print(json.dumps(summary, ensure_ascii=False, indent=2))
     else:
-        print(_check_line(args.grid, grid))
+        for w in warnings:
+            print(w.render(), file=sys.stderr)
+        print(_check_line(args.grid, grid) + (f"; {len(warnings)} warning(s)" if warnings else ""))
     return EXIT_OK
+
+
+def _lint(grid: Grid) -> tuple[Any, ...]:
+    from .grid.lint import lint
+
+    return lint(grid)
 
 
 def _grid_summary(grid: Grid) -> dict[str, Any]:
@@ -365,7 +412,13 @@ def cmd_score(args: argparse.Namespace) -> int:
     steps = Steps()
     day = args.date or datetime.date.today()
     _, _, scores = _load_and_score(
-        args.grid, args.data, day, steps, engine=args.engine, include_dirs=args.include_dir
+        args.grid,
+        args.data,
+        day,
+        steps,
+        engine=args.engine,
+        force=args.force_version,
+        include_dirs=args.include_dir,
     )
     if args.output:
         with steps.step(f"writing {args.output}"):
@@ -383,12 +436,13 @@ def _load_and_score(
     day: datetime.date,
     steps: Steps,
     engine: str = "compiled",
+    force: bool = False,
     include_dirs: Sequence[Path] = (),
 ) -> tuple[Grid, Any, Scores]:
     from .data.batch import read_applications
 
     with steps.step("loading the grid"):
-        grid = api.load_grid(grid_path, include_dirs=include_dirs)
+        grid = _grid_in_force(grid_path, day, force, include_dirs)
     with steps.step(f"reading {data}"):
         batch = read_applications(data, grid.catalogue, date_calcul=day)
     with steps.step(f"scoring {len(batch)} applications"):
@@ -396,9 +450,32 @@ def _load_and_score(
     return grid, batch, scores
 
 
+def _grid_in_force(path: Path, day: datetime.date, force: bool, include_dirs: Sequence[Path] = ()) -> Grid:
+    """The grid of ``path`` (a file or a folder of dated versions) in force on ``day`` (D113/D114);
+    with ``force``, used anyway and stamped out of force (a warning on stderr)."""
+    import functools
+
+    from .grid.versions import grid_in_force, period_text
+
+    load = functools.partial(api.load_grid, include_dirs=include_dirs)
+    grid = grid_in_force(path, day, load, force=force)
+    if grid.meta.out_of_force:
+        print(
+            f"warning: grid {period_text(grid)} is not in force on {day.isoformat()}: used because of "
+            "--force-version (outputs are stamped out_of_force)",
+            file=sys.stderr,
+        )
+    return grid
+
+
 def cmd_explain(args: argparse.Namespace) -> int:
     grid, batch, scores = _load_and_score(
-        args.grid, args.data, args.date or datetime.date.today(), Steps(), include_dirs=args.include_dir
+        args.grid,
+        args.data,
+        args.date or datetime.date.today(),
+        Steps(),
+        force=args.force_version,
+        include_dirs=args.include_dir,
     )
     text = _committee(args, grid, batch, scores) if args.logement else _explanation(args, grid, batch, scores)
     if args.output:
@@ -436,12 +513,16 @@ def _committee(args: argparse.Namespace, grid: Grid, batch: Any, scores: Scores)
     dwellings = read_dwellings(args.logements, grid.match.catalogue)
     if not np.any(dwellings.ids == args.logement):
         raise Failure(f"no dwelling '{args.logement}' in {args.logements} ({len(dwellings)} dwellings)")
-    ranking = api.rank(grid, batch, dwellings, args.k, date_calcul=scores.date_calcul)
+    ranking = api.rank(
+        grid, batch, dwellings, args.k, date_calcul=scores.date_calcul, assignment=args.assignment
+    )
     view = views.committee_view(grid, ranking, scores, batch, dwellings, args.logement)
     if args.format == "json":
         return json.dumps(
             {
                 "logement": view.dwelling_id,
+                "k": args.k,
+                "assignment": args.assignment,
                 "candidats": list(view.candidates),
                 **view.table(),
                 "departages": [{"rang": r + 1, "raison": why} for r, why in view.tie_breaks],
@@ -449,7 +530,10 @@ def _committee(args: argparse.Namespace, grid: Grid, batch: Any, scores: Scores)
             ensure_ascii=False,
             indent=2,
         )
-    return views.committee_html(view) if args.format == "html" else views.committee_text(view)
+    if args.format == "html":
+        return views.committee_html(view)
+    how = f"attribution groupée ({args.assignment})" if args.assignment else "logement seul"
+    return views.committee_text(view) + f"\n{args.k} candidats au plus, {how}"
 
 
 def _configure_report(p: argparse.ArgumentParser) -> None:
@@ -497,7 +581,7 @@ def cmd_rank(args: argparse.Namespace) -> int:
     steps = Steps()
     day = args.date or datetime.date.today()
     with steps.step("loading the grid"):
-        grid = api.load_grid(args.grid, include_dirs=args.include_dir)
+        grid = _grid_in_force(args.grid, day, args.force_version, args.include_dir)
     if grid.match is None:
         raise Failure(f"{args.grid}: the grid has no match part (filters and criteria for a dwelling)")
     from .data.batch import read_applications
@@ -569,22 +653,29 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_test(args: argparse.Namespace) -> int:
-    from .testcases import format_report, run_cases
+    from .testcases import format_report, junit_xml, run_cases
 
     failed = passed = broken = 0
+    reports: list[Any] = []
     for path in args.files:
         try:
-            report = run_cases(path)
+            report = run_cases(path, args.select)
         except (GridError, DataError) as exc:
             print(f"{path}: cannot run the test cases\n{exc.render()}", file=sys.stderr)
             broken += 1
+            reports.append((path, exc.render()))
             continue
         except TestCaseError as exc:
             print(f"error: {exc}", file=sys.stderr)
             broken += 1
+            reports.append((path, str(exc)))
             continue
+        reports.append(report)
         print(format_report(report))
         passed, failed = passed + report.n_passed, failed + report.n_failed
+    if args.junit:
+        args.junit.write_text(junit_xml(reports), encoding="utf-8")
+        print(f"wrote {args.junit}")
     if len(args.files) > 1:
         broken_text = f", {broken} files with errors" if broken else ""
         print(f"total: {passed} passed, {failed} failed{broken_text}")
@@ -661,7 +752,7 @@ def _demo_rank(
 
     path = out / "logements.csv"
     with steps.step(f"generate {DEMO_DWELLINGS} vacant dwellings"):
-        write_applications(generate_dwellings(DEMO_DWELLINGS, seed=args.seed), path)
+        write_applications(generate_dwellings(DEMO_DWELLINGS, seed=args.seed, date_calcul=args.date), path)
     dwellings = read_dwellings(path, grid.match.catalogue)  # type: ignore[union-attr]
     with steps.step("rank 3 candidates per dwelling, compiled engine (first call: compiles or loads)"):
         ranking = api.rank(grid, batch, dwellings, 3, date_calcul=args.date, assignment="given")
@@ -985,4 +1076,5 @@ def summary_text(scores: Scores) -> str:
         f"total mean {scores.total.mean():.1f}, median {np.median(scores.total):g}, "
         f"max {scores.total.max()}; "
         f"{100 * flagged:.1f} % with a priority flag"
+        + ("; grid OUT OF FORCE on this date (--force-version)" if scores.out_of_force else "")
     )

@@ -7,6 +7,9 @@ The hierarchy is flat and small::
     ├── DataError                 applications (or other input data) are invalid: .problems
     └── TestCaseError             a grid test-case file is itself malformed
 
+Warnings (``W4xx``, :class:`GridWarning`) are not raised: ``cotation check`` prints them (see
+:mod:`cotation.grid.lint`), and ``--strict`` turns them into a :class:`GridError`.
+
 Every grid problem is a :class:`Diagnostic` with a stable code (``E101``...); every data problem
 is a :class:`DataProblem` with a stable code (``D101``...). All problems of one input are
 collected and raised once. ``docs/errors.md`` lists every code with a failing example.
@@ -67,6 +70,15 @@ GRID_CODES: dict[str, str] = {
     "E340": "too many criteria",
 }
 
+#: Every grid warning code with its one-line meaning (static analysis, cotation.grid.lint).
+WARNING_CODES: dict[str, str] = {
+    "W401": "a condition that can never be met (its parts contradict each other)",
+    "W402": "a rubric member that can never count (always beaten by another member)",
+    "W403": "a condition or band that no value of the field's domain can meet",
+    "W404": "a situation counted twice (a criterion and a priority's points on the same field)",
+    "W405": "bands that leave a gap (values between two bands give 0 points)",
+}
+
 #: Every data error code with its one-line meaning.
 DATA_CODES: dict[str, str] = {
     "D101": "missing required column",
@@ -89,6 +101,8 @@ DATA_CODES: dict[str, str] = {
     "D164": "invalid value in the allocation history",
     "D165": "allocation history names an application or dwelling absent from the files",
     "D166": "allocation dated before the application was filed",
+    "D113": "no version of the grid is in force on date_calcul",
+    "D114": "several versions of the grid are in force on date_calcul",
 }
 
 
@@ -116,9 +130,10 @@ class Diagnostic:
     suggestion: str | None = None
     source_line: str | None = None
     source_start: int = 0  # where source_line starts in the file's line (a long line is quoted in part)
+    subject: str = "criterion"  # what ``criterion`` names: criterion, variable, priority, field...
 
     def render(self) -> str:
-        where = f" criterion '{self.criterion}'" if self.criterion else ""
+        where = f" {self.subject} '{self.criterion}'" if self.criterion else ""
         hint = f" (did you mean '{self.suggestion}'?)" if self.suggestion else ""
         text = f"{self.span}: error[{self.code}]{where}: {self.message}{hint}"
         if self.source_line is not None:
@@ -134,6 +149,20 @@ class Diagnostic:
         out = asdict(self)
         out["span"] = asdict(self.span)
         return out
+
+
+@dataclass(frozen=True)
+class GridWarning(Diagnostic):
+    """A problem a grid may have on purpose (code ``W4xx``): rendered ``warning[CODE]``."""
+
+    def render(self) -> str:
+        return super().render().replace(": error[", ": warning[", 1)
+
+    def as_error(self) -> Diagnostic:
+        """The same record as an error (``cotation check --strict``)."""
+        return Diagnostic(
+            self.code, self.message, self.span, self.criterion, self.suggestion, self.source_line
+        )
 
 
 @dataclass(frozen=True)
@@ -223,6 +252,7 @@ class Collector:
 
     sources: object = None
     diagnostics: list[Diagnostic] = field(default_factory=list)
+    subject: str = "criterion"  # what the ``criterion`` of the next errors names (the checker sets it)
 
     def error(
         self,
@@ -232,16 +262,18 @@ class Collector:
         *,
         criterion: str | None = None,
         suggestion: str | None = None,
+        subject: str | None = None,
     ) -> None:
         assert code in GRID_CODES, code
         line = self.sources.line(span.file, span.line) if self.sources is not None else None  # type: ignore[attr-defined]
+        kind = subject or self.subject
         start = 0
         if line is not None and len(line) > MAX_QUOTE:  # a window of the line around the caret
             start = max(0, min(span.col - 1 - MAX_QUOTE // 3, len(line) - MAX_QUOTE))
             line = line[start : start + MAX_QUOTE] + ("..." if start + MAX_QUOTE < len(line) else "")
         hint = None if suggestion is None else quote(suggestion, 100)
         who = None if criterion is None else quote(criterion, 100)
-        self.diagnostics.append(Diagnostic(code, quote(message), span, who, hint, line, start))
+        self.diagnostics.append(Diagnostic(code, quote(message), span, who, hint, line, start, kind))
 
     def raise_if_any(self) -> None:
         if self.diagnostics:

@@ -92,7 +92,9 @@ def test_fixture_renders_location_source_line_and_caret(want: Expectation) -> No
     assert re.match(rf"^.+:{want.line}:{want.col}: error\[{want.code}\]", head), head
     assert head.startswith(f"{first.span.file}:")
     if want.criterion:
-        assert f" criterion '{want.criterion}': " in head
+        assert re.search(
+            rf" (criterion|variable|priority|field|rubric|group) '{re.escape(want.criterion)}': ", head
+        )
     if want.suggestion:
         assert head.endswith(f"(did you mean '{want.suggestion}'?)")
     source = want.file.read_text(encoding="utf-8").splitlines()[want.line - 1]
@@ -246,9 +248,16 @@ def test_to_json_round_trips() -> None:
     rebuilt = tuple(Diagnostic(**{**r, "span": Span(**r["span"])}) for r in records)
     assert rebuilt == err.diagnostics
     assert GridError(rebuilt).render() == err.render()
-    assert {"code", "message", "span", "criterion", "suggestion", "source_line", "source_start"} == set(
-        records[0]
-    )
+    assert {
+        "code",
+        "message",
+        "span",
+        "criterion",
+        "suggestion",
+        "source_line",
+        "source_start",
+        "subject",
+    } == set(records[0])
 
 
 # -- hostile YAML --------------------------------------------------------------------------------

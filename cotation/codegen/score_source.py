@@ -241,7 +241,8 @@ def _trace_body(em: Emitter) -> list[str]:
 # -- the module ----------------------------------------------------------------------------
 _HELPER_IMPORT = (
     "from cotation.codegen.helpers import (_adequation, _cal_months, _civil, _fdiv, _months_between,\n"
-    "                                  _months_to, _popcount, _round_half_away, _valid)"
+    "                                  _months_to, _popcount, _round_half_away, _valid)\n"
+    "from cotation.codegen.helpers import _add_months, _end_of_month"
 )
 
 

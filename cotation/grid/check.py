@@ -388,7 +388,11 @@ def _check_ids(gc: GridChecker) -> None:
         name = item.value[0]
         if name in gc.catalogue or name == "date_calcul":
             gc.errors.error(
-                "E301", item.key_span(), f"variable '{name}' has the name of a field", criterion=name
+                "E301",
+                item.key_span(),
+                f"variable '{name}' has the name of a field",
+                criterion=name,
+                subject="variable",
             )
 
 
@@ -400,6 +404,7 @@ def _check_variables(gc: GridChecker) -> list[ir.Variable]:
     gc.prelude_names = set(prelude)
     items = {**prelude, **items}
     trees: dict[str, s.Expr] = {}
+    gc.errors.subject = "variable"
     for name, item in items.items():
         gc.types.criterion = name
         sub = ("expr",) if isinstance(item.value[1], m.Variable) else ()
@@ -426,9 +431,11 @@ def _check_variables(gc: GridChecker) -> list[ir.Variable]:
         spec = item.value[1]
         label = spec.label if isinstance(spec, m.Variable) else None
         text = spec.expr if isinstance(spec, m.Variable) else spec
-        out.append(ir.Variable(name, typed, label, str(text), item.key_span()))
+        internal = isinstance(spec, m.Variable) and spec.internal
+        out.append(ir.Variable(name, typed, label, str(text), item.key_span(), internal))
     gc.types.pair_allowed = False
     gc.types.criterion = None
+    gc.errors.subject = "criterion"
     return out
 
 
@@ -729,9 +736,9 @@ def _check_sets(gc: GridChecker, criteria: list[ir.Criterion], items: list[_Item
 
 def _check_priority(gc: GridChecker, item: _Item) -> ir.Priority | None:
     p: m.Priority = item.value
-    gc.types.criterion = p.id
+    gc.types.criterion, gc.errors.subject = p.id, "priority"
     when = _condition(gc, item, "when")
-    gc.types.criterion = None
+    gc.types.criterion, gc.errors.subject = None, "criterion"
     if when is None:
         return None
     return ir.Priority(

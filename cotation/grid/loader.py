@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import re
 import stat
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -246,7 +247,7 @@ class _Loader:
             return GridFile.model_validate(doc.value)
         except ValidationError as exc:
             self._report(doc, exc)
-            return None
+            return _without_labels(doc, exc)
 
     def _report(self, doc: Document, exc: ValidationError) -> None:
         seen: set[tuple[Path_, str]] = set()
@@ -268,6 +269,27 @@ def _looks_like_grid(value: Any) -> bool:
     return isinstance(value, dict) and (not value or any(k in keys for k in value))
 
 
+def _without_labels(doc: Document, exc: ValidationError) -> GridFile | None:
+    """When the only shape errors are missing labels (E111, reported), the grid validated with its
+    ids standing for the labels, so that the checker still reports every other error of the grid;
+    None otherwise (the shape errors stop the check)."""
+    import copy
+
+    missing = [e["loc"] for e in exc.errors() if e["type"] == "missing" and e["loc"][-1:] == ("label",)]
+    if len(missing) != len(exc.errors()):
+        return None
+    value = copy.deepcopy(doc.value)
+    for loc in missing:
+        parent: Any = value
+        for key in loc[:-1]:
+            parent = parent[key]
+        parent["label"] = str(parent.get("id", "?"))
+    try:
+        return GridFile.model_validate(value)
+    except ValidationError:
+        return None
+
+
 def _criterion_of(doc: Document, path: Path_) -> str | None:
     if (
         len(path) >= 2
@@ -283,6 +305,20 @@ def _criterion_of(doc: Document, path: Path_) -> str | None:
     return None
 
 
+_SUBJECTS = {
+    "variables": "variable",
+    "fields": "field",
+    "priorities": "priority",
+    "rubrics": "rubric",
+    "groups": "group",
+}
+
+
+def _subject_of(path: Path_) -> str:
+    """What the record an error names is: a criterion, a variable, a priority..."""
+    return _SUBJECTS.get(str(path[0]), "criterion") if path else "criterion"
+
+
 def _report_missing(errors: Collector, doc: Document, path: Path_, err: dict[str, Any]) -> None:
     parent = path[:-1]
     errors.error(
@@ -290,6 +326,7 @@ def _report_missing(errors: Collector, doc: Document, path: Path_, err: dict[str
         doc.span(parent),
         f"missing required key '{path[-1]}'" + _in(parent),
         criterion=_criterion_of(doc, path),
+        subject=_subject_of(path),
     )
 
 
@@ -298,9 +335,24 @@ def _report_extra(errors: Collector, doc: Document, path: Path_, err: dict[str, 
     errors.error(
         "E112",
         doc.key_span(path),
-        f"unknown key '{path[-1]}'" + _in(path[:-1]),
+        f"unknown key '{path[-1]}'" + _in(path[:-1]) + _comma_hint(str(path[-1])),
         criterion=_criterion_of(doc, path),
+        subject=_subject_of(path),
         suggestion=did_you_mean(str(path[-1]), allowed),
+    )
+
+
+_EXPRESSION_TAIL = re.compile(r"[()+\-*/<>=!\"']|\s")
+
+
+def _comma_hint(key: str) -> str:
+    """A key that looks like the rest of an expression: a comma split an unquoted expression of a
+    one-line mapping ``{...}``, where YAML reads ``,`` as the end of the value."""
+    if not _EXPRESSION_TAIL.search(key):
+        return ""
+    return (
+        ": it looks like the end of an expression cut at a comma; in a one-line mapping {...} a ','"
+        ' ends the value: quote the expression (value: "coalesce(x, 0) / y")'
     )
 
 
@@ -313,6 +365,7 @@ def _report_type(errors: Collector, doc: Document, path: Path_, err: dict[str, A
         doc.span(path),
         f"'{'.'.join(map(str, path)) or 'grid'}': {message} (got {shown})",
         criterion=_criterion_of(doc, path),
+        subject=_subject_of(path),
     )
 
 

@@ -7,6 +7,7 @@ collector with the node's span; a node that fails returns None and its parents s
 from __future__ import annotations
 
 import datetime
+import re
 from collections.abc import Callable
 
 from ..dates import day_number
@@ -34,6 +35,9 @@ _ORDERED = ("int", "float", "date")
 
 def field_type(f: Field) -> Type:
     return _KIND_TYPES[f.kind](f)
+
+
+_ISO = re.compile(r"\d{4}-\d{2}-\d{2}")  # a text that looks like a date (hint: date("..."))
 
 
 class TypeChecker:
@@ -66,7 +70,9 @@ class TypeChecker:
             "E204",
             node,
             f'the text "{quote(node.value, 60)}" can only be compared with a category or a commune, '
-            "or tested with 'in'",
+            "or tested with 'in'"
+            + (': a date is written date("YYYY-MM-DD")' if _ISO.fullmatch(node.value) else ""),
+            suggestion=f'date("{node.value}")' if _ISO.fullmatch(node.value) else None,
         )
         return None
 

@@ -205,6 +205,8 @@ def finish(
         grid_id=scores.grid_id,
         grid_version=scores.grid_version,
         grid_hash=scores.grid_hash,
+        tables_digest=scores.tables_digest,
+        out_of_force=scores.out_of_force,
         date_calcul=prep.date_calcul,
         k=k,
         dwelling_ids=prep.dwellings.ids,
