@@ -70,6 +70,14 @@ DATA_CODES: dict[str, str] = {
     "D110": "too many values in a multi-valued cell",
     "D111": "value above the field maximum (an implausible amount, household size or duration)",
     "D112": "no income ceiling shipped for a dwelling's financing, zone and the year of date_calcul",
+    # issue 16 (French exports, Excel, mapping) and issue 20 point 3 (columns accounted for)
+    "D120": "the file does not decode as text in its encoding (detected or given with --encoding)",
+    "D121": "a cell over 1 MiB",
+    "D122": "ambiguous date: a two-digit year or a month-first date",
+    "D123": "ambiguous decimal separator: '.' in a column of decimal commas",
+    "D124": "a field the grid reads has no column in the data",
+    "D125": "an optional dependency is missing (the message names the extra to install)",
+    "D126": "cannot tell the CSV delimiter from the header line",
 }
 
 
