@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -70,6 +70,7 @@ def score(
     engine: str = "compiled",
     breakdown: bool = False,
     verified_only: bool = False,
+    absent: Iterable[str] = (),
 ) -> Scores:
     """Score ``applications`` (a Batch, a path, a DataFrame or an Arrow table) on ``date_calcul``.
 
@@ -82,6 +83,8 @@ def score(
     ``verified_only``: count a criterion that declares a justificatif only when the application lists
     it in ``justificatifs_verifies`` (otherwise the scores are provisional: ``Scores.provisional``
     says which criteria, ``Scores.verified_total`` gives the verified totals).
+    ``absent``: fields the grid reads that the data has no column for, on purpose; any other such
+    field is a DataError (D124) naming it and the closest columns (:mod:`cotation.data.columns`).
 
     >>> import datetime, cotation
     >>> text = "id: g\\ntitle: G\\ncriteria:\\n  - {id: dalo, label: DALO, when: dalo, points: 50}"
@@ -94,11 +97,13 @@ def score(
     [50]
     """
     from .data.batch import as_applications
+    from .data.columns import require_fields
     from .scoring.engine import check_engine, score_batch
 
     check_engine(engine)
     day = as_date(date_calcul)
     batch = as_applications(applications, grid.catalogue, day)
+    require_fields(batch, grid, absent)
     return score_batch(grid, batch, day, engine=engine, breakdown=breakdown, verified_only=verified_only)
 
 
@@ -111,6 +116,7 @@ def rank(
     date_calcul: datetime.date | str,
     engine: str = "compiled",
     assignment: str | None = None,
+    absent: Iterable[str] = (),
 ) -> Ranking:
     """The top ``k`` eligible applications of every dwelling, under the grid's ``match`` part.
 
@@ -120,10 +126,14 @@ def rank(
     dwelling independently), "given" or "best": an application is proposed for at most one
     dwelling of the batch, the dwellings choosing in the given order, or best candidate first (see
     :func:`cotation.match.prepared.dwelling_order`). ``engine``: "compiled" (default) or "reference".
-    Returns a :class:`~cotation.match.ranking.Ranking`.
+    ``absent``: as for :func:`score`. Returns a :class:`~cotation.match.ranking.Ranking`.
     """
+    from .data.batch import as_applications
+    from .data.columns import require_fields
     from .match.pool import prepare_pool
 
+    applications = as_applications(applications, grid.catalogue, as_date(date_calcul))
+    require_fields(applications, grid, absent)
     return prepare_pool(grid, applications, date_calcul, engine=engine).rank(
         dwellings, k, assignment=assignment
     )

@@ -56,7 +56,10 @@ __all__ = [
     "Column",
     "day_number",
     "from_day_number",
+    "RowProblem",
+    "load_table",
     "read_applications",
+    "row_problems",
     "write_applications",
 ]
 
@@ -511,13 +514,16 @@ class _Pending:
     count: int
     suggestion: str | None
     rows: tuple[str, ...] | None = None
+    every: np.ndarray | None = None  # all the rows at fault (kept for rejects only)
 
 
 class _Report:
-    """Collects problems; row positions become row labels once the ids are known."""
+    """Collects problems; row positions become row labels once the ids are known. With
+    ``keep_all``, every row at fault is kept (for :func:`row_problems`), not only the shown ones."""
 
-    def __init__(self, source: str | None) -> None:
+    def __init__(self, source: str | None, keep_all: bool = False) -> None:
         self.source = source
+        self.keep_all = keep_all
         self.pending: list[_Pending] = []
 
     def add(
@@ -548,7 +554,9 @@ class _Report:
             return
         shown = positions[:MAX_ROWS]
         values = _show_values(raw, shown) if raw is not None else ()
-        self.pending.append(_Pending(code, column, message, shown, values, len(positions), suggestion))
+        every = positions if self.keep_all else None
+        pending = _Pending(code, column, message, shown, values, len(positions), suggestion, None, every)
+        self.pending.append(pending)
 
     def raise_if_any(self, labels: Callable[[np.ndarray], tuple[str, ...]]) -> None:
         if not self.pending:
@@ -596,11 +604,45 @@ class _Ctx:
     today: int | None
 
 
+@dataclass(frozen=True)
+class RowProblem:
+    """A problem of :func:`row_problems`: ``rows`` are the positions at fault (None: the problem is
+    the file's or a column's, e.g. D101, or a duplicate id, D106, whose rows are not positions)."""
+
+    code: str
+    column: str
+    message: str
+    rows: np.ndarray | None
+
+
+def row_problems(
+    table: pa.Table, catalogue: Catalogue, date_calcul: datetime.date | None, source: str | None
+) -> list[RowProblem]:
+    """Every problem the readers would report for ``table``, with all the rows at fault."""
+    report = _Report(source, keep_all=True)
+    try:
+        _build_batch(_Columns.of(table), catalogue, date_calcul, source, report)
+    except DataError:
+        pass
+    return [RowProblem(p.code, p.column, p.message, p.every) for p in report.pending]
+
+
+def load_table(source: Any, encoding: str | None = None) -> tuple[pa.Table, str]:
+    """The raw table of a source (every column as read, before validation) and its name."""
+    raw, name = _load_columns(source, encoding)
+    columns = [raw.read(i) for i in range(len(raw.names))]
+    return pa.Table.from_arrays(columns, names=raw.names), name
+
+
 def _build_batch(
-    raw: _Columns, catalogue: Catalogue, date_calcul: datetime.date | None, source: str | None
+    raw: _Columns,
+    catalogue: Catalogue,
+    date_calcul: datetime.date | None,
+    source: str | None,
+    report: _Report | None = None,
 ) -> Batch:
     """The single conversion core: the raw columns of an Arrow table -> a validated Batch."""
-    report = _Report(source)
+    report = report or _Report(source)
     ignored = _check_columns(raw.names, catalogue, report)
     absent = tuple(f.name for f in catalogue if f.kind is not Kind.ID and f.name not in raw.position)
     ctx = _Ctx(report, raw.rows, None if date_calcul is None else day_number(date_calcul))

@@ -24,11 +24,11 @@ MAX_CLOSEST = 3
 
 
 def fields_read(grid: Grid) -> set[str]:
-    """The application fields the grid reads: its expressions (through variables), tie-breaks and
-    similarity keys (the identifier aside)."""
+    """The application fields the grid's scores read: its expressions (through variables) and its
+    tie-breaks, the identifier aside. (The keys of similar demands, which default to the prelude's,
+    only group the positions: a missing key groups every application together.)"""
     variables = {v.name: v for v in grid.variables}
-    exprs = [*grid.expressions(), *(s.expr for s in grid.similar)]
-    fields, _ = reads(exprs, variables)
+    fields, _ = reads(grid.expressions(), variables)
     fields |= {t.field for t in grid.tie_break}
     return {name for name in fields if name in grid.catalogue} - {grid.catalogue.id_field.name}
 
