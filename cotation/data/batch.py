@@ -934,6 +934,10 @@ def _suggest(value: str, allowed: tuple[str, ...]) -> str | None:
 
 def _convert_commune(f: Field, arr: pa.Array, ctx: _Ctx) -> Column:
     present = _present(arr)
+    if pa.types.is_floating(arr.type):  # pandas reads a code column with blanks as floats
+        floats = _floats(arr)
+        if (floats[present] == np.round(floats[present])).all():
+            arr = pc.cast(arr, pa.int64(), safe=False)
     if not (_is_text(arr) or pa.types.is_integer(arr.type)):
         return _finish(f, np.full(len(arr), -1), _wrong_type(f, arr, ctx), arr, ctx)
     codes, ok = _commune_codes(arr)

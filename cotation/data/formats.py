@@ -233,11 +233,35 @@ def read_csv_bytes(data: bytes, source: str) -> pa.Table:
     parse = pacsv.ParseOptions(delimiter=sep)
     read = pacsv.ReadOptions(block_size=BLOCK_BYTES)
     try:
-        return pacsv.read_csv(pa.BufferReader(data), read_options=read, parse_options=parse, convert_options=convert)
+        table = pacsv.read_csv(
+            pa.BufferReader(data), read_options=read, parse_options=parse, convert_options=convert
+        )
     except pa.ArrowInvalid as exc:
         if "straddl" in str(exc):
             raise _big_cell(data, names, sep, source) from None
         raise
+    _check_cell_sizes(table, source)
+    return table
+
+
+def _check_cell_sizes(table: pa.Table, source: str) -> None:
+    """D121 for every column holding a cell over BLOCK_BYTES (the first such row named)."""
+    problems = []
+    for name, column in zip(table.column_names, table.columns, strict=True):
+        if column.nbytes <= BLOCK_BYTES:
+            continue
+        lengths = numbers(pc.binary_length(column.combine_chunks()), 0)
+        big = np.flatnonzero(lengths > BLOCK_BYTES)
+        if len(big):
+            row = int(big[0])
+            message = (
+                f"a cell of {int(lengths[row])} bytes (cells are limited to 1 MiB): check the export "
+                "(an unclosed quote joins many rows into one cell)"
+            )
+            rows = tuple(f"ligne {int(i) + 1}" for i in big[:10])
+            problems.append(DataProblem("D121", str(name), message, rows, (), len(big), None, source))
+    if problems:
+        raise DataError(problems)
 
 
 def _big_cell(data: bytes, names: list[str], sep: str, source: str) -> DataError:
@@ -253,9 +277,9 @@ def _big_cell(data: bytes, names: list[str], sep: str, source: str) -> DataError
     column = names[index] if index < len(names) else FILE_COLUMN
     size = len(cells[index])
     message = (
-        f"a cell of {size:,} bytes at line {line + 1} (column '{column}'): cells are limited to 1 MiB; "
+        f"a cell of {size} bytes at line {line + 1} (column '{column}'): cells are limited to 1 MiB; "
         "check the export (an unclosed quote joins many rows into one cell)"
-    ).replace(",", " ")
+    )
     return DataError([DataProblem("D121", column, message, (f"ligne {line}",), (), 1, None, source)])
 
 
