@@ -183,9 +183,10 @@ def test_dates_iso_and_french_mix_but_ambiguous_ones_do_not() -> None:
     arr = pa.array(["16/03/2021", "2021-03-16", "1/2/2020", "2021-03-16 00:00:00", "16/03/2021 00:00"])
     parsed = formats.parse_dates(arr)
     assert parsed.ok.all() and parsed.ambiguous == ()
-    assert parsed.values.tolist() == [formats_day(2021, 3, 16)] * 2 + [formats_day(2020, 2, 1)] + [
-        formats_day(2021, 3, 16)
-    ] * 2
+    assert (
+        parsed.values.tolist()
+        == [formats_day(2021, 3, 16)] * 2 + [formats_day(2020, 2, 1)] + [formats_day(2021, 3, 16)] * 2
+    )
     parsed = formats.parse_dates(pa.array(["03/04/2021", "04/03/21", "12/31/2024", "31/02/2021"]))
     assert parsed.ok.tolist() == [True, False, False, False]
     assert [(code, mask.tolist()) for code, _, mask in parsed.ambiguous] == [
@@ -324,7 +325,9 @@ def test_json_lines_put_the_stamp_first(generated: Batch) -> None:
     assert len(lines) == 2 and '"numero_unique"' in lines[0]
 
 
-def test_missing_excel_extra_names_it(tmp_path: Path, generated: Batch, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_excel_extra_names_it(
+    tmp_path: Path, generated: Batch, monkeypatch: pytest.MonkeyPatch
+) -> None:
     path = tmp_path / "d.xlsx"
     write_applications(generated, path)
     monkeypatch.setitem(sys.modules, "python_calamine", None)

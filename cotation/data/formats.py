@@ -62,9 +62,7 @@ FRENCH_RE = r"^(?P<d>\d{1,2})/(?P<m>\d{1,2})/(?P<y>\d{4})$"
 SHORT_YEAR_RE = r"^\d{1,2}/\d{1,2}/\d{2}$"
 DOT_NUMBER_RE = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
 # decimal comma, optional thousands separated by spaces (or by '.' when a decimal comma follows)
-COMMA_NUMBER_RE = (
-    r"^[+-]?(\d+(,\d+)?|\d{1,3}([ \x{a0}\x{202f}]\d{3})+(,\d+)?|\d{1,3}(\.\d{3})+,\d+)$"
-)
+COMMA_NUMBER_RE = r"^[+-]?(\d+(,\d+)?|\d{1,3}([ \x{a0}\x{202f}]\d{3})+(,\d+)?|\d{1,3}(\.\d{3})+,\d+)$"
 
 
 def plain(name: str) -> str:
@@ -380,7 +378,9 @@ def _fields(text: pa.Array, pattern: str) -> _Ymd:
     )
 
 
-def _days(year: np.ndarray, month: np.ndarray, day: np.ndarray, ok: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _days(
+    year: np.ndarray, month: np.ndarray, day: np.ndarray, ok: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """(days since the epoch, whether the date exists) of year/month/day columns."""
     real = ok & (month >= 1) & (month <= 12) & (day >= 1) & (day <= 31)
     months = np.where(real, (year - 1970) * 12 + month - 1, 0).astype("datetime64[M]")

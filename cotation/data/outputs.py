@@ -62,7 +62,9 @@ class Stamp:
     ignored_columns: tuple[str, ...] = ()
     absent_fields: tuple[str, ...] = ()
     package_version: str = __version__
-    written_at: str = field(default_factory=lambda: datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"))
+    written_at: str = field(
+        default_factory=lambda: datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+    )
 
     def as_dict(self) -> dict[str, str]:
         out = {}

@@ -80,7 +80,9 @@ def _duplicates(table: pa.Table, catalogue: Catalogue) -> list[tuple[str, str, s
     many = counts.filter(pc.greater(counts.field("counts"), 1))
     if len(many) == 0:
         return []
-    rows = np.flatnonzero(np.asarray(pc.is_in(ids, value_set=many.field("values")).to_numpy(zero_copy_only=False), bool))
+    rows = np.flatnonzero(
+        np.asarray(pc.is_in(ids, value_set=many.field("values")).to_numpy(zero_copy_only=False), bool)
+    )
     return [("D106", name, f"{name} appears on more than one row", rows)]
 
 
