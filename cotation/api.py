@@ -71,6 +71,7 @@ def score(
     breakdown: bool = False,
     verified_only: bool = False,
     absent: Iterable[str] = (),
+    mapping: Any = None,
 ) -> Scores:
     """Score ``applications`` (a Batch, a path, a DataFrame or an Arrow table) on ``date_calcul``.
 
@@ -85,6 +86,8 @@ def score(
     says which criteria, ``Scores.verified_total`` gives the verified totals).
     ``absent``: fields the grid reads that the data has no column for, on purpose; any other such
     field is a DataError (D124) naming it and the closest columns (:mod:`cotation.data.columns`).
+    ``mapping``: a mapping file (or a shipped one's name, ``"sne"``) renaming the source's columns and
+    values to the catalogue's before validation (:mod:`cotation.data.mapping`).
 
     >>> import datetime, cotation
     >>> text = "id: g\\ntitle: G\\ncriteria:\\n  - {id: dalo, label: DALO, when: dalo, points: 50}"
@@ -96,13 +99,16 @@ def score(
     >>> cotation.score(grid, batch, datetime.date(2026, 1, 1), engine="reference").total.tolist()
     [50]
     """
-    from .data.batch import as_applications
+    from .data.batch import Batch, as_applications, read_applications
     from .data.columns import require_fields
     from .scoring.engine import check_engine, score_batch
 
     check_engine(engine)
     day = as_date(date_calcul)
-    batch = as_applications(applications, grid.catalogue, day)
+    if mapping is not None and not isinstance(applications, Batch):
+        batch = read_applications(applications, grid.catalogue, date_calcul=day, mapping=mapping)
+    else:
+        batch = as_applications(applications, grid.catalogue, day)
     require_fields(batch, grid, absent)
     return score_batch(grid, batch, day, engine=engine, breakdown=breakdown, verified_only=verified_only)
 

@@ -81,6 +81,17 @@ DATA_CODES: dict[str, str] = {
 }
 
 
+#: Every error code of a column-mapping file (``--mapping``; cotation.data.mapping), reported like grid
+#: errors (file, line, column, suggestion).
+MAPPING_CODES: dict[str, str] = {
+    "E130": "mapping file not found or unreadable",
+    "E131": "mapping file of the wrong shape (an unknown key, a list or mapping of the wrong kind)",
+    "E132": "mapping to a name that is not a field (or values listed for a field that has none)",
+    "E133": "mapping to a value that the field does not allow",
+    "E134": "two source columns mapped to the same field",
+}
+
+
 def did_you_mean(word: str, candidates: Iterable[str]) -> str | None:
     """The closest candidate to ``word``, or None when none is close enough."""
     matches = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
@@ -211,7 +222,7 @@ class Collector:
         criterion: str | None = None,
         suggestion: str | None = None,
     ) -> None:
-        assert code in GRID_CODES, code
+        assert code in GRID_CODES or code in MAPPING_CODES, code
         line = self.sources.line(span.file, span.line) if self.sources is not None else None  # type: ignore[attr-defined]
         self.diagnostics.append(Diagnostic(code, message, span, criterion, suggestion, line))
 

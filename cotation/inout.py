@@ -49,6 +49,12 @@ def add_input_options(p: argparse.ArgumentParser, rejects: bool = False) -> None
         metavar="FIELD",
         help="a field the grid reads that the data lacks on purpose (repeatable; recorded in the stamp)",
     )
+    p.add_argument(
+        "--mapping",
+        metavar="FILE.yaml",
+        help="rename the source's columns and values to the catalogue's (a YAML mapping file, or the "
+        "name of a shipped one: sne)",
+    )
     if rejects:
         p.add_argument(
             "--rejects",
@@ -103,7 +109,8 @@ def read_input(
     if rejects is not None:
         batch = _read_with_rejects(path, catalogue, day, encoding, rejects)
     else:
-        batch = read_applications(path, catalogue, date_calcul=day, encoding=encoding)
+        mapping = getattr(args, "mapping", None)
+        batch = read_applications(path, catalogue, date_calcul=day, encoding=encoding, mapping=mapping)
     batch.source = name
     from .data.columns import columns_note
 

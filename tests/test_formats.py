@@ -38,7 +38,10 @@ criteria:
   - {id: jeune, label: Jeune, when: 'date_naissance_demandeur > date("1995-01-01")', points: 3}
 tie_break: [date_depot asc, numero_unique asc]
 """
-HEADER = "numero_unique;date_depot;nb_personnes;nb_adultes;date_naissance_demandeur;ressources_mensuelles;situation_logement"
+HEADER = (
+    "numero_unique;date_depot;nb_personnes;nb_adultes;date_naissance_demandeur;ressources_mensuelles;"
+    "situation_logement"
+)
 ROW = "0001;16/03/2021;2;1;01/05/1990;2146,3;hébergé"
 
 
@@ -336,3 +339,71 @@ def test_missing_excel_extra_names_it(
     monkeypatch.setitem(sys.modules, "xlsxwriter", None)
     with pytest.raises(DataError, match=r"cotation\[excel\]"):
         write_applications(generated, tmp_path / "e.xlsx")
+
+
+# --- column mapping ---------------------------------------------------------------------------------
+
+MAPPING = """\
+source: Export d'essai
+columns:
+  Numéro: numero_unique
+  Dépôt: date_depot
+  Personnes: nb_personnes
+  Situation: situation_logement
+  Motifs: motifs
+values:
+  situation_logement:
+    Hébergé chez un tiers: heberge_tiers
+  motifs:
+    Trop cher: trop_cher
+ignore: [Commentaire]
+"""
+
+
+def test_a_mapping_renames_columns_and_values(tmp_path: Path) -> None:
+    mapping = tmp_path / "m.yaml"
+    mapping.write_text(MAPPING, encoding="utf-8")
+    path = tmp_path / "export.csv"
+    header = "Numéro;Dépôt;Personnes;nb_adultes;date_naissance_demandeur;ressources_mensuelles;Situation;Motifs;Commentaire;Autre"
+    row = "0042;16/03/2021;2;1;01/05/1990;1000;Hébergé chez un tiers;\"Trop cher; trop_petit\";bla;x"
+    path.write_bytes((header + "\n" + row + "\n").encode("cp1252"))
+    batch = read_applications(path, mapping=mapping)
+    assert batch.ids.tolist() == ["0042"] and batch.ignored_columns == ("Autre",)
+    assert batch.column("situation_logement").values.tolist() == [
+        default_catalogue().get("situation_logement").values.index("heberge_tiers")  # type: ignore[union-attr]
+    ]
+    motifs = default_catalogue().get("motifs").values  # type: ignore[union-attr]
+    bits = int(batch.column("motifs").values[0])
+    assert {motifs[k] for k in range(len(motifs)) if bits >> k & 1} == {"trop_cher", "trop_petit"}
+
+
+@pytest.mark.parametrize(
+    ("text", "code", "suggestion"),
+    [
+        ("columns: {Numéro: numero_uniqe}\n", "E132", "numero_unique"),
+        ("columns: {A: dalo, B: dalo}\n", "E134", None),
+        ("values: {situation_logement: {X: heberge_tier}}\n", "E133", "heberge_tiers"),
+        ("colums: {}\n", "E131", "columns"),
+    ],
+)
+def test_mapping_file_errors(tmp_path: Path, text: str, code: str, suggestion: str | None) -> None:
+    from cotation.data.mapping import load_mapping
+    from cotation.errors import GridError
+
+    path = tmp_path / "m.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(GridError) as info:
+        load_mapping(path, default_catalogue())
+    first = info.value.diagnostics[0]
+    assert first.code == code and first.suggestion == suggestion and first.span.line == 1
+    with pytest.raises(GridError) as info:
+        load_mapping(tmp_path / "absent.yaml", default_catalogue())
+    assert info.value.diagnostics[0].code == "E130"
+
+
+def test_the_shipped_sne_mapping(tmp_path: Path) -> None:
+    path = tmp_path / "sne.csv"
+    header = "numUnique;dateCreationDemande;dateNaissance;nombreHabitant;nb_adultes;ressources_mensuelles;modeleLogement;montantMensuelLoyer"
+    path.write_text(header + "\n0310001;2024-01-02;1990-05-01;2;1;1200;LP;650,5\n", encoding="utf-8")
+    batch = read_applications(path, mapping="sne")
+    assert batch.ids.tolist() == ["0310001"] and batch.column("loyer_actuel").values.tolist() == [650.5]

@@ -36,6 +36,7 @@ import datetime
 import difflib
 import os
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -54,9 +55,9 @@ from .buffers import values as numbers
 __all__ = [
     "Batch",
     "Column",
+    "RowProblem",
     "day_number",
     "from_day_number",
-    "RowProblem",
     "load_table",
     "read_applications",
     "row_problems",
@@ -274,15 +275,23 @@ def read_applications(
     *,
     date_calcul: datetime.date | None = None,
     encoding: str | None = None,
+    mapping: Any = None,
 ) -> Batch:
     """Read and validate applications from a .csv/.parquet/.xlsx path, a pandas or polars DataFrame,
     an Arrow Table or any object with the Arrow PyCapsule interface.
 
     Raises :class:`~cotation.errors.DataError` listing every problem found. With ``date_calcul``,
     any date after it is a problem (D105). ``encoding``: of a CSV file (default: detected, see
-    :mod:`cotation.data.formats`).
+    :mod:`cotation.data.formats`). ``mapping``: a mapping file's path (or a shipped one's name) or
+    a :class:`~cotation.data.mapping.Mapping`, applied before validation.
     """
     catalogue = catalogue or default_catalogue()
+    if mapping is not None:
+        from .mapping import Mapping, apply_mapping, load_mapping
+
+        checked = mapping if isinstance(mapping, Mapping) else load_mapping(mapping, catalogue)
+        table, name = load_table(source, encoding)
+        return _build_batch(_Columns.of(apply_mapping(table, checked)), catalogue, date_calcul, name)
     raw, name = _load_columns(source, encoding)
     return _build_batch(raw, catalogue, date_calcul, name)
 
@@ -620,10 +629,8 @@ def row_problems(
 ) -> list[RowProblem]:
     """Every problem the readers would report for ``table``, with all the rows at fault."""
     report = _Report(source, keep_all=True)
-    try:
+    with suppress(DataError):  # raised at the end: the report holds every problem
         _build_batch(_Columns.of(table), catalogue, date_calcul, source, report)
-    except DataError:
-        pass
     return [RowProblem(p.code, p.column, p.message, p.every) for p in report.pending]
 
 

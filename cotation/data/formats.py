@@ -53,7 +53,8 @@ UTF8_BOM = codecs.BOM_UTF8
 UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
 # The non-ASCII characters French text holds; cp1252 decoding to anything else is not French text.
 FRENCH = frozenset(
-    "àâäçéèêëîïôöùûüÿœæÀÂÄÇÉÈÊËÎÏÔÖÙÛÜŸŒÆ«»€°’‘“”„–—…•·\u00a0\u202f²³µ§ñÑáíóúÁÍÓÚãõÃÕøØåÅß×÷±¼½¾©®™¨´¸ªº¹"
+    "àâäçéèêëîïôöùûüÿœæÀÂÄÇÉÈÊËÎÏÔÖÙÛÜŸŒÆ«»€°„…•·²³µ§ñÑáíóúÁÍÓÚãõÃÕøØåÅß÷±¼½¾©®™¨ªº¹"
+    "\u2019\u2018\u201c\u201d\u2013\u2014\u00d7\u00b4\u00b8\u00a0\u202f"  # quotes, dashes, x, accents, spaces
 )
 DELIMITERS = (",", ";", "\t")
 MIDNIGHT_RE = r"[ T]00:00(:00(\.0+)?)?$"
