@@ -46,12 +46,25 @@ _EXPORTS = {
     "prepare_pool": "match.pool",
     "explain_text": "explain.trace",
     "trace": "explain.trace",
+    # issue 16: French exports, rejects, mapping, stamped outputs, committee sheets
+    "Mapping": "data.mapping",
+    "load_mapping": "data.mapping",
+    "Rejects": "data.rejects",
+    "read_with_rejects": "data.rejects",
+    "Stamp": "data.outputs",
+    "write_output": "data.outputs",
+    "committee_view": "explain.views",
+    "committee_html": "explain.views",
 }
 
 if _typing.TYPE_CHECKING:
     from .api import load_grid, parse_grid, rank, score
     from .data.batch import Batch, read_applications, read_dwellings, write_applications
     from .data.generate import generate_applications, generate_dwellings
+    from .data.mapping import Mapping, load_mapping
+    from .data.outputs import Stamp, write_output
+    from .data.rejects import Rejects, read_with_rejects
+    from .explain.views import committee_html, committee_view
     from .errors import CotationError, DataError, DataProblem, Diagnostic, GridError, TestCaseError
     from .explain.trace import explain_text, trace
     from .grid.catalogue import Catalogue, Field, Kind, default_catalogue, dwelling_catalogue
@@ -88,11 +101,16 @@ __all__ = [
     "Grid",
     "GridError",
     "Kind",
+    "Mapping",
     "Pool",
     "Ranking",
+    "Rejects",
     "Scores",
+    "Stamp",
     "TestCaseError",
     "__version__",
+    "committee_html",
+    "committee_view",
     "default_catalogue",
     "dwelling_catalogue",
     "explain_text",
@@ -100,12 +118,15 @@ __all__ = [
     "generate_dwellings",
     "grid_json_schema",
     "load_grid",
+    "load_mapping",
     "parse_grid",
     "prepare_pool",
     "rank",
     "read_applications",
     "read_dwellings",
+    "read_with_rejects",
     "score",
     "trace",
     "write_applications",
+    "write_output",
 ]

@@ -365,7 +365,7 @@ def test_a_mapping_renames_columns_and_values(tmp_path: Path) -> None:
     mapping.write_text(MAPPING, encoding="utf-8")
     path = tmp_path / "export.csv"
     header = "Numéro;Dépôt;Personnes;nb_adultes;date_naissance_demandeur;ressources_mensuelles;Situation;Motifs;Commentaire;Autre"
-    row = "0042;16/03/2021;2;1;01/05/1990;1000;Hébergé chez un tiers;\"Trop cher; trop_petit\";bla;x"
+    row = '0042;16/03/2021;2;1;01/05/1990;1000;Hébergé chez un tiers;"Trop cher; trop_petit";bla;x'
     path.write_bytes((header + "\n" + row + "\n").encode("cp1252"))
     batch = read_applications(path, mapping=mapping)
     assert batch.ids.tolist() == ["0042"] and batch.ignored_columns == ("Autre",)
