@@ -64,9 +64,9 @@ if _typing.TYPE_CHECKING:
     from .data.mapping import Mapping, load_mapping
     from .data.outputs import Stamp, write_output
     from .data.rejects import Rejects, read_with_rejects
-    from .explain.views import committee_html, committee_view
     from .errors import CotationError, DataError, DataProblem, Diagnostic, GridError, TestCaseError
     from .explain.trace import explain_text, trace
+    from .explain.views import committee_html, committee_view
     from .grid.catalogue import Catalogue, Field, Kind, default_catalogue, dwelling_catalogue
     from .grid.ir import Grid
     from .grid.model import grid_json_schema

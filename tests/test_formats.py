@@ -364,7 +364,10 @@ def test_a_mapping_renames_columns_and_values(tmp_path: Path) -> None:
     mapping = tmp_path / "m.yaml"
     mapping.write_text(MAPPING, encoding="utf-8")
     path = tmp_path / "export.csv"
-    header = "Numéro;Dépôt;Personnes;nb_adultes;date_naissance_demandeur;ressources_mensuelles;Situation;Motifs;Commentaire;Autre"
+    header = (
+        "Numéro;Dépôt;Personnes;nb_adultes;date_naissance_demandeur;ressources_mensuelles;Situation;Motifs;"
+        "Commentaire;Autre"
+    )
     row = '0042;16/03/2021;2;1;01/05/1990;1000;Hébergé chez un tiers;"Trop cher; trop_petit";bla;x'
     path.write_bytes((header + "\n" + row + "\n").encode("cp1252"))
     batch = read_applications(path, mapping=mapping)
@@ -403,7 +406,10 @@ def test_mapping_file_errors(tmp_path: Path, text: str, code: str, suggestion: s
 
 def test_the_shipped_sne_mapping(tmp_path: Path) -> None:
     path = tmp_path / "sne.csv"
-    header = "numUnique;dateCreationDemande;dateNaissance;nombreHabitant;nb_adultes;ressources_mensuelles;modeleLogement;montantMensuelLoyer"
+    header = (
+        "numUnique;dateCreationDemande;dateNaissance;nombreHabitant;nb_adultes;ressources_mensuelles;"
+        "modeleLogement;montantMensuelLoyer"
+    )
     path.write_text(header + "\n0310001;2024-01-02;1990-05-01;2;1;1200;LP;650,5\n", encoding="utf-8")
     batch = read_applications(path, mapping="sne")
     assert batch.ids.tolist() == ["0310001"] and batch.column("loyer_actuel").values.tolist() == [650.5]
