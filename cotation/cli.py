@@ -424,6 +424,8 @@ def cmd_explain(args: argparse.Namespace) -> int:
     day = args.date or datetime.date.today()
     grid, batch, scores = _load_and_score(args.grid, args.data, day, Steps(), args=args)
     text = _committee(args, grid, batch, scores) if args.logement else _explanation(args, grid, batch, scores)
+    if args.format == "html":
+        text = inout.stamp_html(text, inout.stamp_of(scores, getattr(args, "input_info", None)))
     if args.output:
         args.output.write_text(text, encoding="utf-8")
         print(f"wrote {args.output}")

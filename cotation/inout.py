@@ -22,7 +22,15 @@ from .data.batch import Batch, read_applications
 from .data.outputs import DIALECTS, Stamp, digest, json_lines, write_output
 from .grid.catalogue import Catalogue
 
-__all__ = ["Input", "add_input_options", "add_output_options", "read_input", "stamp_of", "write_result"]
+__all__ = [
+    "Input",
+    "add_input_options",
+    "add_output_options",
+    "read_input",
+    "stamp_html",
+    "stamp_of",
+    "write_result",
+]
 
 OUTPUT_SUFFIXES = (".csv", ".parquet", ".xlsx", ".json", ".jsonl")
 
@@ -153,6 +161,22 @@ def stamp_of(scores: Any, info: Input | None) -> Stamp:
 def write_result(table: Any, path: Path, stamp: Stamp, args: argparse.Namespace) -> None:
     """Write a result table to ``path`` (see the module docstring)."""
     write_output(table, path, stamp, dialect=getattr(args, "dialect", None))
+
+
+def stamp_html(page: str, stamp: Stamp) -> str:
+    """An HTML page with its stamp as a printed footer (before ``</body>``, else at the end)."""
+    from html import escape
+
+    d = stamp.as_dict()
+    version = f", version {d['grid_version']}" if d["grid_version"] else ""
+    text = (
+        f"Grille {d['grid_id']}{version} (empreinte {d['grid_hash'][:12]}), calcul au {d['date_calcul']}, "
+        f"moteur {d['engine'] or '-'}, données {d['input'] or '-'} ({d['input_sha256'][:19] or '-'}), "
+        f"cotation {d['package_version']}, écrit le {d['written_at']}"
+    )
+    footer = f'<footer class="cotation-stamp"><p>{escape(text)}</p></footer>'
+    at = page.rfind("</body>")
+    return page[:at] + footer + page[at:] if at >= 0 else page + footer
 
 
 def print_json_lines(table: Any, stamp: Stamp) -> None:

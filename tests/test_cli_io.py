@@ -185,3 +185,13 @@ def test_generate_logements_in_the_french_dialect(tmp_path: Path, capsys: pytest
     code, stdout, _ = run(capsys, "generate", "--logements", "-n", "5", "--dialect", "fr", "-o", out)
     assert code == 0 and "wrote 5 dwellings" in stdout and out.read_bytes().startswith(b"\xef\xbb\xbf")
     assert isinstance(read_dwellings(out).to_arrow(), pa.Table)
+
+
+def test_html_pages_carry_the_stamp(data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    first = str(read_applications(data, load_grid(EXAMPLE).catalogue).ids[0])
+    page = tmp_path / "lettre.html"
+    argv = ["explain", EXAMPLE, data, *DATE, "--id", first, "--applicant", "--format", "html", "-o", page]
+    assert run(capsys, *argv)[0] == 0
+    text = page.read_text(encoding="utf-8")
+    assert '<footer class="cotation-stamp">' in text and "exemple-metropole, version 2026.1" in text
+    assert "sha256:" in text and text.index("cotation-stamp") < text.index("</body>")
