@@ -316,6 +316,10 @@ def _ints(arr: pa.Array) -> np.ndarray:
 def parse_numbers(arr: pa.Array) -> Parsed:
     """Numbers of a text column, with ``.`` or ``,`` as decimal separator (see the module docstring)."""
     dot = _mask(pc.match_substring_regex(arr, DOT_NUMBER_RE))
+    if dot.sum() == len(arr) - arr.null_count:  # the common case: every cell a plain number
+        return Parsed(
+            np.asarray(numbers(pc.cast(_only(dot, arr), pa.float64(), safe=False)), np.float64), dot
+        )
     comma = ~dot & _mask(pc.match_substring_regex(arr, COMMA_NUMBER_RE))
     values = np.asarray(numbers(pc.cast(_only(dot, arr), pa.float64(), safe=False)), np.float64)
     ambiguous: tuple[tuple[str, str, np.ndarray], ...] = ()
@@ -339,6 +343,8 @@ def parse_numbers(arr: pa.Array) -> Parsed:
 
 def parse_dates(arr: pa.Array) -> Parsed:
     """Days since 1970-01-01 of a text column of ISO or dd/mm/yyyy dates (see the module docstring)."""
+    if _mask(pc.match_substring_regex(arr, r"^\d{4}-\d{2}-\d{2}$")).sum() == len(arr) - arr.null_count:
+        return _iso_days(arr)  # the common case: every cell an ISO date
     text = pc.replace_substring_regex(arr, MIDNIGHT_RE, "")
     iso = _fields(text, ISO_RE)
     french = _fields(text, FRENCH_RE)
@@ -360,6 +366,17 @@ def parse_dates(arr: pa.Array) -> Parsed:
         )
         ambiguous.append(("D122", message, swapped))
     return Parsed(days, ok & real, tuple(ambiguous))
+
+
+def _iso_days(arr: pa.Array) -> Parsed:
+    """Days of a column of ISO dates only (no regex groups: slices)."""
+    ok = numbers(pc.is_valid(arr), False) if len(arr) else np.zeros(0, bool)
+    year, month, day = (
+        _ints(pc.utf8_slice_codeunits(arr, a, b)) if len(arr) else np.zeros(0, np.int64)
+        for a, b in ((0, 4), (5, 7), (8, 10))
+    )
+    days, real = _days(year, month, day, np.asarray(ok, bool))
+    return Parsed(days, real)
 
 
 @dataclass(frozen=True)
