@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -102,6 +102,8 @@ def score(
     engine: str = "compiled",
     breakdown: bool = False,
     verified_only: bool = False,
+    absent: Iterable[str] = (),
+    mapping: Any = None,
 ) -> Scores:
     """Score ``applications`` (a Batch, a path, a DataFrame or an Arrow table) on ``date_calcul``.
 
@@ -114,6 +116,10 @@ def score(
     ``verified_only``: count a criterion that declares a justificatif only when the application lists
     it in ``justificatifs_verifies`` (otherwise the scores are provisional: ``Scores.provisional``
     says which criteria, ``Scores.verified_total`` gives the verified totals).
+    ``absent``: fields the grid reads that the data has no column for, on purpose; any other such
+    field is a DataError (D124) naming it and the closest columns (:mod:`cotation.data.columns`).
+    ``mapping``: a mapping file (or a shipped one's name, ``"sne"``) renaming the source's columns and
+    values to the catalogue's before validation (:mod:`cotation.data.mapping`).
 
     >>> import datetime, cotation
     >>> text = "id: g\\ntitle: G\\ncriteria:\\n  - {id: dalo, label: DALO, when: dalo, points: 50}"
@@ -125,12 +131,17 @@ def score(
     >>> cotation.score(grid, batch, datetime.date(2026, 1, 1), engine="reference").total.tolist()
     [50]
     """
-    from .data.batch import as_applications
+    from .data.batch import Batch, as_applications, read_applications
+    from .data.columns import require_fields
     from .scoring.engine import check_engine, score_batch
 
     check_engine(engine)
     day = as_date(date_calcul)
-    batch = as_applications(applications, grid.catalogue, day)
+    if mapping is not None and not isinstance(applications, Batch):
+        batch = read_applications(applications, grid.catalogue, date_calcul=day, mapping=mapping)
+    else:
+        batch = as_applications(applications, grid.catalogue, day)
+    require_fields(batch, grid, absent)
     return score_batch(grid, batch, day, engine=engine, breakdown=breakdown, verified_only=verified_only)
 
 
@@ -143,6 +154,7 @@ def rank(
     date_calcul: datetime.date | str,
     engine: str = "compiled",
     assignment: str | None = None,
+    absent: Iterable[str] = (),
 ) -> Ranking:
     """The top ``k`` eligible applications of every dwelling, under the grid's ``match`` part.
 
@@ -152,10 +164,14 @@ def rank(
     dwelling independently), "given" or "best": an application is proposed for at most one
     dwelling of the batch, the dwellings choosing in the given order, or best candidate first (see
     :func:`cotation.match.prepared.dwelling_order`). ``engine``: "compiled" (default) or "reference".
-    Returns a :class:`~cotation.match.ranking.Ranking`.
+    ``absent``: as for :func:`score`. Returns a :class:`~cotation.match.ranking.Ranking`.
     """
+    from .data.batch import as_applications
+    from .data.columns import require_fields
     from .match.pool import prepare_pool
 
+    applications = as_applications(applications, grid.catalogue, as_date(date_calcul))
+    require_fields(applications, grid, absent)
     return prepare_pool(grid, applications, date_calcul, engine=engine).rank(
         dwellings, k, assignment=assignment
     )

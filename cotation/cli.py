@@ -39,7 +39,7 @@ from typing import Any, TextIO
 
 import numpy as np
 
-from . import api
+from . import api, inout
 from .errors import DataError, GridError, TestCaseError, did_you_mean
 from .grid.ir import Grid
 from .scoring import ENGINES
@@ -204,11 +204,16 @@ def _add_force_version(p: argparse.ArgumentParser) -> None:
 def _configure_score(p: argparse.ArgumentParser) -> None:
     p.add_argument("grid", type=Path, help="grid file (YAML), or a folder of dated versions")
     _add_force_version(p)
-    p.add_argument("data", type=Path, help="applications (.csv or .parquet)")
+    p.add_argument("data", type=Path, help="applications (.csv, .parquet or .xlsx; - for stdin)")
     _add_date(p)
     p.add_argument(
-        "-o", "--output", type=_table_path, help="write every row, best first, to .csv or .parquet"
+        "-o",
+        "--output",
+        type=inout.output_path,
+        help="write every row, best first, to .csv, .parquet, .xlsx, .json (JSON Lines) or - (stdout)",
     )
+    inout.add_input_options(p, rejects=True)
+    inout.add_output_options(p)
     p.add_argument(
         "--engine",
         choices=ENGINES,
@@ -258,6 +263,7 @@ def _configure_explain(p: argparse.ArgumentParser) -> None:
         "candidates as rank with the same -k and --assignment (default: each dwelling independently)",
     )
     p.add_argument("-o", "--output", type=Path, help="write to this file instead of stdout")
+    inout.add_input_options(p)
 
 
 def _configure_rank(p: argparse.ArgumentParser) -> None:
@@ -276,8 +282,13 @@ def _configure_rank(p: argparse.ArgumentParser) -> None:
         "order, or the one with the best candidate first (default: each dwelling independently)",
     )
     p.add_argument(
-        "-o", "--output", type=_table_path, help="write one row per (dwelling, candidate) to .csv or .parquet"
+        "-o",
+        "--output",
+        type=inout.output_path,
+        help="write one row per (dwelling, candidate) to .csv, .parquet, .xlsx, .json or - (stdout)",
     )
+    inout.add_input_options(p)
+    inout.add_output_options(p)
     p.add_argument(
         "--engine",
         choices=("compiled", "reference"),
@@ -291,15 +302,40 @@ def _configure_position(p: argparse.ArgumentParser) -> None:
     p.add_argument("data", type=Path, help="applications (.csv or .parquet)")
     _add_date(p)
     p.add_argument(
-        "-o", "--output", type=_table_path, help="write every application's position to .csv or .parquet"
+        "-o",
+        "--output",
+        type=inout.output_path,
+        help="write every application's position to .csv, .parquet, .xlsx, .json or - (stdout)",
     )
+    inout.add_input_options(p)
+    inout.add_output_options(p)
 
 
 def _configure_generate(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-n", type=_count, default=10_000, help="number of applications (default: 10000)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    p.add_argument("-n", type=_count, default=10_000, help="number of rows (default: 10000)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0; the API's seeds)")
     _add_date(p)
-    p.add_argument("-o", "--output", type=_table_path, required=True, help="output file (.csv or .parquet)")
+    p.add_argument(
+        "--logements",
+        action="store_true",
+        help="generate vacant dwellings (the file `rank` reads) instead of applications",
+    )
+    p.add_argument(
+        "--grid", type=Path, help="also generate the local fields this grid declares (applications only)"
+    )
+    p.add_argument(
+        "--dialect", choices=("plain", "fr"), help="CSV as French software writes it (';', decimal commas)"
+    )
+    p.add_argument(
+        "-o", "--output", type=_generated_path, required=True, help="output file (.csv, .parquet or .xlsx)"
+    )
+
+
+def _generated_path(text: str) -> Path:
+    path = Path(text)
+    if path.suffix.lower() not in (".csv", ".parquet", ".xlsx"):
+        raise argparse.ArgumentTypeError(f"{text!r}: the output must end in .csv, .parquet or .xlsx")
+    return path
 
 
 def _configure_test(p: argparse.ArgumentParser) -> None:
@@ -419,11 +455,16 @@ def cmd_score(args: argparse.Namespace) -> int:
         engine=args.engine,
         force=args.force_version,
         include_dirs=args.include_dir,
+        args=args,
     )
+    stamp = inout.stamp_of(scores, args.input_info)
     if args.output:
         with steps.step(f"writing {args.output}"):
-            write_scores(scores, args.output)
-        print(f"wrote {len(scores)} rows to {args.output}")
+            write_scores(scores, args.output, stamp, args.dialect)
+        if str(args.output) != "-":
+            print(f"wrote {len(scores)} rows to {args.output}")
+    elif args.format == "json":
+        inout.print_json_lines(_ordered_scores(scores), stamp)
     else:
         print(scores_text(scores, TOP_ROWS))
         print(summary_text(scores))
@@ -438,15 +479,16 @@ def _load_and_score(
     engine: str = "compiled",
     force: bool = False,
     include_dirs: Sequence[Path] = (),
+    args: argparse.Namespace | None = None,
 ) -> tuple[Grid, Any, Scores]:
-    from .data.batch import read_applications
-
     with steps.step("loading the grid"):
         grid = _grid_in_force(grid_path, day, force, include_dirs)
     with steps.step(f"reading {data}"):
-        batch = read_applications(data, grid.catalogue, date_calcul=day)
+        batch, info = inout.read_input(data, grid.catalogue, day, args)
+    if args is not None:
+        args.input_info = info
     with steps.step(f"scoring {len(batch)} applications"):
-        scores = api.score(grid, batch, day, engine=engine)
+        scores = api.score(grid, batch, day, engine=engine, absent=info.absent_fields)
     return grid, batch, scores
 
 
@@ -469,15 +511,19 @@ def _grid_in_force(path: Path, day: datetime.date, force: bool, include_dirs: Se
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
+    day = args.date or datetime.date.today()
     grid, batch, scores = _load_and_score(
         args.grid,
         args.data,
-        args.date or datetime.date.today(),
+        day,
         Steps(),
         force=args.force_version,
         include_dirs=args.include_dir,
+        args=args,
     )
     text = _committee(args, grid, batch, scores) if args.logement else _explanation(args, grid, batch, scores)
+    if args.format == "html":
+        text = inout.stamp_html(text, inout.stamp_of(scores, getattr(args, "input_info", None)))
     if args.output:
         args.output.write_text(text, encoding="utf-8")
         print(f"wrote {args.output}")
@@ -499,7 +545,10 @@ def _explanation(args: argparse.Namespace, grid: Grid, batch: Any, scores: Score
             return json.dumps(views.applicant_json(view), ensure_ascii=False, indent=2)
         return views.applicant_html(view) if args.format == "html" else views.applicant_text(view)
     tr = trace(grid, scores, batch, args.numero)
-    return json.dumps(to_json(tr), ensure_ascii=False, indent=2) if args.format == "json" else render_text(tr)
+    if args.format == "json":
+        stamp = inout.stamp_of(scores, getattr(args, "input_info", None))
+        return json.dumps({**to_json(tr), "stamp": stamp.as_dict()}, ensure_ascii=False, indent=2)
+    return render_text(tr)
 
 
 def _committee(args: argparse.Namespace, grid: Grid, batch: Any, scores: Scores) -> str:
@@ -547,14 +596,16 @@ def _configure_report(p: argparse.ArgumentParser) -> None:
         required=True,
         help="report file: .html (page with table and chart), .svg, .csv or .json",
     )
+    inout.add_input_options(p)
 
 
 def cmd_report(args: argparse.Namespace) -> int:
     from .explain.report import grid_report
 
     steps = Steps()
+    day = args.date or datetime.date.today()
     grid, batch, scores = _load_and_score(
-        args.grid, args.data, args.date or datetime.date.today(), steps, include_dirs=args.include_dir
+        args.grid, args.data, day, steps, include_dirs=args.include_dir, args=args
     )
     with steps.step("measuring each criterion's effect on the ranking"):
         report = grid_report(grid, scores, batch)
@@ -584,22 +635,32 @@ def cmd_rank(args: argparse.Namespace) -> int:
         grid = _grid_in_force(args.grid, day, args.force_version, args.include_dir)
     if grid.match is None:
         raise Failure(f"{args.grid}: the grid has no match part (filters and criteria for a dwelling)")
-    from .data.batch import read_applications
-
     with steps.step(f"reading {args.data}"):
-        batch = read_applications(args.data, grid.catalogue, date_calcul=day)
+        batch, info = inout.read_input(args.data, grid.catalogue, day, args)
     with steps.step(f"reading {args.dwellings}"):
-        dwellings = read_dwellings(args.dwellings, grid.match.catalogue)
+        dwellings = read_dwellings(args.dwellings, grid.match.catalogue, encoding=args.encoding)
     with steps.step(f"ranking {len(batch)} applications for {len(dwellings)} dwellings"):
         ranking = api.rank(
-            grid, batch, dwellings, args.k, date_calcul=day, engine=args.engine, assignment=args.assignment
+            grid,
+            batch,
+            dwellings,
+            args.k,
+            date_calcul=day,
+            engine=args.engine,
+            assignment=args.assignment,
+            absent=info.absent_fields,
         )
+    stamp = inout.stamp_of(ranking, info)
     if args.output:
         with steps.step(f"writing {args.output}"):
-            write_table(ranking.to_arrow(), args.output)
-        print(
-            f"wrote {int((ranking.rows >= 0).sum())} candidates of {len(ranking)} dwellings to {args.output}"
-        )
+            inout.write_result(ranking.to_arrow(), args.output, stamp, args)
+        if str(args.output) != "-":
+            print(
+                f"wrote {int((ranking.rows >= 0).sum())} candidates of {len(ranking)} dwellings to "
+                f"{args.output}"
+            )
+    elif args.format == "json":
+        inout.print_json_lines(ranking.to_arrow(), stamp)
     else:
         print(ranking_text(ranking, TOP_ROWS))
     return EXIT_OK
@@ -609,12 +670,11 @@ def cmd_position(args: argparse.Namespace) -> int:
     from .explain.render import position_text
 
     steps = Steps()
-    _, _, scores = _load_and_score(
-        args.grid, args.data, args.date or datetime.date.today(), steps, include_dirs=args.include_dir
-    )
+    day = args.date or datetime.date.today()
+    _, _, scores = _load_and_score(args.grid, args.data, day, steps, include_dirs=args.include_dir, args=args)
     with steps.step("positioning among similar demands"):
         position, count = scores.position, scores.position_count
-    if args.output:
+    if args.output or args.format == "json":
         from .data.buffers import table as arrow_table
 
         table = arrow_table(
@@ -626,8 +686,13 @@ def cmd_position(args: argparse.Namespace) -> int:
                 "demandes_similaires": count,
             }
         )
-        write_table(table, args.output)
-        print(f"wrote {len(scores)} positions to {args.output}")
+        stamp = inout.stamp_of(scores, args.input_info)
+        if not args.output:
+            inout.print_json_lines(table, stamp)
+            return EXIT_OK
+        inout.write_result(table, args.output, stamp, args)
+        if str(args.output) != "-":
+            print(f"wrote {len(scores)} positions to {args.output}")
         return EXIT_OK
     similar = ", ".join(f"même {s}" for s in scores.similar) or "toutes les demandes"
     print(f"position among similar demands ({similar}):")
@@ -644,11 +709,19 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from .data.generate import generate_applications
 
     steps = Steps()
-    with steps.step(f"generating {args.n} applications"):
-        batch = generate_applications(args.n, seed=args.seed, date_calcul=args.date or datetime.date.today())
+    what = "dwellings" if args.logements else "applications"
+    with steps.step(f"generating {args.n} {what}"):
+        if args.logements:
+            from .data.generate import generate_dwellings
+
+            batch = generate_dwellings(args.n, seed=args.seed)
+        else:
+            day = args.date or datetime.date.today()
+            catalogue = api.load_grid(args.grid).catalogue if args.grid else None
+            batch = generate_applications(args.n, seed=args.seed, date_calcul=day, catalogue=catalogue)
     with steps.step(f"writing {args.output}"):
-        write_applications(batch, args.output)
-    print(f"wrote {len(batch)} applications to {args.output}")
+        write_applications(batch, args.output, dialect=args.dialect)
+    print(f"wrote {len(batch)} {what} to {args.output}")
     return EXIT_OK
 
 
@@ -966,14 +1039,21 @@ COMMANDS = {
 
 
 # -- output ---------------------------------------------------------------------------------------
-def write_scores(scores: Scores, path: Path) -> None:
-    """Every application, best first, to .csv or .parquet.
+def write_scores(scores: Scores, path: Path, stamp: Any = None, dialect: str | None = None) -> None:
+    """Every application, best first, to .csv, .parquet, .xlsx, .json or - (stdout), with ``stamp``.
 
-    Columns: numero_unique, total, tier, rank, flags (``;``-joined), one per breakdown column.
+    Columns: numero_unique, total, tier, rank, flags (``;``-joined), one per breakdown column
+    (``--dialect fr``: palier, rang, priorites).
     """
+    from .data.outputs import write_output
+
+    write_output(_ordered_scores(scores), path, stamp or inout.stamp_of(scores, None), dialect=dialect)
+
+
+def _ordered_scores(scores: Scores) -> Any:
     from .data.buffers import from_numpy
 
-    write_table(scores.to_arrow().take(from_numpy(scores.order())), path)
+    return scores.to_arrow().take(from_numpy(scores.order()))
 
 
 def write_table(table: Any, path: Path) -> None:

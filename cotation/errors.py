@@ -93,6 +93,16 @@ DATA_CODES: dict[str, str] = {
     "D110": "too many values in a multi-valued cell",
     "D111": "value above the field maximum (an implausible amount, household size or duration)",
     "D112": "no income ceiling shipped for a dwelling's financing, zone and the year of date_calcul",
+    "D113": "no version of the grid is in force on date_calcul",
+    "D114": "several versions of the grid are in force on date_calcul",
+    # issue 16 (French exports, Excel, mapping) and issue 20 point 3 (columns accounted for)
+    "D120": "the file does not decode as text in its encoding (detected or given with --encoding)",
+    "D121": "a cell over 1 MiB",
+    "D122": "ambiguous date: a two-digit year or a month-first date",
+    "D123": "ambiguous decimal separator: '.' in a column of decimal commas",
+    "D124": "a field the grid reads has no column in the data",
+    "D125": "an optional dependency is missing (the message names the extra to install)",
+    "D126": "cannot tell the CSV delimiter from the header line",
     # -- experimentation (compare, simulate, back-test) --
     "D160": "no first-quartile threshold for the EPCI and year",
     "D161": "invalid objectives file",
@@ -101,8 +111,17 @@ DATA_CODES: dict[str, str] = {
     "D164": "invalid value in the allocation history",
     "D165": "allocation history names an application or dwelling absent from the files",
     "D166": "allocation dated before the application was filed",
-    "D113": "no version of the grid is in force on date_calcul",
-    "D114": "several versions of the grid are in force on date_calcul",
+}
+
+
+#: Every error code of a column-mapping file (``--mapping``; cotation.data.mapping), reported like grid
+#: errors (file, line, column, suggestion).
+MAPPING_CODES: dict[str, str] = {
+    "E130": "mapping file not found or unreadable",
+    "E131": "mapping file of the wrong shape (an unknown key, a list or mapping of the wrong kind)",
+    "E132": "mapping to a name that is not a field (or values listed for a field that has none)",
+    "E133": "mapping to a value that the field does not allow",
+    "E134": "two source columns mapped to the same field",
 }
 
 
@@ -264,7 +283,7 @@ class Collector:
         suggestion: str | None = None,
         subject: str | None = None,
     ) -> None:
-        assert code in GRID_CODES, code
+        assert code in GRID_CODES or code in MAPPING_CODES, code
         line = self.sources.line(span.file, span.line) if self.sources is not None else None  # type: ignore[attr-defined]
         kind = subject or self.subject
         start = 0

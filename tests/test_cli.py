@@ -154,7 +154,7 @@ def test_score_missing_file(files, tmp_path, capsys):
     "argv",
     [
         ["score", "g.yaml", "d.csv", "--date", "2026-13-01"],
-        ["score", "g.yaml", "d.csv", "-o", "out.xlsx"],
+        ["score", "g.yaml", "d.csv", "-o", "out.ods"],
         ["score", "g.yaml"],
         ["frobnicate"],
         ["generate", "-n", "-5", "-o", "x.csv"],

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from cotation.api import load_grid, parse_grid
-from cotation.errors import DATA_CODES, GRID_CODES, Diagnostic, GridError
+from cotation.errors import DATA_CODES, GRID_CODES, MAPPING_CODES, Diagnostic, GridError
 from cotation.source import Span
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -116,15 +116,15 @@ def _doc_sections() -> dict[str, str]:
     return {part.split(" ", 1)[0]: "## " + part for part in parts}
 
 
-@pytest.mark.parametrize("code", [*GRID_CODES, *DATA_CODES])
+@pytest.mark.parametrize("code", [*GRID_CODES, *DATA_CODES, *MAPPING_CODES])
 def test_every_code_has_its_heading_in_docs(code: str) -> None:
-    meaning = {**GRID_CODES, **DATA_CODES}[code]
+    meaning = {**GRID_CODES, **DATA_CODES, **MAPPING_CODES}[code]
     assert f"\n## {code} — {meaning}\n" in DOCS.read_text(encoding="utf-8")
 
 
 def test_docs_list_no_unknown_code() -> None:
     codes = [c for c in _doc_sections() if re.fullmatch(r"[ED]\d{3}", c)]
-    assert set(codes) == set(GRID_CODES) | set(DATA_CODES)
+    assert set(codes) == set(GRID_CODES) | set(DATA_CODES) | set(MAPPING_CODES)
     assert len(codes) == len(set(codes))
 
 
