@@ -28,6 +28,7 @@ from hypothesis import strategies as st
 
 from cotation.api import load_grid, parse_grid
 from cotation.cachedir import cache_directory
+from cotation.errors import CotationWarning
 from cotation.codegen.build import load_module, module_key
 from cotation.codegen.score_source import generate_source
 from cotation.data.batch import Batch
@@ -286,7 +287,8 @@ def test_module_bytecode_is_kept_and_never_trusted_blindly(
     assert namespace["Y"] == 42
     data = copy.read_bytes()
     copy.write_bytes(data[: len(data) - 5])  # truncated
-    assert kernel._code(text, path).co_code == first.co_code and len(compiled) == 1
+    with pytest.warns(CotationWarning, match="W450"):
+        assert kernel._code(text, path).co_code == first.co_code and len(compiled) == 1
     assert copy.read_bytes() == data  # replaced
     other = "X = 1\nY = 2\n"
     code = kernel._code(other, path)  # the text changed: the copy is stale
