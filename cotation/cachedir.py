@@ -19,6 +19,7 @@ machine code) or data that decides scores (checked grids). So:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import stat
@@ -78,7 +79,8 @@ def private(directory: Path) -> bool:
         return True
     note(
         "W451",
-        f"cache folder {directory} not used: {problem}; kernels are compiled afresh in every process "
+        f"cache folder {directory} not used: {problem}; nothing is kept or read there, kernels are "
+        "compiled in each process "
         f"(fix: `chown $USER {directory} && chmod go-w {directory}`, or set COTATION_CACHE_DIR to a "
         "folder of your own)",
         once=str(directory),
@@ -131,8 +133,6 @@ def read_own(path: Path) -> tuple[bytes, os.stat_result]:
 def discard(path: Path, what: str, why: str) -> None:
     """Delete a bad entry and its digest, and say so once, naming the cache folder (W450)."""
     for p in (path, sidecar(path)):
-        try:
+        with contextlib.suppress(OSError):
             p.unlink(missing_ok=True)
-        except OSError:
-            pass
     note("W450", f"{what} {path.name} in the cache folder {path.parent}: {why}; discarded and rebuilt")

@@ -28,13 +28,12 @@ from hypothesis import strategies as st
 
 from cotation.api import load_grid, parse_grid
 from cotation.cachedir import cache_directory
-from cotation.errors import CotationWarning
 from cotation.codegen.build import load_module, module_key
 from cotation.codegen.score_source import generate_source
 from cotation.data.batch import Batch
 from cotation.data.calendar import months_between
 from cotation.data.generate import generate_applications
-from cotation.errors import GridError
+from cotation.errors import CotationWarning, GridError
 from cotation.scoring.compiled import MIN_ROWS_PER_THREAD, compile_grid
 from cotation.scoring.reference import evaluate
 from cotation.scoring.scores import Scores

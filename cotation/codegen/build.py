@@ -244,11 +244,11 @@ def purge_machine_code(module: types.ModuleType) -> None:
             path.unlink(missing_ok=True)
 
 
-def call_kernel(module: types.ModuleType, function: Any, run: Callable[[], None]) -> None:
+def call_kernel(module: types.ModuleType, function: Any, run: Callable[[], object]) -> None:
     """``run()``, which calls ``function`` of ``module`` (compiling it, or loading it from Numba's
     cache, on first use), then record the machine code if it compiled. Should that fail, delete
     the module's machine code and try once more; then raise :class:`KernelFailure`."""
-    before = len(getattr(function, "signatures", ()))
+    before = _compiled(module)
     try:
         run()
     except Exception as first:  # a Numba error, an unpickling error of a cache file, ...
@@ -257,5 +257,14 @@ def call_kernel(module: types.ModuleType, function: Any, run: Callable[[], None]
             run()
         except Exception as exc:
             raise KernelFailure(f"{type(exc).__name__}: {exc}") from first
-    if len(getattr(function, "signatures", ())) != before:
+    if _compiled(module) != before:
         record_machine_code(module)
+
+
+def _compiled(module: types.ModuleType) -> int:
+    """How many signatures the module's jitted functions have (compiled or loaded) in this process."""
+    return sum(
+        len(getattr(value, "signatures", ()))
+        for value in vars(module).values()
+        if getattr(getattr(value, "py_func", None), "__module__", None) == module.__name__
+    )

@@ -85,6 +85,8 @@ class KernelSource:
     widths: ir.Widths
     parameters: tuple[int, ...] = ()  # the values of points[0], points[1], ... for this grid
     parameter_names: tuple[str, ...] = ()  # e.g. "points of criterion [3] dalo"
+    pieces: bool = False  # compiled in pieces: ``points`` is an int64 array, the kernels Python drivers
+    jitted: tuple[str, ...] = ()  # the jitted functions the total kernel calls (its cache entries)
 
 
 def _rubric(em: Emitter, r: int, rubric: ir.Rubric, counted: list[str]) -> None:
@@ -307,7 +309,10 @@ def typology_constants(grid: ir.Grid) -> list[str]:
 
 
 def generate_source(grid: ir.Grid) -> KernelSource:
-    """The kernel module of ``grid``: readable Python text for Numba, and how to call it."""
+    """The kernel module of ``grid``: readable Python text for Numba, and how to call it. A grid of
+    PIECES_FROM criteria or more is compiled in pieces (:func:`generate_pieces`)."""
+    if len(grid.criteria) >= PIECES_FROM:
+        return generate_pieces(grid)
     em = Emitter(grid)
     em.params = {}
     fused = list(_fused_body(em))
@@ -372,4 +377,228 @@ def generate_source(grid: ir.Grid) -> KernelSource:
         widths=grid.widths,
         parameters=tuple(value for _, value in em.params.values()),
         parameter_names=tuple(names),
+    )
+
+
+# -- large grids: kernels in pieces ------------------------------------------------------------------
+#: From this many criteria a grid's kernels are compiled in pieces: Numba's and LLVM's passes grow
+#: faster than the size of one function (the breakdown kernel, one loop per criterion: 24 criteria
+#: 8 s, 48 20 s, 96 100 s) and Numba refuses a ``points`` tuple of 1 000 items. Each piece still
+#: costs about 3 s to compile (measured: 60 criteria in pieces, 20 s for all three kernels), so
+#: below this size the fused kernels are kept: faster to run (three stores per row, vectorised)
+#: and, for the total, faster to compile.
+PIECES_FROM = 200
+PIECE = 24  # criteria per piece
+BLOCK = 16_384  # rows per block of the total kernel's scratch breakdown
+_PIECE_ARGS = "r0, start, stop"
+
+
+def _piece(em: Emitter, name: str, outputs: tuple[str, ...], body: list[str], doc: str) -> list[str]:
+    """A jitted piece over rows start..stop-1 writing row i of its outputs at column i - r0; the
+    inputs are filled in at the end (placeholder), as in _calendar_loops."""
+    calendar = sorted(em.calendar)
+    em.calendar_all.update(calendar)  # type: ignore[attr-defined]
+    lines = _calendar_loops(body, calendar)
+    return [
+        f"@numba.njit({JIT})",
+        f"def {name}(#@inputs, {', '.join(outputs)}, {_PIECE_ARGS}):",
+        f'    """{doc}"""',
+        "    t_year, t_month, t_day = _civil(today)",
+        "    t_cal = np.int64(cal[np.uint64(today - cal_lo)])",
+        "    ur0 = np.uint64(r0)",
+        *lines,
+    ]
+
+
+def _begin_piece(em: Emitter, what: str) -> None:
+    em.lines = []
+    em.calendar = set()
+    _chunks(em)
+    _row_loop(em, what, 2, "s, e")
+
+
+def _criteria_piece(em: Emitter, p: int, js: range, trace: bool) -> list[str]:
+    grid = em.grid
+    _begin_piece(em, f"criteria [{js[0]}] to [{js[-1]}]")
+    width = len(js)
+    for k, j in enumerate(js):
+        emit_criterion(em, j, grid.criteria[j])
+        if trace:
+            em.line(f"rule[{j}, i - ur0] = {times(f'pts_{j}', f'met_{j}')}")
+            em.line(f"clipped[{j}, i - ur0] = p_{j}")
+            em.line(f"met[{j}, i - ur0] = met_{j}")
+        else:  # one flat row-major scratch: LLVM checks it against the inputs once, not per store
+            em.line(f"sp[(i - ur0) * np.uint64({width}) + np.uint64({k})] = p_{j}")
+            em.line(f"sm[(i - ur0) * np.uint64({width}) + np.uint64({k})] = met_{j}")
+    if trace:
+        return _piece(em, f"trace_piece_{p}", TRACE_OUTPUTS, em.lines, "Trace of criteria of this piece.")
+    doc = f"Criteria [{js[0]}] to [{js[-1]}]: their points (after their own min/max) and met."
+    return _piece(em, f"criteria_piece_{p}", ("points", "cal", "cal_lo", "today", "sp", "sm"), em.lines, doc)
+
+
+def _priority_piece(em: Emitter) -> list[str]:
+    grid = em.grid
+    _begin_piece(em, "priorities: flags, tier and their points")
+    prio = _priorities(em)
+    cols = [j for j, p in enumerate(grid.priorities) if p.points]
+    for col, j in enumerate(cols, start=len(grid.criteria)):
+        em.line(f"bd[{col}, i - ur0] = {prio[j]}")
+    em.line("flags[i] = fb")
+    em.line("tier[i] = tier_")
+    outputs = ("points", "cal", "cal_lo", "today", "flags", "tier", "bd")
+    return _piece(em, "priority_piece", outputs, em.lines, "Flags, tier and the priorities' points.")
+
+
+def _combine_pieces(em: Emitter) -> tuple[list[str], list[str]]:
+    """Rubric pieces (the best met member counts), then group pieces (cap adjustments), each over
+    about PIECE criteria, reading and writing the rows of ``bd``; returns (text, function names)."""
+    grid, out, names = em.grid, [], []
+    counted = [f"np.int64(bd[{j}, i - ur0])" for j in range(len(grid.criteria))]
+    first_cap = len(grid.criteria) + sum(1 for p in grid.priorities if p.points)
+    batches: list[list[tuple[str, int]]] = []
+    sizes = (
+        ("rubric", [len(r.members) for r in grid.rubrics]),
+        ("group", [len(g.members) for g in grid.groups]),
+    )
+    for kind, members in sizes:
+        current: list[tuple[str, int]] = []
+        for r, size in enumerate(members):
+            if current and _size(grid, current) + size > PIECE:
+                batches.append(current)
+                current = []
+            current.append((kind, r))
+        if current:
+            batches.append(current)
+    for q, batch in enumerate(batches):
+        _begin_piece(em, f"{batch[0][0]}s {', '.join(str(r) for _, r in batch)}")
+        for kind, r in batch:
+            if kind == "rubric":
+                rubric = grid.rubrics[r]
+                for j in rubric.members:
+                    em.line(f"p_{j} = np.int64(bd[{j}, i - ur0])")
+                    em.line(f"met_{j} = met[{j}, i - ur0]")
+                _rubric(em, r, rubric, list(counted))
+                for j in rubric.members:
+                    em.line(f"bd[{j}, i - ur0] = k_{j}")
+            else:
+                em.line(f"bd[{first_cap + r}, i - ur0] = {_group(em, r, grid.groups[r], counted)}")
+        name = f"{batch[0][0]}_piece_{q}"
+        names.append(name)
+        doc = f"{batch[0][0].capitalize()}s of this piece, over the rows of bd."
+        out += [*_piece(em, name, ("points", "cal", "cal_lo", "today", "bd", "met"), em.lines, doc), "", ""]
+    return out, names
+
+
+def _size(grid: ir.Grid, batch: list[tuple[str, int]]) -> int:
+    return sum(len((grid.rubrics if k == "rubric" else grid.groups)[r].members) for k, r in batch)
+
+
+def _drivers(grid: ir.Grid, ranges: list[range], traces: list[str], combine: list[str]) -> list[str]:
+    """The three kernels, as Python functions calling the pieces (each releases the GIL), BLOCK rows
+    at a time (s..e-1); each criteria piece fills the scratch sp/sm, unpacked into bd and met, whose
+    row i is at column i - b0."""
+    args = "#@inputs, points, cal, cal_lo, today"
+    ncols, ncrit = len(grid.columns), len(grid.criteria)
+    steps = []
+    for p, js in enumerate(ranges):
+        steps += [f"criteria_piece_{p}(*a, sp, sm, s, s, e)"]
+        steps += [f"unpack_piece(sp, sm, {len(js)}, {js[0]}, bd, met, s, b0, s, e)"]
+    steps += ["priority_piece(*a, flags, tier, bd, b0, s, e)"]
+    steps += [f"{name}(*a, bd, met, b0, s, e)" for name in combine]
+    steps += ["column_sums(bd, total, b0, s, e)"]
+    scratch = [
+        f"    sp = np.empty(min(BLOCK, stop - start) * {PIECE}, np.{grid.widths.breakdown})",
+        f"    sm = np.empty(min(BLOCK, stop - start) * {PIECE}, np.bool_)",
+        "    for s in range(start, stop, BLOCK):",
+        "        e = min(s + BLOCK, stop)",
+    ]
+    return [
+        f"def {ROWS}({args}, total, flags, tier, start, stop):",
+        '    """Rows start..stop-1, BLOCK rows at a time through a scratch breakdown: total, flags, tier."""',
+        "    a = (#@inputs, points, cal, cal_lo, today)",
+        f"    bd = np.empty(({ncols}, min(BLOCK, stop - start)), np.{grid.widths.breakdown})",
+        f"    met = np.empty(({ncrit}, min(BLOCK, stop - start)), np.bool_)",
+        *scratch,
+        "        b0 = s",
+        *[f"        {step}" for step in steps],
+        "",
+        "",
+        f"def {BREAKDOWN_ROWS}({args}, total, flags, tier, breakdown, met, start, stop):",
+        '    """Rows start..stop-1: breakdown and met (criterion-major), total, flags, tier."""',
+        "    a = (#@inputs, points, cal, cal_lo, today)",
+        "    bd, b0 = breakdown, 0",
+        *scratch,
+        *[f"        {step}" for step in steps],
+        "",
+        "",
+        f"def {TRACE_ROWS}({args}, rule, clipped, met, start, stop):",
+        '    """Rows start..stop-1: per criterion, the points of its rule, after its min/max, and met."""',
+        "    a = (#@inputs, points, cal, cal_lo, today)",
+        *[f"    {name}(*a, rule, clipped, met, 0, start, stop)" for name in traces],
+    ]
+
+
+def generate_pieces(grid: ir.Grid) -> KernelSource:
+    """The kernel module of a large grid: jitted pieces of PIECE criteria each (their points and met
+    into the rows of a breakdown), a piece for the priorities, pieces for rubrics and group caps,
+    the total as the sum of the breakdown's rows (``helpers.column_sums``), and the kernels
+    ``score_rows``, ``breakdown_rows`` and ``trace_rows`` as Python functions calling them, with the
+    same arguments as the fused kernels except ``points``, an int64 array (Numba refuses tuples of
+    1 000 items and compiles long ones slowly)."""
+    em = Emitter(grid)
+    em.params = {}
+    em.calendar_all = set()  # type: ignore[attr-defined]
+    ranges = [range(a, min(a + PIECE, len(grid.criteria))) for a in range(0, len(grid.criteria), PIECE)]
+    body: list[str] = []
+    for p, js in enumerate(ranges):
+        body += [*_criteria_piece(em, p, js, trace=False), "", ""]
+    body += [*_priority_piece(em), "", ""]
+    combine_text, combine = _combine_pieces(em)
+    body += combine_text
+    for p, js in enumerate(ranges):
+        body += [*_criteria_piece(em, p, js, trace=True), "", ""]
+    pieces = [f"criteria_piece_{p}" for p in range(len(ranges))]
+    traces = [f"trace_piece_{p}" for p in range(len(ranges))]
+    body += _drivers(grid, ranges, traces, combine)
+    calendar = [f.name for f in grid.catalogue if f.name in em.calendar_all]  # type: ignore[attr-defined]
+    columns = tuple(f.name for f in grid.catalogue if f.name in em.fields)
+    masks = tuple(n for n in columns if em.fields[n])
+    inputs = ", ".join([f"c_{ident(n)}" for n in columns] + [f"valid_{ident(n)}" for n in masks])
+    names = [_parameter_name(grid, what, j) for what, j in em.params]
+    header = _header(grid, em, names)
+    header[1:4] = [
+        f"# Compiled in pieces ({len(ranges)} of up to {PIECE} criteria): the point values are the int64",
+        "# array points (KernelSource.parameters), so that grids which differ only in them share this module",
+        "# and its compiled code. Nor are the grid's version, file and content hash.",
+    ]
+    constants = typology_constants(grid) if em.uses_typology else []
+    text = "\n".join(
+        [
+            *header,
+            _HELPER_IMPORT,
+            "from cotation.codegen.helpers import column_sums, unpack_piece",
+            "",
+            f"CHUNK = {CHUNK}",
+            f"BLOCK = {BLOCK}",
+            *constants,
+            "",
+            "",
+            *body,
+            "",
+        ]
+    ).replace("#@inputs, ", f"{inputs}, " if inputs else "")
+    return KernelSource(
+        text=text,
+        columns=columns,
+        masks=masks,
+        calendar=tuple(calendar),
+        kernel=ROWS,
+        breakdown_kernel=BREAKDOWN_ROWS,
+        grid_id=grid.meta.id,
+        grid_hash=grid.content_hash,
+        widths=grid.widths,
+        parameters=tuple(value for _, value in em.params.values()),
+        parameter_names=tuple(names),
+        pieces=True,
+        jitted=(*pieces, "priority_piece", *combine),
     )

@@ -191,7 +191,7 @@ def decode(rows: list[list[Any]]) -> object:
         if tag == "tuple":
             built.append(tuple(values))
         elif tag == "date":
-            built.append(datetime.date.fromisoformat(values[0]))
+            built.append(datetime.date.fromisoformat(str(values[0])))
         else:
             built.append(CLASSES[tag](*values))  # KeyError: not a class of the grid
     return built[-1]

@@ -54,7 +54,8 @@ class CompiledGrid:
     @property
     def is_cached(self) -> bool:
         """Whether Numba already keeps machine code of the total kernel for this module on disk."""
-        return any(self.path.parent.glob(f"__pycache__/{self.path.stem}.{self.kernel_source.kernel}-*.nbi"))
+        names = self.kernel_source.jitted or (self.kernel_source.kernel,)
+        return all(any(self.path.parent.glob(f"__pycache__/{self.path.stem}.{n}-*.nbi")) for n in names)
 
     @property
     def kernel(self) -> Any:
@@ -112,7 +113,7 @@ class CompiledGrid:
             from .reference import trace_points
 
             self._failed(exc)
-            return trace_points(self.grid, batch, date_calcul)  # type: ignore[no-any-return]
+            return trace_points(self.grid, batch, date_calcul)
         return rule, clipped, met
 
     def _failed(self, exc: KernelFailure) -> None:
@@ -163,7 +164,9 @@ class CompiledGrid:
             return
         step = -(-n // threads // CHUNK) * CHUNK
         cuts = [(s, min(s + step, n)) for s in range(0, n, step)]
-        call_kernel(self.module, function, lambda: threaded_map(lambda cut: function(*args, *cut), cuts, threads))
+        call_kernel(
+            self.module, function, lambda: threaded_map(lambda cut: function(*args, *cut), cuts, threads)
+        )
 
     def arguments(self, batch: Any, today: np.int64) -> list[Any]:
         """Everything the kernels read for ``batch`` scored on day ``today``: inputs, the grid's point
@@ -171,8 +174,11 @@ class CompiledGrid:
         return [*self.inputs(batch), self.points, *self.calendar(batch, int(today))]
 
     @property
-    def points(self) -> tuple[np.int64, ...]:
-        """The grid's point values, the kernels' ``points`` argument (``points[k]`` in the source)."""
+    def points(self) -> tuple[np.int64, ...] | np.ndarray:
+        """The grid's point values, the kernels' ``points`` argument (``points[k]`` in the source): a
+        tuple, or an int64 array for a grid compiled in pieces."""
+        if self.kernel_source.pieces:
+            return np.array(self.kernel_source.parameters, dtype=np.int64)
         return tuple(np.int64(x) for x in self.kernel_source.parameters)
 
     def inputs(self, batch: Any) -> list[np.ndarray | None]:

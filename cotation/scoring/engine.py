@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..errors import note
 from ..grid.check import JUSTIFICATIFS, verified_grid
 from ..grid.ir import Grid
 from . import ENGINES
@@ -57,11 +58,22 @@ def score_batch(
 
 def _run(grid: Grid, batch: Batch, day: datetime.date, engine: str, breakdown: bool) -> Scores:
     if engine != "reference":
+        from ..codegen.score_source import PIECES_FROM
         from .compiled import compile_grid
 
         compiled = compile_grid(grid)
-        if engine == "compiled" or len(batch) >= AUTO_COMPILED_FROM or compiled.is_cached:
+        if engine == "compiled" or compiled.is_cached:
             return compiled.score(batch, day, breakdown=breakdown)
+        if len(batch) >= AUTO_COMPILED_FROM and len(grid.criteria) < PIECES_FROM:
+            return compiled.score(batch, day, breakdown=breakdown)
+        if len(batch) >= AUTO_COMPILED_FROM:
+            note(
+                "W453",
+                f"engine='auto': grid '{grid.meta.id}' has {len(grid.criteria)} criteria, too many for "
+                "compiling its kernels to pay off: scored with the reference engine (engine='compiled' "
+                "compiles them anyway)",
+                once=grid.content_hash,
+            )
     from .reference import evaluate
 
     return evaluate(grid, batch, day)
