@@ -399,10 +399,10 @@ def column_sums(breakdown, total, r0, start, stop):
 
 
 @numba.njit(cache=True, error_model="numpy", nogil=True)
-def unpack_piece(sp, sm, width, first, bd, met, r0, b0, start, stop):
-    """Rows start..stop-1 of a criteria piece's row-major scratch (``width`` criteria from ``first``;
-    row i at (i - r0) * width) into the criterion-major ``bd`` and ``met`` (row i at column i - b0)."""
+def unpack_piece(sp, sm, width, block, first, bd, met, r0, b0, start, stop):
+    """Rows start..stop-1 of a criteria piece's scratch (``width`` criteria from ``first``, criterion
+    k of row i at k * block + i - r0) into the rows of ``bd`` and ``met`` (row i at column i - b0)."""
     for k in range(width):
         for i in range(start, stop):
-            bd[first + k, i - b0] = sp[(i - r0) * width + k]
-            met[first + k, i - b0] = sm[(i - r0) * width + k]
+            bd[first + k, i - b0] = sp[k * block + i - r0]
+            met[first + k, i - b0] = sm[k * block + i - r0]
