@@ -245,3 +245,19 @@ def test_a_world_writable_cache_folder_is_refused(tmp_path: Path) -> None:
     said = [line for line in done.stderr.splitlines() if "W451" in line]
     assert len(said) == 1 and str(cache) in said[0] and "chmod go-w" in said[0]
     assert list(cache.iterdir()) == [] and (tmp_path / "out.csv").read_bytes() == clean
+
+
+def test_auto_says_when_a_large_grid_is_not_worth_compiling(
+    cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cotation import api
+    from cotation.scoring import engine
+
+    monkeypatch.setattr(score_source, "PIECES_FROM", 5)
+    monkeypatch.setattr(engine, "AUTO_COMPILED_FROM", 50)
+    grid = parse_grid(GRID, "grille.yaml")
+    batch = generate_applications(100, seed=8)
+    with pytest.warns(CotationWarning, match="W453.*7 criteria.*reference engine"):
+        scores = api.score(grid, batch, DATE, engine="auto")
+    assert scores.engine == "reference"
+    assert np.array_equal(scores.total, evaluate(grid, batch, DATE).total)

@@ -383,10 +383,12 @@ def generate_source(grid: ir.Grid) -> KernelSource:
 
 # -- large grids: kernels in pieces ------------------------------------------------------------------
 #: From this many criteria a grid's kernels are compiled in pieces: Numba's and LLVM's passes grow
-#: faster than the size of one function (the breakdown kernel, one loop per criterion: 24 criteria
-#: 8 s, 48 20 s, 96 100 s) and Numba refuses a ``points`` tuple of 1 000 items. Below, the fused
-#: kernels are kept: faster to run (three stores per row, vectorised).
-PIECES_FROM = 200
+#: faster than the size of one function (the fused breakdown kernel, one loop per criterion: 24
+#: criteria 8 s, 48 20 s, 96 100 s) and Numba refuses a ``points`` tuple of 1 000 items. Below, the
+#: fused kernels are kept: faster to run (three stores per row, vectorised), and their total kernel
+#: compiles as fast as the pieces (one fused loop: about 0.05 s of CPU per criterion; each piece
+#: costs about 1 s more, mostly Numba writing its cache entry).
+PIECES_FROM = 100
 PIECE = 100  # criteria per piece
 BLOCK = 16_384  # rows per block: the scratch of the total kernel, and of each criteria piece
 _CONTEXT = ("points", "cal", "cal_lo", "today")

@@ -27,6 +27,10 @@ if TYPE_CHECKING:
 #: With engine="auto", batches of at least this many applications use the compiled kernel even when
 #: it is not in the disk cache yet (below, the NumPy reference answers while nothing is compiled).
 AUTO_COMPILED_FROM = 50_000
+#: For a grid compiled in pieces (codegen.score_source.PIECES_FROM criteria or more), compiling costs
+#: about 0.06 s of CPU per criterion and the reference about 1e-7 s per criterion and row (2 cores,
+#: benchmarks/compile_cost.py): compiling pays off from about 600 000 applications.
+AUTO_COMPILED_FROM_LARGE = 600_000
 
 
 def check_engine(engine: str, engines: tuple[str, ...] = ENGINES) -> None:
@@ -64,9 +68,10 @@ def _run(grid: Grid, batch: Batch, day: datetime.date, engine: str, breakdown: b
         compiled = compile_grid(grid)
         if engine == "compiled" or compiled.is_cached:
             return compiled.score(batch, day, breakdown=breakdown)
-        if len(batch) >= AUTO_COMPILED_FROM and len(grid.criteria) < PIECES_FROM:
+        large = len(grid.criteria) >= PIECES_FROM
+        if len(batch) >= (AUTO_COMPILED_FROM_LARGE if large else AUTO_COMPILED_FROM):
             return compiled.score(batch, day, breakdown=breakdown)
-        if len(batch) >= AUTO_COMPILED_FROM:
+        if large and len(batch) >= AUTO_COMPILED_FROM:
             note(
                 "W453",
                 f"engine='auto': grid '{grid.meta.id}' has {len(grid.criteria)} criteria, too many for "
