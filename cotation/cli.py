@@ -80,6 +80,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    _one_line_warnings()
     try:
         return int(args.handler(args))
     except (GridError, DataError) as exc:
@@ -96,6 +97,26 @@ def _run(args: argparse.Namespace) -> int:
     except Exception as exc:
         return _internal_error(exc)
     return EXIT_INVALID
+
+
+def _one_line_warnings() -> None:
+    """Print cotation's warnings (cache and compile notes, W450-W469) as one line on stderr."""
+    import warnings
+
+    from .errors import CotationWarning
+
+    shown = warnings.showwarning
+    if getattr(shown, "cotation", False):
+        return
+
+    def show(message: Warning | str, category: type[Warning], *rest: Any, **kw: Any) -> None:
+        if isinstance(message, CotationWarning):
+            print(f"cotation: {message}", file=sys.stderr)
+        else:
+            shown(message, category, *rest, **kw)
+
+    show.cotation = True  # type: ignore[attr-defined]
+    warnings.showwarning = show
 
 
 def _silence_stdout() -> None:

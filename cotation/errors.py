@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 
@@ -112,6 +113,38 @@ DATA_CODES: dict[str, str] = {
     "D165": "allocation history names an application or dwelling absent from the files",
     "D166": "allocation dated before the application was filed",
 }
+
+# -- cache and compile warnings (W450-W469) -------------------------------------------------------
+#: Every cache and compile warning code with its one-line meaning: notes on stderr, never errors
+#: (the scores are always those of a clean run). docs/errors.md documents each with an example.
+CACHE_WARNING_CODES: dict[str, str] = {
+    "W450": "a damaged, truncated or foreign cache entry was discarded and rebuilt",
+    "W451": "the cache folder is not private to the user: it is not used",
+    "W452": "compiling the kernels failed: scored with the reference engine (a bug to report)",
+    "W453": "engine='auto' scored a grid too large to be worth compiling with the reference engine",
+}
+
+
+class CotationWarning(UserWarning):
+    """A note of cotation with a stable code (``W450``...); ``str()`` is its one line of text."""
+
+    def __init__(self, code: str, message: str):
+        self.code = code
+        super().__init__(f"warning[{code}]: {message}")
+
+
+_SAID: set[tuple[str, str]] = set()
+
+
+def note(code: str, message: str, once: str | None = None) -> None:
+    """Warn with ``code`` (a :class:`CotationWarning`; the CLI prints it as one line on stderr); with
+    ``once``, at most once per process for ``(code, once)``."""
+    assert code in CACHE_WARNING_CODES, code
+    if once is not None:
+        if (code, once) in _SAID:
+            return
+        _SAID.add((code, once))
+    warnings.warn(CotationWarning(code, message), stacklevel=3)
 
 
 #: Every error code of a column-mapping file (``--mapping``; cotation.data.mapping), reported like grid

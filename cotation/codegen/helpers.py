@@ -429,3 +429,25 @@ def radix_order(key, bits, order):
         i0, i1 = i1, i0
     order[:] = i0
     return k0
+
+
+@numba.njit(cache=True, error_model="numpy", nogil=True)
+def column_sums(breakdown, total, r0, start, stop):
+    """total[i] = the sum of column i - r0 of ``breakdown`` (every row: criteria, priority points, cap
+    adjustments) in int64, for rows start..stop-1: the total of a grid compiled in pieces."""
+    acc = np.zeros(stop - start, np.int64)
+    for c in range(breakdown.shape[0]):
+        for i in range(start, stop):
+            acc[i - start] += np.int64(breakdown[c, i - r0])
+    for i in range(start, stop):
+        total[i] = acc[i - start]
+
+
+@numba.njit(cache=True, error_model="numpy", nogil=True)
+def unpack_piece(sp, sm, width, block, first, bd, met, r0, b0, start, stop):
+    """Rows start..stop-1 of a criteria piece's scratch (``width`` criteria from ``first``, criterion
+    k of row i at k * block + i - r0) into the rows of ``bd`` and ``met`` (row i at column i - b0)."""
+    for k in range(width):
+        for i in range(start, stop):
+            bd[first + k, i - b0] = sp[k * block + i - r0]
+            met[first + k, i - b0] = sm[k * block + i - r0]
