@@ -1103,6 +1103,11 @@ def main(argv: list[str] | None = None) -> int:
         help="N = 10 000 and 100 000 only; no memory, no cold start; pairs: 500 x 50 000 only",
     )
     ap.add_argument("--repeats", type=int, default=REPEATS)
+    ap.add_argument(
+        "--compile-sizes",
+        default="40,100,300,1000",
+        help="criteria counts of the compile-cost table (full run only; empty: none)",
+    )
     args = ap.parse_args(argv)
     sizes = [10_000, 100_000] if args.quick else [int(s) for s in args.sizes.split(",")]
     work = Path(tempfile.mkdtemp(prefix="cotation-bench-"))
@@ -1161,6 +1166,10 @@ def main(argv: list[str] | None = None) -> int:
             write_applications(generate_applications(rows, seed=1), path)
             summary[key] = {name: peak_rss(name, path, cache_dir) for name in grids}
             path.unlink()
+        if args.compile_sizes:  # benchmarks/compile_cost.py: criteria against compile time and memory
+            from benchmarks import compile_cost  # it imports this module's grid specs
+
+            summary["compile_cost"] = compile_cost.run([int(n) for n in args.compile_sizes.split(",")])
     summary["checks"] = _checks(summary)
     summary["elapsed_s"] = round(time.perf_counter() - t_start, 1)
     print(json.dumps(summary, indent=2))
@@ -1208,6 +1217,8 @@ def _checks(s: dict[str, Any]) -> dict[str, Any]:
         if key in s:
             rss = max(v["peak_rss_mb"] for v in s[key].values())
             out[check] = [rss, rss < t[f"{check}_max"]]
+    if "compile_cost" in s:  # [seconds, met, target] per criteria count of issue 19
+        out.update(s["compile_cost"]["checks"])
     return out
 
 

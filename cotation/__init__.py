@@ -49,14 +49,27 @@ _EXPORTS = {
     "prepare_pool": "match.pool",
     "explain_text": "explain.trace",
     "trace": "explain.trace",
+    # issue 16: French exports, rejects, mapping, stamped outputs, committee sheets
+    "Mapping": "data.mapping",
+    "load_mapping": "data.mapping",
+    "Rejects": "data.rejects",
+    "read_with_rejects": "data.rejects",
+    "Stamp": "data.outputs",
+    "write_output": "data.outputs",
+    "committee_view": "explain.views",
+    "committee_html": "explain.views",
 }
 
 if _typing.TYPE_CHECKING:
     from .api import bilan, compare, load_grid, parse_grid, rank, score, simulate
     from .data.batch import Batch, read_applications, read_dwellings, write_applications
     from .data.generate import generate_applications, generate_dwellings
+    from .data.mapping import Mapping, load_mapping
+    from .data.outputs import Stamp, write_output
+    from .data.rejects import Rejects, read_with_rejects
     from .errors import CotationError, DataError, DataProblem, Diagnostic, GridError, TestCaseError
     from .explain.trace import explain_text, trace
+    from .explain.views import committee_html, committee_view
     from .grid.catalogue import Catalogue, Field, Kind, default_catalogue, dwelling_catalogue
     from .grid.ir import Grid
     from .grid.model import grid_json_schema
@@ -91,12 +104,17 @@ __all__ = [
     "Grid",
     "GridError",
     "Kind",
+    "Mapping",
     "Pool",
     "Ranking",
+    "Rejects",
     "Scores",
+    "Stamp",
     "TestCaseError",
     "__version__",
     "bilan",
+    "committee_html",
+    "committee_view",
     "compare",
     "default_catalogue",
     "dwelling_catalogue",
@@ -105,13 +123,16 @@ __all__ = [
     "generate_dwellings",
     "grid_json_schema",
     "load_grid",
+    "load_mapping",
     "parse_grid",
     "prepare_pool",
     "rank",
     "read_applications",
     "read_dwellings",
+    "read_with_rejects",
     "score",
     "simulate",
     "trace",
     "write_applications",
+    "write_output",
 ]

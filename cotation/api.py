@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import datetime
-from collections.abc import Callable
+import hashlib
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,29 +24,50 @@ if TYPE_CHECKING:
     from .scoring.scores import Scores
 
 
-def load_grid(path: str | Path, catalogue: Catalogue | None = None) -> Grid:
+def load_grid(
+    path: str | Path, catalogue: Catalogue | None = None, *, include_dirs: Sequence[str | Path] = ()
+) -> Grid:
     """Load, validate and type-check the grid at ``path``; raise GridError with every problem.
 
+    Its includes must be regular grid files below the grid's folder, or below one of
+    ``include_dirs`` (folders the caller allows explicitly), within the size limits of
+    :mod:`cotation.grid.limits`.
     With the default catalogue, a grid already loaded by any process, whose files are unchanged,
     comes from the cache directory (:mod:`cotation.grid.cache`) without being checked again."""
 
     def load(errors: Collector) -> LoadedGrid | None:
         from .grid.loader import load_grid_files  # on a cache miss only: it imports pydantic
 
-        return load_grid_files(path, errors)
+        return load_grid_files(path, errors, include_dirs)
 
-    return _load(gridcache.file_key(path), load, catalogue)
+    return _load(_with_dirs(gridcache.file_key(path), include_dirs), load, catalogue)
 
 
-def parse_grid(text: str, name: str = "<grid>", catalogue: Catalogue | None = None) -> Grid:
-    """Like :func:`load_grid`, from YAML text (includes resolve from the current directory)."""
+def parse_grid(
+    text: str,
+    name: str = "<grid>",
+    catalogue: Catalogue | None = None,
+    *,
+    include_dirs: Sequence[str | Path] = (),
+) -> Grid:
+    """Like :func:`load_grid`, from YAML text (includes resolve from, and are confined to, the
+    current directory, or ``include_dirs``)."""
 
     def load(errors: Collector) -> LoadedGrid | None:
         from .grid.loader import load_grid_text
 
-        return load_grid_text(text, name, errors)
+        return load_grid_text(text, name, errors, include_dirs)
 
-    return _load(gridcache.text_key(text, name), load, catalogue)
+    return _load(_with_dirs(gridcache.text_key(text, name), include_dirs), load, catalogue)
+
+
+def _with_dirs(key: str, include_dirs: Sequence[str | Path]) -> str:
+    """The cache key of a grid loaded with ``include_dirs`` allowed: a grid cached with more
+    folders allowed must not be returned to a caller that allows fewer."""
+    if not include_dirs:
+        return key
+    dirs = "\0".join(str(Path(d).resolve()) for d in include_dirs)
+    return hashlib.sha256(f"{key}\0{dirs}".encode()).hexdigest()[:32]
 
 
 def _load(key: str, load: Callable[[Collector], LoadedGrid | None], catalogue: Catalogue | None) -> Grid:
@@ -58,12 +80,19 @@ def _load(key: str, load: Callable[[Collector], LoadedGrid | None], catalogue: C
 
     errors = Collector()
     loaded = load(errors)
-    errors.raise_if_any()  # shape errors stop here: the checker needs a well-formed grid
+    if loaded is None or not _only_missing_labels(errors):
+        errors.raise_if_any()  # shape errors stop here: the checker needs a well-formed grid
     assert loaded is not None
     grid = check_grid(loaded, catalogue, errors)
     if catalogue is None:
         gridcache.store(key, loaded.read, grid)
     return grid
+
+
+def _only_missing_labels(errors: Collector) -> bool:
+    """Missing labels (E111) do not stop the check: the loader stood the ids in for them, and the
+    checker's errors are reported with them."""
+    return all(d.code == "E111" and "'label'" in d.message for d in errors.diagnostics)
 
 
 def score(
@@ -74,6 +103,8 @@ def score(
     engine: str = "compiled",
     breakdown: bool = False,
     verified_only: bool = False,
+    absent: Iterable[str] = (),
+    mapping: Any = None,
 ) -> Scores:
     """Score ``applications`` (a Batch, a path, a DataFrame or an Arrow table) on ``date_calcul``.
 
@@ -86,6 +117,10 @@ def score(
     ``verified_only``: count a criterion that declares a justificatif only when the application lists
     it in ``justificatifs_verifies`` (otherwise the scores are provisional: ``Scores.provisional``
     says which criteria, ``Scores.verified_total`` gives the verified totals).
+    ``absent``: fields the grid reads that the data has no column for, on purpose; any other such
+    field is a DataError (D124) naming it and the closest columns (:mod:`cotation.data.columns`).
+    ``mapping``: a mapping file (or a shipped one's name, ``"sne"``) renaming the source's columns and
+    values to the catalogue's before validation (:mod:`cotation.data.mapping`).
 
     >>> import datetime, cotation
     >>> text = "id: g\\ntitle: G\\ncriteria:\\n  - {id: dalo, label: DALO, when: dalo, points: 50}"
@@ -97,12 +132,17 @@ def score(
     >>> cotation.score(grid, batch, datetime.date(2026, 1, 1), engine="reference").total.tolist()
     [50]
     """
-    from .data.batch import as_applications
+    from .data.batch import Batch, as_applications, read_applications
+    from .data.columns import require_fields
     from .scoring.engine import check_engine, score_batch
 
     check_engine(engine)
     day = as_date(date_calcul)
-    batch = as_applications(applications, grid.catalogue, day)
+    if mapping is not None and not isinstance(applications, Batch):
+        batch = read_applications(applications, grid.catalogue, date_calcul=day, mapping=mapping)
+    else:
+        batch = as_applications(applications, grid.catalogue, day)
+    require_fields(batch, grid, absent)
     return score_batch(grid, batch, day, engine=engine, breakdown=breakdown, verified_only=verified_only)
 
 
@@ -115,6 +155,7 @@ def rank(
     date_calcul: datetime.date | str,
     engine: str = "compiled",
     assignment: str | None = None,
+    absent: Iterable[str] = (),
 ) -> Ranking:
     """The top ``k`` eligible applications of every dwelling, under the grid's ``match`` part.
 
@@ -124,10 +165,14 @@ def rank(
     dwelling independently), "given" or "best": an application is proposed for at most one
     dwelling of the batch, the dwellings choosing in the given order, or best candidate first (see
     :func:`cotation.match.prepared.dwelling_order`). ``engine``: "compiled" (default) or "reference".
-    Returns a :class:`~cotation.match.ranking.Ranking`.
+    ``absent``: as for :func:`score`. Returns a :class:`~cotation.match.ranking.Ranking`.
     """
+    from .data.batch import as_applications
+    from .data.columns import require_fields
     from .match.pool import prepare_pool
 
+    applications = as_applications(applications, grid.catalogue, as_date(date_calcul))
+    require_fields(applications, grid, absent)
     return prepare_pool(grid, applications, date_calcul, engine=engine).rank(
         dwellings, k, assignment=assignment
     )

@@ -39,7 +39,7 @@ from typing import Any, TextIO
 
 import numpy as np
 
-from . import api
+from . import api, inout
 from .errors import DataError, GridError, TestCaseError, did_you_mean
 from .grid.ir import Grid
 from .scoring import ENGINES
@@ -80,6 +80,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    _one_line_warnings()
     try:
         return int(args.handler(args))
     except (GridError, DataError) as exc:
@@ -96,6 +97,26 @@ def _run(args: argparse.Namespace) -> int:
     except Exception as exc:
         return _internal_error(exc)
     return EXIT_INVALID
+
+
+def _one_line_warnings() -> None:
+    """Print cotation's warnings (cache and compile notes, W450-W469) as one line on stderr."""
+    import warnings
+
+    from .errors import CotationWarning
+
+    shown = warnings.showwarning
+    if getattr(shown, "cotation", False):
+        return
+
+    def show(message: Warning | str, category: type[Warning], *rest: Any, **kw: Any) -> None:
+        if isinstance(message, CotationWarning):
+            print(f"cotation: {message}", file=sys.stderr)
+        else:
+            shown(message, category, *rest, **kw)
+
+    show.cotation = True  # type: ignore[attr-defined]
+    warnings.showwarning = show
 
 
 def _silence_stdout() -> None:
@@ -135,8 +156,22 @@ def build_parser() -> argparse.ArgumentParser:
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         configure(sub)
+        if any(action.dest == "grid" for action in sub._actions):
+            _add_include_dir(sub)
         sub.set_defaults(handler=handler)
     return parser
+
+
+def _add_include_dir(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--include-dir",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="a folder the grid's includes may also come from (repeatable; by default only the "
+        "grid's own folder and below)",
+    )
 
 
 def _date(text: str) -> datetime.date:
@@ -170,15 +205,36 @@ def _add_date(p: argparse.ArgumentParser, default: datetime.date | None = None) 
 def _configure_check(p: argparse.ArgumentParser) -> None:
     p.add_argument("grid", type=Path, help="grid file (YAML)")
     p.add_argument("--json", action="store_true", help="print the result (or the errors) as JSON")
+    p.add_argument(
+        "--strict",
+        action="store_true",
+        help="treat the static analysis's warnings (W4xx: conditions never met, rubric members that "
+        "never count, situations counted twice, gaps between bands) as errors",
+    )
+
+
+def _add_force_version(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--force-version",
+        action="store_true",
+        help="use the grid even when date_calcul is outside its effective_from..effective_until "
+        "(outputs are stamped out_of_force); GRID may also be a folder of dated versions",
+    )
 
 
 def _configure_score(p: argparse.ArgumentParser) -> None:
-    p.add_argument("grid", type=Path, help="grid file (YAML)")
-    p.add_argument("data", type=Path, help="applications (.csv or .parquet)")
+    p.add_argument("grid", type=Path, help="grid file (YAML), or a folder of dated versions")
+    _add_force_version(p)
+    p.add_argument("data", type=Path, help="applications (.csv, .parquet or .xlsx; - for stdin)")
     _add_date(p)
     p.add_argument(
-        "-o", "--output", type=_table_path, help="write every row, best first, to .csv or .parquet"
+        "-o",
+        "--output",
+        type=inout.output_path,
+        help="write every row, best first, to .csv, .parquet, .xlsx, .json (JSON Lines) or - (stdout)",
     )
+    inout.add_input_options(p, rejects=True)
+    inout.add_output_options(p)
     p.add_argument(
         "--engine",
         choices=ENGINES,
@@ -189,7 +245,8 @@ def _configure_score(p: argparse.ArgumentParser) -> None:
 
 
 def _configure_explain(p: argparse.ArgumentParser) -> None:
-    p.add_argument("grid", type=Path, help="grid file (YAML)")
+    p.add_argument("grid", type=Path, help="grid file (YAML), or a folder of dated versions")
+    _add_force_version(p)
     p.add_argument("data", type=Path, help="applications (.csv or .parquet)")
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("--id", dest="numero", metavar="NUMERO", help="numero_unique of the application")
@@ -217,12 +274,24 @@ def _configure_explain(p: argparse.ArgumentParser) -> None:
         "adds the mean waiting time of similar demands to the applicant's view",
     )
     p.add_argument("--logements", type=Path, help="dwellings (.csv or .parquet), for --logement")
-    p.add_argument("-k", type=_count, default=3, help="candidates in the committee view (default: 3)")
+    p.add_argument(
+        "-k", type=_count, default=3, help="candidates in the committee view, as for rank (default: 3)"
+    )
+    p.add_argument(
+        "--assignment",
+        choices=("given", "best"),
+        help="the committee view of a batch assignment, as rank --assignment gives it: the same "
+        "candidates as rank with the same -k and --assignment (default: each dwelling independently)",
+    )
     p.add_argument("-o", "--output", type=Path, help="write to this file instead of stdout")
+    inout.add_input_options(p)
 
 
 def _configure_rank(p: argparse.ArgumentParser) -> None:
-    p.add_argument("grid", type=Path, help="grid file (YAML) with a match part")
+    p.add_argument(
+        "grid", type=Path, help="grid file (YAML) with a match part, or a folder of dated versions"
+    )
+    _add_force_version(p)
     p.add_argument("data", type=Path, help="applications (.csv or .parquet)")
     p.add_argument("dwellings", type=Path, help="dwellings (.csv or .parquet)")
     p.add_argument("-k", type=_count, default=3, help="candidates per dwelling (default: 3)")
@@ -234,8 +303,13 @@ def _configure_rank(p: argparse.ArgumentParser) -> None:
         "order, or the one with the best candidate first (default: each dwelling independently)",
     )
     p.add_argument(
-        "-o", "--output", type=_table_path, help="write one row per (dwelling, candidate) to .csv or .parquet"
+        "-o",
+        "--output",
+        type=inout.output_path,
+        help="write one row per (dwelling, candidate) to .csv, .parquet, .xlsx, .json or - (stdout)",
     )
+    inout.add_input_options(p)
+    inout.add_output_options(p)
     p.add_argument(
         "--engine",
         choices=("compiled", "reference"),
@@ -260,19 +334,46 @@ def _configure_position(p: argparse.ArgumentParser) -> None:
     p.add_argument("data", type=Path, help="applications (.csv or .parquet)")
     _add_date(p)
     p.add_argument(
-        "-o", "--output", type=_table_path, help="write every application's position to .csv or .parquet"
+        "-o",
+        "--output",
+        type=inout.output_path,
+        help="write every application's position to .csv, .parquet, .xlsx, .json or - (stdout)",
     )
+    inout.add_input_options(p)
+    inout.add_output_options(p)
 
 
 def _configure_generate(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-n", type=_count, default=10_000, help="number of applications (default: 10000)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    p.add_argument("-n", type=_count, default=10_000, help="number of rows (default: 10000)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0; the API's seeds)")
     _add_date(p)
-    p.add_argument("-o", "--output", type=_table_path, required=True, help="output file (.csv or .parquet)")
+    p.add_argument(
+        "--logements",
+        action="store_true",
+        help="generate vacant dwellings (the file `rank` reads) instead of applications",
+    )
+    p.add_argument(
+        "--grid", type=Path, help="also generate the local fields this grid declares (applications only)"
+    )
+    p.add_argument(
+        "--dialect", choices=("plain", "fr"), help="CSV as French software writes it (';', decimal commas)"
+    )
+    p.add_argument(
+        "-o", "--output", type=_generated_path, required=True, help="output file (.csv, .parquet or .xlsx)"
+    )
+
+
+def _generated_path(text: str) -> Path:
+    path = Path(text)
+    if path.suffix.lower() not in (".csv", ".parquet", ".xlsx"):
+        raise argparse.ArgumentTypeError(f"{text!r}: the output must end in .csv, .parquet or .xlsx")
+    return path
 
 
 def _configure_test(p: argparse.ArgumentParser) -> None:
     p.add_argument("files", type=Path, nargs="+", metavar="FILE", help="grid test-case files (YAML)")
+    p.add_argument("-k", dest="select", metavar="NAME", help="run only the cases whose name contains NAME")
+    p.add_argument("--junit", type=Path, metavar="FILE", help="also write the results as JUnit XML (for CI)")
 
 
 def _configure_schema(p: argparse.ArgumentParser) -> None:
@@ -320,17 +421,34 @@ class Steps:
 # -- commands -------------------------------------------------------------------------------------
 def cmd_check(args: argparse.Namespace) -> int:
     try:
-        grid = api.load_grid(args.grid)
+        grid = api.load_grid(args.grid, include_dirs=args.include_dir)
     except GridError as exc:
         if not args.json:
             raise
         print(exc.to_json())
         return EXIT_INVALID
+    warnings = _lint(grid)
+    if args.strict and warnings:
+        strict = GridError([w.as_error() for w in warnings])
+        if not args.json:
+            raise strict
+        print(strict.to_json())
+        return EXIT_INVALID
     if args.json:
-        print(json.dumps(_grid_summary(grid), ensure_ascii=False, indent=2))
+        summary = _grid_summary(grid)
+        summary["warnings"] = [w.to_dict() for w in warnings]
+        print(json.dumps(summary, ensure_ascii=False, indent=2))
     else:
-        print(_check_line(args.grid, grid))
+        for w in warnings:
+            print(w.render(), file=sys.stderr)
+        print(_check_line(args.grid, grid) + (f"; {len(warnings)} warning(s)" if warnings else ""))
     return EXIT_OK
+
+
+def _lint(grid: Grid) -> tuple[Any, ...]:
+    from .grid.lint import lint
+
+    return lint(grid)
 
 
 def _grid_summary(grid: Grid) -> dict[str, Any]:
@@ -361,11 +479,24 @@ def _check_line(path: Path, grid: Grid) -> str:
 def cmd_score(args: argparse.Namespace) -> int:
     steps = Steps()
     day = args.date or datetime.date.today()
-    _, _, scores = _load_and_score(args.grid, args.data, day, steps, engine=args.engine)
+    _, _, scores = _load_and_score(
+        args.grid,
+        args.data,
+        day,
+        steps,
+        engine=args.engine,
+        force=args.force_version,
+        include_dirs=args.include_dir,
+        args=args,
+    )
+    stamp = inout.stamp_of(scores, args.input_info)
     if args.output:
         with steps.step(f"writing {args.output}"):
-            write_scores(scores, args.output)
-        print(f"wrote {len(scores)} rows to {args.output}")
+            write_scores(scores, args.output, stamp, args.dialect)
+        if str(args.output) != "-":
+            print(f"wrote {len(scores)} rows to {args.output}")
+    elif args.format == "json":
+        inout.print_json_lines(_ordered_scores(scores), stamp)
     else:
         print(scores_text(scores, TOP_ROWS))
         print(summary_text(scores))
@@ -373,22 +504,58 @@ def cmd_score(args: argparse.Namespace) -> int:
 
 
 def _load_and_score(
-    grid_path: Path, data: Path, day: datetime.date, steps: Steps, engine: str = "compiled"
+    grid_path: Path,
+    data: Path,
+    day: datetime.date,
+    steps: Steps,
+    engine: str = "compiled",
+    force: bool = False,
+    include_dirs: Sequence[Path] = (),
+    args: argparse.Namespace | None = None,
 ) -> tuple[Grid, Any, Scores]:
-    from .data.batch import read_applications
-
     with steps.step("loading the grid"):
-        grid = api.load_grid(grid_path)
+        grid = _grid_in_force(grid_path, day, force, include_dirs)
     with steps.step(f"reading {data}"):
-        batch = read_applications(data, grid.catalogue, date_calcul=day)
+        batch, info = inout.read_input(data, grid.catalogue, day, args)
+    if args is not None:
+        args.input_info = info
     with steps.step(f"scoring {len(batch)} applications"):
-        scores = api.score(grid, batch, day, engine=engine)
+        scores = api.score(grid, batch, day, engine=engine, absent=info.absent_fields)
     return grid, batch, scores
 
 
+def _grid_in_force(path: Path, day: datetime.date, force: bool, include_dirs: Sequence[Path] = ()) -> Grid:
+    """The grid of ``path`` (a file or a folder of dated versions) in force on ``day`` (D113/D114);
+    with ``force``, used anyway and stamped out of force (a warning on stderr)."""
+    import functools
+
+    from .grid.versions import grid_in_force, period_text
+
+    load = functools.partial(api.load_grid, include_dirs=include_dirs)
+    grid = grid_in_force(path, day, load, force=force)
+    if grid.meta.out_of_force:
+        print(
+            f"warning: grid {period_text(grid)} is not in force on {day.isoformat()}: used because of "
+            "--force-version (outputs are stamped out_of_force)",
+            file=sys.stderr,
+        )
+    return grid
+
+
 def cmd_explain(args: argparse.Namespace) -> int:
-    grid, batch, scores = _load_and_score(args.grid, args.data, args.date or datetime.date.today(), Steps())
+    day = args.date or datetime.date.today()
+    grid, batch, scores = _load_and_score(
+        args.grid,
+        args.data,
+        day,
+        Steps(),
+        force=args.force_version,
+        include_dirs=args.include_dir,
+        args=args,
+    )
     text = _committee(args, grid, batch, scores) if args.logement else _explanation(args, grid, batch, scores)
+    if args.format == "html":
+        text = inout.stamp_html(text, inout.stamp_of(scores, getattr(args, "input_info", None)))
     if args.output:
         args.output.write_text(text, encoding="utf-8")
         print(f"wrote {args.output}")
@@ -410,7 +577,10 @@ def _explanation(args: argparse.Namespace, grid: Grid, batch: Any, scores: Score
             return json.dumps(views.applicant_json(view), ensure_ascii=False, indent=2)
         return views.applicant_html(view) if args.format == "html" else views.applicant_text(view)
     tr = trace(grid, scores, batch, args.numero)
-    return json.dumps(to_json(tr), ensure_ascii=False, indent=2) if args.format == "json" else render_text(tr)
+    if args.format == "json":
+        stamp = inout.stamp_of(scores, getattr(args, "input_info", None))
+        return json.dumps({**to_json(tr), "stamp": stamp.as_dict()}, ensure_ascii=False, indent=2)
+    return render_text(tr)
 
 
 def _committee(args: argparse.Namespace, grid: Grid, batch: Any, scores: Scores) -> str:
@@ -424,12 +594,16 @@ def _committee(args: argparse.Namespace, grid: Grid, batch: Any, scores: Scores)
     dwellings = read_dwellings(args.logements, grid.match.catalogue)
     if not np.any(dwellings.ids == args.logement):
         raise Failure(f"no dwelling '{args.logement}' in {args.logements} ({len(dwellings)} dwellings)")
-    ranking = api.rank(grid, batch, dwellings, args.k, date_calcul=scores.date_calcul)
+    ranking = api.rank(
+        grid, batch, dwellings, args.k, date_calcul=scores.date_calcul, assignment=args.assignment
+    )
     view = views.committee_view(grid, ranking, scores, batch, dwellings, args.logement)
     if args.format == "json":
         return json.dumps(
             {
                 "logement": view.dwelling_id,
+                "k": args.k,
+                "assignment": args.assignment,
                 "candidats": list(view.candidates),
                 **view.table(),
                 "departages": [{"rang": r + 1, "raison": why} for r, why in view.tie_breaks],
@@ -437,7 +611,10 @@ def _committee(args: argparse.Namespace, grid: Grid, batch: Any, scores: Scores)
             ensure_ascii=False,
             indent=2,
         )
-    return views.committee_html(view) if args.format == "html" else views.committee_text(view)
+    if args.format == "html":
+        return views.committee_html(view)
+    how = f"attribution groupée ({args.assignment})" if args.assignment else "logement seul"
+    return views.committee_text(view) + f"\n{args.k} candidats au plus, {how}"
 
 
 def _configure_report(p: argparse.ArgumentParser) -> None:
@@ -451,13 +628,17 @@ def _configure_report(p: argparse.ArgumentParser) -> None:
         required=True,
         help="report file: .html (page with table and chart), .svg, .csv or .json",
     )
+    inout.add_input_options(p)
 
 
 def cmd_report(args: argparse.Namespace) -> int:
     from .explain.report import grid_report
 
     steps = Steps()
-    grid, batch, scores = _load_and_score(args.grid, args.data, args.date or datetime.date.today(), steps)
+    day = args.date or datetime.date.today()
+    grid, batch, scores = _load_and_score(
+        args.grid, args.data, day, steps, include_dirs=args.include_dir, args=args
+    )
     with steps.step("measuring each criterion's effect on the ranking"):
         report = grid_report(grid, scores, batch)
     report.write(args.output)
@@ -483,29 +664,39 @@ def cmd_rank(args: argparse.Namespace) -> int:
     steps = Steps()
     day = args.date or datetime.date.today()
     with steps.step("loading the grid"):
-        grid = api.load_grid(args.grid)
+        grid = _grid_in_force(args.grid, day, args.force_version, args.include_dir)
     if grid.match is None:
         raise Failure(f"{args.grid}: the grid has no match part (filters and criteria for a dwelling)")
-    from .data.batch import read_applications
-
     with steps.step(f"reading {args.data}"):
-        batch = read_applications(args.data, grid.catalogue, date_calcul=day)
+        batch, info = inout.read_input(args.data, grid.catalogue, day, args)
     with steps.step(f"reading {args.dwellings}"):
-        dwellings = read_dwellings(args.dwellings, grid.match.catalogue)
+        dwellings = read_dwellings(args.dwellings, grid.match.catalogue, encoding=args.encoding)
     if args.orienter:
         from .experiment.flux import orient
 
         dwellings = orient(grid, dwellings)
     with steps.step(f"ranking {len(batch)} applications for {len(dwellings)} dwellings"):
         ranking = api.rank(
-            grid, batch, dwellings, args.k, date_calcul=day, engine=args.engine, assignment=args.assignment
+            grid,
+            batch,
+            dwellings,
+            args.k,
+            date_calcul=day,
+            engine=args.engine,
+            assignment=args.assignment,
+            absent=info.absent_fields,
         )
+    stamp = inout.stamp_of(ranking, info)
     if args.output:
         with steps.step(f"writing {args.output}"):
-            write_table(ranking.to_arrow(), args.output)
-        print(
-            f"wrote {int((ranking.rows >= 0).sum())} candidates of {len(ranking)} dwellings to {args.output}"
-        )
+            inout.write_result(ranking.to_arrow(), args.output, stamp, args)
+        if str(args.output) != "-":
+            print(
+                f"wrote {int((ranking.rows >= 0).sum())} candidates of {len(ranking)} dwellings to "
+                f"{args.output}"
+            )
+    elif args.format == "json":
+        inout.print_json_lines(ranking.to_arrow(), stamp)
     else:
         print(ranking_text(ranking, TOP_ROWS))
     return EXIT_OK
@@ -515,10 +706,11 @@ def cmd_position(args: argparse.Namespace) -> int:
     from .explain.render import position_text
 
     steps = Steps()
-    _, _, scores = _load_and_score(args.grid, args.data, args.date or datetime.date.today(), steps)
+    day = args.date or datetime.date.today()
+    _, _, scores = _load_and_score(args.grid, args.data, day, steps, include_dirs=args.include_dir, args=args)
     with steps.step("positioning among similar demands"):
         position, count = scores.position, scores.position_count
-    if args.output:
+    if args.output or args.format == "json":
         from .data.buffers import table as arrow_table
 
         table = arrow_table(
@@ -530,8 +722,13 @@ def cmd_position(args: argparse.Namespace) -> int:
                 "demandes_similaires": count,
             }
         )
-        write_table(table, args.output)
-        print(f"wrote {len(scores)} positions to {args.output}")
+        stamp = inout.stamp_of(scores, args.input_info)
+        if not args.output:
+            inout.print_json_lines(table, stamp)
+            return EXIT_OK
+        inout.write_result(table, args.output, stamp, args)
+        if str(args.output) != "-":
+            print(f"wrote {len(scores)} positions to {args.output}")
         return EXIT_OK
     similar = ", ".join(f"même {s}" for s in scores.similar) or "toutes les demandes"
     print(f"position among similar demands ({similar}):")
@@ -548,31 +745,46 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from .data.generate import generate_applications
 
     steps = Steps()
-    with steps.step(f"generating {args.n} applications"):
-        batch = generate_applications(args.n, seed=args.seed, date_calcul=args.date or datetime.date.today())
+    what = "dwellings" if args.logements else "applications"
+    with steps.step(f"generating {args.n} {what}"):
+        if args.logements:
+            from .data.generate import generate_dwellings
+
+            batch = generate_dwellings(args.n, seed=args.seed)
+        else:
+            day = args.date or datetime.date.today()
+            catalogue = api.load_grid(args.grid).catalogue if args.grid else None
+            batch = generate_applications(args.n, seed=args.seed, date_calcul=day, catalogue=catalogue)
     with steps.step(f"writing {args.output}"):
-        write_applications(batch, args.output)
-    print(f"wrote {len(batch)} applications to {args.output}")
+        write_applications(batch, args.output, dialect=args.dialect)
+    print(f"wrote {len(batch)} {what} to {args.output}")
     return EXIT_OK
 
 
 def cmd_test(args: argparse.Namespace) -> int:
-    from .testcases import format_report, run_cases
+    from .testcases import format_report, junit_xml, run_cases
 
     failed = passed = broken = 0
+    reports: list[Any] = []
     for path in args.files:
         try:
-            report = run_cases(path)
+            report = run_cases(path, args.select)
         except (GridError, DataError) as exc:
             print(f"{path}: cannot run the test cases\n{exc.render()}", file=sys.stderr)
             broken += 1
+            reports.append((path, exc.render()))
             continue
         except TestCaseError as exc:
             print(f"error: {exc}", file=sys.stderr)
             broken += 1
+            reports.append((path, str(exc)))
             continue
+        reports.append(report)
         print(format_report(report))
         passed, failed = passed + report.n_passed, failed + report.n_failed
+    if args.junit:
+        args.junit.write_text(junit_xml(reports), encoding="utf-8")
+        print(f"wrote {args.junit}")
     if len(args.files) > 1:
         broken_text = f", {broken} files with errors" if broken else ""
         print(f"total: {passed} passed, {failed} failed{broken_text}")
@@ -603,7 +815,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     steps, data = Steps(), out / "demandes.parquet"
     with steps.step("check the grid"):
-        grid = api.load_grid(args.grid)
+        grid = api.load_grid(args.grid, include_dirs=args.include_dir)
     print(_check_line(args.grid, grid))
     with steps.step(f"generate {args.n} applications"):
         generated = generate_applications(
@@ -649,7 +861,7 @@ def _demo_rank(
 
     path = out / "logements.csv"
     with steps.step(f"generate {DEMO_DWELLINGS} vacant dwellings"):
-        write_applications(generate_dwellings(DEMO_DWELLINGS, seed=args.seed), path)
+        write_applications(generate_dwellings(DEMO_DWELLINGS, seed=args.seed, date_calcul=args.date), path)
     dwellings = read_dwellings(path, grid.match.catalogue)  # type: ignore[union-attr]
     with steps.step("rank 3 candidates per dwelling, compiled engine (first call: compiles or loads)"):
         ranking = api.rank(grid, batch, dwellings, 3, date_calcul=args.date, assignment="given")
@@ -916,14 +1128,21 @@ COMMANDS = {
 
 
 # -- output ---------------------------------------------------------------------------------------
-def write_scores(scores: Scores, path: Path) -> None:
-    """Every application, best first, to .csv or .parquet.
+def write_scores(scores: Scores, path: Path, stamp: Any = None, dialect: str | None = None) -> None:
+    """Every application, best first, to .csv, .parquet, .xlsx, .json or - (stdout), with ``stamp``.
 
-    Columns: numero_unique, total, tier, rank, flags (``;``-joined), one per breakdown column.
+    Columns: numero_unique, total, tier, rank, flags (``;``-joined), one per breakdown column
+    (``--dialect fr``: palier, rang, priorites).
     """
+    from .data.outputs import write_output
+
+    write_output(_ordered_scores(scores), path, stamp or inout.stamp_of(scores, None), dialect=dialect)
+
+
+def _ordered_scores(scores: Scores) -> Any:
     from .data.buffers import from_numpy
 
-    write_table(scores.to_arrow().take(from_numpy(scores.order())), path)
+    return scores.to_arrow().take(from_numpy(scores.order()))
 
 
 def write_table(table: Any, path: Path) -> None:
@@ -1026,4 +1245,5 @@ def summary_text(scores: Scores) -> str:
         f"total mean {scores.total.mean():.1f}, median {np.median(scores.total):g}, "
         f"max {scores.total.max()}; "
         f"{100 * flagged:.1f} % with a priority flag"
+        + ("; grid OUT OF FORCE on this date (--force-version)" if scores.out_of_force else "")
     )

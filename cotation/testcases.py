@@ -18,8 +18,9 @@ merged under every application, and the cases::
           total: 187                          # optional
 
 An application's ``numero_unique`` defaults to ``case-<n>`` (n counted from 1). All the
-applications of a file are scored together through :meth:`cotation.data.batch.Batch.from_rows`, so bad
-values raise :class:`~cotation.errors.DataError` naming the case's ``numero_unique``. A malformed
+applications of a file are scored together through :meth:`cotation.data.batch.Batch.from_rows`; bad
+values raise :class:`~cotation.errors.DataError` located at the line of their case (``file:line:col:
+case 'name': error[D1xx] column ...``), and a failing case's report names its line. A malformed
 file (unknown key, unknown column or flag, unknown field in an application) raises
 :class:`~cotation.errors.TestCaseError` listing every problem with its ``file:line:col``; an
 invalid grid raises :class:`~cotation.errors.GridError`.
@@ -27,6 +28,7 @@ invalid grid raises :class:`~cotation.errors.GridError`.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,16 +36,17 @@ from typing import Any
 
 from . import api
 from .data.batch import Batch
-from .errors import Collector, TestCaseError, did_you_mean
+from .errors import Collector, DataError, TestCaseError, did_you_mean
 from .grid import ir
 from .grid.yamlio import Document, load_yaml
 from .scoring.scores import Scores
 
-__all__ = ["CaseReport", "CaseResult", "Difference", "format_report", "run_cases"]
+__all__ = ["CaseReport", "CaseResult", "Difference", "format_report", "junit_xml", "run_cases"]
 
-TOP_KEYS = ("grid", "date_calcul", "defaults", "cases")
+TOP_KEYS = ("grid", "date_calcul", "defaults", "cases", "logements")
 CASE_KEYS = ("name", "application", "expect")
-EXPECT_KEYS = ("points", "flags", "tier", "total")
+EXPECT_KEYS = ("points", "flags", "tier", "total", "rank", "position", "logements")
+DWELLING_KEYS = ("eligible", "points", "rank")
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,7 @@ class CaseResult:
     name: str
     numero_unique: str
     differences: tuple[Difference, ...]
+    where: str = ""  # file:line:col of the case in its test-case file
 
     @property
     def passed(self) -> bool:
@@ -93,6 +97,7 @@ class _Case:
     name: str
     row: dict[str, Any]
     expect: dict[str, Any]
+    where: str = ""  # file:line:col of the case
 
 
 @dataclass(frozen=True)
@@ -101,24 +106,57 @@ class _Suite:
     grid: ir.Grid
     date_calcul: datetime.date
     cases: tuple[_Case, ...]
+    dwellings: tuple[dict[str, Any], ...] = ()  # the file's 'logements' (rows of the dwelling catalogue)
 
 
 # -- running ------------------------------------------------------------------------------------
-def run_cases(path: str | Path) -> CaseReport:
-    """Load the test-case file at ``path``, score its applications and compare with expectations."""
+def run_cases(path: str | Path, select: str | None = None) -> CaseReport:
+    """Load the test-case file at ``path``, score its applications and compare with expectations.
+
+    ``select``: report only the cases whose name contains it (case-insensitive); every application
+    of the file is still scored, so ranks and positions do not depend on the selection."""
     suite = _load_suite(Path(path))
-    batch = Batch.from_rows(
-        [c.row for c in suite.cases],
-        suite.grid.catalogue,
-        date_calcul=suite.date_calcul,
-        source=str(suite.file),
-    )
+    try:
+        batch = Batch.from_rows(
+            [c.row for c in suite.cases],
+            suite.grid.catalogue,
+            date_calcul=suite.date_calcul,
+            source=str(suite.file),
+        )
+    except DataError as exc:
+        raise _data_problems(exc, suite.cases) from exc
     scores = api.score(suite.grid, batch, suite.date_calcul)
+    pairs = _pairs(suite, batch, scores) if suite.dwellings else {}
+    wanted = (select or "").casefold()
     results = tuple(
-        CaseResult(c.name, str(c.row["numero_unique"]), _compare(c.expect, scores, i))
+        CaseResult(
+            c.name,
+            str(c.row["numero_unique"]),
+            _compare(c.expect, scores, i) + _compare_dwellings(c.expect, pairs, i),
+            c.where,
+        )
         for i, c in enumerate(suite.cases)
+        if wanted in c.name.casefold()
     )
     return CaseReport(str(path), suite.grid.meta.id, suite.date_calcul, results)
+
+
+def _data_problems(exc: DataError, cases: tuple[_Case, ...]) -> DataError:
+    """The same problems, one per case, located at the line of the case: ``file:line:col: case
+    'name': error[D1xx] column 'x': ...``."""
+    by_id = {str(c.row["numero_unique"]): c for c in cases}
+    out = []
+    for p in exc.problems:
+        mine = [(r, v) for r, v in zip(p.rows, p.values or ("",) * len(p.rows), strict=False) if r in by_id]
+        if not mine:
+            out.append(p)
+        for r, v in mine:
+            case = by_id[r]
+            source = f"{case.where}: case '{case.name}'"
+            out.append(
+                dataclasses.replace(p, source=source, rows=(r,), values=(v,) if p.values else (), count=1)
+            )
+    return DataError(out)
 
 
 def _compare(expect: dict[str, Any], scores: Scores, i: int) -> tuple[Difference, ...]:
@@ -131,9 +169,79 @@ def _compare(expect: dict[str, Any], scores: Scores, i: int) -> tuple[Difference
         raised = sorted(f for k, f in enumerate(scores.flag_ids) if scores.flags[i, k])
         if set(raised) != set(expect["flags"]):
             out.append(Difference("flags", sorted(expect["flags"]), raised))
-    for key, values in (("tier", scores.tier), ("total", scores.total)):
+    checked = (
+        ("tier", scores.tier),
+        ("total", scores.total),
+        ("rank", scores.rank),
+        ("position", scores.position),
+    )
+    for key, values in checked:
         if key in expect and int(values[i]) != expect[key]:
             out.append(Difference(key, expect[key], int(values[i])))
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class _Pair:
+    """One application for one dwelling of the file: eligible, its rank among the eligible
+    applications of the file, and the points of each match criterion."""
+
+    eligible: bool
+    rank: int
+    points: dict[str, int]
+
+
+def _pairs(suite: _Suite, batch: Batch, scores: Scores) -> dict[tuple[str, int], _Pair]:
+    """Every (dwelling id, application row) of the file, ranked among all its applications."""
+    from .data.batch import read_dwellings
+    from .match.reference import pair_breakdown
+
+    grid = suite.grid
+    assert grid.match is not None
+    dwellings = read_dwellings(_frame(suite.dwellings), grid.match.catalogue)
+    ranking = api.rank(grid, batch, dwellings, len(batch), date_calcul=suite.date_calcul, engine="reference")
+    out: dict[tuple[str, int], _Pair] = {}
+    for m, ident in enumerate(dwellings.ids):
+        rows = [int(r) for r in ranking.rows[m] if r >= 0]
+        points = pair_breakdown(grid, batch, dwellings, m, rows, suite.date_calcul) if rows else None
+        for r, row in enumerate(rows):
+            assert points is not None
+            detail = {c.id: int(points[k, r]) for k, c in enumerate(grid.match.criteria)}
+            out[(str(ident), row)] = _Pair(True, r + 1, detail)
+        for row in set(range(len(batch))) - set(rows):
+            out[(str(ident), row)] = _Pair(False, 0, {})
+    return out
+
+
+def _frame(rows: tuple[dict[str, Any], ...]) -> Any:
+    import pyarrow as pa
+
+    names = list(dict.fromkeys(k for r in rows for k in r))
+    return pa.table({n: pa.array([_cell(r.get(n)) for r in rows]) for n in names})
+
+
+def _cell(value: Any) -> Any:
+    return ";".join(map(str, value)) if isinstance(value, list) else value
+
+
+def _compare_dwellings(
+    expect: dict[str, Any], pairs: dict[tuple[str, int], _Pair], i: int
+) -> tuple[Difference, ...]:
+    out = []
+    for ident, want in (expect.get("logements") or {}).items():
+        got = pairs[(str(ident), i)]
+        if "eligible" in want and bool(want["eligible"]) != got.eligible:
+            out.append(Difference(f"logements[{ident}].eligible", bool(want["eligible"]), got.eligible))
+        if "rank" in want and want["rank"] != got.rank:
+            out.append(
+                Difference(
+                    f"logements[{ident}].rank", want["rank"], got.rank if got.eligible else "non éligible"
+                )
+            )
+        for column, points in (want.get("points") or {}).items():
+            have = got.points.get(column, 0)
+            if have != points:
+                out.append(Difference(f"logements[{ident}].points[{column}]", points, have))
     return tuple(out)
 
 
@@ -142,10 +250,44 @@ def format_report(report: CaseReport) -> str:
     """One line per case (✓ or ✗), the differences under each failing case, then a summary."""
     lines = [f"{report.file} (grille {report.grid_id}, calcul au {report.date_calcul.isoformat()})"]
     for r in report.results:
-        lines.append(f"{'✓' if r.passed else '✗'} {r.name}")
+        where = f"  (ligne {r.where.rsplit(':', 2)[1]})" if r.where and not r.passed else ""
+        lines.append(f"{'✓' if r.passed else '✗'} {r.name}{where}")
         lines += [f"    {d.what}: attendu {_show(d.expected)}, obtenu {_show(d.got)}" for d in r.differences]
     lines.append(f"{report.n_passed} passed, {report.n_failed} failed")
     return "\n".join(lines)
+
+
+def junit_xml(reports: list[CaseReport | tuple[Path, str]]) -> str:
+    """JUnit XML of test-case runs, one ``<testsuite>`` per file (a file that could not run is one
+    ``<error>``): what CI servers read."""
+    from xml.etree import ElementTree as ET
+
+    root = ET.Element("testsuites", name="cotation test")
+    for report in reports:
+        if isinstance(report, tuple):
+            path, message = report
+            suite = ET.SubElement(root, "testsuite", name=str(path), tests="1", failures="0", errors="1")
+            case = ET.SubElement(suite, "testcase", classname=str(path), name="(file)")
+            ET.SubElement(case, "error", message=message.splitlines()[0] if message else "").text = message
+            continue
+        suite = ET.SubElement(
+            root,
+            "testsuite",
+            name=report.file,
+            tests=str(len(report.results)),
+            failures=str(report.n_failed),
+            errors="0",
+            timestamp=report.date_calcul.isoformat(),
+        )
+        ET.SubElement(ET.SubElement(suite, "properties"), "property", name="grid", value=report.grid_id)
+        for r in report.results:
+            case = ET.SubElement(suite, "testcase", classname=f"{report.grid_id}", name=r.name, file=r.where)
+            if not r.passed:
+                text = "\n".join(
+                    f"{d.what}: attendu {_show(d.expected)}, obtenu {_show(d.got)}" for d in r.differences
+                )
+                ET.SubElement(case, "failure", message=f"{len(r.differences)} différence(s)").text = text
+    return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
 
 
 def _show(value: Any) -> str:
@@ -187,10 +329,45 @@ def _load_suite(path: Path) -> _Suite:
     problems.raise_if_any()
     assert isinstance(grid_name, str)
     grid = api.load_grid(path.parent / grid_name)
+    dwellings = _dwellings(problems, top.get("logements"), grid)
     cases = _cases(problems, top, grid)
+    _check_dwelling_ids(problems, cases, dwellings)
     problems.raise_if_any()
     assert day is not None
-    return _Suite(path, grid, day, cases)
+    return _Suite(path, grid, day, cases, dwellings)
+
+
+def _dwellings(problems: _Problems, raw: Any, grid: ir.Grid) -> tuple[dict[str, Any], ...]:
+    if raw is None:
+        return ()
+    if grid.match is None:
+        problems.add(("logements",), "'logements' needs a grid with a match part")
+        return ()
+    if not isinstance(raw, list) or not all(isinstance(d, dict) for d in raw):
+        problems.add(("logements",), "'logements' must be a list of dwellings (mappings of field: value)")
+        return ()
+    names = grid.match.catalogue.names
+    for k, d in enumerate(raw):
+        for key in d:
+            if key not in names:
+                problems.add(
+                    ("logements", k, key), f"unknown dwelling field '{key}'", did_you_mean(key, names)
+                )
+    return tuple(raw)
+
+
+def _check_dwelling_ids(
+    problems: _Problems, cases: tuple[_Case, ...], dwellings: tuple[dict[str, Any], ...]
+) -> None:
+    ids = [str(d.get("identifiant")) for d in dwellings]
+    for k, c in enumerate(cases):
+        for ident in c.expect.get("logements") or {}:
+            if str(ident) not in ids:
+                problems.add(
+                    ("cases", k, "expect", "logements", ident),
+                    f"unknown dwelling '{ident}' (the file's logements: {', '.join(ids) or 'none'})",
+                    did_you_mean(str(ident), ids),
+                )
 
 
 def _read_document(path: Path) -> Document:
@@ -267,7 +444,7 @@ def _case(
     _check_fields(problems, application, (*path, "application"), grid)
     expect = _expect(problems, item.get("expect"), (*path, "expect"), grid)
     row = {"numero_unique": f"case-{number}", **defaults, **application}
-    return _Case(str(item.get("name", f"case-{number}")), row, expect)
+    return _Case(str(item.get("name", f"case-{number}")), row, expect, str(problems.doc.span(path)))
 
 
 def _check_fields(
@@ -287,10 +464,31 @@ def _expect(problems: _Problems, raw: Any, path: tuple[str | int, ...], grid: ir
     _check_keys(problems, raw, path, EXPECT_KEYS)
     _check_points(problems, raw.get("points"), (*path, "points"), grid)
     _check_flags(problems, raw.get("flags"), (*path, "flags"), grid)
-    for key in ("tier", "total"):
+    for key in ("tier", "total", "rank", "position"):
         if key in raw and not _is_int(raw[key]):
             problems.add((*path, key), f"'{key}' must be an integer, not {raw[key]!r}")
+    _check_dwelling_expect(problems, raw.get("logements"), (*path, "logements"), grid)
     return raw
+
+
+def _check_dwelling_expect(problems: _Problems, raw: Any, path: tuple[str | int, ...], grid: ir.Grid) -> None:
+    if raw is None:
+        return
+    if not isinstance(raw, dict) or not all(isinstance(v, dict) for v in raw.values()):
+        problems.add(path, "'logements' must map a dwelling id to {eligible, points, rank}")
+        return
+    columns = [c.id for c in grid.match.criteria] if grid.match else []
+    for ident, want in raw.items():
+        _check_keys(problems, want, (*path, ident), DWELLING_KEYS)
+        if "rank" in want and not _is_int(want["rank"]):
+            problems.add((*path, ident, "rank"), f"'rank' must be an integer, not {want['rank']!r}")
+        for column in want.get("points") or {}:
+            if column not in columns:
+                problems.add(
+                    (*path, ident, "points", column),
+                    f"unknown match criterion '{column}'",
+                    did_you_mean(str(column), columns),
+                )
 
 
 def _check_points(problems: _Problems, points: Any, path: tuple[str | int, ...], grid: ir.Grid) -> None:

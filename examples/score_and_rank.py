@@ -26,7 +26,8 @@ DAY = datetime.date(2026, 1, 1)
 def main(out: Path) -> None:
     grid = cotation.load_grid(GRID)
     demandes, logements = out / "demandes.csv", out / "logements.csv"
-    cotation.write_applications(cotation.generate_applications(2_000, seed=7, date_calcul=DAY), demandes)
+    generated = cotation.generate_applications(2_000, seed=7, date_calcul=DAY, catalogue=grid.catalogue)
+    cotation.write_applications(generated, demandes)  # with the grid's local fields
     cotation.write_applications(cotation.generate_dwellings(5, seed=3), logements)
 
     applications = cotation.read_applications(demandes, grid.catalogue, date_calcul=DAY)

@@ -108,9 +108,10 @@ print(json.dumps(out))
 def test_reading_files_and_scoring_never_import_pandas(tmp_path: Path) -> None:
     """pyarrow's own conversions import pandas (0.15 s of a warm start): the readers avoid them.
     With text cells to parse (CSV) and typed columns (Parquet), and unknown values reported."""
-    from cotation import generate_applications, write_applications
+    from cotation import generate_applications, load_grid, write_applications
 
-    batch = generate_applications(300, seed=4)
+    catalogue = load_grid(ROOT / "grids" / "exemple-metropole.yaml").catalogue  # with its local fields
+    batch = generate_applications(300, seed=4, catalogue=catalogue)
     paths = [str(tmp_path / "a.parquet"), str(tmp_path / "a.csv")]
     for path in paths:
         write_applications(batch, path)

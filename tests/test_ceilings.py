@@ -180,8 +180,40 @@ def test_missing_ceiling_error_names_financing_year_zone() -> None:
     assert str(err) == (
         "aucun plafond de ressources PLAI pour 2026 en zone 'autres' "
         "(no income ceiling shipped for PLAI, year 2026, zone 'autres'); "
-        "tables shipped for PLAI: 2022 (all zones), 2025 (paris_limitrophes)"
+        "tables shipped for PLAI: 2022 (all zones), 2025 (paris_limitrophes); "
+        "supply the year's table (with its arrêté) in a file named by $COTATION_PLAFONDS"
     )
+
+
+def test_a_supplied_table_adds_to_the_shipped_ones(tmp_path, monkeypatch) -> None:
+    """$COTATION_PLAFONDS names a file of the same format: its tables fill the missing cells (and
+    replace the same financing, year and zone); the stamp digest changes with them."""
+    import cotation.data.ceilings as ceilings
+
+    before = ceilings.tables_digest()
+    extra = tmp_path / "plafonds-2026.yaml"
+    extra.write_text(
+        "zones: [paris_limitrophes, ile_de_france, autres]\n"
+        "tables:\n"
+        "  - financement: PLAI\n"
+        "    annee: 2026\n"
+        "    source: Arrêté local (exemple de test)\n"
+        "    zones:\n"
+        "      autres: [1, 2, 3, 4, 5, 6, 7]\n",
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("COTATION_PLAFONDS", str(extra))
+    ceilings._load_default.cache_clear()
+    ceilings.tables_digest.cache_clear()
+    try:
+        assert require(2026, "PLAI", "autres").values == (1, 2, 3, 4, 5, 6, 7)
+        assert require(2026, "PLUS", "autres").values[0] == 23403  # the shipped tables stay
+        assert ceilings.tables_digest() != before
+    finally:
+        monkeypatch.delenv("COTATION_PLAFONDS")
+        ceilings._load_default.cache_clear()
+        ceilings.tables_digest.cache_clear()
+    assert ceilings.tables_digest() == before
 
 
 def test_missing_ceiling_error_for_an_unknown_financing() -> None:
@@ -264,3 +296,24 @@ def test_not_a_ceilings_document(tmp_path: Path, text: str) -> None:
 def test_docstring_examples_run() -> None:
     result = doctest.testmod(cotation.data.ceilings)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_generated_plai_dwellings_are_ranked_where_ceilings_are_known() -> None:
+    """generate_dwellings(date_calcul=...) makes PLAI dwellings when the PLAI ceilings of the zone and
+    year are known (Paris 2025), and they are ranked (no D112); none where they are not (2026)."""
+    import datetime
+
+    from cotation.api import load_grid, rank
+    from cotation.data.generate import generate_applications, generate_dwellings
+
+    day = datetime.date(2025, 6, 1)
+    grid = load_grid(Path(__file__).resolve().parents[1] / "grids" / "exemple-metropole.yaml")
+    dwellings = generate_dwellings(30, seed=2, zone="paris_limitrophes", date_calcul=day)
+    financing = dwellings.to_pandas()["financement"]
+    assert (financing == "PLAI").sum() > 0
+    applications = generate_applications(300, seed=2, date_calcul=day, catalogue=grid.catalogue)
+    ranking = rank(grid, applications, dwellings, 3, date_calcul=day, engine="reference")
+    plai = [m for m in range(len(ranking)) if financing.iloc[m] == "PLAI"]
+    assert any((ranking.rows[m] >= 0).any() for m in plai)
+    later = generate_dwellings(30, seed=2, zone="autres", date_calcul=datetime.date(2026, 1, 1))
+    assert "PLAI" not in set(later.to_pandas()["financement"])

@@ -154,7 +154,7 @@ def test_score_missing_file(files, tmp_path, capsys):
     "argv",
     [
         ["score", "g.yaml", "d.csv", "--date", "2026-13-01"],
-        ["score", "g.yaml", "d.csv", "-o", "out.xlsx"],
+        ["score", "g.yaml", "d.csv", "-o", "out.ods"],
         ["score", "g.yaml"],
         ["frobnicate"],
         ["generate", "-n", "-5", "-o", "x.csv"],
@@ -250,7 +250,7 @@ def test_test_command_failing(files, capsys):
     bad.write_text(CASES.replace("dalo: 50", "dalo: 40"), encoding="utf-8")
     code, out, _ = run(capsys, "test", ok, bad)
     assert code == 1
-    assert "✗ Ménage DALO sans abri\n    points[dalo]: attendu 40, obtenu 50" in out
+    assert "✗ Ménage DALO sans abri  (ligne 6)\n    points[dalo]: attendu 40, obtenu 50" in out
     assert out.splitlines()[-1] == "total: 1 passed, 1 failed"
 
 

@@ -222,23 +222,26 @@ def test_d101_missing_required_column(tmp_path: Path) -> None:
 def test_d102_unparseable_values(tmp_path: Path) -> None:
     header = HEADER + ",dalo,commune_travail"
     lines = [
-        "A1,01/02/2024,2.5,1,1990-05-01,1200.50,locataire_prive,peut-etre,3155",
+        "A1,2024/02/01,2.5,1,1990-05-01,1200.50,locataire_prive,peut-etre,3155",
         "A2,2023-02-30,1,1,1980-01-01,abc,sans_abri,oui,31555",
     ]
     problems = problems_of(write_csv(tmp_path, header, lines))
     assert only(problems, "D102", "date_depot").rows == ("A1", "A2")
-    assert only(problems, "D102", "date_depot").values == ("01/02/2024", "2023-02-30")
+    assert only(problems, "D102", "date_depot").values == ("2024/02/01", "2023-02-30")
     assert only(problems, "D102", "nb_personnes").rows == ("A1",)
     assert only(problems, "D102", "ressources_mensuelles").values == ("abc",)
     assert only(problems, "D102", "dalo").rows == ("A1",)
     assert only(problems, "D102", "commune_travail").values == ("3155",)
 
 
-def test_d102_decimal_comma(tmp_path: Path) -> None:
+def test_decimal_comma_is_read_and_a_mixed_column_is_d123(tmp_path: Path) -> None:
     lines = [GOOD[0].replace("1200.50", '"1234,50"'), GOOD[1]]
-    problem = only(problems_of(write_csv(tmp_path, HEADER, lines)), "D102", "ressources_mensuelles")
-    assert problem.rows == ("A1",) and problem.values == ("1234,50",)
-    assert "'.'" in problem.message
+    batch = read_applications(write_csv(tmp_path, HEADER, lines))
+    assert batch.column("ressources_mensuelles").values.tolist() == [1234.5, 0.0]
+    lines = [GOOD[0].replace("1200.50", '"1234,50"'), GOOD[1].replace(",0,", ",1.234,")]
+    problem = only(problems_of(write_csv(tmp_path, HEADER, lines)), "D123", "ressources_mensuelles")
+    assert problem.rows == ("A2",) and problem.values == ("1.234",)
+    assert "decimal comma" in problem.message
 
 
 def test_d102_lossy_typed_column() -> None:
@@ -301,14 +304,14 @@ def test_d107_missing_required_values(tmp_path: Path) -> None:
 
 
 def test_d108_unreadable_files(tmp_path: Path) -> None:
-    problem = only(problems_of(tmp_path / "apps.xlsx"), "D108")
+    problem = only(problems_of(tmp_path / "apps.ods"), "D108")
     assert problem.column == "<file>" and "suffix" in problem.message
     assert only(problems_of(tmp_path / "absent.csv"), "D108").column == "<file>"
-    latin = tmp_path / "latin.csv"
+    latin = tmp_path / "latin.csv"  # decoded (cp1252 detected): the unknown value is what is wrong
     latin.write_bytes(
         (HEADER + "\n" + GOOD[0].replace("locataire_prive", "hébergé") + "\n").encode("latin-1")
     )
-    assert only(problems_of(latin), "D108").source == str(latin)
+    assert only(problems_of(latin), "D103").values == ("hébergé",)
     broken = tmp_path / "broken.parquet"
     broken.write_bytes(b"not parquet")
     assert only(problems_of(broken), "D108").column == "<file>"

@@ -521,3 +521,26 @@ def test_pages_open_in_a_headless_browser(files: Path) -> None:
         )
         assert done.returncode == 0, done.stderr[-2000:]
         assert want in done.stdout
+
+
+def test_add_months_agrees_with_the_grid_function() -> None:
+    """The simulation's month steps and the grid's ``add_months`` are the same arithmetic."""
+    from cotation.data.calendar import add_months as add_months_column
+    from cotation.dates import day_number, from_day_number
+
+    days = np.arange(day_number(datetime.date(2023, 12, 25)), day_number(datetime.date(2025, 3, 5)))
+    for n in (-13, -1, 0, 1, 2, 12, 25):
+        column = add_months_column(days.astype(np.int32), np.full(len(days), n, np.int32))
+        assert [from_day_number(int(d)) for d in column] == [
+            add_months(from_day_number(int(d)), n) for d in days
+        ]
+
+
+def test_priority_publics_load_from_any_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The shipped pool is included from the package's resources, not from the working directory
+    (a grid given as text is confined to the current folder)."""
+    from cotation.experiment import publics
+
+    publics._publics_grid.cache_clear()
+    monkeypatch.chdir(tmp_path)
+    assert publics._publics_grid().priorities

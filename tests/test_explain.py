@@ -48,6 +48,8 @@ BASE = {
     "date_naissance_demandeur": "1990-05-01",
     "ressources_mensuelles": 1200,
     "situation_logement": "locataire_prive",
+    "typologie_souhaitee": "T3",
+    "communes_souhaitees": ["31555"],
 }
 ROWS = [
     {
@@ -125,7 +127,10 @@ def test_render_text_in_french(run):
     assert "Plafond du groupe « Situation » : \u22127 points" in text
     assert "Public prioritaire : Ménage reconnu DALO (L441-2-3 CCH)" in text
     assert "Public prioritaire : Victime de violences (L441-1 d) CCH) : +5 points" in text
-    assert "rubrique Logement actuel" in text
+    assert (
+        "  Logement précaire : 0 point (+8 points calculés, non comptés : seul le critère le mieux noté "
+        "de la rubrique « Logement actuel » compte)"
+    ) in text
     assert "Niveau de priorité : 2" in text
     assert text.splitlines()[-2] == "Total : 115 points"
     assert text.splitlines()[-1] == (
@@ -168,6 +173,8 @@ def test_to_json_has_stable_keys(run):
         "points_before",
         "points",
         "removed_by",
+        "rules",
+        "rubric",
         "inputs",
     ]
     assert data["criteria"][0]["inputs"][1] == {

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from cotation.api import load_grid, parse_grid
-from cotation.errors import GridError
+from cotation.errors import CotationWarning, GridError
 from cotation.grid import cache as gridcache
 from cotation.grid.catalogue import default_catalogue
 
@@ -74,7 +74,8 @@ def test_a_damaged_entry_is_ignored_and_replaced(grid_dir: Path) -> None:
     data = entry.read_bytes()
     for damaged in (data[: len(data) // 2], b"", data[:10], b"x" + data[1:]):
         entry.write_bytes(damaged)
-        assert load_grid(grid_dir / "grille.yaml") == first
+        with pytest.warns(CotationWarning, match=r"W450.*cache folder .*grids"):
+            assert load_grid(grid_dir / "grille.yaml") == first
         assert entry.read_bytes() == data
 
 

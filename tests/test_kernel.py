@@ -33,7 +33,7 @@ from cotation.codegen.score_source import generate_source
 from cotation.data.batch import Batch
 from cotation.data.calendar import months_between
 from cotation.data.generate import generate_applications
-from cotation.errors import GridError
+from cotation.errors import CotationWarning, GridError
 from cotation.scoring.compiled import MIN_ROWS_PER_THREAD, compile_grid
 from cotation.scoring.reference import evaluate
 from cotation.scoring.scores import Scores
@@ -286,7 +286,8 @@ def test_module_bytecode_is_kept_and_never_trusted_blindly(
     assert namespace["Y"] == 42
     data = copy.read_bytes()
     copy.write_bytes(data[: len(data) - 5])  # truncated
-    assert kernel._code(text, path).co_code == first.co_code and len(compiled) == 1
+    with pytest.warns(CotationWarning, match="W450"):
+        assert kernel._code(text, path).co_code == first.co_code and len(compiled) == 1
     assert copy.read_bytes() == data  # replaced
     other = "X = 1\nY = 2\n"
     code = kernel._code(other, path)  # the text changed: the copy is stale

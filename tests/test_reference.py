@@ -220,11 +220,12 @@ def _months(a: str, b: str) -> int:
     ("a", "b", "want"),
     [
         ("2024-01-01", "2026-01-01", 24),
-        ("2026-01-31", "2026-02-28", 0),  # day 31 is never reached in February
+        ("2026-01-31", "2026-02-28", 1),  # art. 641 CPC: February has no 31st, its last day ends the month
+        ("2026-01-31", "2026-02-27", 0),
         ("2026-01-31", "2026-03-31", 2),
         ("2026-01-31", "2026-03-30", 1),
-        ("2024-02-29", "2025-02-28", 11),  # a leap day completes its year on 1 March
-        ("2024-02-29", "2025-03-01", 12),
+        ("2024-02-29", "2025-02-28", 12),  # a leap day completes its year on 28 February
+        ("2024-02-29", "2025-02-27", 11),
         ("2025-12-31", "2026-01-01", 0),
         ("2026-01-01", "2026-01-01", 0),
         ("2026-01-01", "2025-01-01", -12),  # b before a: negative
@@ -257,10 +258,10 @@ criteria:
 """
     s = run(
         body,
-        {"date_depot": "2025-01-31", "date_renouvellement": "2025-04-30"},  # 2 (April 30 < 31)
+        {"date_depot": "2025-01-31", "date_renouvellement": "2025-04-30"},  # 3 (April has no 31st)
         {"date_depot": "2025-01-31", "date_renouvellement": "2025-05-31"},
     )  # 4 months
-    assert column(s, "av") == [2, 4]
+    assert column(s, "av") == [3, 4]
     assert column(s, "ar") == [-3, -4]  # April 30 -> January 31: 3 months back, counting day 30 < 31
 
 
@@ -279,6 +280,37 @@ def test_valid_for_counts_during_the_window_only() -> None:
         {"nb_refus_propositions": 0, "date_dernier_refus": "2025-06-01"},
     )  # condition false
     assert column(s, "refus") == [-10, 0, -10, 0, 0]
+
+
+def test_valid_for_ends_on_the_month_end_after_a_leap_day() -> None:
+    """A refusal on 2024-02-29 counts "12 mois" until 2025-02-27: the period ends on 28 February
+    (art. 641 CPC), so on that day the refusal no longer counts."""
+    body = (
+        "criteria:\n  - {id: refus, label: R, when: nb_refus_propositions > 0, points: -10,"
+        " valid_for: {since: date_dernier_refus, months: 12}}\n"
+    )
+    row = {"nb_refus_propositions": 1, "date_dernier_refus": "2024-02-29"}
+    assert column(run(body, row, day=datetime.date(2025, 2, 27)), "refus") == [-10]
+    assert column(run(body, row, day=datetime.date(2025, 2, 28)), "refus") == [0]
+
+
+def test_day_month_year_end_of_month_add_months() -> None:
+    body = """\
+criteria:
+  - {id: j, label: J, points: "day(date_depot)"}
+  - {id: m, label: M, points: "month(date_depot)"}
+  - {id: a, label: A, points: "year(date_depot) - 2000"}
+  - {id: f, label: F, points: "days_between(date_depot, end_of_month(date_depot))"}
+  - {id: p, label: P, points: "days_between(date_depot, add_months(date_depot, 1))"}
+  - {id: n, label: N, points: "days_between(date_depot, add_months(date_depot, -12))"}
+"""
+    s = run(body, {"date_depot": "2024-01-31"}, {"date_depot": "2024-02-29"}, {"date_depot": "2025-12-15"})
+    assert column(s, "j") == [31, 29, 15]
+    assert column(s, "m") == [1, 2, 12]
+    assert column(s, "a") == [24, 24, 25]
+    assert column(s, "f") == [0, 0, 16]
+    assert column(s, "p") == [29, 29, 31]  # to 2024-02-29, 2024-03-29, 2026-01-15
+    assert column(s, "n") == [-365, -366, -365]  # to 2023-01-31, 2023-02-28, 2024-12-15
 
 
 # -- functions -----------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import re
 import textwrap
 
 import pytest
@@ -98,8 +99,9 @@ def test_failing_case_lists_every_difference(tmp_path):
 
 def test_format_report_is_a_readable_diff(tmp_path):
     text = format_report(run_cases(write(tmp_path, FAILING)))
+    line = next(i for i, x in enumerate(FAILING.splitlines(), 1) if "Ménage DALO sans abri" in x)
     assert (
-        "✗ Ménage DALO sans abri\n    points[dalo]: attendu 50, obtenu 0\n"
+        f"✗ Ménage DALO sans abri  (ligne {line})\n    points[dalo]: attendu 50, obtenu 0\n"
         "    flags: attendu [prio_dalo], obtenu []\n    tier: attendu 2, obtenu 0\n"
         "    total: attendu 67, obtenu 17"
     ) in text
@@ -186,3 +188,4 @@ def test_bad_application_value_is_a_data_error(tmp_path):
     with pytest.raises(DataError) as info:
         run_cases(write(tmp_path, text))
     assert "case-1" in info.value.render() and "D103" in info.value.render()
+    assert re.match(r".*cases.yaml:\d+:5: case 'x': error\[D103\]", info.value.render())

@@ -83,6 +83,7 @@ ROWS = [
         "dalo": True,
         "situation_logement": "sans_abri",
         "justificatifs_verifies": "dalo",
+        "typologie_souhaitee": "T2",
     },
     {
         **BASE,
@@ -92,9 +93,10 @@ ROWS = [
         "menace_expulsion": True,
         "situation_logement": "hotel",
         "nb_refus_propositions": 2,
+        "typologie_souhaitee": "T2",
     },
     {**BASE, "numero_unique": "C", "date_depot": "2025-11-20"},
-    {**BASE, "numero_unique": "D", "date_depot": "2024-06-01", "dalo": True},
+    {**BASE, "numero_unique": "D", "date_depot": "2024-06-01", "dalo": True, "typologie_souhaitee": "T2"},
 ]
 
 
@@ -195,16 +197,21 @@ def test_applicant_json_follows_its_schema(run: Any, tmp_path: Path) -> None:
     history = tmp_path / "attributions.csv"
     history.write_text(
         "numero_unique,date_depot,date_attribution,typologie_souhaitee,communes_souhaitees\n"
-        "H1,2023-01-01,2025-06-01,,31555\nH2,2024-01-01,2025-09-01,,31555\n"
-        "H3,2020-01-01,2024-06-01,,31555\nH4,2024-01-01,2025-09-01,T3,31555\n",
+        "H1,2023-01-01,2025-06-01,T2,31555\nH2,2024-01-01,2025-09-01,T2,31555\n"
+        "H3,2020-01-01,2024-06-01,T2,31555\nH4,2024-01-01,2025-09-01,T3,31555\n",
         encoding="utf-8",
     )
-    for numero in ("A", "B", "C", "D"):
+    for numero in ("A", "B", "D"):
         view = applicant_view(grid, s, batch, numero, read_history(history, grid))
         data = applicant_json(view)
         jsonschema.validate(data, SCHEMA)
         assert data["waiting_time"] == {"months": 24.5, "allocations": 2, "period_months": 12}  # H1 29, H2 20
+        assert data["position"]["missing"] == [] and data["position"]["rank"] >= 1
     assert "24 mois en moyenne" in applicant_text(view) or "25 mois en moyenne" in applicant_text(view)
+    unknown = applicant_json(applicant_view(grid, s, batch, "C", read_history(history, grid)))
+    jsonschema.validate(unknown, SCHEMA)  # C has no typologie_souhaitee: no position, no waiting time
+    assert unknown["waiting_time"] is None
+    assert unknown["position"]["rank"] is None and unknown["position"]["missing"] == ["Typologie souhaitée"]
     page = applicant_html(view)
     assert page.startswith("<!DOCTYPE html>") and "Votre demande" in page and "<script" not in page
 

@@ -9,25 +9,46 @@ bytecode is kept next to it too (``<name>.<python>.code``, see :func:`_code`). F
 atomically (temporary file + ``os.replace``); a module file whose content does not hash to its
 name, or that fails to execute, is rewritten.
 
+Every file is checked before use, by a digest over its whole content kept apart from it, and
+rebuilt when damaged, truncated or foreign, with a one-line note naming the cache folder (W450):
+the module file by its name (the hash of its text); its bytecode by ``<file>.sha256``
+(:func:`cotation.cachedir.read_entry`); Numba's index and machine-code files (which Numba
+unpickles, so a damaged one would stop every later run) by a manifest ``<module>.sha256`` beside
+them in ``__pycache__``, written after each call that compiled something (:func:`record_machine_code`)
+and checked when the module is loaded (:func:`check_machine_code`): a file it does not list with
+the same digest is deleted before Numba can read it, and Numba compiles again. Should Numba still
+fail, :func:`call_kernel` deletes the module's machine code and compiles once more before it gives
+up (:class:`KernelFailure`: the engines then score with the reference evaluator, W452). A cache
+folder that is not private to the user (:func:`cotation.cachedir.private`) is not used: the
+modules go to a temporary folder of this process, removed at exit.
+
 The cache directory is the ``cache_dir`` argument, else ``$COTATION_CACHE_DIR``, else
 ``~/.cache/cotation``.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import functools
 import hashlib
 import importlib.util
+import json
 import marshal
+import os
+import shutil
 import sys
+import tempfile
 import types
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import llvmlite.binding
 import numba
 
-from ..cachedir import write_atomically
+from ..cachedir import digest, private, read_entry, read_own, unsafe, write_atomically, write_entry
+from ..errors import note
 from ..version import __version__
 
 MODULE_PREFIX = "cotation_grid_"
@@ -55,12 +76,15 @@ def module_key(text: str) -> str:
 
 
 def load_module(text: str, directory: Path) -> types.ModuleType:
-    """The module of ``text`` from ``directory``, written there first if absent or damaged."""
+    """The module of ``text`` from ``directory`` (or, when that folder is not private to the user,
+    from a temporary folder of this process), written there first if absent or damaged; Numba's
+    files of a damaged or unverified module are deleted first."""
+    if not (private(directory) and private(directory / "__pycache__")):
+        directory = _process_directory()
     name = MODULE_PREFIX + module_key(text)
     path = (directory / f"{name}.py").resolve()
     if path in _LOADED:
         return _LOADED[path]
-    directory.mkdir(parents=True, exist_ok=True)
     if not _intact(path, name):
         write_atomically(path, text)
     try:
@@ -68,16 +92,41 @@ def load_module(text: str, directory: Path) -> types.ModuleType:
     except Exception:  # a damaged file that still hashes right cannot happen; be safe anyway
         write_atomically(path, text)
         module = _execute(name, path)
+    check_machine_code(module)
     _LOADED[path] = module
     return module
 
 
+@functools.cache
+def _process_directory() -> Path:
+    """A private folder for this process's modules when the cache folder may not be used."""
+    folder = Path(tempfile.mkdtemp(prefix="cotation-kernels-"))
+    atexit.register(shutil.rmtree, folder, True)
+    return folder
+
+
 def _intact(path: Path, name: str) -> bool:
+    """Whether the module file exists, is the user's and hashes to its name (notes a bad one)."""
     try:
-        content = path.read_bytes().decode("utf-8")
-    except (OSError, UnicodeDecodeError):
+        data, st = read_own(path)
+    except FileNotFoundError:
         return False
-    return MODULE_PREFIX + module_key(content) == name
+    except OSError as exc:
+        return _bad(path, f"unreadable ({exc.strerror or exc})")
+    problem = unsafe(st)
+    if problem is not None:
+        return _bad(path, problem)
+    try:
+        if MODULE_PREFIX + module_key(data.decode("utf-8")) == name:
+            return True
+    except UnicodeDecodeError:
+        pass
+    return _bad(path, "its content does not hash to its name")
+
+
+def _bad(path: Path, why: str) -> bool:
+    note("W450", f"generated module {path.name} in the cache folder {path.parent}: {why}; rewritten")
+    return False
 
 
 def _execute(name: str, path: Path) -> types.ModuleType:
@@ -101,15 +150,121 @@ def _code(text: str, path: Path) -> types.CodeType:
     (~12 ms for the example grid's 90 kB, a tenth of a warm start) and saved."""
     copy = path.with_name(f"{path.stem}.{sys.implementation.cache_tag}.code")
     header = importlib.util.MAGIC_NUMBER + hashlib.sha256(text.encode("utf-8")).digest()
+    data = read_entry(copy, "bytecode")  # None when absent, or damaged (then deleted, with a note)
     try:
-        data = copy.read_bytes()
-        if data.startswith(header):
+        if data is not None and data.startswith(header):
             code = marshal.loads(data[len(header) :])
             if isinstance(code, types.CodeType) and code.co_filename == str(path):
                 return code
-    except (OSError, EOFError, ValueError, TypeError):
+    except (EOFError, ValueError, TypeError):
         pass
     code = compile(text, str(path), "exec")
     with contextlib.suppress(OSError):  # a read-only cache still scores
-        write_atomically(copy, header + marshal.dumps(code))
+        write_entry(copy, header + marshal.dumps(code))
     return code
+
+
+# -- Numba's own files, under our digests ----------------------------------------------------------
+class KernelFailure(Exception):
+    """A generated kernel could not be compiled or run even after its machine code was rebuilt: a
+    bug to report; the engines catch it and score with the reference evaluator (W452)."""
+
+
+def _machine_code(module: types.ModuleType) -> tuple[Path, str] | None:
+    """The folder where Numba keeps the module's machine code, and the prefix of its files (None
+    when nothing is cached: NUMBA_DISABLE_JIT=1)."""
+    for value in vars(module).values():
+        cache = getattr(getattr(value, "_cache", None), "cache_path", None)
+        if cache and getattr(getattr(value, "py_func", None), "__module__", None) == module.__name__:
+            return Path(cache), Path(str(module.__file__)).stem + "."
+    return None
+
+
+def _numba_files(folder: Path, prefix: str) -> list[Path]:
+    return sorted(p for p in folder.glob(f"{prefix}*") if p.suffix in (".nbi", ".nbc"))
+
+
+def _manifest(folder: Path, prefix: str) -> Path:
+    return folder / f"{prefix}sha256"
+
+
+def check_machine_code(module: types.ModuleType) -> None:
+    """Delete every Numba file of ``module`` that its manifest does not list with the same digest
+    (or that is not the user's), with one note (W450): Numba then compiles those kernels again."""
+    where = _machine_code(module)
+    if where is None:
+        return
+    folder, prefix = where
+    files = _numba_files(folder, prefix)
+    if not files:
+        return
+    try:
+        listed = json.loads(_manifest(folder, prefix).read_text(encoding="utf-8"))
+        listed = listed if isinstance(listed, dict) else {}
+    except (OSError, ValueError):
+        listed = {}
+    bad = []
+    for path in files:
+        try:
+            data, st = read_own(path)
+        except OSError:
+            data, st = None, None
+        if data is None or st is None or unsafe(st) is not None or listed.get(path.name) != digest(data):
+            bad.append(path)
+    if bad:
+        for path in bad:
+            path.unlink(missing_ok=True)
+        note(
+            "W450",
+            f"{len(bad)} of Numba's files of {prefix.rstrip('.')} in the cache folder {folder} "
+            "damaged, truncated or not verified; discarded, the kernels are compiled again",
+        )
+
+
+def record_machine_code(module: types.ModuleType) -> None:
+    """Write the manifest of the module's Numba files (after a call that compiled something)."""
+    where = _machine_code(module)
+    if where is None:
+        return
+    folder, prefix = where
+    digests = {}
+    for path in _numba_files(folder, prefix):
+        with contextlib.suppress(OSError):
+            os.chmod(path, 0o600)  # Numba writes them with the umask's mode
+            digests[path.name] = digest(path.read_bytes())
+    with contextlib.suppress(OSError):
+        write_atomically(_manifest(folder, prefix), json.dumps(digests, indent=0, sort_keys=True))
+
+
+def purge_machine_code(module: types.ModuleType) -> None:
+    """Delete all of Numba's files of ``module`` and its manifest."""
+    where = _machine_code(module)
+    if where is not None:
+        for path in [*_numba_files(*where), _manifest(*where)]:
+            path.unlink(missing_ok=True)
+
+
+def call_kernel(module: types.ModuleType, function: Any, run: Callable[[], object]) -> None:
+    """``run()``, which calls ``function`` of ``module`` (compiling it, or loading it from Numba's
+    cache, on first use), then record the machine code if it compiled. Should that fail, delete
+    the module's machine code and try once more; then raise :class:`KernelFailure`."""
+    before = _compiled(module)
+    try:
+        run()
+    except Exception as first:  # a Numba error, an unpickling error of a cache file, ...
+        purge_machine_code(module)
+        try:
+            run()
+        except Exception as exc:
+            raise KernelFailure(f"{type(exc).__name__}: {exc}") from first
+    if _compiled(module) != before:
+        record_machine_code(module)
+
+
+def _compiled(module: types.ModuleType) -> int:
+    """How many signatures the module's jitted functions have (compiled or loaded) in this process."""
+    return sum(
+        len(getattr(value, "signatures", ()))
+        for value in vars(module).values()
+        if getattr(getattr(value, "py_func", None), "__module__", None) == module.__name__
+    )

@@ -371,6 +371,27 @@ class Emitter:
         )
         return self.bind(f"_fdiv({months}, 12)", birth.m)
 
+    def _civil_part(self, node: ir.Call, part: int) -> Slot:
+        a = self.emit(node.args[0])
+        return self.bind(f"np.int64(_civil({a.v})[{part}])", a.m)
+
+    def _call_year(self, node: ir.Call) -> Slot:
+        return self._civil_part(node, 0)
+
+    def _call_month(self, node: ir.Call) -> Slot:
+        return self._civil_part(node, 1)
+
+    def _call_day(self, node: ir.Call) -> Slot:
+        return self._civil_part(node, 2)
+
+    def _call_end_of_month(self, node: ir.Call) -> Slot:
+        a = self.emit(node.args[0])
+        return self.bind(f"_end_of_month({a.v})", a.m)
+
+    def _call_add_months(self, node: ir.Call) -> Slot:
+        a, n = (self.emit(x) for x in node.args)
+        return self.bind(f"_add_months({a.v}, np.int64({n.v}))", and_(a.m, n.m))
+
     def _call_count(self, node: ir.Call) -> Slot:
         a = self.emit(node.args[0])
         if node.args[0].type.kind == "set":

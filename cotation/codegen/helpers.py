@@ -11,12 +11,16 @@ import numba
 import numpy as np
 
 __all__ = [
+    "_add_months",
     "_adequation",
     "_cal_months",
     "_ceiling",
     "_civil",
+    "_days_in_month",
+    "_end_of_month",
     "_fdiv",
     "_finish",
+    "_from_civil",
     "_lowest_bit",
     "_months_between",
     "_months_to",
@@ -87,24 +91,65 @@ def _civil(days):
 
 
 @numba.njit(cache=True, error_model="numpy", nogil=True)
-def _months_between(a, b):
-    """Whole months from a to b: a month is complete when b reaches a's day of month."""
-    ya, ma, da = _civil(a)
-    yb, mb, db = _civil(b)
-    return (yb - ya) * 12 + (mb - ma) - (1 if db < da else 0)
+def _days_in_month(year, month):
+    """Number of days of a month (Gregorian leap years)."""
+    if month == 2:
+        leap = (year % 4 == 0 and year % 100 != 0) or year % 400 == 0
+        return np.int64(29 if leap else 28)
+    return np.int64(30 if month == 4 or month == 6 or month == 9 or month == 11 else 31)
+
+
+@numba.njit(cache=True, error_model="numpy", nogil=True)
+def _from_civil(year, month, day):
+    """Day number of a calendar date, Hinnant's days-from-civil (the inverse of _civil)."""
+    y = year - (1 if month <= 2 else 0)
+    era = _fdiv(y, 400)
+    yoe = y - era * 400
+    mp = month - 3 if month > 2 else month + 9
+    doy = _fdiv(153 * mp + 2, 5) + day - 1
+    doe = yoe * 365 + _fdiv(yoe, 4) - _fdiv(yoe, 100) + doy
+    return np.int64(era * 146097 + doe - 719468)
 
 
 @numba.njit(cache=True, error_model="numpy", nogil=True)
 def _months_to(a, yb, mb, db):
-    """_months_between(a, b) where b's calendar date (yb, mb, db) is already known."""
+    """Whole months from a to the day (yb, mb, db), art. 641 CPC: the largest n with
+    add_months(a, n) <= b (a month from the 31st is complete on the 30th of a 30-day month)."""
     ya, ma, da = _civil(a)
-    return (yb - ya) * 12 + (mb - ma) - (1 if db < da else 0)
+    short = min(da, _days_in_month(yb, mb)) > db
+    return (yb - ya) * 12 + (mb - ma) - (1 if short else 0)
+
+
+@numba.njit(cache=True, error_model="numpy", nogil=True)
+def _months_between(a, b):
+    """Whole months from a to b (art. 641 CPC, see _months_to)."""
+    yb, mb, db = _civil(b)
+    return _months_to(a, yb, mb, db)
 
 
 @numba.njit(cache=True, error_model="numpy", nogil=True)
 def _cal_months(pa, pb):
-    """Whole months between two packed calendar entries (month index * 32 + day of month)."""
-    return (pb >> 5) - (pa >> 5) - (1 if (pb & 31) < (pa & 31) else 0)
+    """Whole months between two packed calendar entries (((month index * 32 + day) * 2 + last day
+    of its month): a month is incomplete when b's day is below a's and b is not a month's end."""
+    short = ((pb >> 1) & 31) < ((pa >> 1) & 31) and (pb & 1) == 0
+    return (pb >> 6) - (pa >> 6) - (1 if short else 0)
+
+
+@numba.njit(cache=True, error_model="numpy", nogil=True)
+def _add_months(a, n):
+    """The day n months after a: same day number, or the month's last day when it has fewer days."""
+    y, m, d = _civil(a)
+    index = y * 12 + (m - 1) + n
+    year = _fdiv(index, 12)
+    month = index - year * 12 + 1
+    return _from_civil(year, month, min(d, _days_in_month(year, month)))
+
+
+@numba.njit(cache=True, error_model="numpy", nogil=True)
+def _end_of_month(a):
+    """The last day of a's month."""
+    y, m, _ = _civil(a)
+    return _from_civil(y, m, _days_in_month(y, m))
 
 
 @numba.njit(cache=True, error_model="numpy", nogil=True)
@@ -384,3 +429,25 @@ def radix_order(key, bits, order):
         i0, i1 = i1, i0
     order[:] = i0
     return k0
+
+
+@numba.njit(cache=True, error_model="numpy", nogil=True)
+def column_sums(breakdown, total, r0, start, stop):
+    """total[i] = the sum of column i - r0 of ``breakdown`` (every row: criteria, priority points, cap
+    adjustments) in int64, for rows start..stop-1: the total of a grid compiled in pieces."""
+    acc = np.zeros(stop - start, np.int64)
+    for c in range(breakdown.shape[0]):
+        for i in range(start, stop):
+            acc[i - start] += np.int64(breakdown[c, i - r0])
+    for i in range(start, stop):
+        total[i] = acc[i - start]
+
+
+@numba.njit(cache=True, error_model="numpy", nogil=True)
+def unpack_piece(sp, sm, width, block, first, bd, met, r0, b0, start, stop):
+    """Rows start..stop-1 of a criteria piece's scratch (``width`` criteria from ``first``, criterion
+    k of row i at k * block + i - r0) into the rows of ``bd`` and ``met`` (row i at column i - b0)."""
+    for k in range(width):
+        for i in range(start, stop):
+            bd[first + k, i - b0] = sp[k * block + i - r0]
+            met[first + k, i - b0] = sm[k * block + i - r0]

@@ -380,6 +380,7 @@ def generate_pair_source(grid: ir.Grid) -> PairSource:
         "from cotation.codegen.helpers import (_adequation, _ceiling, _civil, _fdiv, _finish, _lowest_bit,",
         "                                  _months_between, _months_to, _offer, _popcount,",
         "                                  _round_half_away, _row, _taken, _valid)",
+        "from cotation.codegen.helpers import _add_months, _end_of_month",
         "",
         "EXCLUDED = np.int64(-(2 ** 62))  # the tier of an excluded candidate: below every tier (int8)",
         "BLOCK = 64  # candidates tested at once against the worst of a full heap (bits of a uint64)",

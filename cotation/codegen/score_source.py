@@ -28,6 +28,7 @@ Emitters are found by name: ``_emit_<Node>`` for expression nodes, ``_call_<func
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from ..grid import ir
@@ -85,6 +86,8 @@ class KernelSource:
     widths: ir.Widths
     parameters: tuple[int, ...] = ()  # the values of points[0], points[1], ... for this grid
     parameter_names: tuple[str, ...] = ()  # e.g. "points of criterion [3] dalo"
+    pieces: bool = False  # compiled in pieces: ``points`` is an int64 array, the kernels Python drivers
+    jitted: tuple[str, ...] = ()  # the jitted functions the total kernel calls (its cache entries)
 
 
 def _rubric(em: Emitter, r: int, rubric: ir.Rubric, counted: list[str]) -> None:
@@ -241,7 +244,8 @@ def _trace_body(em: Emitter) -> list[str]:
 # -- the module ----------------------------------------------------------------------------
 _HELPER_IMPORT = (
     "from cotation.codegen.helpers import (_adequation, _cal_months, _civil, _fdiv, _months_between,\n"
-    "                                  _months_to, _popcount, _round_half_away, _valid)"
+    "                                  _months_to, _popcount, _round_half_away, _valid)\n"
+    "from cotation.codegen.helpers import _add_months, _end_of_month"
 )
 
 
@@ -307,7 +311,10 @@ def typology_constants(grid: ir.Grid) -> list[str]:
 
 
 def generate_source(grid: ir.Grid) -> KernelSource:
-    """The kernel module of ``grid``: readable Python text for Numba, and how to call it."""
+    """The kernel module of ``grid``: readable Python text for Numba, and how to call it. A grid of
+    PIECES_FROM criteria or more is compiled in pieces (:func:`generate_pieces`)."""
+    if len(grid.criteria) >= PIECES_FROM:
+        return generate_pieces(grid)
     em = Emitter(grid)
     em.params = {}
     fused = list(_fused_body(em))
@@ -372,4 +379,319 @@ def generate_source(grid: ir.Grid) -> KernelSource:
         widths=grid.widths,
         parameters=tuple(value for _, value in em.params.values()),
         parameter_names=tuple(names),
+    )
+
+
+# -- large grids: kernels in pieces ------------------------------------------------------------------
+#: From this many criteria a grid's kernels are compiled in pieces: Numba's and LLVM's passes grow
+#: faster than the size of one function (the fused breakdown kernel, one loop per criterion: 24
+#: criteria 8 s, 48 20 s, 96 100 s) and Numba refuses a ``points`` tuple of 1 000 items. Below, the
+#: fused kernels are kept: faster to run (three stores per row, vectorised), and their total kernel
+#: compiles as fast as the pieces (one fused loop: about 0.05 s of CPU per criterion; each piece
+#: costs about 1 s more, mostly Numba writing its cache entry).
+PIECES_FROM = 100
+PIECE = 100  # criteria per piece
+BLOCK = 16_384  # rows per block: the scratch of the total kernel, and of each criteria piece
+_CONTEXT = ("points", "cal", "cal_lo", "today")
+
+
+@dataclass(frozen=True)
+class Piece:
+    """One jitted function of a grid compiled in pieces: its text, and its parameters before
+    ``r0, start, stop`` (named as the drivers name the values they pass)."""
+
+    name: str
+    lines: tuple[str, ...]
+    params: tuple[str, ...]
+    criteria: range = range(0)  # a criteria piece's criteria
+
+
+def _open_piece(em: Emitter, what: str, chunked: bool = True) -> None:
+    """Start a piece: fields, masks and calendar look-ups are counted per piece (its parameters)."""
+    em.lines, em.calendar, em.fields = [], set(), {}
+    if chunked:  # chunks of CHUNK rows: the calendar look-ups of a chunk are gathered first
+        _chunks(em)
+        _row_loop(em, what, 2, "s, e")
+    else:
+        _row_loop(em, what, 1, "start, stop")
+
+
+def _close_piece(em: Emitter, seen: dict[str, bool], name: str, outputs: tuple[str, ...], doc: str) -> Piece:
+    """The piece's function: only the inputs, context and helpers it uses, so that each compiles in
+    time proportional to its own size. ``seen`` collects every field (and whether its mask is read)."""
+    grid = em.grid
+    calendar = [f.name for f in grid.catalogue if f.name in em.calendar]
+    body = _calendar_loops(em.lines, calendar)
+    seen.update({n: seen.get(n, False) or m for n, m in em.fields.items()})
+    seen.update({f"#cal:{n}": True for n in calendar})
+    fields = [f.name for f in grid.catalogue if f.name in em.fields]
+    inputs = [f"c_{ident(n)}" for n in fields] + [f"valid_{ident(n)}" for n in fields if em.fields[n]]
+    text = "\n".join(body)
+    pre = []
+    if re.search(r"\bt_(year|month|day)\b", text):
+        pre.append("    t_year, t_month, t_day = _civil(today)")
+    if "t_cal" in text:
+        pre.append("    t_cal = np.int64(cal[np.uint64(today - cal_lo)])")
+    if "ur0" in text:
+        pre.append("    ur0 = np.uint64(r0)")
+    used = "\n".join([*pre, text])
+    context = [c for c in _CONTEXT if re.search(rf"\b{c}\b", used)]
+    params = (*inputs, *context, *outputs)
+    head = [f"@numba.njit({JIT})", *wrapped(f"def {name}", [*params, "r0", "start", "stop"], ":")]
+    return Piece(name, (*head, f'    """{doc}"""', *pre, *body, "", ""), params)
+
+
+def _criteria_piece(em: Emitter, seen: dict[str, bool], p: int, js: range, trace: bool) -> Piece:
+    """Criteria ``js``: their points and met into the piece's row-major scratch ``sp``/``sm`` (one
+    array each, so that LLVM checks them against the inputs once, not once per store), or, for the
+    trace, the rule's points, the clipped points and met into rows of the C x N outputs."""
+    _open_piece(em, f"criteria [{js[0]}] to [{js[-1]}]")
+    for k, j in enumerate(js):
+        emit_criterion(em, j, em.grid.criteria[j])
+        if trace:
+            em.line(f"rule[{j}, i - ur0] = {times(f'pts_{j}', f'met_{j}')}")
+            em.line(f"clipped[{j}, i - ur0] = p_{j}")
+            em.line(f"met[{j}, i - ur0] = met_{j}")
+        else:
+            em.line(f"sp[np.uint64({k * BLOCK}) + (i - ur0)] = p_{j}")
+            em.line(f"sm[np.uint64({k * BLOCK}) + (i - ur0)] = met_{j}")
+    if trace:
+        doc = f"Trace of criteria [{js[0]}] to [{js[-1]}]: rule points, clipped points, met."
+        return _close_piece(em, seen, f"trace_piece_{p}", ("rule", "clipped", "met"), doc)
+    doc = f"Criteria [{js[0]}] to [{js[-1]}]: points after their own min/max, and met (row-major)."
+    piece = _close_piece(em, seen, f"criteria_piece_{p}", ("sp", "sm"), doc)
+    return Piece(piece.name, piece.lines, piece.params, js)
+
+
+def _priority_piece(em: Emitter, seen: dict[str, bool]) -> Piece:
+    grid = em.grid
+    _open_piece(em, "priorities: flags, tier and their points")
+    prio = _priorities(em)
+    cols = [j for j, p in enumerate(grid.priorities) if p.points]
+    for col, j in enumerate(cols, start=len(grid.criteria)):
+        em.line(f"bd[{col}, i - ur0] = {prio[j]}")
+    em.line("flags[i] = fb")
+    em.line("tier[i] = tier_")
+    return _close_piece(em, seen, "priority_piece", ("flags", "tier", "bd"), "Flags, tier, priority points.")
+
+
+def _combine_batches(grid: ir.Grid) -> list[tuple[str, list[int]]]:
+    """Rubrics, then groups, in batches of about PIECE members (a larger one alone)."""
+    batches: list[tuple[str, list[int]]] = []
+    sizes = {"rubric": [len(r.members) for r in grid.rubrics], "group": [len(g.members) for g in grid.groups]}
+    for kind, members in sizes.items():
+        current: list[int] = []
+        for r, size in enumerate(members):
+            if current and sum(members[x] for x in current) + size > PIECE:
+                batches.append((kind, current))
+                current = []
+            current.append(r)
+        if current:
+            batches.append((kind, current))
+    return batches
+
+
+def _combine_pieces(em: Emitter, seen: dict[str, bool]) -> list[Piece]:
+    """Rubric pieces (only the best met member counts: its row of ``bd`` is kept, the others' are
+    zeroed), then group pieces (their cap adjustments), over the rows of ``bd`` and ``met``."""
+    grid, out = em.grid, []
+    counted = [f"np.int64(bd[{j}, i - ur0])" for j in range(len(grid.criteria))]
+    first_cap = len(grid.criteria) + sum(1 for p in grid.priorities if p.points)
+    for q, (kind, members) in enumerate(_combine_batches(grid)):
+        _open_piece(em, f"{kind}s {', '.join(map(str, members))}", chunked=False)
+        for r in members:
+            if kind == "rubric":
+                rubric = grid.rubrics[r]
+                for j in rubric.members:
+                    em.line(f"p_{j} = np.int64(bd[{j}, i - ur0])")
+                    em.line(f"met_{j} = met[{j}, i - ur0]")
+                _rubric(em, r, rubric, list(counted))
+                for j in rubric.members:
+                    em.line(f"bd[{j}, i - ur0] = k_{j}")
+            else:
+                em.line(f"bd[{first_cap + r}, i - ur0] = {_group(em, r, grid.groups[r], counted)}")
+        outputs = ("bd", "met") if kind == "rubric" else ("bd",)
+        out.append(_close_piece(em, seen, f"{kind}_piece_{q}", outputs, f"The {kind}s {members}."))
+    return out
+
+
+@dataclass(frozen=True)
+class Totals:
+    """Where the total kernel of a grid in pieces keeps what its later pieces read: the points of
+    rubric and group members (rows of ``sv``), the met of rubric members (rows of ``sm``); every
+    piece adds one partial total (a row of ``parts``, summed by ``helpers.column_sums``)."""
+
+    slot: dict[int, int]
+    mslot: dict[int, int]
+    in_rubric: frozenset[int]
+
+    @staticmethod
+    def of(grid: ir.Grid) -> Totals:
+        rubric = {j for r in grid.rubrics for j in r.members}
+        kept = sorted(rubric | {j for g in grid.groups for j in g.members})
+        return Totals(
+            {j: k for k, j in enumerate(kept)},
+            {j: k for k, j in enumerate(sorted(rubric))},
+            frozenset(rubric),
+        )
+
+
+def _at(row: int) -> str:
+    """Row ``row`` of a flat scratch of BLOCK-row rows, at row i of the block: one array with constant
+    offsets, which LLVM checks against the inputs once (a 2-D array's rows would each be checked)."""
+    return f"np.uint64({row * BLOCK}) + (i - ur0)"
+
+
+def _total_piece(em: Emitter, seen: dict[str, bool], t: Totals, p: int, js: range) -> Piece:
+    """Criteria ``js`` for the total kernel: one partial total per row (the points of the criteria
+    outside rubrics), and only what rubrics and groups read later: few stores, as in the fused kernel."""
+    _open_piece(em, f"criteria [{js[0]}] to [{js[-1]}], partial total")
+    for j in js:
+        emit_criterion(em, j, em.grid.criteria[j])
+        if j in t.slot:
+            em.line(f"sv[{_at(t.slot[j])}] = p_{j}")
+        if j in t.mslot:
+            em.line(f"sm[{_at(t.mslot[j])}] = met_{j}")
+    em.line(f"parts[{_at(p)}] = {' + '.join(f'p_{j}' for j in js if j not in t.in_rubric) or '0'}")
+    doc = f"Criteria [{js[0]}] to [{js[-1]}]: their partial total, and what rubrics and groups read."
+    return _close_piece(em, seen, f"total_piece_{p}", ("sv", "sm", "parts"), doc)
+
+
+def _total_finish(em: Emitter, seen: dict[str, bool], t: Totals, parts: int) -> Piece:
+    """The last piece of the total kernel, one loop: flags and tier, the priorities' points, the
+    rubrics (the best met member counts) and the group caps, and the total: the partial totals of
+    the criteria pieces plus those."""
+    grid = em.grid
+    _open_piece(em, "priorities, rubrics, group caps and the total")
+    terms = [f"parts[{_at(p)}]" for p in range(parts)]
+    terms += [x for x in _priorities(em) if x is not None]
+    em.line("flags[i] = fb")
+    em.line("tier[i] = tier_")
+    counted = [f"np.int64(sv[{_at(t.slot[j])}])" if j in t.slot else "0" for j in range(len(grid.criteria))]
+    for r, rubric in enumerate(grid.rubrics):
+        for j in rubric.members:
+            em.line(f"p_{j} = np.int64(sv[{_at(t.slot[j])}])")
+            em.line(f"met_{j} = sm[{_at(t.mslot[j])}]")
+        _rubric(em, r, rubric, counted)  # counted[j] becomes k_j: what the groups sum
+        terms += [f"k_{j}" for j in rubric.members]
+    terms += [_group(em, g, group, counted) for g, group in enumerate(grid.groups)]
+    em.line(f"total[i] = {' + '.join(terms) or '0'}")
+    doc = "Flags, tier and the total, from the partial totals and what rubrics and groups read."
+    return _close_piece(em, seen, "total_finish", ("sv", "sm", "parts", "total", "flags", "tier"), doc)
+
+
+def _call(piece: Piece, tail: str, indent: str) -> list[str]:
+    return [indent + line for line in wrapped(piece.name, [*piece.params, tail], "")]
+
+
+def _drivers(
+    grid: ir.Grid,
+    inputs: list[str],
+    kernels: tuple[list[Piece], list[Piece], list[Piece], list[Piece]],
+    t: Totals,
+) -> list[str]:
+    """The three kernels as Python functions calling the pieces (each releases the GIL), BLOCK rows
+    at a time (s..e-1): each criteria piece fills the scratch sp/sm, unpacked into bd and met (row
+    i at column i - b0: the block's own scratch for the total, the caller's breakdown else)."""
+    totals, pieces, rest, traces = kernels
+    steps: list[str] = []
+    for piece in pieces:
+        js = piece.criteria
+        steps += _call(piece, "s, s, e", "        ")
+        steps += [f"        unpack_piece(sp, sm, {len(js)}, BLOCK, {js[0]}, bd, met, s, b0, s, e)"]
+    for piece in rest:
+        steps += _call(piece, "b0, s, e", "        ")
+    steps += ["        column_sums(bd, total, b0, s, e)"]
+    scratch = [
+        f"    sp = np.empty(BLOCK * {PIECE}, np.{grid.widths.breakdown})",
+        f"    sm = np.empty(BLOCK * {PIECE}, np.bool_)",
+        "    for s in range(start, stop, BLOCK):",
+        "        e = min(s + BLOCK, stop)",
+    ]
+    args = [*inputs, *_CONTEXT]
+    total_steps = [line for piece in totals for line in _call(piece, "s, s, e", "        ")]
+    return [
+        *wrapped(f"def {ROWS}", [*args, *OUTPUTS[4:], "start", "stop"], ":"),
+        '    """Rows start..stop-1, BLOCK rows at a time: partial totals, then their sum; flags, tier."""',
+        f"    sv = np.empty({max(1, len(t.slot))} * BLOCK, np.int64)",
+        f"    sm = np.empty({max(1, len(t.mslot))} * BLOCK, np.bool_)",
+        f"    parts = np.empty({len(totals) - 1} * BLOCK, np.int64)",
+        "    for s in range(start, stop, BLOCK):",
+        "        e = min(s + BLOCK, stop)",
+        *total_steps,
+        "",
+        "",
+        *wrapped(f"def {BREAKDOWN_ROWS}", [*args, *BREAKDOWN_OUTPUTS[4:], "start", "stop"], ":"),
+        '    """Rows start..stop-1: breakdown and met (criterion-major), total, flags, tier."""',
+        "    bd, b0 = breakdown, 0",
+        *scratch,
+        *steps,
+        "",
+        "",
+        *wrapped(f"def {TRACE_ROWS}", [*args, *TRACE_OUTPUTS[4:], "start", "stop"], ":"),
+        '    """Rows start..stop-1: per criterion, the points of its rule, after its min/max, and met."""',
+        *[line for piece in traces for line in _call(piece, "0, start, stop", "    ")],
+        "",
+    ]
+
+
+def generate_pieces(grid: ir.Grid) -> KernelSource:
+    """The kernel module of a large grid: jitted pieces of PIECE criteria each (their points and met),
+    a piece for the priorities, pieces for rubrics and group caps, the total as the sum of the
+    breakdown's rows (``helpers.column_sums``), and ``score_rows``, ``breakdown_rows`` and
+    ``trace_rows`` as Python functions calling them, with the arguments of the fused kernels except
+    ``points``, an int64 array (Numba refuses tuples of 1 000 items and compiles long ones slowly).
+    Each piece takes only the inputs it reads, so that it compiles in time proportional to its size."""
+    em = Emitter(grid)
+    em.params = {}
+    seen: dict[str, bool] = {}
+    ranges = [range(a, min(a + PIECE, len(grid.criteria))) for a in range(0, len(grid.criteria), PIECE)]
+    t = Totals.of(grid)
+    totals = [_total_piece(em, seen, t, p, js) for p, js in enumerate(ranges)]
+    totals.append(_total_finish(em, seen, t, len(ranges)))
+    pieces = [_criteria_piece(em, seen, p, js, trace=False) for p, js in enumerate(ranges)]
+    rest = [_priority_piece(em, seen), *_combine_pieces(em, seen)]
+    traces = [_criteria_piece(em, seen, p, js, trace=True) for p, js in enumerate(ranges)]
+    calendar = tuple(f.name for f in grid.catalogue if f"#cal:{f.name}" in seen)
+    columns = tuple(f.name for f in grid.catalogue if f.name in seen)
+    masks = tuple(n for n in columns if seen[n])
+    inputs = [f"c_{ident(n)}" for n in columns] + [f"valid_{ident(n)}" for n in masks]
+    names = [_parameter_name(grid, what, j) for what, j in em.params]
+    header = _header(grid, em, names)
+    header[1:4] = [
+        f"# Compiled in pieces ({len(ranges)} of up to {PIECE} criteria): the point values are the int64",
+        "# array points (KernelSource.parameters), so that grids which differ only in them share this",
+        "# module and its compiled code. Nor are the grid's version, file and content hash.",
+    ]
+    constants = typology_constants(grid) if em.uses_typology else []
+    functions = [line for piece in [*totals, *pieces, *rest, *traces] for line in piece.lines]
+    text = "\n".join(
+        [
+            *header,
+            _HELPER_IMPORT,
+            "from cotation.codegen.helpers import column_sums, unpack_piece",
+            "",
+            f"CHUNK = {CHUNK}",
+            f"BLOCK = {BLOCK}",
+            *constants,
+            "",
+            "",
+            *functions,
+            *_drivers(grid, inputs, (totals, pieces, rest, traces), t),
+        ]
+    )
+    return KernelSource(
+        text=text,
+        columns=columns,
+        masks=masks,
+        calendar=calendar,
+        kernel=ROWS,
+        breakdown_kernel=BREAKDOWN_ROWS,
+        grid_id=grid.meta.id,
+        grid_hash=grid.content_hash,
+        widths=grid.widths,
+        parameters=tuple(value for _, value in em.params.values()),
+        parameter_names=tuple(names),
+        pieces=True,
+        jitted=tuple(piece.name for piece in totals),
     )

@@ -10,19 +10,23 @@ Nothing is coerced, dropped or defaulted silently.
 Text cells (CSV, string columns) are parsed per field kind:
 
 * bool: ``true/false/1/0/oui/non/vrai/faux`` (case-insensitive);
-* int, float, money: ``.`` as decimal separator, optional exponent (``1234,50`` is D102); an
-  int field accepts an integral number written as a decimal (``3.0``), never ``2.5``;
-* date: ISO ``YYYY-MM-DD`` only;
+* int, float, money: ``.`` or ``,`` as decimal separator, optional exponent, spaces between
+  thousands (:func:`cotation.data.formats.parse_numbers`: a column mixing ``1,5`` and ``1.234`` is
+  D123); an int field accepts an integral number written as a decimal (``3.0``), never ``2.5``;
+* date: ISO ``YYYY-MM-DD`` or French ``dd/mm/yyyy`` (:func:`cotation.data.formats.parse_dates`:
+  two-digit years and month-first dates are D122);
 * category: one of the field's values (exact spelling);
 * set, communes: items separated by ``;``, spaces around items stripped, empty items ignored;
 * commune: an INSEE code (``31555``, ``2A004``).
 
 Leading/trailing spaces are stripped and an empty cell is missing. CSV files are read with every
-column as text; the delimiter is ``,`` unless the header line holds more ``;`` or tabs. Typed
+column as text, decoded and split by :mod:`cotation.data.formats` (UTF-8 with or without BOM,
+cp1252 detected, or the ``encoding`` given; ``,``, ``;`` or tab from the header line). Typed
 columns (Parquet, Arrow, pandas) are accepted when their type fits the field kind losslessly
 (integers 0/1 for bool, integral floats for int, midnight timestamps for dates, lists for sets
 and communes). An input column that is not a field is reported as D109 when it is at least 80 %
-similar to an absent field name (a misspelling), and otherwise listed in ``ignored_columns``.
+similar to an absent field name (a misspelling; case and accents aside: ``DALO`` for ``dalo``),
+and otherwise listed in ``ignored_columns``; ``absent`` lists the fields with no column.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ import datetime
 import difflib
 import os
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,15 +48,19 @@ import pyarrow.compute as pc
 from ..dates import day_number, from_day_number
 from ..errors import MAX_ROWS, DataError, DataProblem, did_you_mean
 from ..grid.catalogue import Catalogue, Field, Kind, default_catalogue, dwelling_catalogue
+from . import formats
 from .buffers import from_numpy, null_scalar, objects, strings, valid
 from .buffers import values as numbers
 
 __all__ = [
     "Batch",
     "Column",
+    "RowProblem",
     "day_number",
     "from_day_number",
+    "load_table",
     "read_applications",
+    "row_problems",
     "write_applications",
 ]
 
@@ -61,9 +70,6 @@ MISSPELT_RATIO = 0.8
 PARQUET_COLUMNS_AT_ONCE = 8  # read together from a Parquet file (decoded in parallel), released one by one
 TRUE_WORDS = ("true", "1", "oui", "vrai")
 FALSE_WORDS = ("false", "0", "non", "faux")
-NUMBER_RE = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
-COMMA_NUMBER_RE = r"^[+-]?\d*,\d+$"
-DATE_RE = r"^\d{4}-\d{2}-\d{2}$"
 COMMUNE_RE = r"^(\d{5}|2[AB]\d{3})$"
 # Arrow scalars made once, without pyarrow's pandas layer (which a Python str argument goes through)
 _EMPTY, _SEMICOLON, _2A, _2B = strings(["", ";", "2A", "2B"])
@@ -105,6 +111,8 @@ class Batch:
     columns: dict[str, Column]
     source: str | None = None
     ignored_columns: tuple[str, ...] = field(default=())
+    # fields of the catalogue the source had no column for (None: not tracked, e.g. rows, generated)
+    absent: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         self._id_strings: pa.Array | None = None
@@ -136,7 +144,7 @@ class Batch:
         """The rows at ``indices`` (a subset or a permutation), same catalogue."""
         idx = np.asarray(indices)
         columns = {name: col.take(idx) for name, col in self.columns.items()}
-        return Batch(self.catalogue, self.ids[idx], columns, self.source, self.ignored_columns)
+        return Batch(self.catalogue, self.ids[idx], columns, self.source, self.ignored_columns, self.absent)
 
     def with_catalogue(self, catalogue: Catalogue) -> Batch:
         """This batch under ``catalogue`` (e.g. extended with a grid's local fields).
@@ -157,7 +165,11 @@ class Batch:
                 raise ValueError(f"field '{f.name}' is defined differently in the two catalogues")
             else:
                 columns[f.name] = self.columns[f.name]
-        batch = Batch(catalogue, self.ids, columns, self.source, self.ignored_columns)
+        absent = None
+        if self.absent is not None:
+            new = [f.name for f in catalogue if f.kind is not Kind.ID and f.name not in self.columns]
+            absent = tuple(dict.fromkeys([*self.absent, *new]))
+        batch = Batch(catalogue, self.ids, columns, self.source, self.ignored_columns, absent)
         batch._id_strings = self._id_strings
         return batch
 
@@ -208,9 +220,11 @@ class Batch:
     ) -> Batch:
         """A batch from Python rows (a missing key or None is a missing value)."""
         catalogue = catalogue or default_catalogue()
-        return _build_batch(
+        batch = _build_batch(
             _Columns.of(_table_from_rows(rows, catalogue)), catalogue, date_calcul, source or "<rows>"
         )
+        batch.absent = None  # a key missing from every row is a missing value, as in one row
+        return batch
 
 
 # --------------------------------------------------------------------------------------------
@@ -256,23 +270,37 @@ def _recode(old: Field, new: Field, col: Column, ids: np.ndarray) -> Column:
 
 
 def read_applications(
-    source: Any, catalogue: Catalogue | None = None, *, date_calcul: datetime.date | None = None
+    source: Any,
+    catalogue: Catalogue | None = None,
+    *,
+    date_calcul: datetime.date | None = None,
+    encoding: str | None = None,
+    mapping: Any = None,
 ) -> Batch:
-    """Read and validate applications from a .csv/.parquet path, a DataFrame or an Arrow Table.
+    """Read and validate applications from a .csv/.parquet/.xlsx path, a pandas or polars DataFrame,
+    an Arrow Table or any object with the Arrow PyCapsule interface.
 
     Raises :class:`~cotation.errors.DataError` listing every problem found. With ``date_calcul``,
-    any date after it is a problem (D105).
+    any date after it is a problem (D105). ``encoding``: of a CSV file (default: detected, see
+    :mod:`cotation.data.formats`). ``mapping``: a mapping file's path (or a shipped one's name) or
+    a :class:`~cotation.data.mapping.Mapping`, applied before validation.
     """
     catalogue = catalogue or default_catalogue()
-    raw, name = _load_columns(source)
+    if mapping is not None:
+        from .mapping import Mapping, apply_mapping, load_mapping
+
+        checked = mapping if isinstance(mapping, Mapping) else load_mapping(mapping, catalogue)
+        table, name = load_table(source, encoding)
+        return _build_batch(_Columns.of(apply_mapping(table, checked)), catalogue, date_calcul, name)
+    raw, name = _load_columns(source, encoding)
     return _build_batch(raw, catalogue, date_calcul, name)
 
 
-def read_dwellings(source: Any, catalogue: Catalogue | None = None) -> Batch:
+def read_dwellings(source: Any, catalogue: Catalogue | None = None, *, encoding: str | None = None) -> Batch:
     """Read and validate dwellings (``cotation/resources/logements.yaml`` fields) like applications:
-    from a .csv/.parquet path, a DataFrame or an Arrow Table; DataError lists every problem."""
+    from a .csv/.parquet/.xlsx path, a DataFrame or an Arrow Table; DataError lists every problem."""
     catalogue = catalogue or dwelling_catalogue()
-    raw, name = _load_columns(source)
+    raw, name = _load_columns(source, encoding)
     return _build_batch(raw, catalogue, None, name)
 
 
@@ -310,11 +338,23 @@ def kernel_values(batch: Batch, f: Field, name: str) -> np.ndarray:
     )
 
 
-def write_applications(batch: Batch, path: str | os.PathLike[str]) -> None:
-    """Write ``batch`` to a .csv or .parquet file (chosen by suffix)."""
+def write_applications(
+    batch: Batch, path: str | os.PathLike[str], *, dialect: str | None = None, encoding: str = "utf-8"
+) -> None:
+    """Write ``batch`` to a .csv, .parquet or .xlsx file (chosen by suffix). ``dialect="fr"`` (or a
+    name ending in ``.fr.csv``) writes CSV as French software does (:mod:`cotation.data.outputs`),
+    in ``encoding`` (``cp1252`` as Windows software writes it)."""
+    from .outputs import csv_bytes, dialect_of
+
     path = Path(path)
     suffix = path.suffix.lower()
-    if suffix == ".csv":
+    if suffix == ".xlsx":
+        from .excel import write_xlsx
+
+        write_xlsx({"demandes": batch.to_arrow()}, path)
+    elif suffix == ".csv" and dialect_of(path, dialect) == "fr":
+        path.write_bytes(csv_bytes(batch.to_arrow(), "fr", encoding))
+    elif suffix == ".csv":
         import pyarrow.csv as pacsv
 
         pacsv.write_csv(batch.to_arrow(), path)
@@ -323,7 +363,7 @@ def write_applications(batch: Batch, path: str | os.PathLike[str]) -> None:
 
         pq.write_table(batch.to_arrow(), path)
     else:
-        raise _file_error(path, f"unsupported file suffix '{path.suffix}' (expected .csv or .parquet)")
+        raise _file_error(path, f"unsupported file suffix '{path.suffix}' (expected .csv, .parquet or .xlsx)")
 
 
 def _file_error(path: Path | str, message: str) -> DataError:
@@ -354,29 +394,35 @@ class _Columns:
         return self.read(self.position[name]) if name in self.position else None
 
 
-def _load_columns(source: Any) -> tuple[_Columns, str]:
+def _load_columns(source: Any, encoding: str | None = None) -> tuple[_Columns, str]:
     if isinstance(source, (str, os.PathLike)):
-        return _read_file(Path(source)), str(source)
+        return _read_file(Path(source), encoding), str(source)
     if isinstance(source, pa.Table):
         return _Columns.of(source), "<Arrow>"
     if isinstance(source, pa.RecordBatch):
         return _Columns.of(pa.Table.from_batches([source])), "<Arrow>"
     if type(source).__module__.startswith("pandas") and hasattr(source, "columns"):
         return _Columns.of(_table_from_pandas(source)), "<DataFrame>"
+    if hasattr(source, "__arrow_c_stream__"):  # polars, duckdb, any Arrow PyCapsule producer
+        return _Columns.of(pa.table(source)), "<DataFrame>"
     raise TypeError(f"cannot read applications from {type(source).__name__}")
 
 
 _READ_ERRORS = (pa.ArrowException, OSError, UnicodeDecodeError, csv.Error)
 
 
-def _read_file(path: Path) -> _Columns:
+def _read_file(path: Path, encoding: str | None = None) -> _Columns:
     suffix = path.suffix.lower()
-    if suffix not in (".csv", ".parquet"):
-        raise _file_error(path, f"unsupported file suffix '{path.suffix}' (expected .csv or .parquet)")
+    if suffix not in (".csv", ".parquet", ".xlsx"):
+        raise _file_error(path, f"unsupported file suffix '{path.suffix}' (expected .csv, .parquet or .xlsx)")
     if not path.is_file():
         raise _file_error(path, "file not found")
     try:
-        return _Columns.of(_read_csv(path)) if suffix == ".csv" else _read_parquet(path)
+        if suffix == ".xlsx":
+            from .excel import read_xlsx
+
+            return _Columns.of(read_xlsx(path))
+        return _Columns.of(_read_csv(path, encoding)) if suffix == ".csv" else _read_parquet(path)
     except _READ_ERRORS as exc:
         raise _file_error(path, f"cannot read the file: {exc}") from exc
 
@@ -411,27 +457,10 @@ def _read_parquet(path: Path) -> _Columns:
     return _Columns(names, parquet.metadata.num_rows, read)
 
 
-def _read_csv(path: Path) -> pa.Table:
-    import pyarrow.csv as pacsv
-
-    names, delimiter = _csv_header(path)
-    convert = pacsv.ConvertOptions(
-        column_types={name: pa.string() for name in names},
-        strings_can_be_null=False,
-        quoted_strings_can_be_null=False,
-    )
-    parse = pacsv.ParseOptions(delimiter=delimiter)
-    return pacsv.read_csv(path, parse_options=parse, convert_options=convert)
-
-
-def _csv_header(path: Path) -> tuple[list[str], str]:
-    """The header names and the delimiter (',' unless ';' or tab is more frequent)."""
-    with open(path, encoding="utf-8-sig", newline="") as fh:
-        line = fh.readline()
-    if not line.strip():
-        raise csv.Error("empty file: no header line")
-    delimiter = max([",", ";", "\t"], key=line.count)
-    return next(csv.reader([line], delimiter=delimiter)), delimiter
+def _read_csv(path: Path, encoding: str | None = None) -> pa.Table:
+    """Every column as text, decoded and split as :mod:`cotation.data.formats` says."""
+    data = path.read_bytes()
+    return formats.read_csv_bytes(formats.decode(data, str(path), encoding).data, str(path))
 
 
 def _table_from_pandas(df: Any) -> pa.Table:
@@ -494,13 +523,16 @@ class _Pending:
     count: int
     suggestion: str | None
     rows: tuple[str, ...] | None = None
+    every: np.ndarray | None = None  # all the rows at fault (kept for rejects only)
 
 
 class _Report:
-    """Collects problems; row positions become row labels once the ids are known."""
+    """Collects problems; row positions become row labels once the ids are known. With
+    ``keep_all``, every row at fault is kept (for :func:`row_problems`), not only the shown ones."""
 
-    def __init__(self, source: str | None) -> None:
+    def __init__(self, source: str | None, keep_all: bool = False) -> None:
         self.source = source
+        self.keep_all = keep_all
         self.pending: list[_Pending] = []
 
     def add(
@@ -531,7 +563,9 @@ class _Report:
             return
         shown = positions[:MAX_ROWS]
         values = _show_values(raw, shown) if raw is not None else ()
-        self.pending.append(_Pending(code, column, message, shown, values, len(positions), suggestion))
+        every = positions if self.keep_all else None
+        pending = _Pending(code, column, message, shown, values, len(positions), suggestion, None, every)
+        self.pending.append(pending)
 
     def raise_if_any(self, labels: Callable[[np.ndarray], tuple[str, ...]]) -> None:
         if not self.pending:
@@ -553,7 +587,13 @@ def _spread(values: pa.Array, mask: np.ndarray) -> pa.Array:
 
 
 def _show_values(raw: pa.Array, positions: np.ndarray) -> tuple[str, ...]:
-    return tuple(_as_text(v) or "" for v in raw.take(from_numpy(np.asarray(positions, np.int64))).to_pylist())
+    taken = raw.take(from_numpy(np.asarray(positions, np.int64)))
+    try:
+        values = taken.to_pylist()
+    except (OverflowError, ValueError):  # a date or time beyond Python's (a damaged file): its number
+        width = getattr(taken.type, "bit_width", 0)
+        values = taken.view(pa.int32() if width == 32 else pa.int64()).to_pylist() if width else []
+    return tuple(_as_text(v) or "" for v in values)
 
 
 def _row_labels(ids: np.ndarray | None, id_ok: np.ndarray | None) -> Callable[[np.ndarray], tuple[str, ...]]:
@@ -579,12 +619,45 @@ class _Ctx:
     today: int | None
 
 
+@dataclass(frozen=True)
+class RowProblem:
+    """A problem of :func:`row_problems`: ``rows`` are the positions at fault (None: the problem is
+    the file's or a column's, e.g. D101, or a duplicate id, D106, whose rows are not positions)."""
+
+    code: str
+    column: str
+    message: str
+    rows: np.ndarray | None
+
+
+def row_problems(
+    table: pa.Table, catalogue: Catalogue, date_calcul: datetime.date | None, source: str | None
+) -> list[RowProblem]:
+    """Every problem the readers would report for ``table``, with all the rows at fault."""
+    report = _Report(source, keep_all=True)
+    with suppress(DataError):  # raised at the end: the report holds every problem
+        _build_batch(_Columns.of(table), catalogue, date_calcul, source, report)
+    return [RowProblem(p.code, p.column, p.message, p.every) for p in report.pending]
+
+
+def load_table(source: Any, encoding: str | None = None) -> tuple[pa.Table, str]:
+    """The raw table of a source (every column as read, before validation) and its name."""
+    raw, name = _load_columns(source, encoding)
+    columns = [raw.read(i) for i in range(len(raw.names))]
+    return pa.Table.from_arrays(columns, names=raw.names), name
+
+
 def _build_batch(
-    raw: _Columns, catalogue: Catalogue, date_calcul: datetime.date | None, source: str | None
+    raw: _Columns,
+    catalogue: Catalogue,
+    date_calcul: datetime.date | None,
+    source: str | None,
+    report: _Report | None = None,
 ) -> Batch:
     """The single conversion core: the raw columns of an Arrow table -> a validated Batch."""
-    report = _Report(source)
+    report = report or _Report(source)
     ignored = _check_columns(raw.names, catalogue, report)
+    absent = tuple(f.name for f in catalogue if f.kind is not Kind.ID and f.name not in raw.position)
     ctx = _Ctx(report, raw.rows, None if date_calcul is None else day_number(date_calcul))
     ids, id_ok, id_text = _convert_ids(catalogue.id_field, _raw(raw, catalogue.id_field), ctx)
     columns = {}
@@ -593,7 +666,7 @@ def _build_batch(
             columns[f.name] = _convert_field(f, _raw(raw, f), ctx)
     report.raise_if_any(_row_labels(ids, id_ok))
     assert ids is not None and id_text is not None
-    return Batch(catalogue, ids, columns, source, ignored)._with_id_strings(id_text)
+    return Batch(catalogue, ids, columns, source, ignored, absent)._with_id_strings(id_text)
 
 
 def _raw(raw: _Columns, f: Field) -> pa.Array | None:
@@ -622,7 +695,11 @@ def _check_columns(names: list[str], catalogue: Catalogue, report: _Report) -> t
 
 
 def _misspelt_field(name: str, names: tuple[str, ...]) -> str | None:
-    """The field ``name`` looks like a misspelling of (did_you_mean, and at least 80 % similar)."""
+    """The field ``name`` looks like a misspelling of (did_you_mean, and at least 80 % similar; the
+    same name but for case and accents first)."""
+    same = [n for n in names if formats.plain(n) == formats.plain(name)]
+    if same:
+        return same[0]
     hint = did_you_mean(name, names)
     if hint is None:
         return None
@@ -771,8 +848,11 @@ def _parse_numbers(f: Field, arr: pa.Array, ctx: _Ctx) -> tuple[np.ndarray, np.n
     """Numbers from text or numeric columns, with a D102 for anything unparseable."""
     present = _present(arr)
     if _is_text(arr):
-        ok = _mask(pc.match_substring_regex(arr, NUMBER_RE))
-        values = _floats(_only(ok, arr))
+        parsed = formats.parse_numbers(arr)
+        values, ok = parsed.values, parsed.ok
+        for code, message, mask in parsed.ambiguous:
+            ctx.report.add_rows(code, f.name, message, mask, arr)
+            present = present & ~mask  # reported as ambiguous, not again as unreadable
     elif pa.types.is_integer(arr.type) or pa.types.is_floating(arr.type) or pa.types.is_decimal(arr.type):
         values, ok = _floats(arr), present
     else:
@@ -786,12 +866,7 @@ def _parse_numbers(f: Field, arr: pa.Array, ctx: _Ctx) -> tuple[np.ndarray, np.n
 
 def _report_numbers(f: Field, bad: np.ndarray, arr: pa.Array, ctx: _Ctx) -> None:
     what = "an integer" if f.kind is Kind.INT else "a number"
-    message = f"value is not {what}"
-    if _is_text(arr) and bad.any():
-        comma = _mask(pc.match_substring_regex(arr, COMMA_NUMBER_RE))
-        if (comma & bad).any():
-            message += "; the decimal separator must be '.', not ','"
-    ctx.report.add_rows("D102", f.name, message, bad, arr)
+    ctx.report.add_rows("D102", f.name, f"value is not {what}", bad, arr)
 
 
 def _convert_number(f: Field, arr: pa.Array, ctx: _Ctx) -> Column:
@@ -808,8 +883,12 @@ def _convert_number(f: Field, arr: pa.Array, ctx: _Ctx) -> Column:
 def _convert_date(f: Field, arr: pa.Array, ctx: _Ctx) -> Column:
     present = _present(arr)
     if _is_text(arr):
-        days, ok = _parse_iso_dates(arr)
-        _report_bad(f, present & ~ok, arr, ctx, "a date in the form YYYY-MM-DD")
+        parsed = formats.parse_dates(arr)
+        days, ok = parsed.values, parsed.ok
+        for code, message, mask in parsed.ambiguous:
+            ctx.report.add_rows(code, f.name, message, mask, arr)
+            present = present & ~mask
+        _report_bad(f, present & ~ok, arr, ctx, "a date (dd/mm/yyyy or yyyy-mm-dd)")
     elif pa.types.is_date(arr.type) or pa.types.is_timestamp(arr.type):
         days, ok = _typed_dates(arr)
         _report_bad(f, present & ~ok, arr, ctx, "a date (it has a time of day)")
@@ -819,20 +898,6 @@ def _convert_date(f: Field, arr: pa.Array, ctx: _Ctx) -> Column:
         after = ok & (days > ctx.today)
         ctx.report.add_rows("D105", f.name, "date after the computation date", after, arr)
     return _finish(f, days, ok, arr, ctx)
-
-
-def _parse_iso_dates(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
-    """Days since the epoch of ISO 'YYYY-MM-DD' cells; impossible dates (02-30) are not ok."""
-    ok = _mask(pc.match_substring_regex(arr, DATE_RE))
-    text = _only(ok, arr)
-    year = _ints(pc.utf8_slice_codeunits(text, 0, 4))
-    month = _ints(pc.utf8_slice_codeunits(text, 5, 7))
-    day = _ints(pc.utf8_slice_codeunits(text, 8, 10))
-    ok &= (month >= 1) & (month <= 12) & (day >= 1) & (day <= 31)
-    months = np.where(ok, (year - 1970) * 12 + month - 1, 0).astype("datetime64[M]")
-    dates = months.astype("datetime64[D]") + np.where(ok, day - 1, 0)
-    ok &= dates.astype("datetime64[M]") == months
-    return dates.astype(np.int64), ok
 
 
 def _typed_dates(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
@@ -882,6 +947,10 @@ def _suggest(value: str, allowed: tuple[str, ...]) -> str | None:
 
 def _convert_commune(f: Field, arr: pa.Array, ctx: _Ctx) -> Column:
     present = _present(arr)
+    if pa.types.is_floating(arr.type):  # pandas reads a code column with blanks as floats
+        floats = _floats(arr)
+        if (floats[present] == np.round(floats[present])).all():
+            arr = pc.cast(arr, pa.int64(), safe=False)
     if not (_is_text(arr) or pa.types.is_integer(arr.type)):
         return _finish(f, np.full(len(arr), -1), _wrong_type(f, arr, ctx), arr, ctx)
     codes, ok = _commune_codes(arr)

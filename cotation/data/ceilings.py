@@ -13,7 +13,10 @@ indexes those tables. A table may be derived from another financing of the same 
 halves up, with exact decimal arithmetic.
 
 Lookups never guess: :func:`require` raises :class:`MissingCeilingError` for a (financing, year,
-zone) that is not shipped, and :func:`ceiling_table` marks such cells with ``-1``.
+zone) that is not shipped, and :func:`ceiling_table` marks such cells with ``-1``. A territory that
+has the arrêté of a missing year supplies it in a file of the same format named by the environment
+variable ``COTATION_PLAFONDS``: its tables add to the shipped ones (replacing the same financing,
+year and zone), and the stamp of every score (``tables_digest``) changes with them.
 
 >>> row = require(2026, "PLUS", "autres")
 >>> row.values[:2]
@@ -24,6 +27,7 @@ zone) that is not shipped, and :func:`ceiling_table` marks such cells with ``-1`
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
@@ -42,10 +46,12 @@ __all__ = [
     "ceiling_table",
     "load_ceilings",
     "require",
+    "tables_digest",
     "years",
 ]
 
 N_VALUES = 7  # categories 1..6, then the amount per extra person
+SUPPLEMENT_ENV = "COTATION_PLAFONDS"  # a ceilings file whose tables add to (or replace) the shipped ones
 _DEFAULT = "resources/plafonds.yaml"
 
 
@@ -74,7 +80,8 @@ class MissingCeilingError(Exception):
         super().__init__(
             f"aucun plafond de ressources {financing} pour {year} en zone {zone!r} "
             f"(no income ceiling shipped for {financing}, year {year}, zone {zone!r}); "
-            f"tables shipped for {financing}: {shipped}"
+            f"tables shipped for {financing}: {shipped}; "
+            f"supply the year's table (with its arrêté) in a file named by ${SUPPLEMENT_ENV}"
         )
 
     def __reduce__(self) -> tuple[Any, ...]:
@@ -97,9 +104,28 @@ def load_ceilings(path: str | Path | None = None) -> tuple[CeilingRow, ...]:
 
 
 @cache
+def tables_digest() -> str:
+    """SHA-256 of the validated ceiling tables shipped with cotation (every financing, year, zone
+    and amount): part of the digest that stamps scores (``Scores.tables_digest``)."""
+    import hashlib
+
+    rows = [(r.financing, r.year, r.zone, list(r.values)) for r in _load_default()]
+    return hashlib.sha256(repr(sorted(rows)).encode("utf-8")).hexdigest()
+
+
+@cache
 def _load_default() -> tuple[CeilingRow, ...]:
     text = resources.files("cotation").joinpath(_DEFAULT).read_text(encoding="utf-8")
-    return _parse(text, f"cotation/{_DEFAULT}")
+    shipped = _parse(text, f"cotation/{_DEFAULT}")
+    extra = os.environ.get(SUPPLEMENT_ENV)
+    return shipped if not extra else _supplemented(shipped, load_ceilings(extra))
+
+
+def _supplemented(shipped: Sequence[CeilingRow], extra: Sequence[CeilingRow]) -> tuple[CeilingRow, ...]:
+    """The shipped rows, those of (financing, year, zone) given in ``extra`` replaced, plus the rest
+    of ``extra``: a territory supplies a year's table (with its arrêté) without editing the package."""
+    given = {(r.financing, r.year, r.zone) for r in extra}
+    return (*(r for r in shipped if (r.financing, r.year, r.zone) not in given), *extra)
 
 
 def _parse(text: str, where: str) -> tuple[CeilingRow, ...]:

@@ -507,6 +507,19 @@ RESERVATION_P = {
 }
 
 
+def _default_mix(zone: str, date_calcul: datetime.date | None) -> dict[str, float]:
+    """PLUS and PLS, and PLAI when its ceilings for the zone and year are known (see generate_dwellings)."""
+    from .ceilings import MissingCeilingError, require
+
+    if date_calcul is not None:
+        try:
+            require(date_calcul.year, "PLAI", zone)
+            return {"PLAI": 0.2, "PLUS": 0.55, "PLS": 0.25}
+        except MissingCeilingError:
+            pass
+    return {"PLUS": 0.7, "PLS": 0.3}
+
+
 def generate_dwellings(
     n: int,
     *,
@@ -516,6 +529,7 @@ def generate_dwellings(
     catalogue: Catalogue | None = None,
     vacancies_from: datetime.date | None = None,
     vacancy_months: int = 12,
+    date_calcul: datetime.date | None = None,
 ) -> Batch:
     """``n`` synthetic vacant dwellings in the communes of :data:`COMMUNES`, deterministic for ``seed``.
 
@@ -524,8 +538,11 @@ def generate_dwellings(
     the ``vacancy_months`` months from that date (for ``cotation simulate``); the other columns
     are the same as without it.
 
-    ``financings``: the mix of financings (default PLUS 70 %, PLS 30 %: the shipped income ceilings
-    of 2025-2026 cover them in every zone, PLAI only partly, PLI not at all).
+    ``financings``: the mix of financings. Default PLUS 70 %, PLS 30 %; with ``date_calcul``, PLAI
+    20 % (PLUS 55 %, PLS 25 %) whenever the income ceilings (shipped, or supplied through
+    ``COTATION_PLAFONDS``) cover PLAI in ``zone`` for the year of ``date_calcul``, so that the
+    dwellings can always be ranked (the shipped tables have PLAI for 2022 in every zone and for 2025
+    in Paris and its neighbouring communes only).
     """
     from ..grid.catalogue import dwelling_catalogue
 
@@ -543,7 +560,7 @@ def generate_dwellings(
     d.put("pieces", rooms.astype(np.int32))
     surface = np.round(14.0 + 15.5 * rooms + rng.normal(0, 4, n), 1).clip(9, None)
     d.put("surface", surface)
-    mix = financings or {"PLUS": 0.7, "PLS": 0.3}
+    mix = financings or _default_mix(zone, date_calcul)
     names = list(mix)
     fin = rng.choice(len(names), size=n, p=np.array(list(mix.values())) / sum(mix.values()))
     d.put("financement", np.array([catalogue["financement"].code_of(names[i]) for i in fin], np.int8))

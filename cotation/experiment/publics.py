@@ -8,6 +8,7 @@ import datetime
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -80,7 +81,8 @@ def _publics_grid() -> Any:
     pool = resources.files("cotation") / "resources" / "grids" / "publics-prioritaires.yaml"
     text = f'id: publics-experimentation\ntitle: Publics prioritaires\ninclude: ["{pool}"]\ncriteria: []\n'
     errors = Collector()
-    loaded = load_grid_text(text, "<publics prioritaires>", errors)
+    folder = Path(str(pool)).resolve().parent  # the shipped pool, wherever the package lies
+    loaded = load_grid_text(text, "<publics prioritaires>", errors, include_dirs=[folder])
     errors.raise_if_any()
     assert loaded is not None
     return check_grid(loaded, None, errors)

@@ -17,7 +17,6 @@ leaves the pool. Deterministic for a seed, and the same under both engines.
 
 from __future__ import annotations
 
-import calendar
 import datetime
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from ..data.batch import Batch, Column, as_applications, as_dwellings
-from ..dates import as_date, day_number
+from ..dates import add_months, as_date, day_number
 from ..grid import ir
 from ..match.pool import prepare_pool
 from ..scoring.engine import check_engine
@@ -35,13 +34,6 @@ from .objectives import LEGAL_DEFAULTS, Objectives
 from .publics import adapt
 
 MUTATION_SITUATION = "locataire_hlm"  # a social tenant moving: a mutation, else a first access
-
-
-def add_months(d: datetime.date, n: int) -> datetime.date:
-    """``d`` plus ``n`` months: the same day number, or the month's last day when it has fewer."""
-    month = d.month - 1 + n
-    year, month = d.year + month // 12, month % 12 + 1
-    return datetime.date(year, month, min(d.day, calendar.monthrange(year, month)[1]))
 
 
 @dataclass(frozen=True)

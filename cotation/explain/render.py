@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from ..markup import tr as tr_
 
 if TYPE_CHECKING:
-    from .trace import CriterionTrace, FlagTrace, Trace
+    from .trace import CapTrace, CriterionTrace, FlagTrace, Trace
 
 MINUS = "\u2212"  # the typographic minus sign of French texts
 
@@ -22,14 +22,18 @@ def render_text(tr: Trace) -> str:
     shown = [c for c in tr.criteria if c.met and (c.points or c.points_before)]
     lines.append("Critères qui donnent des points :" if shown else "Aucun critère ne donne de points.")
     lines += [_criterion_line(c) for c in shown]
-    lines += [f"Plafond du groupe « {cap.label} » : {_signed(cap.points)}" for cap in tr.caps if cap.points]
+    lines += [cap_line(cap) for cap in tr.caps if cap.points]
     lines += [_flag_line(f) for f in tr.flags]
     if tr.tier:
         lines.append(
             f"Niveau de priorité : {tr.tier} (classé avant les niveaux inférieurs, quel que soit le total)"
         )
     lines.append(f"Total : {_points(tr.total)}")
-    if tr.similar_count:
+    if tr.similar_missing:
+        lines.append(
+            f"Position parmi les demandes similaires : non calculée ({missing_text(tr.similar_missing)})"
+        )
+    elif tr.similar_count:
         lines.append(_position_line(tr))
     return "\n".join(lines)
 
@@ -39,6 +43,15 @@ def _position_line(tr: Trace) -> str:
     return (
         f"Position parmi les demandes similaires ({similar}) : {position_text(tr.position, tr.similar_count)}"
     )
+
+
+def missing_text(labels: tuple[str, ...]) -> str:
+    """Which fields are missing: 'le champ « Typologie souhaitée » n'est pas renseigné' (or the
+    fields, plural)."""
+    names = " et ".join(f"« {x} »" for x in labels)
+    if len(labels) == 1:
+        return f"le champ {names} n'est pas renseigné"
+    return f"les champs {names} ne sont pas renseignés"
 
 
 def _header(tr: Trace) -> str:
@@ -56,10 +69,52 @@ def _grid_line(tr: Trace) -> str:
 
 def _criterion_line(c: CriterionTrace) -> str:
     text = f"  {c.label} : {_signed(c.points)}"
-    if c.removed_by:
-        text += f" (au lieu de {_signed(c.points_before)} : {c.removed_by}, seul le meilleur critère compte)"
+    note = reduction_text(c)
+    if note:
+        text += f" ({note})"
     shown = [f"{x.label} = {x.text}" for x in c.inputs]
     return text + (f"  [{' ; '.join(shown)}]" if shown else "")
+
+
+def reduction_text(c: CriterionTrace) -> str | None:
+    """Why a met criterion counts fewer points than its rule gives, with the raw points and the rule
+    that applied; None when nothing was reduced. For example '+100 points calculés, ramenés à
+    +20 points par le plafond du critère'."""
+    if not c.rules:
+        return None
+    parts = [f"{_signed(c.points_rule)} {_agree(c.points_rule, 'calculé')}"]
+    own = next((r for r in c.rules if r in ("max", "min")), None)
+    if own:
+        bound = "plafond" if own == "max" else "minimum"
+        parts.append(
+            f"{_agree(c.points_rule, 'ramené')} à {_signed(c.points_before)} par le {bound} du critère"
+        )
+    if "rubric" in c.rules:
+        parts.append(
+            f"non {_agree(c.points_before, 'compté')} : seul le critère le mieux noté de la rubrique "
+            f"« {c.rubric} » compte"
+        )
+    return ", ".join(parts)
+
+
+def cap_line(cap: CapTrace) -> str:
+    """A group cap that changed the total, with what the group's criteria counted before it."""
+    bound = "Plafond" if cap.limit == "max" else "Minimum"
+    return f"{bound} du groupe « {cap.label} » : {_signed(cap.points)} ({cap_note(cap)})"
+
+
+def cap_note(cap: CapTrace) -> str:
+    bound = "plafond" if cap.limit == "max" else "minimum"
+    after = cap.raw + cap.points
+    return (
+        f"les critères du groupe totalisent {_signed(cap.raw)}, {_agree(cap.raw, 'ramené')} à "
+        f"{_signed(after)} par le {bound} du groupe"
+    )
+
+
+def _agree(n: int, participle: str) -> str:
+    """A past participle agreeing with 'points' (plural from 2, as French counts)."""
+    return participle + ("s" if abs(n) >= 2 else "")
 
 
 def _flag_line(f: FlagTrace) -> str:
@@ -74,6 +129,9 @@ def _points(n: int) -> str:
 
 def _signed(n: int) -> str:
     return ("+" if n > 0 else "") + _points(n)
+
+
+signed_points = _signed  # the French wording of signed points that the views share
 
 
 def _number(n: int) -> str:
@@ -104,13 +162,16 @@ def to_json(tr: Trace) -> dict[str, Any]:
          "date_calcul": "YYYY-MM-DD",
          "criteria": [{"id", "label", "when": str | null, "points_rule": str, "met": bool,
                        "points_before": int, "points": int, "removed_by": str | null,
+                       "rules": ["max" | "min" | "rubric"], "rubric": str | null,
                        "inputs": [{"name", "label", "kind": "field" | "variable", "value", "text"}]}],
-         "caps": [{"id": "plafond_<group>", "group", "label", "points": int}],
+         "caps": [{"id": "plafond_<group>", "group", "label", "points": int, "raw": int,
+                   "limit": "max" | "min" | null}],
          "flags": [{"id", "label", "legal_basis", "letter": str | null, "points": int,
                     "tier": int | null}],
-         "position": {"rank": int, "count": int, "similar": [str]}}
+         "position": {"rank": int | null, "count": int, "similar": [str], "missing": [str]}}
 
-    ``position``: the rank among similar demands (what makes them similar: ``similar``).
+    ``position``: the rank among similar demands (what makes them similar: ``similar``); null when a
+    field it needs is missing for the application (``missing``: their labels).
 
     Every criterion of the grid is listed (met or not); only raised flags are. Dates are ISO
     strings, sets lists of codes, missing values null.
@@ -124,7 +185,17 @@ def to_json(tr: Trace) -> dict[str, Any]:
         "grid": {"id": tr.grid_id, "title": tr.grid_title, "version": tr.grid_version, "hash": tr.grid_hash},
         "date_calcul": tr.date_calcul.isoformat(),
         "criteria": [_criterion_json(c) for c in tr.criteria],
-        "caps": [{"id": c.id, "group": c.group, "label": c.label, "points": c.points} for c in tr.caps],
+        "caps": [
+            {
+                "id": c.id,
+                "group": c.group,
+                "label": c.label,
+                "points": c.points,
+                "raw": c.raw,
+                "limit": c.limit,
+            }
+            for c in tr.caps
+        ],
         "flags": [
             {
                 "id": f.id,
@@ -136,7 +207,12 @@ def to_json(tr: Trace) -> dict[str, Any]:
             }
             for f in tr.flags
         ],
-        "position": {"rank": tr.position, "count": tr.similar_count, "similar": list(tr.similar)},
+        "position": {
+            "rank": None if tr.similar_missing else tr.position,
+            "count": tr.similar_count,
+            "similar": list(tr.similar),
+            "missing": list(tr.similar_missing),
+        },
     }
 
 
@@ -150,6 +226,8 @@ def _criterion_json(c: CriterionTrace) -> dict[str, Any]:
         "points_before": c.points_before,
         "points": c.points,
         "removed_by": c.removed_by,
+        "rules": list(c.rules),
+        "rubric": c.rubric,
         "inputs": [
             {"name": x.name, "label": x.label, "kind": x.kind, "value": _json_value(x.value), "text": x.text}
             for x in c.inputs

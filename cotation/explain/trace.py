@@ -29,7 +29,7 @@ import numpy as np
 from ..data.batch import Batch, from_day_number
 from ..grid import ir
 from ..grid.catalogue import Field
-from ..scoring.reference import Env
+from ..scoring.reference import Env, ev
 from ..scoring.scores import Scores
 from .render import render_text, value_text
 
@@ -54,8 +54,11 @@ class CriterionTrace:
 
     ``points_rule`` is what its rule gives when met; ``points_before`` what the criterion gives on
     its own (after its own ``min``/``max``); ``points`` what the breakdown counted after the rubric
-    rule; ``removed_by`` names the rule that changed the points (``'plafond du critère'``,
-    ``'rubrique <label>'``), if any. ``provisional``: met, but its justificatif is not verified.
+    rule. ``rules`` lists the rules that changed the points, in the order they applied: ``'max'``
+    (the criterion's ``max``), ``'min'`` (its ``min``), ``'rubric'`` (another member of its rubric
+    counts instead: ``rubric`` is the rubric's label); empty when nothing was reduced.
+    ``removed_by`` is the last of them in words (``'plafond du critère'``, ``'minimum du critère'``,
+    ``'rubrique <label>'``), or None. ``provisional``: met, but its justificatif is not verified.
     """
 
     id: str
@@ -70,16 +73,22 @@ class CriterionTrace:
     points_rule: int = 0
     justificatif: str | None = None
     provisional: bool = False
+    rules: tuple[str, ...] = ()
+    rubric: str | None = None
 
 
 @dataclass(frozen=True)
 class CapTrace:
-    """A group cap: its breakdown column ``plafond_<group>`` and what it added (<= 0 for a max)."""
+    """A group cap: its breakdown column ``plafond_<group>`` and what it added (<= 0 for a max);
+    ``raw`` is what the group's criteria counted before it, ``limit`` the bound that applied
+    (``'max'``, ``'min'``, or None when the cap changed nothing)."""
 
     id: str
     group: str
     label: str
     points: int
+    raw: int = 0
+    limit: str | None = None
 
 
 @dataclass(frozen=True)
@@ -116,6 +125,7 @@ class Trace:
     similar: tuple[str, ...] = ()  # what makes demands similar (labels)
     verified_total: int = 0  # the total counting only criteria whose justificatif is verified
     verified_only: bool = False  # the scores counted verified criteria only
+    similar_missing: tuple[str, ...] = ()  # fields unknown for this application: no position given
 
     @property
     def provisional(self) -> bool:
@@ -199,6 +209,7 @@ def _trace_one(
         similar=scores.similar,
         verified_total=int(scores.verified_total[i]),
         verified_only=scores.verified_only,
+        similar_missing=_similar_missing(grid, env, row, r),
     )
 
 
@@ -230,11 +241,10 @@ def _criterion(
     c = grid.criteria[k]
     rule, clipped = int(points[0][k]), int(points[1][k])
     met, counted = bool(scores.met[i, k]), int(scores.breakdown[i, scores.column_ids.index(c.id)])
-    removed = None
-    if met and counted != clipped and c.rubric:
-        removed = _rubric_label(grid, c)
-    elif met and clipped != rule:
-        removed = "plafond du critère"
+    rules = _rules(c, met, rule, clipped, counted)
+    rubric = _rubric_label(grid, c) if "rubric" in rules else None
+    removed = {"max": "plafond du critère", "min": "minimum du critère"}.get(rules[-1]) if rules else None
+    removed = f"rubrique {rubric}" if rubric else removed
     return CriterionTrace(
         c.id,
         c.label,
@@ -248,17 +258,34 @@ def _criterion(
         rule,
         c.justificatif,
         bool(scores.provisional[i, k]),
+        rules,
+        rubric,
     )
 
 
+def _rules(c: ir.Criterion, met: bool, rule: int, clipped: int, counted: int) -> tuple[str, ...]:
+    """The rules that changed a met criterion's points: its own max or min, then its rubric."""
+    if not met:
+        return ()
+    own = ("max",) if clipped < rule else ("min",) if clipped > rule else ()
+    return own + (("rubric",) if c.rubric and counted != clipped else ())
+
+
 def _rubric_label(grid: ir.Grid, c: ir.Criterion) -> str:
-    label = next((r.label for r in grid.rubrics if r.id == c.rubric), c.rubric)
-    return f"rubrique {label}"
+    return next((r.label for r in grid.rubrics if r.id == c.rubric), str(c.rubric))
 
 
 def _cap(group: ir.Group, scores: Scores, i: int) -> CapTrace:
     column = f"plafond_{group.id}"
-    return CapTrace(column, group.id, group.label, int(scores.breakdown[i, scores.column_ids.index(column)]))
+    points = int(scores.breakdown[i, scores.column_ids.index(column)])
+    ids = [scores.column_ids.index(grid_id) for grid_id in _member_ids(group, scores)]
+    raw = int(scores.breakdown[i, ids].sum()) if ids else 0
+    limit = "max" if points < 0 else "min" if points > 0 else None
+    return CapTrace(column, group.id, group.label, points, raw, limit)
+
+
+def _member_ids(group: ir.Group, scores: Scores) -> list[str]:
+    return [scores.columns[m].id for m in group.members]
 
 
 def _flag(p: ir.Priority, scores: Scores, i: int) -> FlagTrace:
@@ -274,7 +301,7 @@ def _inputs(grid: ir.Grid, c: ir.Criterion, env: Env, row: dict[str, Any], r: in
     out = [
         _input(v.name, v.label or v.name, "variable", _var_value(v, env, r), {})
         for v in grid.variables
-        if v.name in var_names
+        if v.name in var_names and not v.internal
     ]
     out += [
         _input(f.name, f.label, "field", row.get(f.name), _value_labels(f))
@@ -282,6 +309,24 @@ def _inputs(grid: ir.Grid, c: ir.Criterion, env: Env, row: dict[str, Any], r: in
         if f.name in fields
     ]
     return tuple(out)
+
+
+def _similar_missing(grid: ir.Grid, env: Env, row: dict[str, Any], r: int) -> tuple[str, ...]:
+    """The labels of the fields whose missing value leaves a key of ``similar`` unknown for this
+    application (or the key's own label when no field it reads is missing, e.g. an empty list)."""
+    variables = {v.name: v for v in grid.variables}
+    out: list[str] = []
+    for s in grid.similar:
+        if bool(ev(s.expr, env).ok[r]):
+            continue
+        fields, _ = ir.reads([s.expr], variables)
+        missing = [f.label for f in grid.catalogue if f.name in fields and _is_missing(row.get(f.name))]
+        out += [x for x in (missing or [s.label]) if x not in out]
+    return tuple(out)
+
+
+def _is_missing(value: Any) -> bool:
+    return value is None or value == [] or (isinstance(value, float) and value != value)
 
 
 def _value_labels(f: Field) -> dict[str, str]:

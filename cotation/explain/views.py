@@ -18,7 +18,7 @@ import numpy as np
 from ..data.calendar import months_between
 from ..dates import day_number
 from ..grid import ir
-from .render import MINUS, position_text
+from .render import MINUS, cap_note, missing_text, position_text, reduction_text
 from .trace import traces
 
 __all__ = [
@@ -51,7 +51,7 @@ class Line:
     points: int
     provisional: bool
     document: str | None  # the justificatif to provide when the points are provisional
-    note: str | None  # why fewer points count ("seul le critère le mieux noté de ... compte")
+    note: str | None  # why fewer points count: the raw points and the rule that applied
 
 
 @dataclass(frozen=True)
@@ -66,15 +66,17 @@ class ApplicantView:
     total: int
     verified_total: int
     lines: tuple[Line, ...]
-    caps: tuple[tuple[str, int], ...]  # (group label, points removed or added)
+    caps: tuple[tuple[str, int, str], ...]  # (group label, points removed or added, why)
     priorities: tuple[str, ...]  # labels of the priority publics the demand belongs to
     priority_level: int
-    position: int
+    position: int | None  # None when a field of the similarity keys is missing (see similar_missing)
     similar_count: int
     similar: tuple[str, ...]
     waiting_months: float | None  # mean waiting time of similar demands housed in the last 12 months
     waiting_count: int  # how many such allocations
     refusals: tuple[str, ...]  # criteria by which refusing an adapted proposal lowers the score
+    similar_missing: tuple[str, ...] = ()  # labels of the missing fields that leave no position
+    has_priorities: bool = True  # whether the grid declares priority publics at all
 
     def _repr_html_(self) -> str:
         return applicant_html(self, standalone=False)
@@ -87,7 +89,9 @@ def applicant_view(
     waiting time of similar demands housed during the 12 months before the computation date."""
     tr = traces(grid, scores, batch, [numero_unique])[0]
     months, count = (
-        (None, 0) if history is None else _waiting(grid, batch, history, numero_unique, scores.date_calcul)
+        (None, 0)
+        if history is None or tr.similar_missing
+        else _waiting(grid, batch, history, numero_unique, scores.date_calcul)
     )
     return ApplicantView(
         tr.numero_unique,
@@ -97,29 +101,28 @@ def applicant_view(
         tr.grid_hash,
         tr.total,
         tr.verified_total,
-        tuple(_line(grid, c) for c in tr.criteria if c.met and c.points)
+        tuple(_line(c) for c in tr.criteria if c.met and (c.points or c.points_before))
         + tuple(
             Line(f"{f.label} (public prioritaire)", f.points, False, None, None) for f in tr.flags if f.points
         ),
-        tuple((cap.label, cap.points) for cap in tr.caps if cap.points),
+        tuple((cap.label, cap.points, cap_note(cap)) for cap in tr.caps if cap.points),
         tuple(f.label for f in tr.flags),
         tr.tier,
-        tr.position,
+        None if tr.similar_missing else tr.position,
         tr.similar_count,
         tr.similar,
         months,
         count,
         refusal_criteria(grid),
+        tr.similar_missing,
+        bool(grid.priorities),
     )
 
 
-def _line(grid: ir.Grid, c: Any) -> Line:
-    note = None
-    if c.removed_by and c.removed_by.startswith("rubrique"):
-        note = f"seul le critère le mieux noté de la {c.removed_by} compte"
-    elif c.removed_by:
-        note = "points plafonnés pour ce critère"
-    return Line(c.label, c.points, c.provisional, c.justificatif if c.provisional else None, note)
+def _line(c: Any) -> Line:
+    return Line(
+        c.label, c.points, c.provisional, c.justificatif if c.provisional else None, reduction_text(c)
+    )
 
 
 def refusal_criteria(grid: ir.Grid) -> tuple[str, ...]:
@@ -208,29 +211,41 @@ def applicant_text(v: ApplicantView) -> str:
         if v.lines
         else "Aucun critère de la grille ne vous donne de points.",
     ]
-    for line in v.lines:
-        text = f"- {line.label} : {'+' if line.points > 0 else ''}{_pts(line.points)}"
-        if line.note:
-            text += f" ({line.note})"
-        if line.provisional:
-            text += f" — provisoire, pièce à fournir : {line.document or 'justificatif'}"
-        out.append(text)
-    out += [f"- Limite de la catégorie « {label} » : {'+' if p > 0 else ''}{_pts(p)}" for label, p in v.caps]
-    out.append("")
-    if v.priorities:
-        out.append("Votre demande est reconnue prioritaire au titre de : " + " ; ".join(v.priorities) + ".")
-        if v.priority_level:
+    sections = (
+        ("Critères retenus :", [x for x in v.lines if x.points > 0]),
+        ("Minorations :", [x for x in v.lines if x.points < 0]),
+        ("Critères remplis mais non comptés :", [x for x in v.lines if x.points == 0]),
+    )
+    for heading, lines in sections:
+        if lines:
+            out += ["", heading, *(_line_text(x) for x in lines)]
+    if v.caps:
+        out += ["", "Limites appliquées :"]
+        out += [f"- Groupe « {label} » : {_signed(p)} ({why})" for label, p, why in v.caps]
+    if v.has_priorities:
+        out.append("")
+        if v.priorities:
             out.append(
-                "À ce titre, elle est examinée avant les demandes moins prioritaires, "
-                "quel que soit leur total."
+                "Votre demande est reconnue prioritaire au titre de : " + " ; ".join(v.priorities) + "."
             )
+            if v.priority_level:
+                out.append(
+                    "À ce titre, elle est examinée avant les demandes moins prioritaires, "
+                    "quel que soit leur total."
+                )
+        else:
+            out.append("Votre demande ne relève pas d'un public prioritaire.")
+    out.append("")
+    if v.position is None:
+        out.append(
+            "Votre position parmi les demandes semblables à la vôtre ne peut pas être calculée : "
+            f"{missing_text(v.similar_missing)} dans votre demande."
+        )
     else:
-        out.append("Votre demande ne relève pas d'un public prioritaire.")
-    out += [
-        "",
-        f"Parmi les demandes semblables à la vôtre ({_similar_text(v.similar)}), votre demande est "
-        f"classée {position_text(v.position, v.similar_count)}.",
-    ]
+        out.append(
+            f"Parmi les demandes semblables à la vôtre ({_similar_text(v.similar)}), votre demande est "
+            f"classée {position_text(v.position, v.similar_count)}."
+        )
     if v.waiting_months is not None:
         out.append(
             "Au cours des 12 derniers mois, les demandes semblables qui ont obtenu un logement "
@@ -247,6 +262,19 @@ def applicant_text(v: ApplicantView) -> str:
     version = f", version {v.grid_version}" if v.grid_version else ""
     out += ["", f"Grille de cotation : {v.grid_title}{version}."]
     return "\n".join(out)
+
+
+def _line_text(line: Line) -> str:
+    text = f"- {line.label} : {_signed(line.points)}"
+    if line.note:
+        text += f" ({line.note})"
+    if line.provisional:
+        text += f" — provisoire, pièce à fournir : {line.document or 'justificatif'}"
+    return text
+
+
+def _signed(n: int) -> str:
+    return f"{'+' if n > 0 else ''}{_pts(n)}"
 
 
 def _similar_text(labels: tuple[str, ...]) -> str:
@@ -278,13 +306,14 @@ def applicant_json(v: ApplicantView) -> dict[str, Any]:
             }
             for line in v.lines
         ],
-        "caps": [{"label": label, "points": p} for label, p in v.caps],
+        "caps": [{"label": label, "points": p, "note": why} for label, p, why in v.caps],
         "priority": {"publics": list(v.priorities), "level": v.priority_level},
         "position": {
             "rank": v.position,
             "count": v.similar_count,
             "similar": list(v.similar),
-            "text": position_text(v.position, v.similar_count),
+            "text": None if v.position is None else position_text(v.position, v.similar_count),
+            "missing": list(v.similar_missing),
         },
         "waiting_time": None
         if v.waiting_months is None

@@ -122,6 +122,14 @@ def _rule(b: _Bounds, rule: ir.Rule) -> Interval:
     return mul(units, Interval(rule.per_unit, rule.per_unit))
 
 
+def rule_interval(b: _Bounds, rule: ir.Rule) -> Interval:
+    """The points a rule gives when it applies, before the criterion's own min/max."""
+    return _rule(b, rule)
+
+
+Analyzer = _Bounds  # the type :func:`analyzer` returns
+
+
 def criterion_interval(b: _Bounds, c: ir.Criterion) -> Interval:
     p = _rule(b, c.rule)
 

@@ -22,6 +22,7 @@ from .bounds import grid_bounds, pair_bounds, widths
 from .catalogue import Catalogue, Field, Kind, default_catalogue, dwelling_catalogue, field_from_dict
 from .holders import check_holders
 from .interval import I64
+from .limits import MAX_CRITERIA, MAX_DEPTH_WITH_VARIABLES
 from .loader import PRELUDE_NAME, GridSource, LoadedGrid, load_prelude
 from .parser import ExprSyntaxError, parse
 from .typecheck import TypeChecker
@@ -94,6 +95,7 @@ class GridChecker:
         if hasattr(errors.sources, "add"):
             errors.sources.add(PRELUDE_NAME, prelude_text)
         self.prelude_names: set[str] = set()
+        self.var_depth: dict[str, int] = {}  # variable -> its depth with its own variables written out
 
     # -- expressions -----------------------------------------------------------------------
     def parse_at(self, item: _Item, *sub: str | int) -> s.Expr | None:
@@ -107,18 +109,14 @@ class GridChecker:
             return s.Number(raw, doc.span(path))
         scalar = doc.scalars.get(path)
         origin = doc.span(path)
-        positions = (
-            (lambda off: scalar.positions(off, raw))
-            if scalar
-            else (lambda off: (origin.line, origin.col + off))
-        )
+        positions = scalar.locator(raw) if scalar else (lambda off: (origin.line, origin.col + off))
         try:
             return parse(raw, origin, positions)
         except ExprSyntaxError as exc:
             line, col = positions(exc.start)
             end_line, end_col = positions(exc.end)
             self.errors.error(
-                "E201",
+                exc.code,
                 origin.shift(line, col, end_line, end_col),
                 exc.message,
                 criterion=self.types.criterion,
@@ -128,7 +126,25 @@ class GridChecker:
 
     def typed(self, item: _Item, *sub: str | int) -> ir.IExpr | None:
         tree = self.parse_at(item, *sub)
-        return None if tree is None else self.types.check(tree)
+        typed = None if tree is None else self.types.check(tree)
+        return None if typed is None else self.shallow(typed, item.span(*sub))
+
+    def shallow(self, typed: ir.IExpr, span: Span) -> ir.IExpr | None:
+        """``typed``, unless it nests beyond MAX_DEPTH_WITH_VARIABLES with the variables it reads
+        written out (the code generators write them out): E214."""
+        levels = ir_depth(typed, self.var_depth)
+        if levels <= MAX_DEPTH_WITH_VARIABLES:
+            return typed
+        deepest = sorted(ir.vars_read(typed), key=lambda v: -self.var_depth.get(v, 0))[:3]
+        self.errors.error(
+            "E214",
+            span,
+            f"the expression nests {levels} levels deep with the variables it reads written out "
+            f"({', '.join(f'{v}: {self.var_depth.get(v, 0)}' for v in deepest)}), at most "
+            f"{MAX_DEPTH_WITH_VARIABLES}: make the chain of variables shallower",
+            criterion=self.types.criterion,
+        )
+        return None
 
     def source_text(self, item: _Item, *sub: str | int) -> str:
         raw = _get(item.value, sub)
@@ -176,6 +192,7 @@ def check_grid(
     """Check a loaded grid against ``catalogue`` (the default one when None); raise GridError."""
     errors = errors or Collector(loaded.sources)
     gc = GridChecker(loaded, catalogue or default_catalogue(), errors)
+    _check_count(gc)
     _check_ids(gc)
     variables = _check_variables(gc)
     criteria = [c for c in (_check_criterion(gc, item) for item in gc.merged.criteria) if c is not None]
@@ -337,6 +354,27 @@ def _check_meta(gc: GridChecker) -> ir.Meta:
     )
 
 
+def _check_count(gc: GridChecker) -> None:
+    """E340 before anything is checked, when the grid has more than MAX_CRITERIA criteria."""
+    items = [*gc.merged.criteria, *gc.merged.pair_criteria]
+    if len(items) > MAX_CRITERIA:
+        gc.errors.error(
+            "E340",
+            items[MAX_CRITERIA].span(),
+            f"the grid has {len(items)} criteria (with its pools and its match part), at most {MAX_CRITERIA}",
+        )
+        gc.errors.raise_if_any()
+
+
+def ir_depth(node: ir.IExpr, var_depth: dict[str, int]) -> int:
+    """Levels of a typed expression, a variable counting its own depth (recursive: the syntax
+    tree it comes from is at most MAX_DEPTH deep, and its IR a few levels more)."""
+    if isinstance(node, ir.VarRef):
+        return var_depth.get(node.name, 0)
+    kids = ir.children(node)
+    return 1 + max(ir_depth(c, var_depth) for c in kids) if kids else 0
+
+
 def _check_ids(gc: GridChecker) -> None:
     seen: dict[str, Span] = {}
     m_ = gc.merged
@@ -355,7 +393,11 @@ def _check_ids(gc: GridChecker) -> None:
         name = item.value[0]
         if name in gc.catalogue or name == "date_calcul":
             gc.errors.error(
-                "E301", item.key_span(), f"variable '{name}' has the name of a field", criterion=name
+                "E301",
+                item.key_span(),
+                f"variable '{name}' has the name of a field",
+                criterion=name,
+                subject="variable",
             )
 
 
@@ -367,6 +409,7 @@ def _check_variables(gc: GridChecker) -> list[ir.Variable]:
     gc.prelude_names = set(prelude)
     items = {**prelude, **items}
     trees: dict[str, s.Expr] = {}
+    gc.errors.subject = "variable"
     for name, item in items.items():
         gc.types.criterion = name
         sub = ("expr",) if isinstance(item.value[1], m.Variable) else ()
@@ -380,9 +423,12 @@ def _check_variables(gc: GridChecker) -> list[ir.Variable]:
     for name in _dependency_order(gc, trees, items):
         gc.types.criterion = name
         typed = gc.types.check(trees[name])
+        if typed is not None:
+            typed = gc.shallow(typed, items[name].key_span())
         if typed is None:
             gc.types.failed.add(name)
             continue
+        gc.var_depth[name] = ir_depth(typed, gc.var_depth)
         gc.types.variables[name] = ir.VarRef(name, typed.type, typed.nullable)
         if ir.reads_dwelling(typed) or ir.vars_read(typed) & gc.types.pair_vars:
             gc.types.pair_vars.add(name)
@@ -390,9 +436,11 @@ def _check_variables(gc: GridChecker) -> list[ir.Variable]:
         spec = item.value[1]
         label = spec.label if isinstance(spec, m.Variable) else None
         text = spec.expr if isinstance(spec, m.Variable) else spec
-        out.append(ir.Variable(name, typed, label, str(text), item.key_span()))
+        internal = isinstance(spec, m.Variable) and spec.internal
+        out.append(ir.Variable(name, typed, label, str(text), item.key_span(), internal))
     gc.types.pair_allowed = False
     gc.types.criterion = None
+    gc.errors.subject = "criterion"
     return out
 
 
@@ -443,29 +491,40 @@ def _dependency_order(gc: GridChecker, trees: dict[str, s.Expr], items: dict[str
     state: dict[str, int] = {}
     cyclic: set[str] = set()
 
-    def visit(name: str, stack: tuple[str, ...]) -> None:
-        if state.get(name) == 2:
-            return
-        if state.get(name) == 1:
-            loop = stack[stack.index(name) :]
-            if not cyclic & set(loop):
-                cycle = " -> ".join((*loop, name))
-                gc.errors.error(
-                    "E209",
-                    items[name].key_span(),
-                    f"variable defined in terms of itself: {cycle}",
-                    criterion=name,
-                )
-            cyclic.update(loop)
-            return
-        state[name] = 1
-        for dep in sorted(deps[name]):
-            visit(dep, (*stack, name))
-        state[name] = 2
-        order.append(name)
+    def visit(root: str) -> None:  # depth first, with an explicit stack (chains of any length)
+        stack: list[tuple[str, list[str]]] = []
+        path: list[str] = []
+        name: str | None = root
+        while True:
+            if name is not None and state.get(name) == 1:
+                loop = path[path.index(name) :]
+                if not cyclic & set(loop):
+                    cycle = " -> ".join((*loop, name))
+                    gc.errors.error(
+                        "E209",
+                        items[name].key_span(),
+                        f"variable defined in terms of itself: {cycle}",
+                        criterion=name,
+                    )
+                cyclic.update(loop)
+            elif name is not None and state.get(name) != 2:
+                state[name] = 1
+                path.append(name)
+                stack.append((name, sorted(deps[name], reverse=True)))
+            if not stack:
+                return
+            top, todo = stack[-1]
+            if todo:
+                name = todo.pop()
+                continue
+            stack.pop()
+            path.pop()
+            state[top] = 2
+            order.append(top)
+            name = None
 
     for name in trees:
-        visit(name, ())
+        visit(name)
     gc.types.failed |= set(trees) - set(order) | cyclic
     bad = set(cyclic)
     for name in order:  # inputs come first, so one pass propagates
@@ -682,9 +741,9 @@ def _check_sets(gc: GridChecker, criteria: list[ir.Criterion], items: list[_Item
 
 def _check_priority(gc: GridChecker, item: _Item) -> ir.Priority | None:
     p: m.Priority = item.value
-    gc.types.criterion = p.id
+    gc.types.criterion, gc.errors.subject = p.id, "priority"
     when = _condition(gc, item, "when")
-    gc.types.criterion = None
+    gc.types.criterion, gc.errors.subject = None, "criterion"
     if when is None:
         return None
     return ir.Priority(

@@ -170,6 +170,20 @@ def _c_days(args: list[Interval], node: ir.Call) -> Interval:
     return Interval(max(c.lo - a.hi, 0) if _past(node) else c.lo - a.hi, c.hi - a.lo)
 
 
+def _c_year(args: list[Interval], node: ir.Call) -> Interval:
+    a = args[0]  # a year has 365 or 366 days: year(d) is 1970 + d / 365.2425, give or take one
+    return Interval(1970 + math.floor(a.lo / 365.2425) - 1, 1970 + math.floor(a.hi / 365.2425) + 1)
+
+
+def _c_end_of_month(args: list[Interval], node: ir.Call) -> Interval:
+    return Interval(args[0].lo, args[0].hi + 30)
+
+
+def _c_add_months(args: list[Interval], node: ir.Call) -> Interval:
+    a, n = args  # n months are between 28 * n - 3 and 31 * n days (the other way round when n < 0)
+    return Interval(a.lo + min(28 * n.lo, 31 * n.lo) - 3, a.hi + max(28 * n.hi, 31 * n.hi) + 3)
+
+
 def _c_coalesce(args: list[Interval], node: ir.Call) -> Interval:
     x, d = args
     return x | d
@@ -257,7 +271,8 @@ FUNCTIONS: dict[str, Function] = {
             2,
             _fixed(("date", "date"), INT),
             "args",
-            "months_between(a, b): whole months from a to b (a month is complete on the same day number).",
+            "months_between(a, b): whole months from a to b as art. 641 CPC counts them (a month is "
+            "complete on the same day number, or on the month's last day when that day does not exist).",
             interval=_c_months,
         ),
         Function(
@@ -277,6 +292,52 @@ FUNCTIONS: dict[str, Function] = {
             "args",
             "age(birth): whole years from birth to date_calcul.",
             interval=_c_age,
+        ),
+        Function(
+            "day",
+            1,
+            1,
+            _fixed(("date",), INT),
+            "args",
+            "day(d): the day of the month of d, 1 to 31.",
+            interval=_fixed_interval(1, 31),
+        ),
+        Function(
+            "month",
+            1,
+            1,
+            _fixed(("date",), INT),
+            "args",
+            "month(d): the month of d, 1 (January) to 12.",
+            interval=_fixed_interval(1, 12),
+        ),
+        Function(
+            "year",
+            1,
+            1,
+            _fixed(("date",), INT),
+            "args",
+            "year(d): the year of d.",
+            interval=_c_year,
+        ),
+        Function(
+            "end_of_month",
+            1,
+            1,
+            _fixed(("date",), DATE),
+            "args",
+            "end_of_month(d): the last day of the month of d.",
+            interval=_c_end_of_month,
+        ),
+        Function(
+            "add_months",
+            2,
+            2,
+            _fixed(("date", "int"), DATE),
+            "args",
+            "add_months(d, n): the day n months after d (before it when n < 0): the same day number, "
+            "or the last day of the month when that day does not exist (art. 641 CPC).",
+            interval=_c_add_months,
         ),
         Function(
             "count",

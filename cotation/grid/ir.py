@@ -271,6 +271,7 @@ class Variable:
     label: str | None
     source: str
     span: Span = _span
+    internal: bool = False  # a helper never shown to the applicant (model.Variable.internal)
 
 
 @dataclass(frozen=True)
@@ -391,6 +392,9 @@ class Meta:
     legal_reference: str | None
     description: str | None
     file: str
+    out_of_force: bool = (
+        False  # used outside its effective_from..effective_until on request (--force-version)
+    )
 
 
 @dataclass(frozen=True)

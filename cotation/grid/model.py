@@ -10,7 +10,14 @@ from __future__ import annotations
 import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+)
 
 ExprText = Annotated[str | int | float | bool, Field(description="An expression (see docs/expressions.md).")]
 Ident = Annotated[
@@ -44,6 +51,20 @@ class Variable(_Strict):
     expr: ExprText
     label: str | None = None
     description: str = ""
+    internal: bool = Field(
+        default=False,
+        description="A helper of the grid's authors: never shown to the applicant (its value is "
+        "left out of traces and letters; the fields it reads are shown instead).",
+    )
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """``internal: false`` is left out of the dump, so that the content hash of a grid that
+        does not use it stays what it was before the key existed."""
+        out: dict[str, Any] = handler(self)
+        if not self.internal:
+            out.pop("internal", None)
+        return out
 
 
 class Band(_Strict):

@@ -6,11 +6,14 @@ it). One ``_parse_<rule>`` method per rule. Nothing user-written ever reaches ``
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from ..errors import quote
 from ..source import NOWHERE, Span
+from .limits import INT64_MAX, MAX_DEPTH, MAX_EXPRESSION_LENGTH, MAX_TERMS, depth
 from .syntax import Binary, Bool, Call, Compare, Conditional, Expr, Name, Number, SetLit, String, Unary
 
 GRAMMAR = r"""
@@ -57,11 +60,15 @@ class Token:
 
 
 class ExprSyntaxError(Exception):
-    """A syntax error at ``[start, end)`` of the expression text."""
+    """A syntax error at ``[start, end)`` of the expression text; ``code`` is E201, or the code of
+    the limit the expression is beyond (:mod:`cotation.grid.limits`)."""
 
-    def __init__(self, message: str, start: int, end: int, suggestion: str | None = None):
+    def __init__(
+        self, message: str, start: int, end: int, suggestion: str | None = None, *, code: str = "E201"
+    ):
         super().__init__(message)
         self.message, self.start, self.end, self.suggestion = message, start, end, suggestion
+        self.code = code
 
 
 def tokenize(text: str) -> list[Token]:
@@ -102,8 +109,28 @@ class Parser:
 
     def __init__(self, text: str, origin: Span = NOWHERE, positions: PositionMap = identity_positions):
         self.text, self.origin, self.positions = text, origin, positions
+        if len(text) > MAX_EXPRESSION_LENGTH:
+            raise ExprSyntaxError(
+                f"the expression is {len(text)} characters long, at most {MAX_EXPRESSION_LENGTH} "
+                "(use variables for its parts)",
+                0,
+                1,
+                code="E210",
+            )
         self.tokens = tokenize(text)
+        terms = [t for t in self.tokens if t.kind in ("number", "string", "name")]
+        if len(terms) > MAX_TERMS:
+            extra = terms[MAX_TERMS]
+            raise ExprSyntaxError(
+                f"the expression has {len(terms)} terms (values and names), at most {MAX_TERMS} "
+                "(use variables for its parts)",
+                extra.start,
+                extra.end,
+                code="E211",
+            )
         self.i = 0
+        self.nesting = 0  # brackets open at the current token
+        self.operators = 0  # operators whose right operand is being read
 
     # -- helpers -----------------------------------------------------------------------------
     def peek(self, ahead: int = 0) -> Token:
@@ -121,7 +148,7 @@ class Parser:
     def expect(self, text: str, context: str) -> Token:
         if not self.at(text):
             tok = self.peek()
-            found = "end of expression" if tok.kind == "end" else repr(tok.text)
+            found = "end of expression" if tok.kind == "end" else repr(quote(tok.text, 40))
             raise ExprSyntaxError(
                 f"expected '{text}' {context}, found {found}", tok.start, max(tok.end, tok.start + 1)
             )
@@ -143,91 +170,116 @@ class Parser:
         tok = self.peek()
         if tok.kind != "end":
             raise ExprSyntaxError(
-                f"unexpected {tok.text!r} after a complete expression",
+                f"unexpected {quote(tok.text, 40)!r} after a complete expression",
                 tok.start,
                 tok.end,
                 "==" if tok.text == "=" else None,
             )
+        levels = depth(node)
+        if levels > MAX_DEPTH:
+            raise ExprSyntaxError(
+                f"the expression nests {levels} levels deep, at most {MAX_DEPTH} (each operator is "
+                "a level, a chain a + b + c one per operator): use variables for its parts",
+                0,
+                len(self.text),
+                code="E212",
+            )
         return node
 
     # -- rules -------------------------------------------------------------------------------
+    # Precedence climbing over the levels of GRAMMAR: one loop for the binary levels, loops for
+    # prefix chains and else-chains, the primary read in place, so that Python's stack grows only
+    # with brackets (two frames for '(', four for a call or a literal set) and with operators whose
+    # right operand is being read (one frame each). Both are counted as the parser goes (``_open``,
+    # ``_enter``) and refused beyond MAX_DEPTH: the parser needs at most about 400 frames.
     def _parse_expression(self) -> Expr:
-        start = self.peek().start
-        then = self._parse_disjunction()
-        if not self.at("if"):
-            return then
-        self.advance()
-        cond = self._parse_disjunction()
-        self.expect("else", "in a conditional expression 'A if C else B'")
-        otherwise = self._parse_expression()
-        return Conditional(then, cond, otherwise, self.span_from(start))
-
-    def _parse_binary_level(self, ops: tuple[str, ...], operand: Callable[[], Expr]) -> Expr:
-        start = self.peek().start
-        node = operand()
-        while self.at(*ops):
-            op = self.advance().text
-            node = Binary(op, node, operand(), self.span_from(start))
+        pending: list[tuple[int, Expr, Expr]] = []  # 'then if cond else' of an else-chain
+        while True:
+            start = self.peek().start
+            then = self._parse_level(_OR)
+            if not self.at("if"):
+                break
+            self.advance()
+            cond = self._parse_level(_OR)
+            self.expect("else", "in a conditional expression 'A if C else B'")
+            pending.append((start, then, cond))
+        node = then
+        for start, then_, cond in reversed(pending):
+            node = Conditional(then_, cond, node, self.span_from(start))
         return node
 
-    def _parse_disjunction(self) -> Expr:
-        return self._parse_binary_level(("or",), self._parse_conjunction)
+    def _parse_level(self, level: int) -> Expr:
+        """An expression of binding power ``level`` or more (``_OR``: a disjunction)."""
+        start = self.peek().start
+        nots = []
+        while level <= _NOT and self.at("not"):
+            nots.append(self.advance())
+        if nots:  # negation := "not" negation | comparison
+            self._enter(len(nots), nots[-1])
+            node = self._parse_level(_COMPARE)
+            self.operators -= len(nots)
+            for tok in reversed(nots):
+                node = Unary("not", node, self.span_from(tok.start))
+        else:  # unary := "-" unary | primary
+            minus = []
+            while self.at("-"):
+                minus.append(self.advance().start)
+            tok = self.peek()  # primary, here rather than in a method: a frame less per bracket
+            if tok.kind == "op" and tok.text == "(":
+                self._open(self.advance())
+                node = self._parse_expression()
+                self.expect(")", "to close '('")
+                self.nesting -= 1
+            else:
+                handler = _PRIMARY.get(tok.kind if tok.kind not in ("op", "keyword") else tok.text)
+                if handler is None:
+                    raise self._expected_value(tok)
+                node = handler(self)
+            for at in reversed(minus):
+                node = Unary("-", node, self.span_from(at))
+        while True:
+            tok = self.peek()
+            op_level = _BINARY.get(tok.text) if tok.kind in ("op", "keyword") else None
+            if op_level is not None and op_level >= level:
+                self._enter(1, self.advance())
+                right = self._parse_level(op_level + 1)
+                self.operators -= 1
+                node = Binary(tok.text, node, right, self.span_from(start))
+            elif level <= _COMPARE and self._at_comparison():
+                node = self._parse_comparison(node, start)
+            else:
+                return node
 
-    def _parse_conjunction(self) -> Expr:
-        return self._parse_binary_level(("and",), self._parse_negation)
-
-    def _parse_negation(self) -> Expr:
-        if self.at("not"):
-            start = self.advance().start
-            return Unary("not", self._parse_negation(), self.span_from(start))
-        return self._parse_comparison()
+    def _at_comparison(self) -> bool:
+        return self.at(*_COMP_OPS) or (self.at("not") and self.peek(1).text == "in")
 
     def _comp_op(self) -> str | None:
-        if self.at("<", "<=", ">", ">=", "==", "!=", "in"):
+        if self.at(*_COMP_OPS):
             return self.advance().text
         if self.at("not") and self.peek(1).text == "in":
             self.i += 2
             return "not in"
         return None
 
-    def _parse_comparison(self) -> Expr:
-        start = self.peek().start
-        first = self._parse_sum()
+    def _parse_comparison(self, first: Expr, start: int) -> Expr:
         ops: list[str] = []
         rest: list[Expr] = []
         while (op := self._comp_op()) is not None:
             ops.append(op)
-            rest.append(self._parse_sum())
-        if not ops:
-            return first
+            self._enter(1, self.tokens[self.i - 1])
+            rest.append(self._parse_level(_SUM))
+        self.operators -= len(ops)
         return Compare(first, tuple(ops), tuple(rest), self.span_from(start))
 
-    def _parse_sum(self) -> Expr:
-        return self._parse_binary_level(("+", "-"), self._parse_product)
-
-    def _parse_product(self) -> Expr:
-        return self._parse_binary_level(("*", "/", "//", "%"), self._parse_unary)
-
-    def _parse_unary(self) -> Expr:
-        if self.at("-"):
-            start = self.advance().start
-            return Unary("-", self._parse_unary(), self.span_from(start))
-        return self._parse_primary()
-
-    def _parse_primary(self) -> Expr:
-        tok = self.peek()
-        handler = _PRIMARY.get(tok.kind if tok.kind != "op" and tok.kind != "keyword" else tok.text)
-        if handler is None:
-            found = "end of expression" if tok.kind == "end" else repr(tok.text)
-            raise ExprSyntaxError(
-                f"expected a value, a name or '(', found {found}", tok.start, max(tok.end, tok.start + 1)
-            )
-        return handler(self)
+    def _expected_value(self, tok: Token) -> ExprSyntaxError:
+        found = "end of expression" if tok.kind == "end" else repr(quote(tok.text, 40))
+        return ExprSyntaxError(
+            f"expected a value, a name or '(', found {found}", tok.start, max(tok.end, tok.start + 1)
+        )
 
     def _parse_number(self) -> Expr:
         tok = self.advance()
-        value: int | float = float(tok.text) if "." in tok.text else int(tok.text)
-        return Number(value, self.span(tok.start, tok.end))
+        return Number(number_value(tok), self.span(tok.start, tok.end))
 
     def _parse_string(self) -> Expr:
         tok = self.advance()
@@ -240,7 +292,7 @@ class Parser:
     def _parse_name(self) -> Expr:
         tok = self.advance()
         if self.at("("):
-            self.advance()
+            self._open(self.advance())
             args = self._parse_items(")", "in the arguments of a call")
             return Call(tok.text, args, self.span_from(tok.start))
         parts = [tok.text]
@@ -252,16 +304,12 @@ class Parser:
             parts.append(self.advance().text)
         return Name(".".join(parts), self.span_from(tok.start))
 
-    def _parse_group(self) -> Expr:
-        self.advance()
-        node = self._parse_expression()
-        self.expect(")", "to close '('")
-        return node
-
-    def _parse_set(self, close: str) -> Expr:
-        start = self.advance().start
+    def _parse_set(self) -> Expr:
+        opening = self.advance()
+        close = "}" if opening.text == "{" else "]"
+        self._open(opening)
         items = self._parse_items(close, "in a literal set" if close == "}" else "in a literal list")
-        return SetLit(items, "{}" if close == "}" else "[]", self.span_from(start))
+        return SetLit(items, "{}" if close == "}" else "[]", self.span_from(opening.start))
 
     def _parse_items(self, close: str, context: str) -> tuple[Expr, ...]:
         items: list[Expr] = []
@@ -271,7 +319,69 @@ class Parser:
                 self.advance()
                 items.append(self._parse_expression())
         self.expect(close, context)
+        self.nesting -= 1
         return tuple(items)
+
+    def _open(self, tok: Token) -> None:
+        """Count a bracket as it opens."""
+        self.nesting += 1
+        if self.nesting > MAX_DEPTH:
+            raise ExprSyntaxError(
+                f"brackets nested more than {MAX_DEPTH} deep: an expression may nest at most "
+                f"{MAX_DEPTH} levels (use variables for the inner parts)",
+                tok.start,
+                tok.end,
+                code="E212",
+            )
+
+    def _enter(self, count: int, tok: Token) -> None:
+        """Count operators whose right operand is being read: each is a level above it, so more
+        than MAX_DEPTH of them make an expression too deep, whatever follows."""
+        self.operators += count
+        if self.operators > MAX_DEPTH:
+            raise ExprSyntaxError(
+                f"the expression nests more than {MAX_DEPTH} levels deep (each operator is a level, "
+                "a chain a + b + c one per operator): use variables for its parts",
+                tok.start,
+                tok.end,
+                code="E212",
+            )
+
+
+_OR, _AND, _NOT, _COMPARE, _SUM, _PRODUCT = 1, 2, 3, 4, 5, 6
+_BINARY = {
+    "or": _OR,
+    "and": _AND,
+    "+": _SUM,
+    "-": _SUM,
+    "*": _PRODUCT,
+    "/": _PRODUCT,
+    "//": _PRODUCT,
+    "%": _PRODUCT,
+}
+_COMP_OPS = ("<", "<=", ">", ">=", "==", "!=", "in")
+
+
+def number_value(tok: Token) -> int | float:
+    """The value of a number token: an integer within 64 bits, or a finite float (E213)."""
+    if "." not in tok.text:
+        if len(tok.text.lstrip("0")) > 19 or int(tok.text) > INT64_MAX:
+            raise ExprSyntaxError(
+                f"the integer {quote(tok.text, 60)} is beyond 64-bit integers (at most {INT64_MAX})",
+                tok.start,
+                tok.end,
+                code="E213",
+            )
+        return int(tok.text)
+    value = float(tok.text)
+    if not math.isfinite(value):
+        raise ExprSyntaxError(
+            f"the number {quote(tok.text, 60)} is beyond the range of floating-point numbers",
+            tok.start,
+            tok.end,
+            code="E213",
+        )
+    return value
 
 
 _PRIMARY: dict[str, Callable[[Parser], Expr]] = {
@@ -280,9 +390,8 @@ _PRIMARY: dict[str, Callable[[Parser], Expr]] = {
     "name": Parser._parse_name,
     "true": Parser._parse_bool,
     "false": Parser._parse_bool,
-    "(": Parser._parse_group,
-    "{": lambda p: p._parse_set("}"),
-    "[": lambda p: p._parse_set("]"),
+    "{": Parser._parse_set,
+    "[": Parser._parse_set,
 }
 
 

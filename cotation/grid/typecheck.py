@@ -7,10 +7,11 @@ collector with the node's span; a node that fails returns None and its parents s
 from __future__ import annotations
 
 import datetime
+import re
 from collections.abc import Callable
 
 from ..dates import day_number
-from ..errors import Collector, did_you_mean
+from ..errors import Collector, did_you_mean, quote
 from . import ir
 from . import syntax as s
 from .catalogue import Catalogue, Field, Kind, encode_commune
@@ -34,6 +35,9 @@ _ORDERED = ("int", "float", "date")
 
 def field_type(f: Field) -> Type:
     return _KIND_TYPES[f.kind](f)
+
+
+_ISO = re.compile(r"\d{4}-\d{2}-\d{2}")  # a text that looks like a date (hint: date("..."))
 
 
 class TypeChecker:
@@ -65,8 +69,10 @@ class TypeChecker:
         self.error(
             "E204",
             node,
-            f'the text "{node.value}" can only be compared with a category or a commune, '
-            "or tested with 'in'",
+            f'the text "{quote(node.value, 60)}" can only be compared with a category or a commune, '
+            "or tested with 'in'"
+            + (': a date is written date("YYYY-MM-DD")' if _ISO.fullmatch(node.value) else ""),
+            suggestion=f'date("{node.value}")' if _ISO.fullmatch(node.value) else None,
         )
         return None
 
@@ -216,7 +222,8 @@ class TypeChecker:
                 self.error(
                     "E203",
                     node,
-                    f"'{node.value}' is not a value of this category (values: {', '.join(want.domain)})",
+                    f"'{quote(node.value, 60)}' is not a value of this category "
+                    f"(values: {quote(', '.join(want.domain), 200)})",
                     did_you_mean(node.value, want.domain),
                 )
                 return None
@@ -226,7 +233,9 @@ class TypeChecker:
                 return ir.Const(encode_commune(node.value), COMMUNE, span=node.span)
             except ValueError:
                 self.error(
-                    "E203", node, f"'{node.value}' is not an INSEE commune code (5 characters, e.g. '31555')"
+                    "E203",
+                    node,
+                    f"'{quote(node.value, 60)}' is not an INSEE commune code (5 characters, e.g. '31555')",
                 )
                 return None
         return self._check_String(node)

@@ -7,7 +7,9 @@ values itself, so that it can (a) record the span of every key and value, (b) re
 
 from __future__ import annotations
 
+import bisect
 import datetime
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,6 +17,7 @@ import yaml
 
 from ..errors import Collector
 from ..source import Span
+from .limits import MAX_YAML_DEPTH
 
 MAX_NODES = 200_000
 Path_ = tuple[str | int, ...]
@@ -40,15 +43,25 @@ class Scalar:
     indent: int  # column (1-based) of the text on its continuation lines
 
     def positions(self, offset: int, text: str) -> tuple[int, int]:
-        newlines = text.count("\n", 0, offset)
-        if self.style in ("|", ">"):
-            last = text.rfind("\n", 0, offset)
-            return self.span.line + 1 + newlines, self.indent + offset - (last + 1)
-        if newlines == 0:
-            quote = 1 if self.style in ("'", '"') else 0
-            return self.span.line, self.span.col + quote + offset
-        last = text.rfind("\n", 0, offset)
-        return self.span.line + newlines, self.indent + offset - (last + 1)
+        return self.locator(text)(offset)
+
+    def locator(self, text: str) -> Callable[[int], tuple[int, int]]:
+        """``offset -> (line, col)`` in the file for offsets in ``text``, the scalar's value: the
+        newlines are found once, each position is a binary search (linear in all, not quadratic)."""
+        breaks = [i for i, char in enumerate(text) if char == "\n"]
+        block = self.style in ("|", ">")
+        quote = 1 if self.style in ("'", '"') else 0
+
+        def at(offset: int) -> tuple[int, int]:
+            newlines = bisect.bisect_left(breaks, offset)  # newlines before offset
+            last = breaks[newlines - 1] if newlines else -1
+            if block:
+                return self.span.line + 1 + newlines, self.indent + offset - (last + 1)
+            if newlines == 0:
+                return self.span.line, self.span.col + quote + offset
+            return self.span.line + newlines, self.indent + offset - (last + 1)
+
+        return at
 
 
 @dataclass
@@ -86,6 +99,8 @@ class _Builder:
         self.count += 1
         if self.count > MAX_NODES:
             raise _TooBig(self.span(node))
+        if len(path) > MAX_YAML_DEPTH:  # nested through aliases: the text itself was checked
+            raise _TooDeep(self.span(node))
         self.doc.spans[path] = self.span(node)
         if node.tag not in _PLAIN_TAGS:
             self.errors.error(
@@ -139,6 +154,39 @@ class _TooBig(Exception):
         self.span = span
 
 
+class _TooDeep(_TooBig):
+    pass
+
+
+_OPEN = (yaml.MappingStartEvent, yaml.SequenceStartEvent)
+_CLOSE = (yaml.MappingEndEvent, yaml.SequenceEndEvent)
+
+
+def too_deep(text: str, file: str) -> Span | None:
+    """Where ``text`` nests more than MAX_YAML_DEPTH mappings and lists, or None. Read from the
+    parser's events, which come without recursion, before anything composes the node graph
+    (PyYAML's composer is recursive). libyaml refuses a document nested 1 000 deep before its
+    first event: PyYAML's parser counts it then. A syntax error stops the count (the events before
+    it were counted, and the composer stops there too, with its message)."""
+    for loader in (_FAST_LOADER, yaml.SafeLoader):
+        if loader is None:
+            continue
+        level = 0
+        try:
+            for event in yaml.parse(text, Loader=loader):
+                if isinstance(event, _OPEN):
+                    level += 1
+                    if level > MAX_YAML_DEPTH:
+                        mark = event.start_mark
+                        return Span(file, mark.line + 1, mark.column + 1, mark.line + 1, mark.column + 2)
+                elif isinstance(event, _CLOSE):
+                    level -= 1
+            return None
+        except yaml.YAMLError:
+            continue
+    return None
+
+
 def _compose(text: str) -> yaml.Node | None:
     """The node graph of ``text``: by libyaml when PyYAML has it (ten times faster; the same nodes
     and positions, ``tests/test_errors.py`` checks it), else by PyYAML's Python parser, which also
@@ -161,6 +209,10 @@ def load_plain(text: str) -> Any:
 
 def load_yaml(text: str, file: str, errors: Collector) -> Document | None:
     """Load one YAML document; problems go to ``errors`` (None when nothing usable was read)."""
+    deep = too_deep(text, file)
+    if deep is not None:
+        errors.error("E107", deep, f"the YAML nests more than {MAX_YAML_DEPTH} mappings and lists deep")
+        return None
     builder = _Builder(file, text.splitlines(), errors)
     try:
         node = _compose(text)
@@ -177,6 +229,11 @@ def load_yaml(text: str, file: str, errors: Collector) -> Document | None:
         return builder.doc
     try:
         builder.doc.value = builder.build(node, ())
+    except _TooDeep as exc:
+        errors.error(
+            "E107", exc.span, f"the document nests more than {MAX_YAML_DEPTH} levels deep (aliases expanded)"
+        )
+        return None
     except _TooBig as exc:
         errors.error(
             "E103",

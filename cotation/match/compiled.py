@@ -19,7 +19,7 @@ import numba
 import numpy as np
 
 from ..cachedir import cache_directory
-from ..codegen.build import load_module
+from ..codegen.build import call_kernel, load_module
 from ..codegen.helpers import index_count, index_fill
 from ..codegen.pair_source import PairSource, generate_pair_source
 from ..data.batch import kernel_mask, kernel_values
@@ -127,7 +127,8 @@ class CompiledPairs:
                 kernel_values(batch, self.grid.catalogue[c], c) for c in src.app_columns
             ]
             inputs += [kernel_mask(batch, c) for c in src.app_masks]
-            getattr(self.module, src.app_kernel)(*inputs, today, *values, *present, 0, n)
+            fn = getattr(self.module, src.app_kernel)
+            call_kernel(self.module, fn, lambda: fn(*inputs, today, *values, *present, 0, n))
         return [*values, *present]
 
     def _index(self, pool: Any) -> tuple[int, tuple[np.ndarray, ...]]:
@@ -167,7 +168,12 @@ class CompiledPairs:
         order = dwelling_order(assignment, free.rows, free.total, tier, prep.tie_rank)
         out = DwellingResult.empty(m, k, f)
         taken = np.zeros(len(prep.batch), np.bool_)  # by tie-break rank
-        self.kernel(*args, np.ascontiguousarray(order, np.int64), taken, np.int64(k), 0, m, *_fields(out))
+        ordered = np.ascontiguousarray(order, np.int64)
+        call_kernel(
+            self.module,
+            self.kernel,
+            lambda: self.kernel(*args, ordered, taken, np.int64(k), 0, m, *_fields(out)),
+        )
         _as_rows(out, prep.perm)
         return out, order
 
@@ -180,7 +186,12 @@ class CompiledPairs:
         pieces = threads * SLICES_PER_THREAD if threads > 1 else 1
         cuts = sorted({round(i * m / pieces) for i in range(pieces + 1)})
         slices = list(itertools.pairwise(cuts)) or [(0, 0)]
-        threaded_map(lambda ab: self.kernel(*call, ab[0], ab[1], *_fields(out)), slices, threads)
+        kernel = self.kernel
+        call_kernel(
+            self.module,
+            kernel,
+            lambda: threaded_map(lambda ab: kernel(*call, ab[0], ab[1], *_fields(out)), slices, threads),
+        )
 
 
 def commune_index(

@@ -86,9 +86,23 @@ class Pool:
 
             result, order = reference_rank(prep, k, assignment)
         else:
+            from ..codegen.build import KernelFailure
             from .compiled import compile_pairs
 
-            result, order = compile_pairs(self.grid).run(prep, k, assignment)
+            try:
+                result, order = compile_pairs(self.grid).run(prep, k, assignment)
+            except KernelFailure as exc:  # a bug: rank with the reference engine, and say so
+                from ..errors import note
+                from .reference import reference_rank
+
+                note(
+                    "W452",
+                    f"the pair kernel of grid '{self.grid.meta.id}' failed to compile ({exc}); ranked "
+                    "with the reference engine instead (same ranking, slower): this is a bug, please "
+                    "report it",
+                    once=self.grid.content_hash,
+                )
+                result, order = reference_rank(prep, k, assignment)
         return finish(prep, result, k, assignment, order)
 
 
@@ -205,6 +219,8 @@ def finish(
         grid_id=scores.grid_id,
         grid_version=scores.grid_version,
         grid_hash=scores.grid_hash,
+        tables_digest=scores.tables_digest,
+        out_of_force=scores.out_of_force,
         date_calcul=prep.date_calcul,
         k=k,
         dwelling_ids=prep.dwellings.ids,

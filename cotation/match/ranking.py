@@ -44,6 +44,8 @@ class Ranking:
     assignment: str | None = None
     dwelling_order: np.ndarray | None = None
     already_proposed: np.ndarray | None = field(default=None)
+    tables_digest: str = ""  # as Scores.tables_digest: grid hash, catalogue and ceiling tables
+    out_of_force: bool = False  # the grid was used outside its validity on request
 
     def __len__(self) -> int:
         return len(self.dwelling_ids)
@@ -112,6 +114,8 @@ class Ranking:
             "date_calcul": self.date_calcul.isoformat(),
             "k": str(self.k),
             "assignment": self.assignment or "",
+            "tables_digest": self.tables_digest,
+            "out_of_force": "true" if self.out_of_force else "false",
         }
 
     def to_arrow(self) -> Any:

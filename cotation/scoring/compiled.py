@@ -16,11 +16,12 @@ import numba
 import numpy as np
 
 from ..cachedir import cache_directory
-from ..codegen.build import load_module
+from ..codegen.build import KernelFailure, call_kernel, load_module
 from ..codegen.score_source import CHUNK, TRACE_ROWS, KernelSource, generate_source
 from ..data.batch import kernel_mask, kernel_values
 from ..data.calendar import calendar_table
 from ..dates import day_number
+from ..errors import note
 from ..grid import ir
 from ..threads import threaded_map
 from .order import scores_rank
@@ -53,7 +54,8 @@ class CompiledGrid:
     @property
     def is_cached(self) -> bool:
         """Whether Numba already keeps machine code of the total kernel for this module on disk."""
-        return any(self.path.parent.glob(f"__pycache__/{self.path.stem}.{self.kernel_source.kernel}-*.nbi"))
+        names = self.kernel_source.jitted or (self.kernel_source.kernel,)
+        return all(any(self.path.parent.glob(f"__pycache__/{self.path.stem}.{n}-*.nbi")) for n in names)
 
     @property
     def kernel(self) -> Any:
@@ -73,11 +75,14 @@ class CompiledGrid:
         grid, today = self.grid, np.int64(day_number(day))
         inputs = self.arguments(batch, today)
         total, bits, tier = self._outputs(len(batch))
-        details = Lazy(lambda: self._details(inputs, today, len(batch)))
-        if breakdown:
-            total, bits, tier = details.get()[2:]
-        else:
-            self._run(self.kernel, [*inputs, today, total, bits, tier], len(batch))
+        details = Lazy(lambda: self._details(inputs, today, len(batch), batch, day))
+        try:
+            if breakdown:
+                total, bits, tier = details.get()[2:]
+            else:
+                self._run(self.kernel, [*inputs, today, total, bits, tier], len(batch))
+        except KernelFailure as exc:
+            return self._reference(exc, batch, day)
         ranks = Lazy(lambda: scores_rank(grid, batch, total, tier))
         return Scores.of(
             grid,
@@ -102,33 +107,66 @@ class CompiledGrid:
             np.empty((k, n), np.bool_),
         )
         fn = getattr(self.module, TRACE_ROWS)
-        self._run(fn, [*self.arguments(batch, today), today, rule, clipped, met], n)
+        try:
+            self._run(fn, [*self.arguments(batch, today), today, rule, clipped, met], n)
+        except KernelFailure as exc:
+            from .reference import trace_points
+
+            self._failed(exc)
+            return trace_points(self.grid, batch, date_calcul)
         return rule, clipped, met
+
+    def _failed(self, exc: KernelFailure) -> None:
+        note(
+            "W452",
+            f"the kernels of grid '{self.grid.meta.id}' ({self.path}) failed to compile ({exc}); "
+            "scored with the reference engine instead (same scores, slower): this is a bug, please "
+            "report it",
+            once=f"{self.path}",
+        )
+
+    def _reference(self, exc: KernelFailure, batch: Any, day: datetime.date) -> Scores:
+        """The Scores of the reference evaluator, after a kernel failure (W452)."""
+        from .reference import evaluate
+
+        self._failed(exc)
+        return evaluate(self.grid, batch, day)
 
     def _outputs(self, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         w = self.grid.widths
         return np.empty(n, w.total), np.empty(n, w.flags), np.empty(n, np.int8)
 
-    def _details(self, inputs: list[np.ndarray], today: np.int64, n: int) -> tuple[np.ndarray, ...]:
-        """(breakdown C x N, met K x N, total, flags, tier) from the breakdown kernel."""
+    def _details(
+        self, inputs: list[np.ndarray], today: np.int64, n: int, batch: Any, day: datetime.date
+    ) -> tuple[np.ndarray, ...]:
+        """(breakdown C x N, met K x N, total, flags, tier) from the breakdown kernel (from the
+        reference evaluator if the kernel fails: W452)."""
         total, bits, tier = self._outputs(n)
         bd = np.empty((len(self.grid.columns), n), self.grid.widths.breakdown)
         met = np.empty((len(self.grid.criteria), n), np.bool_)
-        self._run(self.breakdown_kernel, [*inputs, today, total, bits, tier, bd, met], n)
+        try:
+            self._run(self.breakdown_kernel, [*inputs, today, total, bits, tier, bd, met], n)
+        except KernelFailure as exc:
+            ref = self._reference(exc, batch, day)
+            return ref.breakdown, ref.met, ref.total, ref.flag_bits, ref.tier
         return bd, met, total, bits, tier
 
     def _run(self, function: Any, args: list[Any], n: int) -> None:
         """``function(*args, start, stop)`` over rows 0..n-1, split between threads (it releases the GIL).
 
-        Each row is computed independently, so results never depend on the number of threads.
+        Each row is computed independently, so results never depend on the number of threads. The
+        first call of a kernel compiles it (or loads it from the cache) under
+        :func:`cotation.codegen.build.call_kernel`: KernelFailure if it cannot.
         """
         threads = min(numba.get_num_threads() if self.parallel else 1, max(1, n // MIN_ROWS_PER_THREAD))
         if threads == 1:
-            function(*args, 0, n)
+            call_kernel(self.module, function, lambda: function(*args, 0, n))
             return
         step = -(-n // threads // CHUNK) * CHUNK
         cuts = [(s, min(s + step, n)) for s in range(0, n, step)]
-        threaded_map(lambda cut: function(*args, *cut), cuts, threads)
+        call_kernel(
+            self.module, function, lambda: threaded_map(lambda cut: function(*args, *cut), cuts, threads)
+        )
 
     def arguments(self, batch: Any, today: np.int64) -> list[Any]:
         """Everything the kernels read for ``batch`` scored on day ``today``: inputs, the grid's point
@@ -136,8 +174,11 @@ class CompiledGrid:
         return [*self.inputs(batch), self.points, *self.calendar(batch, int(today))]
 
     @property
-    def points(self) -> tuple[np.int64, ...]:
-        """The grid's point values, the kernels' ``points`` argument (``points[k]`` in the source)."""
+    def points(self) -> tuple[np.int64, ...] | np.ndarray:
+        """The grid's point values, the kernels' ``points`` argument (``points[k]`` in the source): a
+        tuple, or an int64 array for a grid compiled in pieces."""
+        if self.kernel_source.pieces:
+            return np.array(self.kernel_source.parameters, dtype=np.int64)
         return tuple(np.int64(x) for x in self.kernel_source.parameters)
 
     def inputs(self, batch: Any) -> list[np.ndarray | None]:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..errors import note
 from ..grid.check import JUSTIFICATIFS, verified_grid
 from ..grid.ir import Grid
 from . import ENGINES
@@ -26,6 +27,10 @@ if TYPE_CHECKING:
 #: With engine="auto", batches of at least this many applications use the compiled kernel even when
 #: it is not in the disk cache yet (below, the NumPy reference answers while nothing is compiled).
 AUTO_COMPILED_FROM = 50_000
+#: For a grid compiled in pieces (codegen.score_source.PIECES_FROM criteria or more), compiling costs
+#: about 0.06 s of CPU per criterion and the reference about 1e-7 s per criterion and row (2 cores,
+#: benchmarks/compile_cost.py): compiling pays off from about 600 000 applications.
+AUTO_COMPILED_FROM_LARGE = 600_000
 
 
 def check_engine(engine: str, engines: tuple[str, ...] = ENGINES) -> None:
@@ -57,11 +62,23 @@ def score_batch(
 
 def _run(grid: Grid, batch: Batch, day: datetime.date, engine: str, breakdown: bool) -> Scores:
     if engine != "reference":
+        from ..codegen.score_source import PIECES_FROM
         from .compiled import compile_grid
 
         compiled = compile_grid(grid)
-        if engine == "compiled" or len(batch) >= AUTO_COMPILED_FROM or compiled.is_cached:
+        if engine == "compiled" or compiled.is_cached:
             return compiled.score(batch, day, breakdown=breakdown)
+        large = len(grid.criteria) >= PIECES_FROM
+        if len(batch) >= (AUTO_COMPILED_FROM_LARGE if large else AUTO_COMPILED_FROM):
+            return compiled.score(batch, day, breakdown=breakdown)
+        if large and len(batch) >= AUTO_COMPILED_FROM:
+            note(
+                "W453",
+                f"engine='auto': grid '{grid.meta.id}' has {len(grid.criteria)} criteria, too many for "
+                "compiling its kernels to pay off: scored with the reference engine (engine='compiled' "
+                "compiles them anyway)",
+                once=grid.content_hash,
+            )
     from .reference import evaluate
 
     return evaluate(grid, batch, day)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..data.calendar import months_between
+from ..data.calendar import add_months, civil, end_of_month, months_between
 from ..data.ceilings import ceiling_table
 from ..dates import day_number, from_day_number
 from ..grid import ir
@@ -251,6 +251,10 @@ def _age(args: list[Val], node: ir.Call, env: Env) -> Val:
     return Val(np.floor_divide(months_between(args[0].v, today), 12), args[0].ok)
 
 
+def _civil_part(part: int) -> Callable[[list[Val], ir.Call, Env], Val]:
+    return lambda args, node, env: Val(civil(args[0].v)[part].astype(np.int64), args[0].ok)
+
+
 def _first(args: list[Val], node: ir.Call, env: Env) -> Val:
     head = args[0].v[:, 0]
     return Val(head, args[0].ok & (head >= 0))
@@ -305,6 +309,11 @@ FUNCTION_VALUES: dict[str, Callable[[list[Val], ir.Call, Env], Val]] = {
     "months_between": _dates(months_between),
     "years_between": _dates(lambda a, b: np.floor_divide(months_between(a, b), 12)),
     "age": _age,
+    "year": _civil_part(0),
+    "month": _civil_part(1),
+    "day": _civil_part(2),
+    "end_of_month": _unary(end_of_month),
+    "add_months": _dates(add_months),
     "count": _unary(_count),
     "first": _first,
     "coalesce": _coalesce,

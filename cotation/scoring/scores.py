@@ -39,6 +39,20 @@ class Lazy:
         return self._compute is None
 
 
+def tables_digest_of(grid: Grid) -> str:
+    """The digest that stamps scores: SHA-256 of the grid's content hash (its text), its catalogue
+    (every field, local ones included, with their values and bounds) and the shipped income-ceiling
+    tables. The grid hash alone stays the grid's text: updating the ceilings or the catalogue of a
+    release changes this digest, not the grid hash."""
+    import hashlib
+
+    from ..data.ceilings import tables_digest
+
+    catalogue = repr(grid.catalogue.fields) + repr(grid.match.catalogue.fields if grid.match else ())
+    parts = (grid.content_hash, hashlib.sha256(catalogue.encode("utf-8")).hexdigest(), tables_digest())
+    return hashlib.sha256("\0".join(parts).encode("utf-8")).hexdigest()
+
+
 @dataclass(frozen=True, eq=False, kw_only=True)
 class Scores:
     """Scores of a batch of applications under one grid on one computation date.
@@ -73,6 +87,10 @@ class Scores:
     proofs: Lazy | None = field(default=None, repr=False)  # -> K x N: justificatif verified, or none required
     verified_run: Lazy | None = field(default=None, repr=False)  # -> Scores of the verified criteria only
     verified_only: bool = False  # True: criteria with an unverified justificatif were not counted
+    tables_digest: str = (
+        ""  # SHA-256 of the grid's hash, its catalogue and the ceiling tables (tables_digest_of)
+    )
+    out_of_force: bool = False  # the grid was not in force on date_calcul and was used on request
 
     @classmethod
     def of(
@@ -103,6 +121,8 @@ class Scores:
             details=details,
             ranks=ranks,
             engine=engine,
+            tables_digest=tables_digest_of(grid),
+            out_of_force=grid.meta.out_of_force,
         )
 
     @cached_property
@@ -214,6 +234,8 @@ class Scores:
             "grid_version": self.grid_version or "",
             "grid_hash": self.grid_hash,
             "date_calcul": self.date_calcul.isoformat(),
+            "tables_digest": self.tables_digest,
+            "out_of_force": "true" if self.out_of_force else "false",
         }
         return arrow.replace_schema_metadata({k: str(v) for k, v in meta.items()})
 
@@ -226,6 +248,8 @@ class Scores:
             grid_version=self.grid_version,
             grid_hash=self.grid_hash,
             date_calcul=self.date_calcul.isoformat(),
+            tables_digest=self.tables_digest,
+            out_of_force=self.out_of_force,
         )
         return frame
 

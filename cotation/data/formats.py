@@ -1,0 +1,407 @@
+"""Stage 2 (data): text as French office software writes it: encodings, delimiters, dates, numbers.
+
+Exports of housing-office software and of the SNE tools are ``;``-separated, with decimal commas,
+``dd/mm/yyyy`` dates and often cp1252 text. This module reads them without guessing:
+
+* **Encoding** (:func:`decode`): UTF-8 with or without BOM, UTF-16 with a BOM, else cp1252 (which
+  covers latin-1 as French software writes it), when every non-ASCII character it decodes to is
+  one French text uses. A file that is neither, or that does not decode in the ``encoding`` the
+  caller gave, is an error (D120) naming the line, the column and the byte, never mis-decoded.
+* **Delimiter** (:func:`delimiter`): ``,``, ``;`` or tab, the most frequent in the header line; a
+  tie is an error (D126).
+* **Cells over 1 MiB** (pyarrow's block size) are an error (D121) naming the row and the column.
+* **Dates** (:func:`parse_dates`): ISO ``yyyy-mm-dd`` and French ``dd/mm/yyyy`` (one column may mix
+  both), each optionally followed by a midnight time (``00:00`` or ``00:00:00``). A two-digit year
+  or a month-first date (``12/31/2024``) is ambiguous: D122, saying how to write it.
+* **Numbers** (:func:`parse_numbers`): ``.`` or ``,`` as decimal separator, spaces (also no-break
+  and narrow no-break spaces) between thousands, ``.`` between thousands only before a decimal
+  comma (``1.234,50``). A column with decimal commas in which a cell holds a ``.`` (``1.234``:
+  1234 or 1.234?) is ambiguous: D123.
+
+Every parser works on whole Arrow columns (``pyarrow.compute``), never cell by cell.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import unicodedata
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ..errors import DataError, DataProblem
+from .buffers import from_numpy, null_scalar
+from .buffers import values as numbers
+
+__all__ = [
+    "Decoded",
+    "Parsed",
+    "decode",
+    "delimiter",
+    "parse_dates",
+    "parse_numbers",
+    "plain",
+    "read_csv_bytes",
+]
+
+FILE_COLUMN = "<file>"
+BLOCK_BYTES = 1 << 20  # pyarrow's CSV block: no row (hence no cell) may be longer
+UTF8_BOM = codecs.BOM_UTF8
+UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+# The non-ASCII characters French text holds; cp1252 decoding to anything else is not French text.
+FRENCH = frozenset(
+    "àâäçéèêëîïôöùûüÿœæÀÂÄÇÉÈÊËÎÏÔÖÙÛÜŸŒÆ«»€°„…•·²³µ§ñÑáíóúÁÍÓÚãõÃÕøØåÅß÷±¼½¾©®™¨ªº¹"
+    "\u2019\u2018\u201c\u201d\u2013\u2014\u00d7\u00b4\u00b8\u00a0\u202f"  # quotes, dashes, x, accents, spaces
+)
+DELIMITERS = (",", ";", "\t")
+MIDNIGHT_RE = r"[ T]00:00(:00(\.0+)?)?$"
+ISO_RE = r"^(?P<y>\d{4})-(?P<m>\d{2})-(?P<d>\d{2})$"
+FRENCH_RE = r"^(?P<d>\d{1,2})/(?P<m>\d{1,2})/(?P<y>\d{4})$"
+SHORT_YEAR_RE = r"^\d{1,2}/\d{1,2}/\d{2}$"
+DOT_NUMBER_RE = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
+# decimal comma, optional thousands separated by spaces (or by '.' when a decimal comma follows)
+COMMA_NUMBER_RE = r"^[+-]?(\d+(,\d+)?|\d{1,3}([ \x{a0}\x{202f}]\d{3})+(,\d+)?|\d{1,3}(\.\d{3})+,\d+)$"
+
+
+def plain(name: str) -> str:
+    """``name`` without case, accents, spaces or punctuation: ``Date_Dépôt`` -> ``datedepot``."""
+    decomposed = unicodedata.normalize("NFKD", name.casefold())
+    return "".join(c for c in decomposed if c.isalnum())
+
+
+# --------------------------------------------------------------------------------------------
+# Bytes -> UTF-8 text
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Decoded:
+    """A file's bytes re-encoded as UTF-8 without BOM, and the encoding they were read in."""
+
+    data: bytes
+    encoding: str  # 'utf-8', 'utf-8-sig', 'utf-16', 'cp1252' or what the caller gave
+
+
+def decode(data: bytes, source: str, encoding: str | None = None) -> Decoded:
+    """``data`` as UTF-8: in ``encoding`` when given, else detected (see the module docstring)."""
+    if encoding is not None:
+        return _decode_as(data, source, _codec_name(encoding, source))
+    if data.startswith(UTF8_BOM):
+        return Decoded(_utf8(data[len(UTF8_BOM) :], source, len(UTF8_BOM)), "utf-8-sig")
+    if data.startswith(UTF16_BOMS):
+        return _decode_as(data, source, "utf-16")
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return Decoded(_cp1252(data, source, exc), "cp1252")
+    _refuse_binary(data, source)
+    return Decoded(data, "utf-8")
+
+
+def _codec_name(encoding: str, source: str) -> str:
+    try:
+        return codecs.lookup(encoding).name
+    except LookupError:
+        raise _problem(
+            "D120", FILE_COLUMN, f"unknown encoding '{encoding}' (try utf-8, cp1252 or latin-1)", source
+        ) from None
+
+
+def _decode_as(data: bytes, source: str, codec: str) -> Decoded:
+    if codec in ("utf-8", "utf-8-sig"):
+        skip = len(UTF8_BOM) if data.startswith(UTF8_BOM) else 0
+        return Decoded(_utf8(data[skip:], source, skip), codec)
+    try:
+        text = data.decode(codec)
+    except UnicodeDecodeError as exc:
+        raise _undecodable(data, source, exc, f"is not {codec}", "give the file's --encoding") from None
+    return Decoded(text.lstrip("\ufeff").encode("utf-8"), codec)
+
+
+def _utf8(data: bytes, source: str, offset: int) -> bytes:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        hint = "--encoding cp1252 if the file comes from Windows software"
+        raise _undecodable(data, source, exc, "is not UTF-8", hint, offset) from None
+    _refuse_binary(data, source)
+    return data
+
+
+def _cp1252(data: bytes, source: str, utf8_error: UnicodeDecodeError) -> bytes:
+    """The text of a file that is not UTF-8, when it is French text in cp1252 (or latin-1)."""
+    try:
+        text = data.decode("cp1252")
+    except UnicodeDecodeError:
+        text = ""
+    odd = sorted({c for c in text if c >= "\x80" and c not in FRENCH}) if text else ["?"]
+    if odd:
+        hint = "give the file's --encoding (utf-8, cp1252, latin-1, mac_roman, cp850...)"
+        raise _undecodable(data, source, utf8_error, "is neither UTF-8 nor French text in cp1252", hint)
+    _refuse_binary(data, source)
+    return text.encode("utf-8")
+
+
+def _refuse_binary(data: bytes, source: str) -> None:
+    at = data.find(b"\x00")
+    if at >= 0:
+        line, _ = _line_of(data, at)
+        message = (
+            f"NUL byte at line {line}: not a text file (a UTF-16 file without BOM, or a binary file); "
+            "export it as CSV in UTF-8, or give its --encoding"
+        )
+        raise _problem("D120", FILE_COLUMN, message, source)
+
+
+def _undecodable(
+    data: bytes, source: str, exc: UnicodeDecodeError, what: str, hint: str, offset: int = 0
+) -> DataError:
+    """D120 at the first bad byte: its line, the column it falls in, the byte."""
+    at = exc.start
+    line, start = _line_of(data, at)
+    header = data[: data.find(b"\n")] if b"\n" in data else data
+    names = _header_names(header.decode("latin-1").lstrip("\ufeff\xef\xbb\xbf"))
+    sep = delimiter_of(header.decode("latin-1"))
+    index = data[start:at].decode("latin-1").count(sep) if sep else 0
+    column = names[index] if index < len(names) else FILE_COLUMN
+    snippet = data[start : min(len(data), at + 20)].split(b"\n")[0].decode("latin-1")
+    message = (
+        f"the file {what}: byte 0x{data[at]:02x} at line {line}, byte {at + offset} of the file "
+        f"(column '{column}'); {hint}"
+    )
+    rows = (f"ligne {line - 1}",) if line > 1 else ("en-tête",)
+    return DataError([DataProblem("D120", column, message, rows, (snippet,), 1, None, source)])
+
+
+def _line_of(data: bytes, at: int) -> tuple[int, int]:
+    """(1-based line number, offset of that line's start) of byte ``at``."""
+    return data.count(b"\n", 0, at) + 1, data.rfind(b"\n", 0, at) + 1
+
+
+def _header_names(line: str) -> list[str]:
+    sep = delimiter_of(line) or ","
+    return next(csv.reader([line.rstrip("\r\n")], delimiter=sep), [])
+
+
+# --------------------------------------------------------------------------------------------
+# UTF-8 text -> an Arrow table of text columns
+# --------------------------------------------------------------------------------------------
+
+
+def delimiter_of(header: str) -> str | None:
+    """The most frequent of ``,``, ``;`` and tab in ``header`` (None when tied or absent)."""
+    counts = sorted(((header.count(d), d) for d in DELIMITERS), reverse=True)
+    if counts[0][0] == 0 or counts[0][0] == counts[1][0]:
+        return None
+    return counts[0][1]
+
+
+def delimiter(header: str, source: str) -> str:
+    """The delimiter of a CSV file from its header line; D126 when it cannot be told."""
+    found = delimiter_of(header)
+    if found is not None:
+        return found
+    if not any(d in header for d in DELIMITERS):
+        return ","  # a single column
+    counts = ", ".join(f"{d!r} {header.count(d)}" for d in DELIMITERS)
+    message = (
+        f"cannot tell the delimiter from the header line ({counts}): use one of ',', ';' or tab "
+        "between column names, and quote names that contain another"
+    )
+    raise _problem("D126", FILE_COLUMN, message, source)
+
+
+def read_csv_bytes(data: bytes, source: str) -> pa.Table:
+    """A UTF-8 CSV file (bytes without BOM) as an Arrow table with every column as text."""
+    import pyarrow.csv as pacsv
+
+    end = data.find(b"\n")
+    header = (data if end < 0 else data[:end]).decode("utf-8")
+    if not header.strip():
+        raise _problem("D108", FILE_COLUMN, "cannot read the file: empty file: no header line", source)
+    sep = delimiter(header, source)
+    names = next(csv.reader([header.rstrip("\r\n")], delimiter=sep))
+    convert = pacsv.ConvertOptions(
+        column_types={name: pa.string() for name in names},
+        strings_can_be_null=False,
+        quoted_strings_can_be_null=False,
+    )
+    parse = pacsv.ParseOptions(delimiter=sep)
+    read = pacsv.ReadOptions(block_size=BLOCK_BYTES)
+    try:
+        table = pacsv.read_csv(
+            pa.BufferReader(data), read_options=read, parse_options=parse, convert_options=convert
+        )
+    except pa.ArrowInvalid as exc:
+        if "straddl" in str(exc):
+            raise _big_cell(data, names, sep, source) from None
+        raise
+    _check_cell_sizes(table, source)
+    return table
+
+
+def _check_cell_sizes(table: pa.Table, source: str) -> None:
+    """D121 for every column holding a cell over BLOCK_BYTES (the first such row named)."""
+    problems = []
+    for name, column in zip(table.column_names, table.columns, strict=True):
+        if column.nbytes <= BLOCK_BYTES:
+            continue
+        lengths = numbers(pc.binary_length(column.combine_chunks()), 0)
+        big = np.flatnonzero(lengths > BLOCK_BYTES)
+        if len(big):
+            row = int(big[0])
+            message = (
+                f"a cell of {int(lengths[row])} bytes (cells are limited to 1 MiB): check the export "
+                "(an unclosed quote joins many rows into one cell)"
+            )
+            rows = tuple(f"ligne {int(i) + 1}" for i in big[:10])
+            problems.append(DataProblem("D121", str(name), message, rows, (), len(big), None, source))
+    if problems:
+        raise DataError(problems)
+
+
+def _big_cell(data: bytes, names: list[str], sep: str, source: str) -> DataError:
+    """D121 at the first line longer than the block: its row and its longest cell's column."""
+    raw = np.frombuffer(data, np.uint8)
+    ends = np.flatnonzero(raw == ord("\n"))
+    starts = np.concatenate([[0], ends + 1])
+    stops = np.concatenate([ends, [len(data)]])
+    long = np.flatnonzero(stops - starts > BLOCK_BYTES)
+    line = int(long[0]) if len(long) else 0
+    cells = data[starts[line] : stops[line]].split(sep.encode())
+    index = int(np.argmax([len(c) for c in cells]))
+    column = names[index] if index < len(names) else FILE_COLUMN
+    size = len(cells[index])
+    message = (
+        f"a cell of {size} bytes at line {line + 1} (column '{column}'): cells are limited to 1 MiB; "
+        "check the export (an unclosed quote joins many rows into one cell)"
+    )
+    return DataError([DataProblem("D121", column, message, (f"ligne {line}",), (), 1, None, source)])
+
+
+def _problem(code: str, column: str, message: str, source: str) -> DataError:
+    return DataError([DataProblem(code, column, message, source=source)])
+
+
+# --------------------------------------------------------------------------------------------
+# Cells -> values
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Parsed:
+    """Values parsed from a text column: ``ok`` where a cell was read, and the ambiguous cells,
+    each (code, message, mask), which are not ok either."""
+
+    values: np.ndarray
+    ok: np.ndarray
+    ambiguous: tuple[tuple[str, str, np.ndarray], ...] = ()
+
+
+def _mask(arr: pa.Array) -> np.ndarray:
+    return numbers(arr, False)
+
+
+def _only(ok: np.ndarray, arr: pa.Array) -> pa.Array:
+    return pc.if_else(from_numpy(ok), arr, null_scalar(arr.type))
+
+
+def _ints(arr: pa.Array) -> np.ndarray:
+    return np.asarray(numbers(pc.cast(arr, pa.int64(), safe=False)), np.int64)
+
+
+def parse_numbers(arr: pa.Array) -> Parsed:
+    """Numbers of a text column, with ``.`` or ``,`` as decimal separator (see the module docstring)."""
+    dot = _mask(pc.match_substring_regex(arr, DOT_NUMBER_RE))
+    if dot.sum() == len(arr) - arr.null_count:  # the common case: every cell a plain number
+        return Parsed(
+            np.asarray(numbers(pc.cast(_only(dot, arr), pa.float64(), safe=False)), np.float64), dot
+        )
+    comma = ~dot & _mask(pc.match_substring_regex(arr, COMMA_NUMBER_RE))
+    values = np.asarray(numbers(pc.cast(_only(dot, arr), pa.float64(), safe=False)), np.float64)
+    ambiguous: tuple[tuple[str, str, np.ndarray], ...] = ()
+    if comma.any():
+        french = pc.replace_substring_regex(_only(comma, arr), r"[ .\x{a0}\x{202f}]", "")
+        french = pc.replace_substring(french, ",", ".")
+        values = np.where(comma, numbers(pc.cast(french, pa.float64(), safe=False)), values)
+        decimal_comma = comma & _mask(pc.match_substring(arr, ","))
+        has_dot = dot & _mask(pc.match_substring(arr, "."))
+        if decimal_comma.any() and has_dot.any():
+            example = arr[int(np.flatnonzero(decimal_comma)[0])].as_py()
+            message = (
+                f"'.' in a column whose other numbers have a decimal comma (e.g. '{example}'): "
+                "'1.234' could be 1234 or 1.234; write every number of the column with a decimal comma "
+                "and no '.' (or every one with a '.' decimal point)"
+            )
+            ambiguous = (("D123", message, has_dot),)
+            dot = dot & ~has_dot
+    return Parsed(values, dot | comma, ambiguous)
+
+
+def parse_dates(arr: pa.Array) -> Parsed:
+    """Days since 1970-01-01 of a text column of ISO or dd/mm/yyyy dates (see the module docstring)."""
+    if _mask(pc.match_substring_regex(arr, r"^\d{4}-\d{2}-\d{2}$")).sum() == len(arr) - arr.null_count:
+        return _iso_days(arr)  # the common case: every cell an ISO date
+    text = pc.replace_substring_regex(arr, MIDNIGHT_RE, "")
+    iso = _fields(text, ISO_RE)
+    french = _fields(text, FRENCH_RE)
+    year = np.where(iso.ok, iso.year, french.year)
+    month = np.where(iso.ok, iso.month, french.month)
+    day = np.where(iso.ok, iso.day, french.day)
+    ok = iso.ok | french.ok
+    days, real = _days(year, month, day, ok)
+    ambiguous = []
+    short = _mask(pc.match_substring_regex(text, SHORT_YEAR_RE))
+    if short.any():
+        message = "two-digit year (19.. or 20..?): write dates as dd/mm/yyyy or yyyy-mm-dd"
+        ambiguous.append(("D122", message, short))
+    swapped = french.ok & ~real & (french.month > 12) & (french.day <= 12)
+    if swapped.any():
+        message = (
+            "month-first date (mm/dd/yyyy, as US software writes it): French dates are dd/mm/yyyy; "
+            "export the dates as dd/mm/yyyy or yyyy-mm-dd"
+        )
+        ambiguous.append(("D122", message, swapped))
+    return Parsed(days, ok & real, tuple(ambiguous))
+
+
+def _iso_days(arr: pa.Array) -> Parsed:
+    """Days of a column of ISO dates only (no regex groups: slices)."""
+    ok = numbers(pc.is_valid(arr), False) if len(arr) else np.zeros(0, bool)
+    year, month, day = (
+        _ints(pc.utf8_slice_codeunits(arr, a, b)) if len(arr) else np.zeros(0, np.int64)
+        for a, b in ((0, 4), (5, 7), (8, 10))
+    )
+    days, real = _days(year, month, day, np.asarray(ok, bool))
+    return Parsed(days, real)
+
+
+@dataclass(frozen=True)
+class _Ymd:
+    ok: np.ndarray
+    year: np.ndarray
+    month: np.ndarray
+    day: np.ndarray
+
+
+def _fields(text: pa.Array, pattern: str) -> _Ymd:
+    parts = pc.extract_regex(text, pattern)
+    ok = numbers(pc.is_valid(parts), False) if len(text) else np.zeros(0, bool)
+    return _Ymd(
+        np.asarray(ok, bool),
+        *(_ints(pc.struct_field(parts, name)) if len(text) else np.zeros(0, np.int64) for name in "ymd"),
+    )
+
+
+def _days(
+    year: np.ndarray, month: np.ndarray, day: np.ndarray, ok: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """(days since the epoch, whether the date exists) of year/month/day columns."""
+    real = ok & (month >= 1) & (month <= 12) & (day >= 1) & (day <= 31)
+    months = np.where(real, (year - 1970) * 12 + month - 1, 0).astype("datetime64[M]")
+    dates = months.astype("datetime64[D]") + np.where(real, day - 1, 0)
+    real &= dates.astype("datetime64[M]") == months
+    return dates.astype(np.int64), real
