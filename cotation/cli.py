@@ -156,7 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         configure(sub)
-        if any(action.dest == "grid" for action in sub._actions):
+        if any(action.dest in ("grid", "grid_a") for action in sub._actions):
             _add_include_dir(sub)
         sub.set_defaults(handler=handler)
     return parser
@@ -948,14 +948,19 @@ def _user_error(call: Any) -> Any:
         raise Failure(str(exc)) from None
 
 
+def _grid_with_includes(path: Path, args: argparse.Namespace) -> Grid:
+    """The grid at ``path``, its includes allowed in the folders of ``--include-dir``."""
+    return api.load_grid(path, include_dirs=args.include_dir)
+
+
 def cmd_compare(args: argparse.Namespace) -> int:
     from .experiment.pages import write_result
 
     day = args.date or datetime.date.today()
     result = _user_error(
         lambda: api.compare(
-            args.grid_a,
-            args.grid_b,
+            _grid_with_includes(args.grid_a, args),
+            _grid_with_includes(args.grid_b, args),
             args.data,
             date_calcul=day,
             top=max(args.top, 1),
@@ -1021,7 +1026,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     day = args.date or datetime.date.today()
     sim = _user_error(
         lambda: api.simulate(
-            args.grid,
+            _grid_with_includes(args.grid, args),
             args.data,
             args.dwellings,
             date_debut=day,
@@ -1030,7 +1035,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             refusal=args.refus,
             seed=args.seed,
             k=max(args.k, 1),
-            compare=args.compare,
+            compare=None if args.compare is None else _grid_with_includes(args.compare, args),
             history=args.history,
             engine=args.engine,
             orient=args.orienter,
@@ -1077,7 +1082,7 @@ def _configure_bilan(p: argparse.ArgumentParser) -> None:
 def cmd_bilan(args: argparse.Namespace) -> int:
     review = _user_error(
         lambda: api.bilan(
-            args.grid,
+            _grid_with_includes(args.grid, args),
             args.data,
             args.attributions,
             annee=args.annee,

@@ -22,7 +22,9 @@ DAY = datetime.date(2026, 1, 1)
 
 
 def main() -> None:
-    grid = cotation.load_grid(ROOT / "examples" / "gestion-en-flux.yaml")
+    grid = cotation.load_grid(
+        ROOT / "examples" / "gestion-en-flux.yaml", include_dirs=[ROOT / "grids"]
+    )  # it includes the example grid, from the grids/ folder
     generated = cotation.generate_applications(600, seed=2, date_calcul=DAY, catalogue=grid.catalogue)
     applications = generated.to_arrow().to_pandas()
     rng = np.random.default_rng(2)  # a third of the households work for a firm paying the PEEC

@@ -85,7 +85,7 @@ def _history(rows: list[tuple[Any, ...]] = HISTORY) -> Any:
 
 @pytest.fixture(scope="module")
 def grid() -> Any:
-    return cotation.load_grid(GRID)
+    return cotation.load_grid(GRID, include_dirs=[ROOT / "grids"])
 
 
 @pytest.fixture(scope="module")
@@ -240,7 +240,13 @@ def test_history_from_csv_parquet_and_dataframe(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="D180"):
         read_allocations(tmp_path / "a.xlsx")
     with pytest.raises(DataError, match="D181"):
-        bilan(cotation.load_grid(GRID), _apps(), frame, annee=2023, objectives=OBJ)
+        bilan(
+            cotation.load_grid(GRID, include_dirs=[ROOT / "grids"]),
+            _apps(),
+            frame,
+            annee=2023,
+            objectives=OBJ,
+        )
 
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
@@ -248,28 +254,34 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shuti
 
 def test_simulate_then_bilan_on_generated_data(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     day = datetime.date(2026, 1, 1)
-    grid = cotation.load_grid(GRID)
+    grid = cotation.load_grid(GRID, include_dirs=[ROOT / "grids"])
     apps = cotation.generate_applications(300, seed=4, date_calcul=day, catalogue=grid.catalogue)
     cotation.write_applications(apps, tmp_path / "demandes.csv")
     cotation.write_applications(
         cotation.generate_dwellings(24, seed=4, vacancies_from=day), tmp_path / "logements.csv"
     )
     d, dw, a = (str(tmp_path / n) for n in ("demandes.csv", "logements.csv", "a.csv"))
-    sim = ["simulate", str(GRID), d, dw, "--date", "2026-01-01", "--engine", "reference", "--orienter"]
+    inc = ["--include-dir", str(ROOT / "grids")]
+    sim = ["simulate", str(GRID), d, dw, *inc, "--date", "2026-01-01", "--engine", "reference", "--orienter"]
     assert main([*sim, "--attributions", a, "-o", str(tmp_path / "s.html")]) == 0
     simulated = (tmp_path / "s.html").read_text(encoding="utf-8")
     assert "Parts du flux par réservataire" in simulated and "Contingent préfectoral (État)" in simulated
     history = read_allocations(a)
     assert len(history) > 0 and None not in history.columns["reservataire"]  # every vacancy oriented
-    assert main(["bilan", str(GRID), d, a, "-o", str(tmp_path / "bilan.html")]) == 0
-    assert main(["bilan", str(GRID), d, a, "-o", str(tmp_path / "bilan.csv")]) == 0
+    assert main(["bilan", str(GRID), d, a, *inc, "-o", str(tmp_path / "bilan.html")]) == 0
+    other = str(ROOT / "grids" / "exemple-metropole.yaml")  # --include-dir reaches compare too
+    assert (
+        main(["compare", str(GRID), other, d, *inc, "--engine", "reference", "-o", str(tmp_path / "c.json")])
+        == 0
+    )
+    assert main(["bilan", str(GRID), d, a, *inc, "-o", str(tmp_path / "bilan.csv")]) == 0
     page = (tmp_path / "bilan.html").read_text(encoding="utf-8")
     for holder in ("Contingent préfectoral (État)", "Action Logement", "Communes", "Bailleur"):
         assert holder in page, holder
     assert "Premier quartile, hors QPV" in page and "Trois autres quartiles, en QPV" in page
     ids = set(apps.ids.tolist())
     assert not any(i in page for i in ids)
-    assert main(["bilan", str(GRID), d, a, "-o", str(tmp_path / "bilan.xlsx")]) == 2
+    assert main(["bilan", str(GRID), d, a, *inc, "-o", str(tmp_path / "bilan.xlsx")]) == 2
     if CHROMIUM is None:
         pytest.skip("no Chromium on this machine: the review is not rendered in a browser")
     done = subprocess.run(
