@@ -49,16 +49,19 @@ def parse_grid(
     catalogue: Catalogue | None = None,
     *,
     include_dirs: Sequence[str | Path] = (),
+    include_root: str | Path | None = None,
 ) -> Grid:
     """Like :func:`load_grid`, from YAML text (includes resolve from, and are confined to, the
-    current directory, or ``include_dirs``)."""
+    current directory, or ``include_root`` when given (an empty folder allows none), or
+    ``include_dirs``)."""
 
     def load(errors: Collector) -> LoadedGrid | None:
         from .grid.loader import load_grid_text
 
-        return load_grid_text(text, name, errors, include_dirs)
+        return load_grid_text(text, name, errors, include_dirs, root=include_root)
 
-    return _load(_with_dirs(gridcache.text_key(text, name), include_dirs), load, catalogue)
+    dirs = (include_root, *include_dirs) if include_root is not None else include_dirs
+    return _load(_with_dirs(gridcache.text_key(text, name), dirs), load, catalogue)
 
 
 def _with_dirs(key: str, include_dirs: Sequence[str | Path]) -> str:

@@ -1098,6 +1098,21 @@ def cmd_bilan(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# -- serve (issue 16 point 5) ----------------------------------------------------------------------
+def _configure_serve(p: argparse.ArgumentParser) -> None:
+    p.add_argument("grid", type=Path, help="grid file (YAML), loaded and compiled once at start-up")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8000, help="port to listen on (default: 8000)")
+    p.add_argument("--engine", choices=ENGINES, default="compiled", help="scoring engine (default: compiled)")
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from .serve import run
+
+    run(args.grid, args.host, args.port, tuple(args.include_dir), args.engine)
+    return EXIT_OK
+
+
 COMMANDS = {
     "check": (_configure_check, cmd_check, "check a grid and print a summary (or every error)"),
     "score": (_configure_score, cmd_score, "score and rank applications"),
@@ -1128,6 +1143,11 @@ COMMANDS = {
         _configure_bilan,
         cmd_bilan,
         "annual allocation review (bilan annuel des attributions) for the CIL: page, JSON or CSV",
+    ),
+    "serve": (
+        _configure_serve,
+        cmd_serve,
+        "serve the grid over HTTP: check, score, explain, position, rank (needs the extra 'serve')",
     ),
 }
 

@@ -76,17 +76,22 @@ def load_grid_files(
 
 
 def load_grid_text(
-    text: str, name: str, errors: Collector, include_dirs: Iterable[str | Path] = ()
+    text: str,
+    name: str,
+    errors: Collector,
+    include_dirs: Iterable[str | Path] = (),
+    root: str | Path | None = None,
 ) -> LoadedGrid | None:
-    """Load a grid from text (includes are resolved relative to, and confined to, the current
-    directory, or ``include_dirs``)."""
-    loader = _Loader(errors, Path.cwd(), include_dirs)
+    """Load a grid from text (includes are resolved relative to, and confined to, ``root``: the
+    current directory by default; or ``include_dirs``). An empty ``root`` allows no include."""
+    base = Path(root).resolve() if root is not None else Path.cwd()
+    loader = _Loader(errors, base, include_dirs)
     size = len(text.encode("utf-8", "surrogatepass"))
     if size > MAX_GRID_BYTES:
         errors.error("E106", Span(name, 1, 1, 1, 2), _too_large(size))
         return None
     loader.total = size
-    main = loader.from_text(text, name, Path.cwd(), chain=())
+    main = loader.from_text(text, name, base, chain=())
     if main is None:
         return None
     return LoadedGrid(main, tuple(loader.order), loader.sources, tuple(loader.read.items()))
