@@ -109,6 +109,10 @@ DATA_CODES: dict[str, str] = {
     "D124": "a field the grid reads has no column in the data",
     "D125": "an optional dependency is missing (the message names the extra to install)",
     "D126": "cannot tell the CSV delimiter from the header line",
+    # issue 16 point 5: requests to `cotation serve`
+    "D150": "a request to cotation serve that is not JSON of the expected shape",
+    "D151": "a request to cotation serve over its size limits (body, batch or grid)",
+    "D152": "a rank request to cotation serve whose grid has no match part",
     # -- experimentation (compare, simulate, back-test) --
     "D160": "no first-quartile threshold for the EPCI and year",
     "D161": "invalid objectives file",

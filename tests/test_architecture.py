@@ -23,7 +23,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "cotation"
 #: earlier ones. Top-level modules: utilities (0) every stage may use, interfaces (99) above all.
 STAGES = {"grid": 1, "data": 2, "codegen": 3, "scoring": 4, "match": 5, "explain": 6, "experiment": 7}
 UTILITIES = {"errors", "source", "dates", "threads", "cachedir", "markup", "version"}
-INTERFACES = {"", "__main__", "api", "cli", "inout", "testcases"}  # "" is the package's __init__
+INTERFACES = {"", "__main__", "api", "cli", "inout", "serve", "testcases"}  # "" is the package's __init__
 
 
 @dataclass(frozen=True)
