@@ -82,12 +82,24 @@ class Service:
         return service
 
     def warm_up(self) -> None:
-        """Compile the kernels now (cached on disk), not on the first request."""
-        from .data.generate import generate_applications
+        """Compile the kernels now (scoring, trace and, with a match part, pair: cached on disk),
+        not on the first request."""
+        from .data.generate import generate_applications, generate_dwellings
+        from .explain.trace import traces
 
         day = datetime.date.today()
         batch = generate_applications(2, seed=0, date_calcul=day, catalogue=self.grid.catalogue)
-        api.score(self.grid, batch, day, engine=self.engine)
+        scores = api.score(self.grid, batch, day, engine=self.engine)
+        traces(self.grid, scores, batch, [str(i) for i in scores.ids])
+        if self.grid.match is not None:
+            api.rank(
+                self.grid, batch, generate_dwellings(1, seed=0), 1, date_calcul=day, engine=self.rank_engine
+            )
+
+    @property
+    def rank_engine(self) -> str:
+        """The pair engine (rank has no "auto": compiled unless the service scores with reference)."""
+        return "reference" if self.engine == "reference" else "compiled"
 
     def stamp(self, scores: Any, body: bytes) -> Stamp:
         return Stamp(
@@ -233,7 +245,7 @@ def rank(service: Service, body: bytes, day: datetime.date) -> dict[str, Any]:
     homes = records_of(request["dwellings"], MAX_DWELLINGS, "dwellings")
     dwellings = read_dwellings(pa.Table.from_pylist(homes), grid.match.catalogue)
     ranking = api.rank(
-        grid, batch, dwellings, k, date_calcul=day, engine=service.engine, assignment=assignment
+        grid, batch, dwellings, k, date_calcul=day, engine=service.rank_engine, assignment=assignment
     )
     return {"stamp": service.stamp(ranking, body).as_dict(), "rows": rows_of(ranking.to_arrow())}
 
