@@ -54,7 +54,10 @@ def score_batch(
     scores = _run(checked if verified_only else grid, batch, day, engine, breakdown)
     proofs = Lazy(lambda: _proofs(grid, batch))
     same = verified_only or checked is grid  # nothing to verify: the verified scores are these
-    verified = Lazy.of(scores) if same else Lazy(lambda: _run(checked, batch, day, scores.engine, False))
+    # the verified scores of compiled scores: "auto" (identical scores), so that reading them for a few
+    # applications (an explanation) compiles no second kernel (issue 18)
+    again = "auto" if scores.engine == "compiled" else scores.engine
+    verified = Lazy.of(scores) if same else Lazy(lambda: _run(checked, batch, day, again, False))
     scores = dataclasses.replace(
         scores, grid_hash=grid.content_hash, proofs=proofs, verified_run=verified, verified_only=verified_only
     )
