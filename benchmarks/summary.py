@@ -1166,6 +1166,9 @@ def main(argv: list[str] | None = None) -> int:
             write_applications(generate_applications(rows, seed=1), path)
             summary[key] = {name: peak_rss(name, path, cache_dir) for name in grids}
             path.unlink()
+        from benchmarks import first_run  # issue 18: cold (empty caches) against warm, per command
+
+        summary["first_run"] = first_run.run()
         if args.compile_sizes:  # benchmarks/compile_cost.py: criteria against compile time and memory
             from benchmarks import compile_cost  # it imports this module's grid specs
 
@@ -1217,6 +1220,8 @@ def _checks(s: dict[str, Any]) -> dict[str, Any]:
         if key in s:
             rss = max(v["peak_rss_mb"] for v in s[key].values())
             out[check] = [rss, rss < t[f"{check}_max"]]
+    if "first_run" in s:  # issue 18: cold/warm ratios per command, the 40-criterion first score, demo
+        out["first_run"] = s["first_run"]["checks"]
     if "compile_cost" in s:  # [seconds, met, target] per criteria count of issue 19
         out.update(s["compile_cost"]["checks"])
     return out

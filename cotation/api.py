@@ -167,7 +167,9 @@ def rank(
     the match criteria), then the grid's tie-breaks (a total order). ``assignment``: None (each
     dwelling independently), "given" or "best": an application is proposed for at most one
     dwelling of the batch, the dwellings choosing in the given order, or best candidate first (see
-    :func:`cotation.match.prepared.dwelling_order`). ``engine``: "compiled" (default) or "reference".
+    :func:`cotation.match.prepared.dwelling_order`). ``engine``: "compiled" (default), "reference"
+    or "auto" (the compiled pair kernel when it is cached on disk or the pairs are many, see
+    :data:`cotation.match.pool.AUTO_PAIRS_COMPILED_FROM`).
     ``absent``: as for :func:`score`. Returns a :class:`~cotation.match.ranking.Ranking`.
     """
     from .data.batch import as_applications

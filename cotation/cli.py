@@ -238,9 +238,10 @@ def _configure_score(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--engine",
         choices=ENGINES,
-        default="compiled",
-        help="scoring engine: compiled (Numba, cached on disk; default), reference (NumPy) or "
-        "auto (compiled when the kernel is already cached or the batch is large)",
+        default="auto",
+        help="scoring engine: auto (default: compiled when the kernel is already cached or the batch "
+        "is large, else the reference: no compile wait for small work), compiled (Numba, cached on "
+        "disk) or reference (NumPy)",
     )
 
 
@@ -312,9 +313,10 @@ def _configure_rank(p: argparse.ArgumentParser) -> None:
     inout.add_output_options(p)
     p.add_argument(
         "--engine",
-        choices=("compiled", "reference"),
-        default="compiled",
-        help="ranking engine: compiled (Numba; default) or reference (NumPy)",
+        choices=("auto", "compiled", "reference"),
+        default="auto",
+        help="ranking engine: auto (default: compiled when the kernels are already cached or the work "
+        "is large, else the reference), compiled (Numba) or reference (NumPy)",
     )
     _add_orient(p)
 
@@ -508,10 +510,11 @@ def _load_and_score(
     data: Path,
     day: datetime.date,
     steps: Steps,
-    engine: str = "compiled",
+    engine: str = "auto",
     force: bool = False,
     include_dirs: Sequence[Path] = (),
     args: argparse.Namespace | None = None,
+    breakdown: bool = False,
 ) -> tuple[Grid, Any, Scores]:
     with steps.step("loading the grid"):
         grid = _grid_in_force(grid_path, day, force, include_dirs)
@@ -520,7 +523,7 @@ def _load_and_score(
     if args is not None:
         args.input_info = info
     with steps.step(f"scoring {len(batch)} applications"):
-        scores = api.score(grid, batch, day, engine=engine, absent=info.absent_fields)
+        scores = api.score(grid, batch, day, engine=engine, absent=info.absent_fields, breakdown=breakdown)
     return grid, batch, scores
 
 
@@ -552,6 +555,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
         force=args.force_version,
         include_dirs=args.include_dir,
         args=args,
+        breakdown=True,  # engine auto: the compiled engine only when its breakdown kernel is cached too
     )
     text = _committee(args, grid, batch, scores) if args.logement else _explanation(args, grid, batch, scores)
     if args.format == "html":
@@ -595,7 +599,13 @@ def _committee(args: argparse.Namespace, grid: Grid, batch: Any, scores: Scores)
     if not np.any(dwellings.ids == args.logement):
         raise Failure(f"no dwelling '{args.logement}' in {args.logements} ({len(dwellings)} dwellings)")
     ranking = api.rank(
-        grid, batch, dwellings, args.k, date_calcul=scores.date_calcul, assignment=args.assignment
+        grid,
+        batch,
+        dwellings,
+        args.k,
+        date_calcul=scores.date_calcul,
+        assignment=args.assignment,
+        engine="auto",
     )
     view = views.committee_view(grid, ranking, scores, batch, dwellings, args.logement)
     if args.format == "json":
@@ -863,8 +873,10 @@ def _demo_rank(
     with steps.step(f"generate {DEMO_DWELLINGS} vacant dwellings"):
         write_applications(generate_dwellings(DEMO_DWELLINGS, seed=args.seed, date_calcul=args.date), path)
     dwellings = read_dwellings(path, grid.match.catalogue)  # type: ignore[union-attr]
-    with steps.step("rank 3 candidates per dwelling, compiled engine (first call: compiles or loads)"):
-        ranking = api.rank(grid, batch, dwellings, 3, date_calcul=args.date, assignment="given")
+    with steps.step("rank 3 candidates per dwelling, auto engine (the pair kernel if cached, else NumPy)"):
+        ranking = api.rank(
+            grid, batch, dwellings, 3, date_calcul=args.date, assignment="given", engine="auto"
+        )
     with steps.step("rank again, reference engine"):
         oracle = api.rank(
             grid, batch, dwellings, 3, date_calcul=args.date, assignment="given", engine="reference"
@@ -872,7 +884,7 @@ def _demo_rank(
     if not (np.array_equal(ranking.rows, oracle.rows) and np.array_equal(ranking.total, oracle.total)):
         raise Failure("the compiled pair kernel and the reference evaluator disagree: please report this")
     print(
-        f"\ndwellings: {path}\ncandidates (3 per dwelling, each application proposed once; compiled and "
+        f"\ndwellings: {path}\ncandidates (3 per dwelling, each application proposed once; the auto and "
         "reference engines agree):\n"
     )
     print(ranking_text(ranking, DEMO_DWELLINGS))
@@ -899,9 +911,16 @@ def _demo_simulate(grid: Grid, batch: Any, args: argparse.Namespace, steps: Step
     from .experiment.pages import simulation_text
 
     dwellings = generate_dwellings(DEMO_VACANCIES, seed=args.seed, vacancies_from=args.date)
-    with steps.step(f"simulate a year: {DEMO_VACANCIES} vacancies, compiled engine"):
+    with steps.step(f"simulate a year: {DEMO_VACANCIES} vacancies, auto engine"):
         sim = api.simulate(
-            grid, batch, dwellings, date_debut=args.date, months=12, refusal=0.2, seed=args.seed
+            grid,
+            batch,
+            dwellings,
+            date_debut=args.date,
+            months=12,
+            refusal=0.2,
+            seed=args.seed,
+            engine="auto",
         )
     print("\n" + simulation_text(sim))
 

@@ -189,7 +189,7 @@ def score(cache: Path, work: Path) -> subprocess.CompletedProcess[str]:
     out.unlink(missing_ok=True)
     cmd = [sys.executable, "-m", "cotation", "score", str(work / "grille.yaml"), str(work / "apps.csv")]
     done = subprocess.run(
-        [*cmd, "--date", DATE.isoformat(), "-o", str(out)],
+        [*cmd, "--date", DATE.isoformat(), "--engine", "compiled", "-o", str(out)],
         capture_output=True,
         text=True,
         env=env,

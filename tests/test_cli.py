@@ -289,7 +289,7 @@ def test_demo_missing_grid(tmp_path, capsys):
 def test_demo_with_the_shipped_grid(tmp_path, capsys):
     code, out, _ = run(capsys, "demo", "--n", "500", "--out", tmp_path)
     assert code == 0 and "exemple-metropole" in out and out.count("Demande ") == 3
-    assert "compiled and reference engines agree" in out and "L000001" in out
+    assert "the auto and reference engines agree" in out and "L000001" in out
     assert (tmp_path / "logements.csv").is_file()
 
 

@@ -97,6 +97,12 @@ def load_module(text: str, directory: Path) -> types.ModuleType:
     return module
 
 
+def cached_functions(path: Path, names: tuple[str, ...]) -> bool:
+    """Whether Numba's disk cache next to the module file ``path`` holds machine code for each of the
+    jitted functions ``names`` (what engine="auto" asks before choosing to compile)."""
+    return all(any(path.parent.glob(f"__pycache__/{path.stem}.{n}-*.nbi")) for n in names)
+
+
 @functools.cache
 def _process_directory() -> Path:
     """A private folder for this process's modules when the cache folder may not be used."""

@@ -90,7 +90,7 @@ def replay(
     engine: str = "compiled",
 ) -> Replay:
     """Replay ``months`` months from ``start`` (see the module's docstring)."""
-    check_engine(engine, ("compiled", "reference"))
+    check_engine(engine, ("compiled", "reference", "auto"))
     if grid.match is None:
         raise ValueError(f"grid '{grid.meta.id}' has no match part: it cannot allocate dwellings")
     if months < 1:

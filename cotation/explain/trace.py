@@ -163,11 +163,19 @@ def traces(grid: ir.Grid, scores: Scores, batch: Batch, numeros: list[str]) -> l
     ]
 
 
+#: Traces of fewer applications than this use the reference evaluator unless the compiled trace kernel is
+#: already cached on disk: explaining a few applications never waits for Numba (issue 18; same points).
+TRACE_COMPILED_FROM = 50_000
+
+
 def _trace_points(grid: ir.Grid, scores: Scores, some: Batch) -> tuple[np.ndarray, ...]:
     if scores.engine == "compiled":
+        from ..codegen.score_source import TRACE_ROWS
         from ..scoring.compiled import compile_grid
 
-        return compile_grid(_scored_grid(grid, scores)).trace(some, scores.date_calcul)
+        compiled = compile_grid(_scored_grid(grid, scores))
+        if compiled.cached(TRACE_ROWS) or len(some) >= TRACE_COMPILED_FROM:
+            return compiled.trace(some, scores.date_calcul)
     from ..scoring.reference import trace_points
 
     return trace_points(_scored_grid(grid, scores), some, scores.date_calcul)

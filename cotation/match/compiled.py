@@ -49,6 +49,18 @@ class CompiledPairs:
         return getattr(self.module, self.source.kernel)
 
     @property
+    def is_cached(self) -> bool:
+        """Whether Numba already keeps machine code of the pair kernel (and its per-application kernel)
+        on disk, next to the module file."""
+        from pathlib import Path
+
+        from ..codegen.build import cached_functions
+
+        src = self.source
+        names = (src.kernel, src.app_kernel) if src.hoisted else (src.kernel,)
+        return cached_functions(Path(self.module.__file__), names)
+
+    @property
     def threads(self) -> int:
         """Threads for the kernel and the per-pool preparation (Numba's setting; 1 when not parallel)."""
         return numba.get_num_threads() if self.parallel else 1

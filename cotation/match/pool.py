@@ -35,6 +35,11 @@ from ..scoring.scores import Scores
 from .prepared import ASSIGNMENT_ORDERS, DwellingResult, Prepared
 from .ranking import Ranking
 
+#: With engine="auto", ranking at least this many (application, dwelling) pairs uses the compiled pair
+#: kernel even when it is not in the disk cache yet (below, the NumPy reference ranks while nothing is
+#: compiled; see benchmarks/README.md, first_run).
+AUTO_PAIRS_COMPILED_FROM = 20_000_000
+
 
 @dataclass(eq=False, kw_only=True)
 class Pool:
@@ -63,6 +68,12 @@ class Pool:
             f"engine={self.engine!r}>"
         )
 
+    def _compile_pays(self, dwellings: int) -> bool:
+        """engine="auto": whether to rank with the compiled pair kernel (cached, or enough pairs)."""
+        from .compiled import compile_pairs
+
+        return len(self) * dwellings >= AUTO_PAIRS_COMPILED_FROM or compile_pairs(self.grid).is_cached
+
     def prepare(self, dwellings: Any) -> Prepared:
         """The pool with ``dwellings`` read or adapted and validated (D112 when the grid reads an income
         ceiling the shipped tables lack): what both pair engines rank."""
@@ -81,7 +92,9 @@ class Pool:
         if k < 0:
             raise ValueError(f"k must be at least 0, got {k}")
         prep = self.prepare(dwellings)
-        if self.engine == "reference":
+        if self.engine == "reference" or (
+            self.engine == "auto" and not self._compile_pays(len(prep.dwellings))
+        ):
             from .reference import reference_rank
 
             result, order = reference_rank(prep, k, assignment)
@@ -110,8 +123,10 @@ def prepare_pool(
     grid: ir.Grid, applications: Any, date_calcul: datetime.date | str, *, engine: str = "compiled"
 ) -> Pool:
     """Validate the applications, score them and sort them by the tie-breaks, once (scoring checks
-    that no date is after ``date_calcul``, D105). ``engine``: "compiled" or "reference"."""
-    check_engine(engine, ("compiled", "reference"))
+    that no date is after ``date_calcul``, D105). ``engine``: "compiled", "reference" or "auto" (the
+    compiled pair kernel when it is already cached on disk or there are at least
+    ``AUTO_PAIRS_COMPILED_FROM`` pairs to rank, else the reference; scoring as ``cotation.score``'s auto)."""
+    check_engine(engine, ("compiled", "reference", "auto"))
     if grid.match is None:
         raise ValueError(
             f"grid '{grid.meta.id}' has no match part: it cannot rank applications for dwellings"

@@ -16,7 +16,7 @@ import numba
 import numpy as np
 
 from ..cachedir import cache_directory
-from ..codegen.build import KernelFailure, call_kernel, load_module
+from ..codegen.build import KernelFailure, cached_functions, call_kernel, load_module
 from ..codegen.score_source import CHUNK, TRACE_ROWS, KernelSource, generate_source
 from ..data.batch import kernel_mask, kernel_values
 from ..data.calendar import calendar_table
@@ -54,8 +54,16 @@ class CompiledGrid:
     @property
     def is_cached(self) -> bool:
         """Whether Numba already keeps machine code of the total kernel for this module on disk."""
-        names = self.kernel_source.jitted or (self.kernel_source.kernel,)
-        return all(any(self.path.parent.glob(f"__pycache__/{self.path.stem}.{n}-*.nbi")) for n in names)
+        return self.cached(*(self.kernel_source.jitted or (self.kernel_source.kernel,)))
+
+    @property
+    def is_breakdown_cached(self) -> bool:
+        """Whether Numba already keeps machine code of the breakdown kernel for this module on disk."""
+        return self.cached(self.kernel_source.breakdown_kernel)
+
+    def cached(self, *names: str) -> bool:
+        """Whether Numba keeps machine code on disk for each of these jitted functions of the module."""
+        return cached_functions(self.path, names)
 
     @property
     def kernel(self) -> Any:

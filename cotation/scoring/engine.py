@@ -3,7 +3,8 @@ hash, the justificatifs' proofs, the verified scores and the positions among sim
 
 ``"compiled"`` runs the Numba kernels (:mod:`cotation.scoring.compiled`), ``"reference"`` the NumPy
 oracle (:mod:`cotation.scoring.reference`), ``"auto"`` the compiled kernels when they are already
-cached on disk or the batch is large, else the reference. Every engine gives identical Scores.
+cached on disk (with ``breakdown=True``, the breakdown kernel too) or the batch is large, else the
+reference: a first run of small work never waits for Numba (issue 18). Every engine gives identical Scores.
 """
 
 from __future__ import annotations
@@ -53,7 +54,10 @@ def score_batch(
     scores = _run(checked if verified_only else grid, batch, day, engine, breakdown)
     proofs = Lazy(lambda: _proofs(grid, batch))
     same = verified_only or checked is grid  # nothing to verify: the verified scores are these
-    verified = Lazy.of(scores) if same else Lazy(lambda: _run(checked, batch, day, scores.engine, False))
+    # the verified scores of compiled scores: "auto" (identical scores), so that reading them for a few
+    # applications (an explanation) compiles no second kernel (issue 18)
+    again = "auto" if scores.engine == "compiled" else scores.engine
+    verified = Lazy.of(scores) if same else Lazy(lambda: _run(checked, batch, day, again, False))
     scores = dataclasses.replace(
         scores, grid_hash=grid.content_hash, proofs=proofs, verified_run=verified, verified_only=verified_only
     )
@@ -66,7 +70,8 @@ def _run(grid: Grid, batch: Batch, day: datetime.date, engine: str, breakdown: b
         from .compiled import compile_grid
 
         compiled = compile_grid(grid)
-        if engine == "compiled" or compiled.is_cached:
+        cached = compiled.is_cached and (not breakdown or compiled.is_breakdown_cached)
+        if engine == "compiled" or cached:
             return compiled.score(batch, day, breakdown=breakdown)
         large = len(grid.criteria) >= PIECES_FROM
         if len(batch) >= (AUTO_COMPILED_FROM_LARGE if large else AUTO_COMPILED_FROM):
