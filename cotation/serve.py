@@ -92,14 +92,7 @@ class Service:
         scores = api.score(self.grid, batch, day, engine=self.engine)
         traces(self.grid, scores, batch, [str(i) for i in scores.ids])
         if self.grid.match is not None:
-            api.rank(
-                self.grid, batch, generate_dwellings(1, seed=0), 1, date_calcul=day, engine=self.rank_engine
-            )
-
-    @property
-    def rank_engine(self) -> str:
-        """The pair engine (rank has no "auto": compiled unless the service scores with reference)."""
-        return "reference" if self.engine == "reference" else "compiled"
+            api.rank(self.grid, batch, generate_dwellings(1, seed=0), 1, date_calcul=day, engine=self.engine)
 
     def stamp(self, scores: Any, body: bytes) -> Stamp:
         return Stamp(
@@ -245,7 +238,7 @@ def rank(service: Service, body: bytes, day: datetime.date) -> dict[str, Any]:
     homes = records_of(request["dwellings"], MAX_DWELLINGS, "dwellings")
     dwellings = read_dwellings(pa.Table.from_pylist(homes), grid.match.catalogue)
     ranking = api.rank(
-        grid, batch, dwellings, k, date_calcul=day, engine=service.rank_engine, assignment=assignment
+        grid, batch, dwellings, k, date_calcul=day, engine=service.engine, assignment=assignment
     )
     return {"stamp": service.stamp(ranking, body).as_dict(), "rows": rows_of(ranking.to_arrow())}
 
