@@ -274,3 +274,106 @@ def _compiled(module: types.ModuleType) -> int:
         for value in vars(module).values()
         if getattr(getattr(value, "py_func", None), "__module__", None) == module.__name__
     )
+
+
+# -- compiling the pieces of a large grid in several processes ----------------------------------------
+#: Seconds a compile process takes to start (Python, NumPy, Numba and this package imported, the
+#: module loaded) before it compiles anything: the head start of the calling process's own share.
+WORKER_START_S = 1.2
+#: Seconds of compilation per unit of :attr:`cotation.codegen.score_source.PieceEntry.cost`, and
+#: per piece, measured on the 2-core reference machine: used only to balance the shares.
+COST_S, PIECE_S = 0.008, 0.6
+
+
+def compile_workers() -> int:
+    """How many processes compile the pieces of a grid (the caller included): ``$COTATION_COMPILE_WORKERS``,
+    else the CPUs this process may use; 1 compiles everything in this process."""
+    value = os.environ.get("COTATION_COMPILE_WORKERS", "").strip()
+    if value.isdigit() and int(value) > 0:
+        return int(value)
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def shares(costs: list[int], processes: int) -> list[list[int]]:
+    """Indices of ``costs`` in ``processes`` shares of about equal time, share 0 this process's (the
+    others start WORKER_START_S later): the longest job first, each to the share that ends first. A
+    share of another process that would end after this one's is not worth a process: its jobs go to
+    this one."""
+    ends = [0.0] + [WORKER_START_S] * (processes - 1)
+    out: list[list[int]] = [[] for _ in range(processes)]
+    for k in sorted(range(len(costs)), key=lambda k: -costs[k]):
+        best = min(range(processes), key=lambda s: ends[s])
+        out[best].append(k)
+        ends[best] += PIECE_S + COST_S * costs[k]
+    return out
+
+
+def precompile(module: types.ModuleType, jobs: list[tuple[str, tuple[Any, ...], int]]) -> None:
+    """Compile the jitted functions ``jobs`` (name, signature as Numba types, cost) of ``module``,
+    sharing them between this process and up to :func:`compile_workers` - 1 new ones, which write
+    the machine code to Numba's disk cache beside the module: this process then loads it on the
+    first call. Only an optimisation: a job that a worker could not do (no process could start, an
+    error) is compiled by the first call as usual, under :func:`call_kernel`."""
+    if not jobs:
+        return
+    parts = shares([cost for _, _, cost in jobs], min(compile_workers(), len(jobs)))
+    started = [_start_worker(module, [jobs[k][:2] for k in part]) for part in parts[1:] if part]
+    try:
+        for k in parts[0]:
+            name, signature, _ = jobs[k]
+            with contextlib.suppress(Exception):  # the call compiles it again, and reports
+                getattr(module, name).compile(signature)
+    finally:
+        for proc, request in (s for s in started if s is not None):
+            with contextlib.suppress(Exception):
+                proc.wait(timeout=600)
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            request.unlink(missing_ok=True)
+
+
+_WORKER = "from cotation.codegen.build import compile_worker; compile_worker()"
+
+
+def _start_worker(
+    module: types.ModuleType, jobs: list[tuple[str, tuple[Any, ...]]]
+) -> tuple[Any, Path] | None:
+    """A new process compiling ``jobs`` of ``module`` (its file and the jobs in a request file beside
+    it, which only this process wrote), or None if none could start."""
+    import pickle
+    import subprocess
+
+    path = Path(str(module.__file__))
+    request = path.with_name(f"{path.stem}.{os.getpid()}.{id(jobs)}.jobs")
+    root = str(Path(__file__).resolve().parent.parent.parent)  # the folder holding the package
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)}
+    try:
+        write_atomically(request, pickle.dumps({"path": str(path), "jobs": jobs}))
+        proc = subprocess.Popen(
+            [sys.executable, "-c", _WORKER, str(request)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=env,
+        )
+    except Exception:  # no process here (a sandbox, a daemon): this process compiles them on call
+        request.unlink(missing_ok=True)
+        return None
+    return proc, request
+
+
+def compile_worker() -> None:
+    """The body of a compile process (:func:`precompile`): load the module named by the request file
+    (``sys.argv[1]``) and compile each job into Numba's disk cache; a failure is left to the caller."""
+    import pickle
+
+    request = pickle.loads(Path(sys.argv[1]).read_bytes())
+    path = Path(request["path"])
+    module = load_module(path.read_text(encoding="utf-8"), path.parent)
+    for name, signature in request["jobs"]:
+        with contextlib.suppress(Exception):
+            getattr(module, name).compile(signature)

@@ -444,10 +444,15 @@ def column_sums(breakdown, total, r0, start, stop):
 
 
 @numba.njit(cache=True, error_model="numpy", nogil=True)
-def unpack_piece(sp, sm, width, block, first, bd, met, r0, b0, start, stop):
-    """Rows start..stop-1 of a criteria piece's scratch (``width`` criteria from ``first``, criterion
-    k of row i at k * block + i - r0) into the rows of ``bd`` and ``met`` (row i at column i - b0)."""
-    for k in range(width):
+def unpack_rows(sp, sm, rows, nmet, block, bd, met, r0, b0, start, stop):
+    """Rows start..stop-1 of a criteria piece's scratch (scratch row k of row i at k * block + i - r0)
+    into row ``rows[k]`` of ``bd`` (row i at column i - b0), and, for the first ``nmet`` (criteria),
+    of ``met``."""
+    for k in range(rows.shape[0]):
+        r = rows[k]
         for i in range(start, stop):
-            bd[first + k, i - b0] = sp[k * block + i - r0]
-            met[first + k, i - b0] = sm[k * block + i - r0]
+            bd[r, i - b0] = sp[k * block + i - r0]
+    for k in range(nmet):
+        r = rows[k]
+        for i in range(start, stop):
+            met[r, i - b0] = sm[k * block + i - r0]

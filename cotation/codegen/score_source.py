@@ -88,6 +88,27 @@ class KernelSource:
     parameter_names: tuple[str, ...] = ()  # e.g. "points of criterion [3] dalo"
     pieces: bool = False  # compiled in pieces: ``points`` is an int64 array, the kernels Python drivers
     jitted: tuple[str, ...] = ()  # the jitted functions the total kernel calls (its cache entries)
+    inputs: tuple[str, ...] = ()  # a grid in pieces: the drivers' input parameters (values, then masks)
+    piece_table: tuple[PieceEntry, ...] = ()  # a grid in pieces: every jitted piece, by kernel
+
+
+@dataclass(frozen=True)
+class PieceEntry:
+    """A jitted piece of a grid compiled in pieces: the driver that calls it (``kernel``), its name,
+    its parameters before ``r0, start, stop`` (named as the driver names the values it passes, see
+    :data:`SCRATCH`) and an estimate of its compile cost (statements and parameters), by which
+    :func:`cotation.codegen.build.precompile` shares the pieces between processes."""
+
+    kernel: str
+    name: str
+    params: tuple[str, ...]
+    cost: int
+
+
+#: The drivers' own arrays that they pass to pieces: name -> (dtype, or "breakdown" for the grid's
+#: breakdown width, and number of dimensions). ``bd`` is the caller's ``breakdown`` (or a block of
+#: it), ``b0``, ``r0``, ``start`` and ``stop`` are integers.
+SCRATCH = {"sm": ("bool", 1), "parts": ("int64", 1), "sp": ("breakdown", 1)}
 
 
 def _rubric(em: Emitter, r: int, rubric: ir.Rubric, counted: list[str]) -> None:
@@ -403,7 +424,9 @@ class Piece:
     name: str
     lines: tuple[str, ...]
     params: tuple[str, ...]
-    criteria: range = range(0)  # a criteria piece's criteria
+    rows: tuple[int, ...] = ()  # a breakdown piece: the rows of the breakdown its scratch rows go to
+    met_rows: int = 0  # ... the first ``met_rows`` of which are criteria (their met rows too)
+    cost: int = 0  # its statements and parameters: what its compile time grows with
 
 
 def _open_piece(em: Emitter, what: str, chunked: bool = True) -> None:
@@ -438,29 +461,41 @@ def _close_piece(em: Emitter, seen: dict[str, bool], name: str, outputs: tuple[s
     context = [c for c in _CONTEXT if re.search(rf"\b{c}\b", used)]
     params = (*inputs, *context, *outputs)
     head = [f"@numba.njit({JIT})", *wrapped(f"def {name}", [*params, "r0", "start", "stop"], ":")]
-    return Piece(name, (*head, f'    """{doc}"""', *pre, *body, "", ""), params)
+    cost = sum(1 for line in body if not line.lstrip().startswith("#")) + 2 * len(params)
+    return Piece(name, (*head, f'    """{doc}"""', *pre, *body, "", ""), params, cost=cost)
 
 
-def _criteria_piece(em: Emitter, seen: dict[str, bool], p: int, js: range, trace: bool) -> Piece:
-    """Criteria ``js``: their points and met into the piece's row-major scratch ``sp``/``sm`` (one
-    array each, so that LLVM checks them against the inputs once, not once per store), or, for the
-    trace, the rule's points, the clipped points and met into rows of the C x N outputs."""
-    _open_piece(em, f"criteria [{js[0]}] to [{js[-1]}]")
-    for k, j in enumerate(js):
-        emit_criterion(em, j, em.grid.criteria[j])
+def _criteria_piece(em: Emitter, seen: dict[str, bool], p: int, plan: TotalPiece, trace: bool) -> Piece:
+    """The criteria of ``plan`` for the breakdown: their points after their rubrics, and met, then
+    their groups' cap adjustments, into the piece's row-major scratch ``sp``/``sm`` (one array each,
+    so that LLVM checks them against the inputs once, not once per store: ``unpack_rows`` copies them
+    to the breakdown); or, for the trace, the rule's points, the clipped points and met into rows of
+    the C x N outputs (before rubrics and caps)."""
+    grid, js = em.grid, plan.criteria
+    _open_piece(em, f"{len(js)} criteria from [{js[0]}]")
+    for j in js:
+        emit_criterion(em, j, grid.criteria[j])
         if trace:
             em.line(f"rule[{j}, i - ur0] = {times(f'pts_{j}', f'met_{j}')}")
             em.line(f"clipped[{j}, i - ur0] = p_{j}")
             em.line(f"met[{j}, i - ur0] = met_{j}")
-        else:
-            em.line(f"sp[np.uint64({k * BLOCK}) + (i - ur0)] = p_{j}")
-            em.line(f"sm[np.uint64({k * BLOCK}) + (i - ur0)] = met_{j}")
     if trace:
-        doc = f"Trace of criteria [{js[0]}] to [{js[-1]}]: rule points, clipped points, met."
+        doc = f"Trace of {len(js)} criteria from [{js[0]}]: rule points, clipped points, met."
         return _close_piece(em, seen, f"trace_piece_{p}", ("rule", "clipped", "met"), doc)
-    doc = f"Criteria [{js[0]}] to [{js[-1]}]: points after their own min/max, and met (row-major)."
+    counted = [f"p_{j}" for j in range(len(grid.criteria))]
+    for r in plan.rubrics:
+        _rubric(em, r, grid.rubrics[r], counted)
+    caps = [_group(em, g, grid.groups[g], counted) for g in plan.groups]
+    for k, j in enumerate(js):
+        em.line(f"sp[{_at(k)}] = {counted[j]}")
+        em.line(f"sm[{_at(k)}] = met_{j}")
+    for k, cap in enumerate(caps, start=len(js)):
+        em.line(f"sp[{_at(k)}] = {cap}")
+    first_cap = len(grid.criteria) + sum(1 for x in grid.priorities if x.points)
+    doc = f"{len(js)} criteria from [{js[0]}]: points after rubrics, met, cap adjustments (row-major)."
     piece = _close_piece(em, seen, f"criteria_piece_{p}", ("sp", "sm"), doc)
-    return Piece(piece.name, piece.lines, piece.params, js)
+    rows = (*js, *(first_cap + g for g in plan.groups))
+    return Piece(piece.name, piece.lines, piece.params, rows, len(js), piece.cost)
 
 
 def _priority_piece(em: Emitter, seen: dict[str, bool]) -> Piece:
@@ -475,65 +510,73 @@ def _priority_piece(em: Emitter, seen: dict[str, bool]) -> Piece:
     return _close_piece(em, seen, "priority_piece", ("flags", "tier", "bd"), "Flags, tier, priority points.")
 
 
-def _combine_batches(grid: ir.Grid) -> list[tuple[str, list[int]]]:
-    """Rubrics, then groups, in batches of about PIECE members (a larger one alone)."""
-    batches: list[tuple[str, list[int]]] = []
-    sizes = {"rubric": [len(r.members) for r in grid.rubrics], "group": [len(g.members) for g in grid.groups]}
-    for kind, members in sizes.items():
-        current: list[int] = []
-        for r, size in enumerate(members):
-            if current and sum(members[x] for x in current) + size > PIECE:
-                batches.append((kind, current))
-                current = []
-            current.append(r)
-        if current:
-            batches.append((kind, current))
-    return batches
-
-
-def _combine_pieces(em: Emitter, seen: dict[str, bool]) -> list[Piece]:
-    """Rubric pieces (only the best met member counts: its row of ``bd`` is kept, the others' are
-    zeroed), then group pieces (their cap adjustments), over the rows of ``bd`` and ``met``."""
-    grid, out = em.grid, []
-    counted = [f"np.int64(bd[{j}, i - ur0])" for j in range(len(grid.criteria))]
-    first_cap = len(grid.criteria) + sum(1 for p in grid.priorities if p.points)
-    for q, (kind, members) in enumerate(_combine_batches(grid)):
-        _open_piece(em, f"{kind}s {', '.join(map(str, members))}", chunked=False)
-        for r in members:
-            if kind == "rubric":
-                rubric = grid.rubrics[r]
-                for j in rubric.members:
-                    em.line(f"p_{j} = np.int64(bd[{j}, i - ur0])")
-                    em.line(f"met_{j} = met[{j}, i - ur0]")
-                _rubric(em, r, rubric, list(counted))
-                for j in rubric.members:
-                    em.line(f"bd[{j}, i - ur0] = k_{j}")
-            else:
-                em.line(f"bd[{first_cap + r}, i - ur0] = {_group(em, r, grid.groups[r], counted)}")
-        outputs = ("bd", "met") if kind == "rubric" else ("bd",)
-        out.append(_close_piece(em, seen, f"{kind}_piece_{q}", outputs, f"The {kind}s {members}."))
-    return out
-
-
 @dataclass(frozen=True)
-class Totals:
-    """Where the total kernel of a grid in pieces keeps what its later pieces read: the points of
-    rubric and group members (rows of ``sv``), the met of rubric members (rows of ``sm``); every
-    piece adds one partial total (a row of ``parts``, summed by ``helpers.column_sums``)."""
+class TotalPiece:
+    """What one piece computes: criteria linked by a rubric or a group are in the same piece (a
+    component), so that it applies their rubrics and caps itself: a piece of the total kernel adds
+    one partial total per row (a row of ``parts``), the last piece only the priorities' points."""
 
-    slot: dict[int, int]
-    mslot: dict[int, int]
-    in_rubric: frozenset[int]
+    criteria: tuple[int, ...]
+    rubrics: tuple[int, ...]
+    groups: tuple[int, ...]
 
-    @staticmethod
-    def of(grid: ir.Grid) -> Totals:
-        rubric = {j for r in grid.rubrics for j in r.members}
-        kept = sorted(rubric | {j for g in grid.groups for j in g.members})
-        return Totals(
-            {j: k for k, j in enumerate(kept)},
-            {j: k for k, j in enumerate(sorted(rubric))},
-            frozenset(rubric),
-        )
+
+def _components(grid: ir.Grid) -> list[TotalPiece]:
+    """Criteria joined when they share a rubric or a group (union-find), with their rubrics and groups."""
+    parent = list(range(len(grid.criteria)))
+
+    def root(j: int) -> int:
+        while parent[j] != j:
+            parent[j] = parent[parent[j]]
+            j = parent[j]
+        return j
+
+    for members in [r.members for r in grid.rubrics] + [g.members for g in grid.groups]:
+        for j in members[1:]:
+            parent[root(j)] = root(members[0])
+    comps: dict[int, list[int]] = {}
+    for j in range(len(grid.criteria)):
+        comps.setdefault(root(j), []).append(j)
+
+    def owned(members: list[tuple[int, ...]], js: list[int]) -> tuple[int, ...]:
+        return tuple(r for r, m in enumerate(members) if m and root(m[0]) == root(js[0]))
+
+    rubrics, groups = [r.members for r in grid.rubrics], [g.members for g in grid.groups]
+    return [TotalPiece(tuple(js), owned(rubrics, js), owned(groups, js)) for js in comps.values()]
+
+
+def _total_plan(grid: ir.Grid) -> list[TotalPiece]:
+    """The pieces of a grid compiled in pieces: components (:func:`_components`) packed into
+    ``count`` pieces of about equal size (at most PIECE criteria, but a large component; two at
+    least, for two processes), those that read the same fields next to each other, so that each
+    piece takes few input arrays (each costs about 20 ms of compilation)."""
+    variables = {v.name: v for v in grid.variables}
+
+    def fields(piece: TotalPiece) -> tuple[str, ...]:
+        exprs = [e for j in piece.criteria for e in grid.criteria[j].expressions()]
+        return tuple(sorted(ir.reads(exprs, variables)[0]))
+
+    count = max(2, -(-len(grid.criteria) // PIECE))  # two at least: two processes compile them
+    size = -(-len(grid.criteria) // count)
+    plan: list[TotalPiece] = []
+    current: list[TotalPiece] = []
+    for comp in sorted(_components(grid), key=lambda c: (fields(c), c.criteria[0])):
+        full = current and sum(len(c.criteria) for c in current) + len(comp.criteria) > size
+        if full and len(plan) < count - 1:
+            plan.append(_merged(current))
+            current = []
+        current.append(comp)
+    if current:
+        plan.append(_merged(current))
+    return plan
+
+
+def _merged(comps: list[TotalPiece]) -> TotalPiece:
+    return TotalPiece(
+        tuple(sorted(j for c in comps for j in c.criteria)),
+        tuple(sorted(r for c in comps for r in c.rubrics)),
+        tuple(sorted(g for c in comps for g in c.groups)),
+    )
 
 
 def _at(row: int) -> str:
@@ -542,42 +585,44 @@ def _at(row: int) -> str:
     return f"np.uint64({row * BLOCK}) + (i - ur0)"
 
 
-def _total_piece(em: Emitter, seen: dict[str, bool], t: Totals, p: int, js: range) -> Piece:
-    """Criteria ``js`` for the total kernel: one partial total per row (the points of the criteria
-    outside rubrics), and only what rubrics and groups read later: few stores, as in the fused kernel."""
-    _open_piece(em, f"criteria [{js[0]}] to [{js[-1]}], partial total")
-    for j in js:
-        emit_criterion(em, j, em.grid.criteria[j])
-        if j in t.slot:
-            em.line(f"sv[{_at(t.slot[j])}] = p_{j}")
-        if j in t.mslot:
-            em.line(f"sm[{_at(t.mslot[j])}] = met_{j}")
-    em.line(f"parts[{_at(p)}] = {' + '.join(f'p_{j}' for j in js if j not in t.in_rubric) or '0'}")
-    doc = f"Criteria [{js[0]}] to [{js[-1]}]: their partial total, and what rubrics and groups read."
-    return _close_piece(em, seen, f"total_piece_{p}", ("sv", "sm", "parts"), doc)
-
-
-def _total_finish(em: Emitter, seen: dict[str, bool], t: Totals, parts: int) -> Piece:
-    """The last piece of the total kernel, one loop: flags and tier, the priorities' points, the
-    rubrics (the best met member counts) and the group caps, and the total: the partial totals of
-    the criteria pieces plus those."""
+def _total_piece(em: Emitter, seen: dict[str, bool], p: int, plan: TotalPiece) -> Piece:
+    """The criteria of ``plan`` for the total kernel, with their rubrics (only the best met member
+    counts) and group caps: one partial total per row, one store, as in the fused kernel."""
     grid = em.grid
-    _open_piece(em, "priorities, rubrics, group caps and the total")
+    _open_piece(em, f"{len(plan.criteria)} criteria from [{plan.criteria[0]}]: partial total")
+    for j in plan.criteria:
+        emit_criterion(em, j, grid.criteria[j])
+    counted = [f"p_{j}" for j in range(len(grid.criteria))]
+    for r in plan.rubrics:
+        _rubric(em, r, grid.rubrics[r], counted)
+    caps = [_group(em, g, grid.groups[g], counted) for g in plan.groups]
+    em.line(f"parts[{_at(p)}] = {' + '.join([*(counted[j] for j in plan.criteria), *caps]) or '0'}")
+    doc = f"{len(plan.criteria)} criteria from [{plan.criteria[0]}], their rubrics and caps: a partial total."
+    return _close_piece(em, seen, f"total_piece_{p}", ("parts",), doc)
+
+
+def _total_finish(em: Emitter, seen: dict[str, bool], parts: int) -> Piece:
+    """The last piece of the total kernel, one loop: flags and tier, the priorities' points, and the
+    total: the partial totals of the criteria pieces plus those."""
+    _open_piece(em, "priorities and the total")
     terms = [f"parts[{_at(p)}]" for p in range(parts)]
     terms += [x for x in _priorities(em) if x is not None]
     em.line("flags[i] = fb")
     em.line("tier[i] = tier_")
-    counted = [f"np.int64(sv[{_at(t.slot[j])}])" if j in t.slot else "0" for j in range(len(grid.criteria))]
-    for r, rubric in enumerate(grid.rubrics):
-        for j in rubric.members:
-            em.line(f"p_{j} = np.int64(sv[{_at(t.slot[j])}])")
-            em.line(f"met_{j} = sm[{_at(t.mslot[j])}]")
-        _rubric(em, r, rubric, counted)  # counted[j] becomes k_j: what the groups sum
-        terms += [f"k_{j}" for j in rubric.members]
-    terms += [_group(em, g, group, counted) for g, group in enumerate(grid.groups)]
     em.line(f"total[i] = {' + '.join(terms) or '0'}")
-    doc = "Flags, tier and the total, from the partial totals and what rubrics and groups read."
-    return _close_piece(em, seen, "total_finish", ("sv", "sm", "parts", "total", "flags", "tier"), doc)
+    doc = "Flags, tier and the total, from the partial totals and the priorities' points."
+    return _close_piece(em, seen, "total_finish", ("parts", "total", "flags", "tier"), doc)
+
+
+def _long(line: str, width: int = 100) -> list[str]:
+    """A long ``NAME = np.array([...], np.int64)`` line broken after commas."""
+    out, current = [], ""
+    for word in line.split(" "):
+        if current and len(current) + len(word) > width:
+            out.append(current.rstrip())
+            current = "    "
+        current += word + " "
+    return [*out, current.rstrip()]
 
 
 def _call(piece: Piece, tail: str, indent: str) -> list[str]:
@@ -588,23 +633,22 @@ def _drivers(
     grid: ir.Grid,
     inputs: list[str],
     kernels: tuple[list[Piece], list[Piece], list[Piece], list[Piece]],
-    t: Totals,
 ) -> list[str]:
     """The three kernels as Python functions calling the pieces (each releases the GIL), BLOCK rows
     at a time (s..e-1): each criteria piece fills the scratch sp/sm, unpacked into bd and met (row
     i at column i - b0: the block's own scratch for the total, the caller's breakdown else)."""
     totals, pieces, rest, traces = kernels
     steps: list[str] = []
-    for piece in pieces:
-        js = piece.criteria
+    for p, piece in enumerate(pieces):
         steps += _call(piece, "s, s, e", "        ")
-        steps += [f"        unpack_piece(sp, sm, {len(js)}, BLOCK, {js[0]}, bd, met, s, b0, s, e)"]
+        steps += [f"        unpack_rows(sp, sm, ROWS_{p}, {piece.met_rows}, BLOCK, bd, met, s, b0, s, e)"]
     for piece in rest:
         steps += _call(piece, "b0, s, e", "        ")
     steps += ["        column_sums(bd, total, b0, s, e)"]
+    height = max([len(piece.rows) for piece in pieces] or [1])
     scratch = [
-        f"    sp = np.empty(BLOCK * {PIECE}, np.{grid.widths.breakdown})",
-        f"    sm = np.empty(BLOCK * {PIECE}, np.bool_)",
+        f"    sp = np.empty(BLOCK * {height}, np.{grid.widths.breakdown})",
+        f"    sm = np.empty(BLOCK * {height}, np.bool_)",
         "    for s in range(start, stop, BLOCK):",
         "        e = min(s + BLOCK, stop)",
     ]
@@ -613,9 +657,7 @@ def _drivers(
     return [
         *wrapped(f"def {ROWS}", [*args, *OUTPUTS[4:], "start", "stop"], ":"),
         '    """Rows start..stop-1, BLOCK rows at a time: partial totals, then their sum; flags, tier."""',
-        f"    sv = np.empty({max(1, len(t.slot))} * BLOCK, np.int64)",
-        f"    sm = np.empty({max(1, len(t.mslot))} * BLOCK, np.bool_)",
-        f"    parts = np.empty({len(totals) - 1} * BLOCK, np.int64)",
+        f"    parts = np.empty({max(1, len(totals) - 1)} * BLOCK, np.int64)",
         "    for s in range(start, stop, BLOCK):",
         "        e = min(s + BLOCK, stop)",
         *total_steps,
@@ -645,13 +687,13 @@ def generate_pieces(grid: ir.Grid) -> KernelSource:
     em = Emitter(grid)
     em.params = {}
     seen: dict[str, bool] = {}
-    ranges = [range(a, min(a + PIECE, len(grid.criteria))) for a in range(0, len(grid.criteria), PIECE)]
-    t = Totals.of(grid)
-    totals = [_total_piece(em, seen, t, p, js) for p, js in enumerate(ranges)]
-    totals.append(_total_finish(em, seen, t, len(ranges)))
-    pieces = [_criteria_piece(em, seen, p, js, trace=False) for p, js in enumerate(ranges)]
-    rest = [_priority_piece(em, seen), *_combine_pieces(em, seen)]
-    traces = [_criteria_piece(em, seen, p, js, trace=True) for p, js in enumerate(ranges)]
+    plan = _total_plan(grid)
+    totals = [_total_piece(em, seen, p, piece) for p, piece in enumerate(plan)]
+    totals.append(_total_finish(em, seen, len(plan)))
+    pieces = [_criteria_piece(em, seen, p, piece, trace=False) for p, piece in enumerate(plan)]
+    rest = [_priority_piece(em, seen)]
+    traces = [_criteria_piece(em, seen, p, piece, trace=True) for p, piece in enumerate(plan)]
+    rows = [f"ROWS_{p} = np.array({list(piece.rows)}, np.int64)" for p, piece in enumerate(pieces)]
     calendar = tuple(f.name for f in grid.catalogue if f"#cal:{f.name}" in seen)
     columns = tuple(f.name for f in grid.catalogue if f.name in seen)
     masks = tuple(n for n in columns if seen[n])
@@ -659,7 +701,7 @@ def generate_pieces(grid: ir.Grid) -> KernelSource:
     names = [_parameter_name(grid, what, j) for what, j in em.params]
     header = _header(grid, em, names)
     header[1:4] = [
-        f"# Compiled in pieces ({len(ranges)} of up to {PIECE} criteria): the point values are the int64",
+        f"# Compiled in pieces ({len(plan)} of up to {PIECE} criteria): the point values are the int64",
         "# array points (KernelSource.parameters), so that grids which differ only in them share this",
         "# module and its compiled code. Nor are the grid's version, file and content hash.",
     ]
@@ -669,15 +711,17 @@ def generate_pieces(grid: ir.Grid) -> KernelSource:
         [
             *header,
             _HELPER_IMPORT,
-            "from cotation.codegen.helpers import column_sums, unpack_piece",
+            "from cotation.codegen.helpers import column_sums, unpack_rows",
             "",
             f"CHUNK = {CHUNK}",
             f"BLOCK = {BLOCK}",
+            "# the rows of the breakdown each criteria piece's scratch rows go to (unpack_rows)",
+            *[line for row in rows for line in _long(row)],
             *constants,
             "",
             "",
             *functions,
-            *_drivers(grid, inputs, (totals, pieces, rest, traces), t),
+            *_drivers(grid, inputs, (totals, pieces, rest, traces)),
         ]
     )
     return KernelSource(
@@ -694,4 +738,10 @@ def generate_pieces(grid: ir.Grid) -> KernelSource:
         parameter_names=tuple(names),
         pieces=True,
         jitted=tuple(piece.name for piece in totals),
+        inputs=tuple(inputs),
+        piece_table=tuple(
+            PieceEntry(kernel, piece.name, piece.params, piece.cost)
+            for kernel, group in ((ROWS, totals), (BREAKDOWN_ROWS, [*pieces, *rest]), (TRACE_ROWS, traces))
+            for piece in group
+        ),
     )

@@ -16,8 +16,19 @@ import numba
 import numpy as np
 
 from ..cachedir import cache_directory
-from ..codegen.build import KernelFailure, cached_functions, call_kernel, load_module
-from ..codegen.score_source import CHUNK, TRACE_ROWS, KernelSource, generate_source
+from ..codegen.build import KernelFailure, cached_functions, call_kernel, load_module, precompile
+from ..codegen.score_source import (
+    BREAKDOWN_OUTPUTS,
+    BREAKDOWN_ROWS,
+    CHUNK,
+    OUTPUTS,
+    ROWS,
+    SCRATCH,
+    TRACE_OUTPUTS,
+    TRACE_ROWS,
+    KernelSource,
+    generate_source,
+)
 from ..data.batch import kernel_mask, kernel_values
 from ..data.calendar import calendar_table
 from ..dates import day_number
@@ -88,6 +99,7 @@ class CompiledGrid:
             if breakdown:
                 total, bits, tier = details.get()[2:]
             else:
+                self._prepare(ROWS, [*inputs, today, total, bits, tier])
                 self._run(self.kernel, [*inputs, today, total, bits, tier], len(batch))
         except KernelFailure as exc:
             return self._reference(exc, batch, day)
@@ -116,7 +128,9 @@ class CompiledGrid:
         )
         fn = getattr(self.module, TRACE_ROWS)
         try:
-            self._run(fn, [*self.arguments(batch, today), today, rule, clipped, met], n)
+            args = [*self.arguments(batch, today), today, rule, clipped, met]
+            self._prepare(TRACE_ROWS, args)
+            self._run(fn, args, n)
         except KernelFailure as exc:
             from .reference import trace_points
 
@@ -153,11 +167,35 @@ class CompiledGrid:
         bd = np.empty((len(self.grid.columns), n), self.grid.widths.breakdown)
         met = np.empty((len(self.grid.criteria), n), np.bool_)
         try:
+            self._prepare(BREAKDOWN_ROWS, [*inputs, today, total, bits, tier, bd, met])
             self._run(self.breakdown_kernel, [*inputs, today, total, bits, tier, bd, met], n)
         except KernelFailure as exc:
             ref = self._reference(exc, batch, day)
             return ref.breakdown, ref.met, ref.total, ref.flag_bits, ref.tier
         return bd, met, total, bits, tier
+
+    def _prepare(self, kernel: str, args: list[Any]) -> None:
+        """A grid in pieces: compile the pieces of ``kernel`` that are neither compiled in this
+        process nor cached on disk, in several processes at once (:func:`cotation.codegen.build.precompile`);
+        ``args`` are the driver's arguments but ``start, stop``. Their signatures are the types of
+        the values the driver passes them (:data:`cotation.codegen.score_source.SCRATCH`)."""
+        src = self.kernel_source
+        entries = [e for e in src.piece_table if e.kernel == kernel]
+        todo = [e for e in entries if not getattr(self.module, e.name).signatures]
+        if len(todo) < 2 or self.cached(*(e.name for e in todo)):
+            return
+        outputs = {ROWS: OUTPUTS, BREAKDOWN_ROWS: BREAKDOWN_OUTPUTS, TRACE_ROWS: TRACE_OUTPUTS}[kernel]
+        names = [*src.inputs, *outputs]
+        typed = {name: numba.typeof(value) for name, value in zip(names, args, strict=True)}  # type: ignore[no-untyped-call]
+        width = {"breakdown": self.grid.widths.breakdown}
+        for name, (dtype, ndim) in SCRATCH.items():
+            typed[name] = numba.types.Array(numba.from_dtype(np.dtype(width.get(dtype, dtype))), ndim, "C")
+        integer = numba.typeof(0)  # type: ignore[no-untyped-call]
+        typed.update(r0=integer, start=integer, stop=integer, b0=integer)
+        if "breakdown" in typed:
+            typed["bd"] = typed["breakdown"]
+        jobs = [(e.name, tuple(typed[p] for p in (*e.params, "r0", "start", "stop")), e.cost) for e in todo]
+        precompile(self.module, jobs)
 
     def _run(self, function: Any, args: list[Any], n: int) -> None:
         """``function(*args, start, stop)`` over rows 0..n-1, split between threads (it releases the GIL).
