@@ -18,6 +18,7 @@ import pytest
 from cotation.api import parse_grid
 from cotation.codegen import build, score_source
 from cotation.data.generate import generate_applications
+from cotation.scoring import compiled as compiled_module
 from cotation.scoring.compiled import compile_grid
 from cotation.scoring.reference import evaluate, trace_points
 
@@ -114,7 +115,8 @@ def test_pieces_compiled_by_workers_are_loaded_and_score_as_the_reference(
     for mine, want in zip(compiled.trace(batch, DATE), trace_points(grid, batch, DATE), strict=True):
         assert np.array_equal(mine, want)
     # every piece is on disk, and the pieces this process did not compile came from the cache
-    assert compiled.cached(*(e.name for e in src.piece_table))
+    missing = [e.name for e in src.piece_table if not compiled.cached(e.name)]
+    assert not missing, sorted(p.name for p in compiled.path.parent.glob("__pycache__/*"))
     hits = [getattr(compiled.module, name).stats.cache_hits for name in total_pieces]
     assert any(sum(h.values()) for h in hits), "no piece came from a worker"
 
@@ -150,3 +152,27 @@ def test_one_process_compiles_everything_itself(monkeypatch: pytest.MonkeyPatch)
 
     build.precompile(Module, [("a", (), 10), ("b", (), 20)])  # type: ignore[arg-type]
     assert started == [] and Module.a.signatures == [()] and Module.b.signatures == [()]
+
+
+@needs_jit
+def test_a_worker_keeps_what_other_processes_compiled_while_it_started(
+    cache: Path, small_pieces: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The files this process writes are listed in the manifest only after the call: a worker that
+    started later must not take them for damaged ones (it did, and deleted them)."""
+    monkeypatch.setenv("COTATION_COMPILE_WORKERS", "1")
+    grid = parse_grid(GRID, "grille.yaml")
+    batch = generate_applications(200, seed=5)
+    compiled = compile_grid(grid)
+    args = [*compiled.arguments(batch, np.int64(20454)), np.int64(20454)]
+    total, bits, tier = compiled._outputs(len(batch))
+    monkeypatch.setattr(compiled_module, "precompile", lambda module, jobs: jobs_seen.extend(jobs))
+    jobs_seen: list[tuple[str, tuple[object, ...], int]] = []
+    compiled._prepare(score_source.ROWS, [*args, total, bits, tier])
+    first, *others = jobs_seen
+    getattr(compiled.module, first[0]).compile(first[1])  # this process: written, not yet listed
+    assert compiled.cached(first[0])
+    proc = build._start_worker(compiled.module, [job[:2] for job in others])
+    assert proc is not None
+    assert proc[0].wait(timeout=300) == 0
+    assert compiled.cached(*(job[0] for job in jobs_seen))

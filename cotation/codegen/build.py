@@ -75,10 +75,12 @@ def module_key(text: str) -> str:
     return hashlib.sha256(salt.encode("utf-8")).hexdigest()[:24]
 
 
-def load_module(text: str, directory: Path) -> types.ModuleType:
+def load_module(text: str, directory: Path, *, check: bool = True) -> types.ModuleType:
     """The module of ``text`` from ``directory`` (or, when that folder is not private to the user,
     from a temporary folder of this process), written there first if absent or damaged; Numba's
-    files of a damaged or unverified module are deleted first."""
+    files of a damaged or unverified module are deleted first (``check``; a compile worker does not
+    check: the process that started it did, and the files its other processes write while it
+    starts are not listed yet)."""
     if not (private(directory) and private(directory / "__pycache__")):
         directory = _process_directory()
     name = MODULE_PREFIX + module_key(text)
@@ -92,7 +94,8 @@ def load_module(text: str, directory: Path) -> types.ModuleType:
     except Exception:  # a damaged file that still hashes right cannot happen; be safe anyway
         write_atomically(path, text)
         module = _execute(name, path)
-    check_machine_code(module)
+    if check:
+        check_machine_code(module)
     _LOADED[path] = module
     return module
 
@@ -373,7 +376,7 @@ def compile_worker() -> None:
 
     request = pickle.loads(Path(sys.argv[1]).read_bytes())
     path = Path(request["path"])
-    module = load_module(path.read_text(encoding="utf-8"), path.parent)
+    module = load_module(path.read_text(encoding="utf-8"), path.parent, check=False)
     for name, signature in request["jobs"]:
         with contextlib.suppress(Exception):
             getattr(module, name).compile(signature)

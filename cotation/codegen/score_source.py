@@ -88,8 +88,9 @@ class KernelSource:
     parameter_names: tuple[str, ...] = ()  # e.g. "points of criterion [3] dalo"
     pieces: bool = False  # compiled in pieces: ``points`` is an int64 array, the kernels Python drivers
     jitted: tuple[str, ...] = ()  # the jitted functions the total kernel calls (its cache entries)
-    inputs: tuple[str, ...] = ()  # a grid in pieces: the drivers' input parameters (values, then masks)
-    piece_table: tuple[PieceEntry, ...] = ()  # a grid in pieces: every jitted piece, by kernel
+    breakdown_jitted: tuple[str, ...] = ()  # the jitted functions the breakdown kernel calls, if not itself
+    inputs: tuple[str, ...] = ()  # the kernels' input parameters (values, then masks)
+    piece_table: tuple[PieceEntry, ...] = ()  # every jitted piece a Python kernel calls, by kernel
 
 
 @dataclass(frozen=True)
@@ -223,6 +224,14 @@ def _breakdown_body(em: Emitter) -> list[str]:
         emit_criterion(em, j, c)
         em.line(f"breakdown[{j}, i] = p_{j}")
         em.line(f"met[{j}, i] = met_{j}")
+    _breakdown_tail(em)
+    return em.lines
+
+
+def _breakdown_tail(em: Emitter) -> None:
+    """The last loops of the breakdown kernel, over the chunk's rows of breakdown and met: flags,
+    tier and the priorities' points, then rubrics, group caps and the total."""
+    grid = em.grid
     ncrit, prio_cols = len(grid.criteria), [j for j, p in enumerate(grid.priorities) if p.points]
     _row_loop(em, "priorities: flags, tier and their points", 2, "s, e")
     prio = _priorities(em)
@@ -246,7 +255,59 @@ def _breakdown_body(em: Emitter) -> list[str]:
         em.line(f"breakdown[{first_cap + g}, i] = {cap}")
     columns = counted + [f"np.int64(breakdown[{c}, i])" for c in range(ncrit, first_cap)] + caps
     em.line(f"total[i] = {' + '.join(columns) or '0'}")
-    return em.lines
+
+
+#: From this many criteria the breakdown kernel of a grid (one loop per criterion, the slowest of its
+#: kernels to compile: 8 s for the 24 criteria of the example grid, 12 s for 40) is two jitted
+#: parts that two processes compile at once (:func:`cotation.codegen.build.precompile`), called in
+#: turn by a Python ``breakdown_rows``: the second reads back the rows of rubric and group members
+#: the first wrote, which costs little beside the inputs both read.
+SPLIT_FROM = 12
+
+
+def _breakdown_parts(em: Emitter, seen: dict[str, bool]) -> list[Piece]:
+    """The breakdown kernel in two parts of about the same cost (:attr:`Piece.cost`, found by
+    bisection on where the first part ends): the first criteria, then the others and
+    :func:`_breakdown_tail` (each part takes only the inputs it reads)."""
+    lo, hi = 1, len(em.grid.criteria) - 1
+    while lo < hi:  # the first cut whose first part costs at least as much as the second
+        mid = (lo + hi) // 2
+        first, second = _parts_at(em, {}, mid)
+        lo, hi = (lo, mid) if first.cost >= second.cost else (mid + 1, hi)
+    return _parts_at(em, seen, lo)
+
+
+def _parts_at(em: Emitter, seen: dict[str, bool], half: int) -> list[Piece]:
+    """The two parts of the breakdown kernel when the first ends before criterion ``half``."""
+    grid = em.grid
+    n = len(grid.criteria)
+    parts = []
+    for q, js in enumerate((range(0, half), range(half, n))):
+        em.lines, em.calendar, em.fields = [], set(), {}
+        _chunks(em)
+        for j in js:
+            _row_loop(em, f"criterion [{j}] {grid.criteria[j].id}", 2, "s, e")
+            emit_criterion(em, j, grid.criteria[j])
+            em.line(f"breakdown[{j}, i] = p_{j}")
+            em.line(f"met[{j}, i] = met_{j}")
+        outputs: tuple[str, ...] = ("breakdown", "met")
+        if q == 1:
+            _breakdown_tail(em)
+            outputs = ("total", "flags", "tier", "breakdown", "met")
+        doc = f"Rows start..stop-1, by chunks of CHUNK rows: criteria [{js[0]}] to [{js[-1]}]" + (
+            ", then flags, tier, rubrics, group caps and the total." if q else "."
+        )
+        parts.append(_close_piece(em, seen, f"breakdown_part_{q}", outputs, doc))
+    return parts
+
+
+def _split_driver(inputs: list[str], parts: list[Piece]) -> list[str]:
+    """``breakdown_rows`` of a split breakdown kernel: a Python function calling its parts in turn."""
+    return [
+        *wrapped(f"def {BREAKDOWN_ROWS}", [*inputs, *BREAKDOWN_OUTPUTS, "start", "stop"], ":"),
+        '    """Rows start..stop-1: breakdown and met (criterion-major), total, flags, tier (two parts)."""',
+        *[line for piece in parts for line in _call(piece, "0, start, stop", "    ")],
+    ]
 
 
 def _trace_body(em: Emitter) -> list[str]:
@@ -340,7 +401,16 @@ def generate_source(grid: ir.Grid) -> KernelSource:
     em.params = {}
     fused = list(_fused_body(em))
     em.lines = []
-    breakdown = list(_breakdown_body(em))
+    parts: list[Piece] = []
+    if len(grid.criteria) >= SPLIT_FROM:
+        fields, dates = dict(em.fields), set(em.calendar)
+        seen: dict[str, bool] = {}
+        parts = _breakdown_parts(em, seen)
+        em.fields = {n: fields.get(n, False) or seen.get(n, False) for n in {*fields, *seen} if n[0] != "#"}
+        em.calendar = dates | {n.removeprefix("#cal:") for n in seen if n.startswith("#cal:")}
+        breakdown = []
+    else:
+        breakdown = list(_breakdown_body(em))
     em.lines = []
     traced = list(_trace_body(em))
     calendar = [f.name for f in grid.catalogue if f.name in em.calendar]
@@ -360,6 +430,8 @@ def generate_source(grid: ir.Grid) -> KernelSource:
         "total, flags, tier.",
         inputs,
     )
+    if parts:
+        second = [line for piece in parts for line in piece.lines] + _split_driver(inputs, parts)
     third = _function(
         TRACE_ROWS,
         TRACE_OUTPUTS,
@@ -400,6 +472,9 @@ def generate_source(grid: ir.Grid) -> KernelSource:
         widths=grid.widths,
         parameters=tuple(value for _, value in em.params.values()),
         parameter_names=tuple(names),
+        inputs=tuple(inputs),
+        piece_table=tuple(PieceEntry(BREAKDOWN_ROWS, p.name, p.params, p.cost) for p in parts),
+        breakdown_jitted=tuple(p.name for p in parts),
     )
 
 
@@ -738,6 +813,7 @@ def generate_pieces(grid: ir.Grid) -> KernelSource:
         parameter_names=tuple(names),
         pieces=True,
         jitted=tuple(piece.name for piece in totals),
+        breakdown_jitted=tuple(piece.name for piece in [*pieces, *rest]),
         inputs=tuple(inputs),
         piece_table=tuple(
             PieceEntry(kernel, piece.name, piece.params, piece.cost)

@@ -70,7 +70,7 @@ class CompiledGrid:
     @property
     def is_breakdown_cached(self) -> bool:
         """Whether Numba already keeps machine code of the breakdown kernel for this module on disk."""
-        return self.cached(self.kernel_source.breakdown_kernel)
+        return self.cached(*(self.kernel_source.breakdown_jitted or (self.kernel_source.breakdown_kernel,)))
 
     def cached(self, *names: str) -> bool:
         """Whether Numba keeps machine code on disk for each of these jitted functions of the module."""
