@@ -2,13 +2,14 @@
 
 Run ``python -m benchmarks.summary [--sizes 10000,100000,1000000] [--quick]``; the ``pairs`` key is
 workload (b), the top k applications per dwelling (``benchmarks/pairs.py``). Every timing is taken
-in this process, implementations interleaved round-robin, median of ``REPEATS`` runs after a warm-up;
-the ratios are what to read (absolute times on a shared VM drift by +-30 %). Keys: benchmarks/README.md.
+in this process, implementations interleaved round-robin, median of ``REPEATS`` runs after a warm-up
+(at the largest N, the median of ``RUNS`` such measurements); the ratios are what to read (absolute
+times on a shared VM drift by +-30 %). Keys: benchmarks/README.md.
 
-The peers (pandas with np.where/np.select, polars lazy pl.when/then, DuckDB ``CASE WHEN``) and the
-floor are generated from a small *spec* of each grid, the same spec that writes the generated
-40-criterion grid's YAML, so that each peer is what an analyst would write by hand. Every peer's
-totals (and flags, and tiers where covered) are checked against the kernel before anything is timed.
+The peers (pandas with np.where/np.select, polars lazy pl.when/then, DuckDB ``CASE WHEN``) of the
+generated 40-criterion grid are generated from its *spec*, the same spec that writes its YAML; those
+of the example grid are written by hand for all of it (``benchmarks/peers_example.py``). Every peer's
+totals, tiers, flags and breakdown columns are checked against the kernel before anything is timed.
 """
 
 from __future__ import annotations
