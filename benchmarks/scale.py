@@ -21,6 +21,7 @@ import json
 import os
 import pickle
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -594,6 +595,7 @@ def run(
     if "sweep" in parts:
         out["sweep"] = sweep(territories, variants, territory_n, territory_m, work)
     out["load_1min_after"] = round(os.getloadavg()[0], 2)
+    shutil.rmtree(work, ignore_errors=True)  # the Parquet files and the caches
     out["checks"] = checks(out)
     out["elapsed_s"] = round(time.perf_counter() - t0, 1)
     return out
