@@ -1113,6 +1113,9 @@ def main(argv: list[str] | None = None) -> int:
             from benchmarks import compile_cost  # it imports this module's grid specs
 
             summary["compile_cost"] = compile_cost.run([int(n) for n in args.compile_sizes.split(",")])
+        from benchmarks import scale  # issue 18 point 6: the national stock, the variant sweep (Dask)
+
+        summary["scale"] = scale.run()
     summary["checks"] = _checks(summary)
     summary["elapsed_s"] = round(time.perf_counter() - t_start, 1)
     print(json.dumps(summary, indent=2))
@@ -1166,6 +1169,8 @@ def _checks(s: dict[str, Any]) -> dict[str, Any]:
         out["first_run"] = s["first_run"]["checks"]
     if "compile_cost" in s:  # [seconds, met, target] per criteria count of issue 19
         out.update(s["compile_cost"]["checks"])
+    if "scale" in s:  # issue 18 point 6: [measured, met, budget]
+        out["scale"] = s["scale"]["checks"]
     return out
 
 

@@ -100,3 +100,15 @@ def test_pair_source_matches_golden(path: Path) -> None:
         f"generated pair source changed (COTATION_UPDATE_GOLDEN=1 to accept):\n{diff[:4000]}"
     )
     compile(text, path.name, "exec")
+
+
+def test_a_variant_with_other_points_shares_the_pair_kernel(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The pair kernel reads the applications' totals, not the scoring criteria's points: a grid
+    variant that changes only those (an experimentation sweep) reuses its module and machine code."""
+    monkeypatch.chdir(EXAMPLE.parent)  # includes resolve from the current directory
+    text = EXAMPLE.read_text(encoding="utf-8")
+    base = generate_pair_source(parse_grid(text, str(EXAMPLE))).text
+    variant = text.replace("    points: 50", "    points: 60", 1)
+    assert variant != text
+    other = generate_pair_source(parse_grid(variant, str(EXAMPLE)))
+    assert other.text == base

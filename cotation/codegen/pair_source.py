@@ -369,8 +369,9 @@ def generate_pair_source(grid: ir.Grid) -> PairSource:
         *PAIR_OUTPUTS,
     ]
     head = [
-        f"# Pair kernel of grid '{grid.meta.id}' (version {grid.meta.version or '-'}): do not edit.",
-        f"# grid content hash: {grid.content_hash}",
+        # neither the grid's version nor its content hash: a variant that changes only what the pair
+        # kernel does not read (the scoring criteria's points) shares its module and machine code
+        f"# Pair kernel of grid '{grid.meta.id}': do not edit.",
         "# filters: " + "; ".join(f"[{j}] {f.id}" for j, f in enumerate(grid.match.filters)),
         "# pair criteria: " + "; ".join(f"[{j}] {c.id}" for j, c in enumerate(grid.match.criteria)),
         "# index: " + (f"logement.{index.dwelling_field} in {index.field}" if index else "none (every row)"),
