@@ -28,10 +28,12 @@ if TYPE_CHECKING:
 #: With engine="auto", batches of at least this many applications use the compiled kernel even when
 #: it is not in the disk cache yet (below, the NumPy reference answers while nothing is compiled).
 AUTO_COMPILED_FROM = 50_000
-#: For a grid compiled in pieces (codegen.score_source.PIECES_FROM criteria or more), compiling costs
-#: about 0.06 s of CPU per criterion and the reference about 1e-7 s per criterion and row (2 cores,
-#: benchmarks/compile_cost.py): compiling pays off from about 600 000 applications.
-AUTO_COMPILED_FROM_LARGE = 600_000
+#: For a grid compiled in pieces (codegen.score_source.PIECES_FROM criteria or more), compiling its
+#: total kernel takes about 0.02 s per criterion on 2 cores (pieces compiled by two processes; the
+#: breakdown kernel about 0.05 s more) and the reference about 1.3e-7 s per criterion and row
+#: (benchmarks/compile_cost.py, results-2026-12-02b-compile-cost.json): compiling pays off from about
+#: 150 000 applications for the total, more with the breakdown.
+AUTO_COMPILED_FROM_LARGE = 200_000
 
 
 def check_engine(engine: str, engines: tuple[str, ...] = ENGINES) -> None:
