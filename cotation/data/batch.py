@@ -73,6 +73,10 @@ FALSE_WORDS = ("false", "0", "non", "faux")
 COMMUNE_RE = r"^(\d{5}|2[AB]\d{3})$"
 # Arrow scalars made once, without pyarrow's pandas layer (which a Python str argument goes through)
 _EMPTY, _SEMICOLON, _2A, _2B = strings(["", ";", "2A", "2B"])
+# kinds whose text columns may be converted through a dictionary (their distinct values only)
+DICTIONARY_KINDS = frozenset(
+    {Kind.BOOL, Kind.INT, Kind.FLOAT, Kind.MONEY, Kind.DATE, Kind.CATEGORY, Kind.SET, Kind.COMMUNE}
+)
 STORAGE: dict[Kind, type] = {
     Kind.BOOL: np.bool_,
     Kind.INT: np.int32,
@@ -292,7 +296,7 @@ def read_applications(
         checked = mapping if isinstance(mapping, Mapping) else load_mapping(mapping, catalogue)
         table, name = load_table(source, encoding)
         return _build_batch(_Columns.of(apply_mapping(table, checked)), catalogue, date_calcul, name)
-    raw, name = _load_columns(source, encoding)
+    raw, name = _load_columns(source, encoding, _dictionary_names(catalogue))
     return _build_batch(raw, catalogue, date_calcul, name)
 
 
@@ -300,7 +304,7 @@ def read_dwellings(source: Any, catalogue: Catalogue | None = None, *, encoding:
     """Read and validate dwellings (``cotation/resources/logements.yaml`` fields) like applications:
     from a .csv/.parquet/.xlsx path, a DataFrame or an Arrow Table; DataError lists every problem."""
     catalogue = catalogue or dwelling_catalogue()
-    raw, name = _load_columns(source, encoding)
+    raw, name = _load_columns(source, encoding, _dictionary_names(catalogue))
     return _build_batch(raw, catalogue, None, name)
 
 
@@ -394,9 +398,19 @@ class _Columns:
         return self.read(self.position[name]) if name in self.position else None
 
 
-def _load_columns(source: Any, encoding: str | None = None) -> tuple[_Columns, str]:
+def _dictionary_names(catalogue: Catalogue) -> tuple[str, ...]:
+    """The fields whose text columns a reader may hand over dictionary-encoded (see
+    :func:`_convert_dictionary`): all but the ids and the lists of communes (nearly one value a row)."""
+    return tuple(f.name for f in catalogue if f.kind in DICTIONARY_KINDS)
+
+
+def _load_columns(
+    source: Any, encoding: str | None = None, dictionary: tuple[str, ...] = ()
+) -> tuple[_Columns, str]:
+    """The columns of ``source`` and its name; the text columns named in ``dictionary`` are read
+    dictionary-encoded from a Parquet file."""
     if isinstance(source, (str, os.PathLike)):
-        return _read_file(Path(source), encoding), str(source)
+        return _read_file(Path(source), encoding, dictionary), str(source)
     if isinstance(source, pa.Table):
         return _Columns.of(source), "<Arrow>"
     if isinstance(source, pa.RecordBatch):
@@ -411,7 +425,7 @@ def _load_columns(source: Any, encoding: str | None = None) -> tuple[_Columns, s
 _READ_ERRORS = (pa.ArrowException, OSError, UnicodeDecodeError, csv.Error)
 
 
-def _read_file(path: Path, encoding: str | None = None) -> _Columns:
+def _read_file(path: Path, encoding: str | None = None, dictionary: tuple[str, ...] = ()) -> _Columns:
     suffix = path.suffix.lower()
     if suffix not in (".csv", ".parquet", ".xlsx"):
         raise _file_error(path, f"unsupported file suffix '{path.suffix}' (expected .csv, .parquet or .xlsx)")
@@ -422,19 +436,23 @@ def _read_file(path: Path, encoding: str | None = None) -> _Columns:
             from .excel import read_xlsx
 
             return _Columns.of(read_xlsx(path))
-        return _Columns.of(_read_csv(path, encoding)) if suffix == ".csv" else _read_parquet(path)
+        return _Columns.of(_read_csv(path, encoding)) if suffix == ".csv" else _read_parquet(path, dictionary)
     except _READ_ERRORS as exc:
         raise _file_error(path, f"cannot read the file: {exc}") from exc
 
 
-def _read_parquet(path: Path) -> _Columns:
+def _read_parquet(path: Path, dictionary: tuple[str, ...] = ()) -> _Columns:
     """The columns of a Parquet file, read PARQUET_COLUMNS_AT_ONCE at a time when first needed, so
     that the whole table is never in memory (reading 1M applications peaks at ~650 MB instead of
-    ~710, as fast). With a repeated column name, the whole table (D108 reports the name)."""
+    ~710, as fast). With a repeated column name, the whole table (D108 reports the name). The text
+    columns named in ``dictionary`` come dictionary-encoded, as Parquet stores them: their text is
+    never decoded into one string per row."""
     import pyarrow.parquet as pq
 
-    parquet = pq.ParquetFile(path, memory_map=True)  # not read_table: its dataset layer imports pandas
-    names = [str(n) for n in parquet.schema_arrow.names]
+    names = [str(n) for n in pq.read_schema(path, memory_map=True).names]
+    encoded = [name for name in dict.fromkeys(dictionary) if name in names]
+    # not read_table: its dataset layer imports pandas
+    parquet = pq.ParquetFile(path, memory_map=True, read_dictionary=encoded)
     if len(set(names)) != len(names):
         return _Columns.of(parquet.read())
     pending = dict.fromkeys(range(len(names)))  # columns not read yet, in file order
@@ -671,7 +689,7 @@ def _build_batch(
 
 def _raw(raw: _Columns, f: Field) -> pa.Array | None:
     column = raw.take(f.name)
-    return None if column is None else _normalise(column)
+    return None if column is None else _normalise(column, f.kind in DICTIONARY_KINDS)
 
 
 def _check_columns(names: list[str], catalogue: Catalogue, report: _Report) -> tuple[str, ...]:
@@ -707,10 +725,13 @@ def _misspelt_field(name: str, names: tuple[str, ...]) -> str | None:
     return hint if similar else None
 
 
-def _normalise(column: pa.ChunkedArray | pa.Array) -> pa.Array:
-    """One contiguous array; text trimmed with blanks as nulls; dictionaries decoded."""
+def _normalise(column: pa.ChunkedArray | pa.Array, keep_dictionary: bool = False) -> pa.Array:
+    """One contiguous array; text trimmed with blanks as nulls; dictionaries decoded, except a
+    dictionary of text when ``keep_dictionary`` (its values are trimmed by the converter)."""
     arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
     t = arr.type
+    if keep_dictionary and pa.types.is_dictionary(t) and pa.types.is_string(t.value_type):
+        return arr
     if pa.types.is_dictionary(t):
         arr = arr.dictionary_decode()
         t = arr.type
@@ -765,7 +786,26 @@ def _wrong_type(f: Field, arr: pa.Array, ctx: _Ctx) -> np.ndarray:
 def _convert_field(f: Field, arr: pa.Array | None, ctx: _Ctx) -> Column:
     if arr is None:
         return absent_column(f, ctx.n)
+    if pa.types.is_dictionary(arr.type):
+        return _convert_dictionary(f, arr, ctx)
     return CONVERTERS[f.kind](f, arr, ctx)
+
+
+def _convert_dictionary(f: Field, arr: pa.DictionaryArray, ctx: _Ctx) -> Column:
+    """A dictionary-encoded text column: the field's converter runs on the distinct values only (and a
+    null when a cell is null), its result is gathered by the indices. When that finds any problem
+    (even in a value no row uses), the column is decoded and converted as text: every problem is
+    reported with its rows and values exactly as for a plain text column."""
+    distinct = arr.dictionary
+    index = np.asarray(numbers(arr.indices, len(distinct)), np.intp)
+    if arr.indices.null_count:
+        distinct = pa.concat_arrays([distinct, pa.nulls(1, distinct.type)])
+    probe = _Ctx(_Report(None), len(distinct), ctx.today)
+    column = CONVERTERS[f.kind](f, _trim_text(distinct), probe)
+    if probe.report.pending:
+        return CONVERTERS[f.kind](f, _trim_text(arr.dictionary_decode()), ctx)
+    valid = None if column.valid is None else column.valid[index]
+    return Column(column.values[index], None if valid is None or valid.all() else valid)
 
 
 def absent_column(f: Field, n: int) -> Column:
