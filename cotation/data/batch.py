@@ -49,7 +49,7 @@ from ..dates import day_number, from_day_number
 from ..errors import MAX_ROWS, DataError, DataProblem, did_you_mean
 from ..grid.catalogue import Catalogue, Field, Kind, default_catalogue, dwelling_catalogue
 from . import formats
-from .buffers import from_numpy, null_scalar, objects, strings, valid
+from .buffers import from_numpy, null_scalar, objects, strings, text_bytes, valid
 from .buffers import values as numbers
 
 __all__ = [
@@ -73,10 +73,9 @@ FALSE_WORDS = ("false", "0", "non", "faux")
 COMMUNE_RE = r"^(\d{5}|2[AB]\d{3})$"
 # Arrow scalars made once, without pyarrow's pandas layer (which a Python str argument goes through)
 _EMPTY, _SEMICOLON, _2A, _2B = strings(["", ";", "2A", "2B"])
-# kinds whose text columns may be converted through a dictionary (their distinct values only)
-DICTIONARY_KINDS = frozenset(
-    {Kind.BOOL, Kind.INT, Kind.FLOAT, Kind.MONEY, Kind.DATE, Kind.CATEGORY, Kind.SET, Kind.COMMUNE}
-)
+# kinds whose text columns may be converted through a dictionary (their distinct values only): few
+# distinct values per column (amounts and the lists of communes have nearly one a row)
+DICTIONARY_KINDS = frozenset({Kind.BOOL, Kind.INT, Kind.DATE, Kind.CATEGORY, Kind.SET, Kind.COMMUNE})
 STORAGE: dict[Kind, type] = {
     Kind.BOOL: np.bool_,
     Kind.INT: np.int32,
@@ -400,7 +399,7 @@ class _Columns:
 
 def _dictionary_names(catalogue: Catalogue) -> tuple[str, ...]:
     """The fields whose text columns a reader may hand over dictionary-encoded (see
-    :func:`_convert_dictionary`): all but the ids and the lists of communes (nearly one value a row)."""
+    :func:`_convert_dictionary`): see DICTIONARY_KINDS."""
     return tuple(f.name for f in catalogue if f.kind in DICTIONARY_KINDS)
 
 
@@ -436,7 +435,9 @@ def _read_file(path: Path, encoding: str | None = None, dictionary: tuple[str, .
             from .excel import read_xlsx
 
             return _Columns.of(read_xlsx(path))
-        return _Columns.of(_read_csv(path, encoding)) if suffix == ".csv" else _read_parquet(path, dictionary)
+        if suffix == ".csv":
+            return _Columns.of(_read_csv(path, encoding, dictionary))
+        return _read_parquet(path, dictionary)
     except _READ_ERRORS as exc:
         raise _file_error(path, f"cannot read the file: {exc}") from exc
 
@@ -475,10 +476,11 @@ def _read_parquet(path: Path, dictionary: tuple[str, ...] = ()) -> _Columns:
     return _Columns(names, parquet.metadata.num_rows, read)
 
 
-def _read_csv(path: Path, encoding: str | None = None) -> pa.Table:
-    """Every column as text, decoded and split as :mod:`cotation.data.formats` says."""
+def _read_csv(path: Path, encoding: str | None = None, dictionary: tuple[str, ...] = ()) -> pa.Table:
+    """Every column as text, decoded and split as :mod:`cotation.data.formats` says (the columns
+    named in ``dictionary`` dictionary-encoded)."""
     data = path.read_bytes()
-    return formats.read_csv_bytes(formats.decode(data, str(path), encoding).data, str(path))
+    return formats.read_csv_bytes(formats.decode(data, str(path), encoding).data, str(path), dictionary)
 
 
 def _table_from_pandas(df: Any) -> pa.Table:
@@ -744,8 +746,27 @@ def _normalise(column: pa.ChunkedArray | pa.Array, keep_dictionary: bool = False
 
 def _trim_text(arr: pa.Array) -> pa.Array:
     """Strip spaces around text cells; an empty cell becomes null."""
+    if _trimmed(arr):
+        return arr
     trimmed = pc.utf8_trim_whitespace(arr)
     return pc.if_else(pc.equal(trimmed, _EMPTY), null_scalar(pa.string()), trimmed)
+
+
+def _trimmed(arr: pa.Array) -> bool:
+    """Whether :func:`_trim_text` would leave ``arr`` as it is, told from the first and last byte of
+    each cell: no empty cell, none beginning or ending with a byte that is not printable ASCII (a
+    space, or maybe a Unicode space). False when unsure."""
+    if not pa.types.is_string(arr.type) or len(arr) == 0:
+        return False
+    offsets, data = text_bytes(arr)
+    starts, stops = offsets[:-1], offsets[1:]
+    if arr.null_count:
+        present = valid(arr)
+        starts, stops = starts[present], stops[present]
+    if len(starts) == 0 or (stops <= starts).any():
+        return False
+    ends = data[starts], data[stops - 1]
+    return all(bool(((b > 32) & (b < 127)).all()) for b in ends)
 
 
 def _is_text(arr: pa.Array) -> bool:
@@ -854,6 +875,8 @@ def _convert_ids(
 
 
 def _check_duplicates(f: Field, arr: pa.Array, ctx: _Ctx) -> None:
+    if _surely_distinct(arr):
+        return
     counts = pc.value_counts(arr.drop_null())
     dup = counts.filter(from_numpy(numbers(counts.field("counts")) > 1))
     if len(dup) == 0:
@@ -862,6 +885,21 @@ def _check_duplicates(f: Field, arr: pa.Array, ctx: _Ctx) -> None:
     rows = int(pc.sum(dup.field("counts")).as_py())
     message = f"{len(ids)} {f.name} value(s) appear more than once ({rows} rows)"
     ctx.report.add("D106", f.name, message, rows=tuple(ids[:MAX_ROWS]), count=len(ids))
+
+
+def _surely_distinct(arr: pa.Array) -> bool:
+    """A cheap test that the cells of a text array are all distinct, for ids of digits of one length
+    (their numbers are then distinct exactly when their texts are): False when unsure."""
+    if arr.null_count or len(arr) < 2 or not pa.types.is_string(arr.type):
+        return False
+    offsets, data = text_bytes(arr)
+    width = int(offsets[1] - offsets[0])
+    if not 0 < width <= 18 or int(offsets[-1] - offsets[0]) != width * len(arr):
+        return False
+    if not (np.diff(offsets) == width).all() or not ((data[offsets[0] : offsets[-1]] - 48) <= 9).all():
+        return False
+    numbers_ = np.sort(_ints(arr))
+    return not bool((numbers_[1:] == numbers_[:-1]).any())
 
 
 # --- scalar kinds --------------------------------------------------------------------------------
@@ -1055,16 +1093,51 @@ def _convert_set(f: Field, arr: pa.Array, ctx: _Ctx) -> Column:
     return Column(values, None)
 
 
+def _packed_communes(arr: pa.Array) -> tuple[np.ndarray, np.ndarray] | None:
+    """(codes, row of each) of a text column whose cells are all five-digit codes joined by ``;``
+    (``31555;31003``, no spaces, no empty item; a cell may be empty or null), read from the bytes:
+    with a ``;`` after each non-empty cell they are six-byte items. None for any other column (then
+    split and parsed item by item)."""
+    if not pa.types.is_string(arr.type):
+        return None
+    offsets, data = text_bytes(arr)
+    lengths = np.diff(offsets)
+    if arr.null_count and lengths[~valid(arr)].any():  # a null cell holding bytes
+        return None
+    filled = np.flatnonzero(lengths)
+    counts = (lengths[filled] + 1) // 6
+    if ((lengths[filled] + 1) % 6).any():
+        return None
+    ends = offsets[filled + 1] - offsets[0]
+    packed = np.full(int(ends[-1]) + len(filled) if len(filled) else 0, ord(";"), np.uint8)
+    keep = np.ones(len(packed), bool)
+    keep[ends + np.arange(len(filled))] = False
+    packed[keep] = data[offsets[0] : offsets[-1]]
+    items = packed.reshape(-1, 6)
+    digits = items[:, :5] - np.uint8(48)
+    if (items[:, 5] != ord(";")).any() or (digits > 9).any():
+        return None
+    codes = digits[:, 0].astype(np.int32) * 10_000
+    for k, scale in ((1, 1_000), (2, 100), (3, 10), (4, 1)):
+        codes += digits[:, k] * np.int32(scale)
+    return codes, np.repeat(filled, counts)
+
+
 def _convert_communes(f: Field, arr: pa.Array, ctx: _Ctx) -> Column:
     matrix = np.full((len(arr), f.width), -1, np.int32)
-    split = _split_items(f, arr, ctx)
-    if split is None:
-        return Column(matrix, None)
-    items, rows = split
-    if not (_is_text(items) or pa.types.is_integer(items.type)):
-        _wrong_type(f, arr, ctx)
-        return Column(matrix, None)
-    codes, ok = _commune_codes(items)
+    packed = _packed_communes(arr)
+    if packed is not None:
+        codes, rows = packed
+        ok = np.ones(len(codes), bool)
+    else:
+        split = _split_items(f, arr, ctx)
+        if split is None:
+            return Column(matrix, None)
+        items, rows = split
+        if not (_is_text(items) or pa.types.is_integer(items.type)):
+            _wrong_type(f, arr, ctx)
+            return Column(matrix, None)
+        codes, ok = _commune_codes(items)
     bad = np.zeros(len(arr), bool)
     bad[rows[~ok]] = True
     _report_bad(f, bad, arr, ctx, "a list of INSEE commune codes separated by ';'")

@@ -57,6 +57,7 @@ FRENCH = frozenset(
     "\u2019\u2018\u201c\u201d\u2013\u2014\u00d7\u00b4\u00b8\u00a0\u202f"  # quotes, dashes, x, accents, spaces
 )
 DELIMITERS = (",", ";", "\t")
+TEXT_DICTIONARY = pa.dictionary(pa.int32(), pa.string())
 MIDNIGHT_RE = r"[ T]00:00(:00(\.0+)?)?$"
 ISO_RE = r"^(?P<y>\d{4})-(?P<m>\d{2})-(?P<d>\d{2})$"
 FRENCH_RE = r"^(?P<d>\d{1,2})/(?P<m>\d{1,2})/(?P<y>\d{4})$"
@@ -94,7 +95,8 @@ def decode(data: bytes, source: str, encoding: str | None = None) -> Decoded:
     if data.startswith(UTF16_BOMS):
         return _decode_as(data, source, "utf-16")
     try:
-        data.decode("utf-8")
+        if not data.isascii():  # ASCII is UTF-8: no decoded copy of the text
+            data.decode("utf-8")
     except UnicodeDecodeError as exc:
         return Decoded(_cp1252(data, source, exc), "cp1252")
     _refuse_binary(data, source)
@@ -123,7 +125,8 @@ def _decode_as(data: bytes, source: str, codec: str) -> Decoded:
 
 def _utf8(data: bytes, source: str, offset: int) -> bytes:
     try:
-        data.decode("utf-8")
+        if not data.isascii():
+            data.decode("utf-8")
     except UnicodeDecodeError as exc:
         hint = "--encoding cp1252 if the file comes from Windows software"
         raise _undecodable(data, source, exc, "is not UTF-8", hint, offset) from None
@@ -214,8 +217,9 @@ def delimiter(header: str, source: str) -> str:
     raise _problem("D126", FILE_COLUMN, message, source)
 
 
-def read_csv_bytes(data: bytes, source: str) -> pa.Table:
-    """A UTF-8 CSV file (bytes without BOM) as an Arrow table with every column as text."""
+def read_csv_bytes(data: bytes, source: str, dictionary: tuple[str, ...] = ()) -> pa.Table:
+    """A UTF-8 CSV file (bytes without BOM) as an Arrow table with every column as text; the columns
+    named in ``dictionary`` dictionary-encoded (the reader converts their distinct values only)."""
     import pyarrow.csv as pacsv
 
     end = data.find(b"\n")
@@ -225,7 +229,7 @@ def read_csv_bytes(data: bytes, source: str) -> pa.Table:
     sep = delimiter(header, source)
     names = next(csv.reader([header.rstrip("\r\n")], delimiter=sep))
     convert = pacsv.ConvertOptions(
-        column_types={name: pa.string() for name in names},
+        column_types={name: TEXT_DICTIONARY if name in dictionary else pa.string() for name in names},
         strings_can_be_null=False,
         quoted_strings_can_be_null=False,
     )
@@ -247,6 +251,10 @@ def _check_cell_sizes(table: pa.Table, source: str) -> None:
     """D121 for every column holding a cell over BLOCK_BYTES (the first such row named)."""
     problems = []
     for name, column in zip(table.column_names, table.columns, strict=True):
+        if pa.types.is_dictionary(column.type):  # its distinct values hold every cell
+            if all(chunk.dictionary.nbytes <= BLOCK_BYTES for chunk in column.chunks):
+                continue
+            column = column.cast(pa.string())
         if column.nbytes <= BLOCK_BYTES:
             continue
         lengths = numbers(pc.binary_length(column.combine_chunks()), 0)
