@@ -845,9 +845,10 @@ def _finish(f: Field, values: np.ndarray, ok: np.ndarray, arr: pa.Array, ctx: _C
     if f.required:
         ctx.report.add_rows("D107", f.name, f"missing value in required column '{f.name}'", ~present)
     valid = present & ok
+    if valid.all():  # a copy: the values may be a view of Arrow memory
+        return Column(values.astype(STORAGE[f.kind]), None)
     fill = -1 if f.kind in (Kind.CATEGORY, Kind.COMMUNE) else 0
-    values = np.where(valid, values, fill).astype(STORAGE[f.kind])
-    return Column(values, None if valid.all() else valid)
+    return Column(np.where(valid, values, fill).astype(STORAGE[f.kind], copy=False), valid)
 
 
 def _report_bad(f: Field, bad: np.ndarray, arr: pa.Array, ctx: _Ctx, what: str) -> None:
@@ -931,6 +932,11 @@ def _parse_numbers(f: Field, arr: pa.Array, ctx: _Ctx) -> tuple[np.ndarray, np.n
         for code, message, mask in parsed.ambiguous:
             ctx.report.add_rows(code, f.name, message, mask, arr)
             present = present & ~mask  # reported as ambiguous, not again as unreadable
+    elif f.kind is Kind.INT and arr.type in (pa.int8(), pa.int16(), pa.int32(), pa.uint8(), pa.uint16()):
+        values = numbers(arr)  # integers as int32 holds them (but -2**31, whose opposite it does not)
+        ok = present & (values != -(2**31)) if arr.type == pa.int32() else present
+        _report_numbers(f, present & ~ok, arr, ctx)
+        return values, ok
     elif pa.types.is_integer(arr.type) or pa.types.is_floating(arr.type) or pa.types.is_decimal(arr.type):
         values, ok = _floats(arr), present
     else:
@@ -1093,11 +1099,11 @@ def _convert_set(f: Field, arr: pa.Array, ctx: _Ctx) -> Column:
     return Column(values, None)
 
 
-def _packed_communes(arr: pa.Array) -> tuple[np.ndarray, np.ndarray] | None:
-    """(codes, row of each) of a text column whose cells are all five-digit codes joined by ``;``
-    (``31555;31003``, no spaces, no empty item; a cell may be empty or null), read from the bytes:
-    with a ``;`` after each non-empty cell they are six-byte items. None for any other column (then
-    split and parsed item by item)."""
+def _packed_communes(arr: pa.Array, width: int) -> np.ndarray | None:
+    """The (rows, ``width``) code matrix (-1 padded) of a text column whose cells are all at most
+    ``width`` five-digit codes joined by ``;`` (``31555;31003``, no spaces, no empty item; a cell may
+    be empty or null), read from the bytes: with a ``;`` after each non-empty cell they are six-byte
+    items. None for any other column (then split, parsed and checked item by item)."""
     if not pa.types.is_string(arr.type):
         return None
     offsets, data = text_bytes(arr)
@@ -1106,7 +1112,7 @@ def _packed_communes(arr: pa.Array) -> tuple[np.ndarray, np.ndarray] | None:
         return None
     filled = np.flatnonzero(lengths)
     counts = (lengths[filled] + 1) // 6
-    if ((lengths[filled] + 1) % 6).any():
+    if ((lengths[filled] + 1) % 6).any() or (counts > width).any():
         return None
     ends = offsets[filled + 1] - offsets[0]
     packed = np.full(int(ends[-1]) + len(filled) if len(filled) else 0, ord(";"), np.uint8)
@@ -1120,24 +1126,26 @@ def _packed_communes(arr: pa.Array) -> tuple[np.ndarray, np.ndarray] | None:
     codes = digits[:, 0].astype(np.int32) * 10_000
     for k, scale in ((1, 1_000), (2, 100), (3, 10), (4, 1)):
         codes += digits[:, k] * np.int32(scale)
-    return codes, np.repeat(filled, counts)
+    # item j of the matrix, flattened: j + (row * width - the row's first item)
+    first = np.cumsum(counts) - counts
+    matrix = np.full(len(arr) * width, -1, np.int32)
+    matrix[np.arange(len(codes)) + np.repeat(filled * width - first, counts)] = codes
+    return matrix.reshape(len(arr), width)
 
 
 def _convert_communes(f: Field, arr: pa.Array, ctx: _Ctx) -> Column:
-    matrix = np.full((len(arr), f.width), -1, np.int32)
-    packed = _packed_communes(arr)
+    packed = _packed_communes(arr, f.width)
     if packed is not None:
-        codes, rows = packed
-        ok = np.ones(len(codes), bool)
-    else:
-        split = _split_items(f, arr, ctx)
-        if split is None:
-            return Column(matrix, None)
-        items, rows = split
-        if not (_is_text(items) or pa.types.is_integer(items.type)):
-            _wrong_type(f, arr, ctx)
-            return Column(matrix, None)
-        codes, ok = _commune_codes(items)
+        return Column(packed, None)
+    matrix = np.full((len(arr), f.width), -1, np.int32)
+    split = _split_items(f, arr, ctx)
+    if split is None:
+        return Column(matrix, None)
+    items, rows = split
+    if not (_is_text(items) or pa.types.is_integer(items.type)):
+        _wrong_type(f, arr, ctx)
+        return Column(matrix, None)
+    codes, ok = _commune_codes(items)
     bad = np.zeros(len(arr), bool)
     bad[rows[~ok]] = True
     _report_bad(f, bad, arr, ctx, "a list of INSEE commune codes separated by ';'")
