@@ -9,8 +9,9 @@ it never imports pandas (``tests/test_buffers.py`` checks it in a new process).
 
 They handle the types the readers meet after normalisation: booleans, fixed-width integers and
 floats (dates and timestamps through ``Array.view``), strings (from and to Python strings), and
-the validity bitmap of any array; the writers (``Scores.to_arrow``, ``Ranking.to_arrow``,
-``Batch.to_arrow``, hence the CLI's outputs) use them too.
+the validity bitmap of any array, the offsets and bytes of a string array (:func:`text_bytes`,
+from which the readers' fast paths check and parse whole columns); the writers
+(``Scores.to_arrow``, ``Ranking.to_arrow``, ``Batch.to_arrow``, hence the CLI's outputs) use them too.
 """
 
 from __future__ import annotations
