@@ -1109,6 +1109,9 @@ def main(argv: list[str] | None = None) -> int:
         from benchmarks import first_run  # issue 18: cold (empty caches) against warm, per command
 
         summary["first_run"] = first_run.run()
+        from benchmarks import read  # issue 18, target 2: reading against pyarrow
+
+        summary["read"] = read.run()
         if args.compile_sizes:  # benchmarks/compile_cost.py: criteria against compile time and memory
             from benchmarks import compile_cost  # it imports this module's grid specs
 
@@ -1167,6 +1170,8 @@ def _checks(s: dict[str, Any]) -> dict[str, Any]:
             out[check] = [rss, rss < t[f"{check}_max"]]
     if "first_run" in s:  # issue 18: cold/warm ratios per command, the 40-criterion first score, demo
         out["first_run"] = s["first_run"]["checks"]
+    if "read" in s:  # issue 18, target 2: read.* against pyarrow, end to end, memory
+        out.update(s["read"]["checks"])
     if "compile_cost" in s:  # [seconds, met, target] per criteria count of issue 19
         out.update(s["compile_cost"]["checks"])
     if "scale" in s:  # issue 18 point 6: [measured, met, budget]

@@ -463,3 +463,35 @@ def test_parquet_columns_in_any_order_are_read_one_group_at_a_time(tmp_path: Pat
     back = read_applications(tmp_path / "shuffled.parquet", date_calcul=TODAY)
     assert_same(generated, back)
     assert back.ignored_columns == ("commentaire",)
+
+
+def test_dictionary_encoded_columns_report_as_text(tmp_path: Path) -> None:
+    """Parquet text columns are read dictionary-encoded: the batch, and every problem with its rows
+    and values, are those of the same table given as plain text (issue 18)."""
+    import pyarrow.parquet as pq
+
+    table = generate_applications(300, seed=4).to_arrow()
+    good = tmp_path / "good.parquet"
+    pq.write_table(table, good)
+    assert read_applications(good).to_arrow().equals(read_applications(table).to_arrow())
+    cells = table.column("situation_logement").to_pylist()
+    cells[7], cells[9] = "sans_abri_", " "
+    motifs = table.column("motifs").to_pylist()
+    motifs[3] = "inconnu;" + (motifs[3] or "")
+    bad = table.set_column(
+        table.schema.get_field_index("situation_logement"), "situation_logement", pa.array(cells)
+    )
+    bad = bad.set_column(bad.schema.get_field_index("motifs"), "motifs", pa.array(motifs))
+    path = tmp_path / "bad.parquet"
+    pq.write_table(bad, path)
+    with pytest.raises(DataError) as from_parquet:
+        read_applications(path)
+    with pytest.raises(DataError) as from_arrow:
+        read_applications(bad)
+    assert pa.types.is_dictionary(
+        pq.ParquetFile(path, read_dictionary=["motifs"]).schema_arrow.field("motifs").type
+    )
+    assert [(p.code, p.column, p.message, p.rows, p.values) for p in from_parquet.value.problems] == [
+        (p.code, p.column, p.message, p.rows, p.values) for p in from_arrow.value.problems
+    ]
+    assert {p.column for p in from_parquet.value.problems} >= {"motifs"}

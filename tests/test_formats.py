@@ -413,3 +413,47 @@ def test_the_shipped_sne_mapping(tmp_path: Path) -> None:
     path.write_text(header + "\n0310001;2024-01-02;1990-05-01;2;1;1200;LP;650,5\n", encoding="utf-8")
     batch = read_applications(path, mapping="sne")
     assert batch.ids.tolist() == ["0310001"] and batch.column("loyer_actuel").values.tolist() == [650.5]
+
+
+PLAIN_CELLS = [
+    "12",
+    "-3",
+    "1,5",
+    "-0,25",
+    "007,50",
+    "1.5",
+    "",
+    None,
+    "-",
+    ",5",
+    "5,",
+    "1,2,3",
+    "1-2",
+    "+1",
+    "1e5",
+]
+PLAIN_CELLS += ["1,5e3", "1 234,5", "1.234,5", "--1", "-,5", "2.", ".2"]
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_numbers_read_from_the_bytes_equal_the_general_parser(
+    seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The bytes fast path of parse_numbers (issue 18) reads only what the general parser reads, to the
+    same values, and leaves every other column to it."""
+    import random
+
+    from cotation.data import formats
+    from cotation.data.batch import _trim_text
+
+    rng = random.Random(seed)
+    cells = [rng.choice(PLAIN_CELLS[: 5 + seed % 17]) for _ in range(rng.randint(1, 6))]
+    arr = _trim_text(pa.array(cells, pa.string()))
+    fast = formats.parse_numbers(arr)
+    monkeypatch.setattr(formats, "_plain_decimals", lambda arr: None)
+    general = formats.parse_numbers(arr)
+    assert np.array_equal(fast.ok, general.ok)
+    assert np.array_equal(fast.values[fast.ok], general.values[general.ok])
+    assert [(c, m, list(k)) for c, m, k in fast.ambiguous] == [
+        (c, m, list(k)) for c, m, k in general.ambiguous
+    ]

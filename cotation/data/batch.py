@@ -49,7 +49,7 @@ from ..dates import day_number, from_day_number
 from ..errors import MAX_ROWS, DataError, DataProblem, did_you_mean
 from ..grid.catalogue import Catalogue, Field, Kind, default_catalogue, dwelling_catalogue
 from . import formats
-from .buffers import from_numpy, null_scalar, objects, strings, valid
+from .buffers import from_numpy, null_scalar, objects, strings, text_bytes, valid
 from .buffers import values as numbers
 
 __all__ = [
@@ -73,6 +73,9 @@ FALSE_WORDS = ("false", "0", "non", "faux")
 COMMUNE_RE = r"^(\d{5}|2[AB]\d{3})$"
 # Arrow scalars made once, without pyarrow's pandas layer (which a Python str argument goes through)
 _EMPTY, _SEMICOLON, _2A, _2B = strings(["", ";", "2A", "2B"])
+# kinds whose text columns may be converted through a dictionary (their distinct values only): few
+# distinct values per column (amounts and the lists of communes have nearly one a row)
+DICTIONARY_KINDS = frozenset({Kind.BOOL, Kind.INT, Kind.DATE, Kind.CATEGORY, Kind.SET, Kind.COMMUNE})
 STORAGE: dict[Kind, type] = {
     Kind.BOOL: np.bool_,
     Kind.INT: np.int32,
@@ -292,7 +295,7 @@ def read_applications(
         checked = mapping if isinstance(mapping, Mapping) else load_mapping(mapping, catalogue)
         table, name = load_table(source, encoding)
         return _build_batch(_Columns.of(apply_mapping(table, checked)), catalogue, date_calcul, name)
-    raw, name = _load_columns(source, encoding)
+    raw, name = _load_columns(source, encoding, _dictionary_names(catalogue))
     return _build_batch(raw, catalogue, date_calcul, name)
 
 
@@ -300,7 +303,7 @@ def read_dwellings(source: Any, catalogue: Catalogue | None = None, *, encoding:
     """Read and validate dwellings (``cotation/resources/logements.yaml`` fields) like applications:
     from a .csv/.parquet/.xlsx path, a DataFrame or an Arrow Table; DataError lists every problem."""
     catalogue = catalogue or dwelling_catalogue()
-    raw, name = _load_columns(source, encoding)
+    raw, name = _load_columns(source, encoding, _dictionary_names(catalogue))
     return _build_batch(raw, catalogue, None, name)
 
 
@@ -394,9 +397,19 @@ class _Columns:
         return self.read(self.position[name]) if name in self.position else None
 
 
-def _load_columns(source: Any, encoding: str | None = None) -> tuple[_Columns, str]:
+def _dictionary_names(catalogue: Catalogue) -> tuple[str, ...]:
+    """The fields whose text columns a reader may hand over dictionary-encoded (see
+    :func:`_convert_dictionary`): see DICTIONARY_KINDS."""
+    return tuple(f.name for f in catalogue if f.kind in DICTIONARY_KINDS)
+
+
+def _load_columns(
+    source: Any, encoding: str | None = None, dictionary: tuple[str, ...] = ()
+) -> tuple[_Columns, str]:
+    """The columns of ``source`` and its name; the text columns named in ``dictionary`` are read
+    dictionary-encoded from a Parquet file."""
     if isinstance(source, (str, os.PathLike)):
-        return _read_file(Path(source), encoding), str(source)
+        return _read_file(Path(source), encoding, dictionary), str(source)
     if isinstance(source, pa.Table):
         return _Columns.of(source), "<Arrow>"
     if isinstance(source, pa.RecordBatch):
@@ -411,7 +424,7 @@ def _load_columns(source: Any, encoding: str | None = None) -> tuple[_Columns, s
 _READ_ERRORS = (pa.ArrowException, OSError, UnicodeDecodeError, csv.Error)
 
 
-def _read_file(path: Path, encoding: str | None = None) -> _Columns:
+def _read_file(path: Path, encoding: str | None = None, dictionary: tuple[str, ...] = ()) -> _Columns:
     suffix = path.suffix.lower()
     if suffix not in (".csv", ".parquet", ".xlsx"):
         raise _file_error(path, f"unsupported file suffix '{path.suffix}' (expected .csv, .parquet or .xlsx)")
@@ -422,19 +435,25 @@ def _read_file(path: Path, encoding: str | None = None) -> _Columns:
             from .excel import read_xlsx
 
             return _Columns.of(read_xlsx(path))
-        return _Columns.of(_read_csv(path, encoding)) if suffix == ".csv" else _read_parquet(path)
+        if suffix == ".csv":
+            return _Columns.of(_read_csv(path, encoding, dictionary))
+        return _read_parquet(path, dictionary)
     except _READ_ERRORS as exc:
         raise _file_error(path, f"cannot read the file: {exc}") from exc
 
 
-def _read_parquet(path: Path) -> _Columns:
+def _read_parquet(path: Path, dictionary: tuple[str, ...] = ()) -> _Columns:
     """The columns of a Parquet file, read PARQUET_COLUMNS_AT_ONCE at a time when first needed, so
     that the whole table is never in memory (reading 1M applications peaks at ~650 MB instead of
-    ~710, as fast). With a repeated column name, the whole table (D108 reports the name)."""
+    ~710, as fast). With a repeated column name, the whole table (D108 reports the name). The text
+    columns named in ``dictionary`` come dictionary-encoded, as Parquet stores them: their text is
+    never decoded into one string per row."""
     import pyarrow.parquet as pq
 
-    parquet = pq.ParquetFile(path, memory_map=True)  # not read_table: its dataset layer imports pandas
-    names = [str(n) for n in parquet.schema_arrow.names]
+    names = [str(n) for n in pq.read_schema(path, memory_map=True).names]
+    encoded = [name for name in dict.fromkeys(dictionary) if name in names]
+    # not read_table: its dataset layer imports pandas
+    parquet = pq.ParquetFile(path, memory_map=True, read_dictionary=encoded)
     if len(set(names)) != len(names):
         return _Columns.of(parquet.read())
     pending = dict.fromkeys(range(len(names)))  # columns not read yet, in file order
@@ -457,10 +476,11 @@ def _read_parquet(path: Path) -> _Columns:
     return _Columns(names, parquet.metadata.num_rows, read)
 
 
-def _read_csv(path: Path, encoding: str | None = None) -> pa.Table:
-    """Every column as text, decoded and split as :mod:`cotation.data.formats` says."""
+def _read_csv(path: Path, encoding: str | None = None, dictionary: tuple[str, ...] = ()) -> pa.Table:
+    """Every column as text, decoded and split as :mod:`cotation.data.formats` says (the columns
+    named in ``dictionary`` dictionary-encoded)."""
     data = path.read_bytes()
-    return formats.read_csv_bytes(formats.decode(data, str(path), encoding).data, str(path))
+    return formats.read_csv_bytes(formats.decode(data, str(path), encoding).data, str(path), dictionary)
 
 
 def _table_from_pandas(df: Any) -> pa.Table:
@@ -671,7 +691,7 @@ def _build_batch(
 
 def _raw(raw: _Columns, f: Field) -> pa.Array | None:
     column = raw.take(f.name)
-    return None if column is None else _normalise(column)
+    return None if column is None else _normalise(column, f.kind in DICTIONARY_KINDS)
 
 
 def _check_columns(names: list[str], catalogue: Catalogue, report: _Report) -> tuple[str, ...]:
@@ -707,10 +727,13 @@ def _misspelt_field(name: str, names: tuple[str, ...]) -> str | None:
     return hint if similar else None
 
 
-def _normalise(column: pa.ChunkedArray | pa.Array) -> pa.Array:
-    """One contiguous array; text trimmed with blanks as nulls; dictionaries decoded."""
+def _normalise(column: pa.ChunkedArray | pa.Array, keep_dictionary: bool = False) -> pa.Array:
+    """One contiguous array; text trimmed with blanks as nulls; dictionaries decoded, except a
+    dictionary of text when ``keep_dictionary`` (its values are trimmed by the converter)."""
     arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
     t = arr.type
+    if keep_dictionary and pa.types.is_dictionary(t) and pa.types.is_string(t.value_type):
+        return arr
     if pa.types.is_dictionary(t):
         arr = arr.dictionary_decode()
         t = arr.type
@@ -723,8 +746,27 @@ def _normalise(column: pa.ChunkedArray | pa.Array) -> pa.Array:
 
 def _trim_text(arr: pa.Array) -> pa.Array:
     """Strip spaces around text cells; an empty cell becomes null."""
+    if _trimmed(arr):
+        return arr
     trimmed = pc.utf8_trim_whitespace(arr)
     return pc.if_else(pc.equal(trimmed, _EMPTY), null_scalar(pa.string()), trimmed)
+
+
+def _trimmed(arr: pa.Array) -> bool:
+    """Whether :func:`_trim_text` would leave ``arr`` as it is, told from the first and last byte of
+    each cell: no empty cell, none beginning or ending with a byte that is not printable ASCII (a
+    space, or maybe a Unicode space). False when unsure."""
+    if not pa.types.is_string(arr.type) or len(arr) == 0:
+        return False
+    offsets, data = text_bytes(arr)
+    starts, stops = offsets[:-1], offsets[1:]
+    if arr.null_count:
+        present = valid(arr)
+        starts, stops = starts[present], stops[present]
+    if len(starts) == 0 or (stops <= starts).any():
+        return False
+    ends = data[starts], data[stops - 1]
+    return all(bool(((b > 32) & (b < 127)).all()) for b in ends)
 
 
 def _is_text(arr: pa.Array) -> bool:
@@ -765,7 +807,26 @@ def _wrong_type(f: Field, arr: pa.Array, ctx: _Ctx) -> np.ndarray:
 def _convert_field(f: Field, arr: pa.Array | None, ctx: _Ctx) -> Column:
     if arr is None:
         return absent_column(f, ctx.n)
+    if pa.types.is_dictionary(arr.type):
+        return _convert_dictionary(f, arr, ctx)
     return CONVERTERS[f.kind](f, arr, ctx)
+
+
+def _convert_dictionary(f: Field, arr: pa.DictionaryArray, ctx: _Ctx) -> Column:
+    """A dictionary-encoded text column: the field's converter runs on the distinct values only (and a
+    null when a cell is null), its result is gathered by the indices. When that finds any problem
+    (even in a value no row uses), the column is decoded and converted as text: every problem is
+    reported with its rows and values exactly as for a plain text column."""
+    distinct = arr.dictionary
+    index = np.asarray(numbers(arr.indices, len(distinct)), np.intp)
+    if arr.indices.null_count:
+        distinct = pa.concat_arrays([distinct, pa.nulls(1, distinct.type)])
+    probe = _Ctx(_Report(None), len(distinct), ctx.today)
+    column = CONVERTERS[f.kind](f, _trim_text(distinct), probe)
+    if probe.report.pending:
+        return CONVERTERS[f.kind](f, _trim_text(arr.dictionary_decode()), ctx)
+    valid = None if column.valid is None else column.valid[index]
+    return Column(column.values[index], None if valid is None or valid.all() else valid)
 
 
 def absent_column(f: Field, n: int) -> Column:
@@ -784,9 +845,10 @@ def _finish(f: Field, values: np.ndarray, ok: np.ndarray, arr: pa.Array, ctx: _C
     if f.required:
         ctx.report.add_rows("D107", f.name, f"missing value in required column '{f.name}'", ~present)
     valid = present & ok
+    if valid.all():  # a copy: the values may be a view of Arrow memory
+        return Column(values.astype(STORAGE[f.kind]), None)
     fill = -1 if f.kind in (Kind.CATEGORY, Kind.COMMUNE) else 0
-    values = np.where(valid, values, fill).astype(STORAGE[f.kind])
-    return Column(values, None if valid.all() else valid)
+    return Column(np.where(valid, values, fill).astype(STORAGE[f.kind], copy=False), valid)
 
 
 def _report_bad(f: Field, bad: np.ndarray, arr: pa.Array, ctx: _Ctx, what: str) -> None:
@@ -814,6 +876,8 @@ def _convert_ids(
 
 
 def _check_duplicates(f: Field, arr: pa.Array, ctx: _Ctx) -> None:
+    if _surely_distinct(arr):
+        return
     counts = pc.value_counts(arr.drop_null())
     dup = counts.filter(from_numpy(numbers(counts.field("counts")) > 1))
     if len(dup) == 0:
@@ -822,6 +886,21 @@ def _check_duplicates(f: Field, arr: pa.Array, ctx: _Ctx) -> None:
     rows = int(pc.sum(dup.field("counts")).as_py())
     message = f"{len(ids)} {f.name} value(s) appear more than once ({rows} rows)"
     ctx.report.add("D106", f.name, message, rows=tuple(ids[:MAX_ROWS]), count=len(ids))
+
+
+def _surely_distinct(arr: pa.Array) -> bool:
+    """A cheap test that the cells of a text array are all distinct, for ids of digits of one length
+    (their numbers are then distinct exactly when their texts are): False when unsure."""
+    if arr.null_count or len(arr) < 2 or not pa.types.is_string(arr.type):
+        return False
+    offsets, data = text_bytes(arr)
+    width = int(offsets[1] - offsets[0])
+    if not 0 < width <= 18 or int(offsets[-1] - offsets[0]) != width * len(arr):
+        return False
+    if not (np.diff(offsets) == width).all() or not ((data[offsets[0] : offsets[-1]] - 48) <= 9).all():
+        return False
+    numbers_ = np.sort(_ints(arr))
+    return not bool((numbers_[1:] == numbers_[:-1]).any())
 
 
 # --- scalar kinds --------------------------------------------------------------------------------
@@ -853,6 +932,11 @@ def _parse_numbers(f: Field, arr: pa.Array, ctx: _Ctx) -> tuple[np.ndarray, np.n
         for code, message, mask in parsed.ambiguous:
             ctx.report.add_rows(code, f.name, message, mask, arr)
             present = present & ~mask  # reported as ambiguous, not again as unreadable
+    elif f.kind is Kind.INT and arr.type in (pa.int8(), pa.int16(), pa.int32(), pa.uint8(), pa.uint16()):
+        values = numbers(arr)  # integers as int32 holds them (but -2**31, whose opposite it does not)
+        ok = present & (values != -(2**31)) if arr.type == pa.int32() else present
+        _report_numbers(f, present & ~ok, arr, ctx)
+        return values, ok
     elif pa.types.is_integer(arr.type) or pa.types.is_floating(arr.type) or pa.types.is_decimal(arr.type):
         values, ok = _floats(arr), present
     else:
@@ -1015,7 +1099,44 @@ def _convert_set(f: Field, arr: pa.Array, ctx: _Ctx) -> Column:
     return Column(values, None)
 
 
+def _packed_communes(arr: pa.Array, width: int) -> np.ndarray | None:
+    """The (rows, ``width``) code matrix (-1 padded) of a text column whose cells are all at most
+    ``width`` five-digit codes joined by ``;`` (``31555;31003``, no spaces, no empty item; a cell may
+    be empty or null), read from the bytes: with a ``;`` after each non-empty cell they are six-byte
+    items. None for any other column (then split, parsed and checked item by item)."""
+    if not pa.types.is_string(arr.type):
+        return None
+    offsets, data = text_bytes(arr)
+    lengths = np.diff(offsets)
+    if arr.null_count and lengths[~valid(arr)].any():  # a null cell holding bytes
+        return None
+    filled = np.flatnonzero(lengths)
+    counts = (lengths[filled] + 1) // 6
+    if ((lengths[filled] + 1) % 6).any() or (counts > width).any():
+        return None
+    ends = offsets[filled + 1] - offsets[0]
+    packed = np.full(int(ends[-1]) + len(filled) if len(filled) else 0, ord(";"), np.uint8)
+    keep = np.ones(len(packed), bool)
+    keep[ends + np.arange(len(filled))] = False
+    packed[keep] = data[offsets[0] : offsets[-1]]
+    items = packed.reshape(-1, 6)
+    digits = items[:, :5] - np.uint8(48)
+    if (items[:, 5] != ord(";")).any() or (digits > 9).any():
+        return None
+    codes = digits[:, 0].astype(np.int32) * 10_000
+    for k, scale in ((1, 1_000), (2, 100), (3, 10), (4, 1)):
+        codes += digits[:, k] * np.int32(scale)
+    # item j of the matrix, flattened: j + (row * width - the row's first item)
+    first = np.cumsum(counts) - counts
+    matrix = np.full(len(arr) * width, -1, np.int32)
+    matrix[np.arange(len(codes)) + np.repeat(filled * width - first, counts)] = codes
+    return matrix.reshape(len(arr), width)
+
+
 def _convert_communes(f: Field, arr: pa.Array, ctx: _Ctx) -> Column:
+    packed = _packed_communes(arr, f.width)
+    if packed is not None:
+        return Column(packed, None)
     matrix = np.full((len(arr), f.width), -1, np.int32)
     split = _split_items(f, arr, ctx)
     if split is None:

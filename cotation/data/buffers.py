@@ -9,8 +9,9 @@ it never imports pandas (``tests/test_buffers.py`` checks it in a new process).
 
 They handle the types the readers meet after normalisation: booleans, fixed-width integers and
 floats (dates and timestamps through ``Array.view``), strings (from and to Python strings), and
-the validity bitmap of any array; the writers (``Scores.to_arrow``, ``Ranking.to_arrow``,
-``Batch.to_arrow``, hence the CLI's outputs) use them too.
+the validity bitmap of any array, the offsets and bytes of a string array (:func:`text_bytes`,
+from which the readers' fast paths check and parse whole columns); the writers
+(``Scores.to_arrow``, ``Ranking.to_arrow``, ``Batch.to_arrow``, hence the CLI's outputs) use them too.
 """
 
 from __future__ import annotations
@@ -21,7 +22,17 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-__all__ = ["from_numpy", "null_scalar", "objects", "strings", "table", "texts", "valid", "values"]
+__all__ = [
+    "from_numpy",
+    "null_scalar",
+    "objects",
+    "strings",
+    "table",
+    "text_bytes",
+    "texts",
+    "valid",
+    "values",
+]
 
 _NUMPY: dict[pa.DataType, type] = {
     pa.int8(): np.int8,
@@ -72,6 +83,17 @@ def values(arr: pa.Array, fill: int | float | bool = 0) -> np.ndarray:
     else:
         raise TypeError(f"no NumPy values for Arrow type {t}")
     return np.where(valid(arr), out, fill).astype(out.dtype, copy=False) if arr.null_count else out
+
+
+def text_bytes(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """(offsets, bytes) of a ``string`` array: cell ``i`` is ``bytes[offsets[i]:offsets[i + 1]]``
+    (read-only views of the Arrow memory; ``len(arr) + 1`` offsets)."""
+    if not pa.types.is_string(arr.type):
+        raise TypeError(f"no text bytes for Arrow type {arr.type}")
+    _, offsets_buffer, data_buffer = arr.buffers()
+    offsets = np.frombuffer(offsets_buffer, np.int32, len(arr) + 1, arr.offset * 4)
+    data = np.frombuffer(data_buffer, np.uint8) if data_buffer is not None else np.zeros(0, np.uint8)
+    return offsets, data
 
 
 def from_numpy(data: np.ndarray, missing: np.ndarray | None = None) -> pa.Array:

@@ -33,7 +33,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..errors import DataError, DataProblem
-from .buffers import from_numpy, null_scalar
+from .buffers import from_numpy, null_scalar, text_bytes, valid
 from .buffers import values as numbers
 
 __all__ = [
@@ -57,6 +57,7 @@ FRENCH = frozenset(
     "\u2019\u2018\u201c\u201d\u2013\u2014\u00d7\u00b4\u00b8\u00a0\u202f"  # quotes, dashes, x, accents, spaces
 )
 DELIMITERS = (",", ";", "\t")
+TEXT_DICTIONARY = pa.dictionary(pa.int32(), pa.string())
 MIDNIGHT_RE = r"[ T]00:00(:00(\.0+)?)?$"
 ISO_RE = r"^(?P<y>\d{4})-(?P<m>\d{2})-(?P<d>\d{2})$"
 FRENCH_RE = r"^(?P<d>\d{1,2})/(?P<m>\d{1,2})/(?P<y>\d{4})$"
@@ -94,7 +95,8 @@ def decode(data: bytes, source: str, encoding: str | None = None) -> Decoded:
     if data.startswith(UTF16_BOMS):
         return _decode_as(data, source, "utf-16")
     try:
-        data.decode("utf-8")
+        if not data.isascii():  # ASCII is UTF-8: no decoded copy of the text
+            data.decode("utf-8")
     except UnicodeDecodeError as exc:
         return Decoded(_cp1252(data, source, exc), "cp1252")
     _refuse_binary(data, source)
@@ -123,7 +125,8 @@ def _decode_as(data: bytes, source: str, codec: str) -> Decoded:
 
 def _utf8(data: bytes, source: str, offset: int) -> bytes:
     try:
-        data.decode("utf-8")
+        if not data.isascii():
+            data.decode("utf-8")
     except UnicodeDecodeError as exc:
         hint = "--encoding cp1252 if the file comes from Windows software"
         raise _undecodable(data, source, exc, "is not UTF-8", hint, offset) from None
@@ -214,8 +217,9 @@ def delimiter(header: str, source: str) -> str:
     raise _problem("D126", FILE_COLUMN, message, source)
 
 
-def read_csv_bytes(data: bytes, source: str) -> pa.Table:
-    """A UTF-8 CSV file (bytes without BOM) as an Arrow table with every column as text."""
+def read_csv_bytes(data: bytes, source: str, dictionary: tuple[str, ...] = ()) -> pa.Table:
+    """A UTF-8 CSV file (bytes without BOM) as an Arrow table with every column as text; the columns
+    named in ``dictionary`` dictionary-encoded (the reader converts their distinct values only)."""
     import pyarrow.csv as pacsv
 
     end = data.find(b"\n")
@@ -225,7 +229,7 @@ def read_csv_bytes(data: bytes, source: str) -> pa.Table:
     sep = delimiter(header, source)
     names = next(csv.reader([header.rstrip("\r\n")], delimiter=sep))
     convert = pacsv.ConvertOptions(
-        column_types={name: pa.string() for name in names},
+        column_types={name: TEXT_DICTIONARY if name in dictionary else pa.string() for name in names},
         strings_can_be_null=False,
         quoted_strings_can_be_null=False,
     )
@@ -247,6 +251,10 @@ def _check_cell_sizes(table: pa.Table, source: str) -> None:
     """D121 for every column holding a cell over BLOCK_BYTES (the first such row named)."""
     problems = []
     for name, column in zip(table.column_names, table.columns, strict=True):
+        if pa.types.is_dictionary(column.type):  # its distinct values hold every cell
+            if all(chunk.dictionary.nbytes <= BLOCK_BYTES for chunk in column.chunks):
+                continue
+            column = column.cast(pa.string())
         if column.nbytes <= BLOCK_BYTES:
             continue
         lengths = numbers(pc.binary_length(column.combine_chunks()), 0)
@@ -315,6 +323,9 @@ def _ints(arr: pa.Array) -> np.ndarray:
 
 def parse_numbers(arr: pa.Array) -> Parsed:
     """Numbers of a text column, with ``.`` or ``,`` as decimal separator (see the module docstring)."""
+    plain = _plain_decimals(arr)
+    if plain is not None:  # the common case, told from the bytes: -?digits, one separator for the column
+        return Parsed(plain, valid(arr))
     dot = _mask(pc.match_substring_regex(arr, DOT_NUMBER_RE))
     if dot.sum() == len(arr) - arr.null_count:  # the common case: every cell a plain number
         return Parsed(
@@ -339,6 +350,48 @@ def parse_numbers(arr: pa.Array) -> Parsed:
             ambiguous = (("D123", message, has_dot),)
             dot = dot & ~has_dot
     return Parsed(values, dot | comma, ambiguous)
+
+
+def _plain_decimals(arr: pa.Array) -> np.ndarray | None:
+    """The numbers of a text column whose present cells all read ``-?\\d+`` or ``-?\\d+S\\d+``, with one
+    decimal separator S (``.`` or ``,``) for the whole column, from its bytes (nulls as 0): a subset
+    of what :func:`parse_numbers` reads, to the same values, with no ambiguity. None otherwise."""
+    if not pa.types.is_string(arr.type) or len(arr) == arr.null_count:
+        return None
+    offsets, data = text_bytes(arr)
+    lengths = np.diff(offsets)
+    present = valid(arr)
+    if (lengths[~present] != 0).any() or (lengths[present] == 0).any():
+        return None
+    text = data[offsets[0] : offsets[-1]]
+    digit = (text - np.uint8(48)) <= 9
+    first = np.zeros(len(text) + 1, bool)  # the first byte of a cell (and the end of the text)
+    first[offsets[:-1][present] - offsets[0]] = True
+    first[-1] = True
+    minus = text == ord("-")
+    separators = [c for c in (ord("."), ord(",")) if (text == c).any()]
+    if len(separators) > 1 or (minus & ~first[:-1]).any():
+        return None
+    sep = text == separators[0] if separators else np.zeros(len(text), bool)
+    if not (digit | minus | sep).all():
+        return None
+    at = np.flatnonzero(sep)  # a separator between two digits of its cell, one per cell
+    if len(at) and (first[at].any() or first[at + 1].any() or not (digit[at - 1] & digit[at + 1]).all()):
+        return None
+    seen = np.zeros(len(text) + 1, np.int32)  # separators before each byte
+    np.cumsum(sep, out=seen[1:])
+    if len(at) and (np.diff(seen[offsets - offsets[0]]) > 1).any():
+        return None  # two separators in a cell
+    cells = arr
+    if separators == [ord(",")]:  # the same cells with '.' for ','
+        points = np.where(data == ord(","), np.uint8(ord(".")), data)
+        validity, offsets_buffer, _ = arr.buffers()
+        buffers = [validity, offsets_buffer, pa.py_buffer(points)]
+        cells = pa.Array.from_buffers(pa.string(), len(arr), buffers, arr.null_count, arr.offset)
+    try:
+        return np.asarray(numbers(pc.cast(cells, pa.float64())), np.float64)
+    except pa.ArrowInvalid:  # a lone '-'
+        return None
 
 
 def parse_dates(arr: pa.Array) -> Parsed:
