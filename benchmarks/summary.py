@@ -1176,6 +1176,8 @@ def _checks(s: dict[str, Any]) -> dict[str, Any]:
         out.update(s["compile_cost"]["checks"])
     if "scale" in s:  # issue 18 point 6: [measured, met, budget]
         out["scale"] = s["scale"]["checks"]
+    if "pairs" in s:  # issue 18, target 5: ranking against the peers and the 2 000 x 1 000 000 time
+        out["pairs"] = s["pairs"]["checks"]
     return out
 
 
