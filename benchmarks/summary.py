@@ -920,7 +920,7 @@ scores = compile_grid(edited).score(batch, datetime.date(2026, 1, 1))
 t1 = time.perf_counter()
 # another edit, engine="auto"
 again = parse_grid(text.replace({old!r}, {new!r}.replace(": ", ": 1"), 1), {name!r})
-auto = cotation.score(again, batch, datetime.date(2026, 1, 1), engine="auto")
+auto = cotation.score(again, batch, datetime.date(2026, 1, 1), engine="auto", absent=batch.absent or ())
 auto.breakdown, auto.rank
 t2 = time.perf_counter()
 cond = parse_grid(text.replace({cond_old!r}, {cond_new!r}, 1), {name!r})  # a condition: new source, compiled
