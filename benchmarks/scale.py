@@ -23,7 +23,6 @@ import pickle
 import resource
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -31,6 +30,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from benchmarks.summary import timed_child
 
 ROOT = Path(__file__).resolve().parent.parent
 GRIDS = ROOT / "grids"
@@ -54,19 +55,8 @@ CORES = (2, 32)  # this machine, and a common single server
 def child(code: str, env: dict[str, str] | None = None, timeout: float = 1800) -> dict[str, Any]:
     """Run ``code`` in a new interpreter (repository root, this package importable); the last line
     it prints is a JSON object, returned with ``process_s`` (the whole process's wall time)."""
-    t0 = time.perf_counter()
-    proc = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
-        timeout=timeout,
-    )
-    wall = time.perf_counter() - t0
-    if proc.returncode:
-        raise RuntimeError(f"subprocess failed ({proc.returncode}): {proc.stderr[-3000:]}")
-    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    wall, stdout, _ = timed_child(code, {"PYTHONPATH": str(ROOT), **(env or {})}, timeout)
+    out = json.loads(stdout.strip().splitlines()[-1])
     out["process_s"] = round(wall, 3)
     return out
 

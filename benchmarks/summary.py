@@ -854,11 +854,13 @@ def measure_runs(case: Case, repeats: int, runs: int) -> dict[str, Any]:
 
 
 def _wall(code: str, env: dict[str, str] | None = None) -> tuple[float, str]:
-    wall, out, _ = _timed(code, env)
+    wall, out, _ = timed_child(code, env)
     return wall, out
 
 
-def _timed(code: str, env: dict[str, str] | None = None) -> tuple[float, str, float]:
+def timed_child(
+    code: str, env: dict[str, str] | None = None, timeout: float | None = None
+) -> tuple[float, str, float]:
     """Wall seconds of a new interpreter running ``code``, its stdout, and the epoch when it was started."""
     started = time.time()
     t0 = time.perf_counter()
@@ -868,10 +870,11 @@ def _timed(code: str, env: dict[str, str] | None = None) -> tuple[float, str, fl
         text=True,
         cwd=ROOT,
         env={**os.environ, **(env or {})},
+        timeout=timeout,
     )
     wall = time.perf_counter() - t0
     if proc.returncode:
-        raise RuntimeError(f"subprocess failed: {proc.stderr[-2000:]}")
+        raise RuntimeError(f"subprocess failed ({proc.returncode}): {proc.stderr[-3000:]}")
     return wall, proc.stdout, started
 
 
@@ -948,12 +951,12 @@ def start_times(workdir: Path, grid_name: str, parquet: Path) -> dict[str, Any]:
     cache = tempfile.mkdtemp(prefix="cold-", dir=workdir)
     code = _START_CODE.format(load=_load_code(grid_name, salt, workdir), parquet=str(parquet))
     env = {"COTATION_CACHE_DIR": cache, "PYTHONPATH": str(ROOT)}
-    cold_wall, out, started = _timed(code, env)
+    cold_wall, out, started = timed_child(code, env)
     cold = json.loads(out)
     cold_scored = cold["scored_epoch"] - started
     warm = []
     for _ in range(3):
-        wall, out, started = _timed(code, env)
+        wall, out, started = timed_child(code, env)
         inner = json.loads(out)
         warm.append((inner["scored_epoch"] - started, wall, inner, started + wall - inner["end_epoch"]))
     warm.sort(key=lambda w: w[0])

@@ -29,6 +29,7 @@ Emitters are found by name: ``_emit_<Node>`` for expression nodes, ``_call_<func
 from __future__ import annotations
 
 import re
+import textwrap
 from dataclasses import dataclass
 
 from ..grid import ir
@@ -217,15 +218,19 @@ def _fused_body(em: Emitter) -> list[str]:
 
 def _breakdown_body(em: Emitter) -> list[str]:
     """breakdown_rows: one loop per criterion writing its row of breakdown and met, then the rest."""
-    grid = em.grid
     _chunks(em)
-    for j, c in enumerate(grid.criteria):
-        _row_loop(em, f"criterion [{j}] {c.id}", 2, "s, e")
-        emit_criterion(em, j, c)
-        em.line(f"breakdown[{j}, i] = p_{j}")
-        em.line(f"met[{j}, i] = met_{j}")
+    _criterion_loops(em, range(len(em.grid.criteria)))
     _breakdown_tail(em)
     return em.lines
+
+
+def _criterion_loops(em: Emitter, js: range) -> None:
+    """One loop per criterion of ``js`` over the chunk's rows, writing its row of breakdown and met."""
+    for j in js:
+        _row_loop(em, f"criterion [{j}] {em.grid.criteria[j].id}", 2, "s, e")
+        emit_criterion(em, j, em.grid.criteria[j])
+        em.line(f"breakdown[{j}, i] = p_{j}")
+        em.line(f"met[{j}, i] = met_{j}")
 
 
 def _breakdown_tail(em: Emitter) -> None:
@@ -279,17 +284,11 @@ def _breakdown_parts(em: Emitter, seen: dict[str, bool]) -> list[Piece]:
 
 def _parts_at(em: Emitter, seen: dict[str, bool], half: int) -> list[Piece]:
     """The two parts of the breakdown kernel when the first ends before criterion ``half``."""
-    grid = em.grid
-    n = len(grid.criteria)
     parts = []
-    for q, js in enumerate((range(0, half), range(half, n))):
+    for q, js in enumerate((range(0, half), range(half, len(em.grid.criteria)))):
         em.lines, em.calendar, em.fields = [], set(), {}
         _chunks(em)
-        for j in js:
-            _row_loop(em, f"criterion [{j}] {grid.criteria[j].id}", 2, "s, e")
-            emit_criterion(em, j, grid.criteria[j])
-            em.line(f"breakdown[{j}, i] = p_{j}")
-            em.line(f"met[{j}, i] = met_{j}")
+        _criterion_loops(em, js)
         outputs: tuple[str, ...] = ("breakdown", "met")
         if q == 1:
             _breakdown_tail(em)
@@ -406,8 +405,9 @@ def generate_source(grid: ir.Grid) -> KernelSource:
         fields, dates = dict(em.fields), set(em.calendar)
         seen: dict[str, bool] = {}
         parts = _breakdown_parts(em, seen)
-        em.fields = {n: fields.get(n, False) or seen.get(n, False) for n in {*fields, *seen} if n[0] != "#"}
-        em.calendar = dates | {n.removeprefix("#cal:") for n in seen if n.startswith("#cal:")}
+        read, looked_up = _seen(seen)
+        em.fields = {n: fields.get(n, False) or read.get(n, False) for n in {*fields, *read}}
+        em.calendar = dates | looked_up
         breakdown = []
     else:
         breakdown = list(_breakdown_body(em))
@@ -540,6 +540,13 @@ def _close_piece(em: Emitter, seen: dict[str, bool], name: str, outputs: tuple[s
     return Piece(name, (*head, f'    """{doc}"""', *pre, *body, "", ""), params, cost=cost)
 
 
+def _seen(seen: dict[str, bool]) -> tuple[dict[str, bool], set[str]]:
+    """What :func:`_close_piece` collected in ``seen``: the fields read (and whether their mask is),
+    and the date fields read through the calendar table."""
+    fields = {n: m for n, m in seen.items() if not n.startswith("#cal:")}
+    return fields, {n.removeprefix("#cal:") for n in seen if n.startswith("#cal:")}
+
+
 def _criteria_piece(em: Emitter, seen: dict[str, bool], p: int, plan: TotalPiece, trace: bool) -> Piece:
     """The criteria of ``plan`` for the breakdown: their points after their rubrics, and met, then
     their groups' cap adjustments, into the piece's row-major scratch ``sp``/``sm`` (one array each,
@@ -548,19 +555,15 @@ def _criteria_piece(em: Emitter, seen: dict[str, bool], p: int, plan: TotalPiece
     the C x N outputs (before rubrics and caps)."""
     grid, js = em.grid, plan.criteria
     _open_piece(em, f"{len(js)} criteria from [{js[0]}]")
-    for j in js:
-        emit_criterion(em, j, grid.criteria[j])
-        if trace:
+    if trace:
+        for j in js:
+            emit_criterion(em, j, grid.criteria[j])
             em.line(f"rule[{j}, i - ur0] = {times(f'pts_{j}', f'met_{j}')}")
             em.line(f"clipped[{j}, i - ur0] = p_{j}")
             em.line(f"met[{j}, i - ur0] = met_{j}")
-    if trace:
         doc = f"Trace of {len(js)} criteria from [{js[0]}]: rule points, clipped points, met."
         return _close_piece(em, seen, f"trace_piece_{p}", ("rule", "clipped", "met"), doc)
-    counted = [f"p_{j}" for j in range(len(grid.criteria))]
-    for r in plan.rubrics:
-        _rubric(em, r, grid.rubrics[r], counted)
-    caps = [_group(em, g, grid.groups[g], counted) for g in plan.groups]
+    counted, caps = _components_of(em, plan)
     for k, j in enumerate(js):
         em.line(f"sp[{_at(k)}] = {counted[j]}")
         em.line(f"sm[{_at(k)}] = met_{j}")
@@ -660,17 +663,23 @@ def _at(row: int) -> str:
     return f"np.uint64({row * BLOCK}) + (i - ur0)"
 
 
-def _total_piece(em: Emitter, seen: dict[str, bool], p: int, plan: TotalPiece) -> Piece:
-    """The criteria of ``plan`` for the total kernel, with their rubrics (only the best met member
-    counts) and group caps: one partial total per row, one store, as in the fused kernel."""
+def _components_of(em: Emitter, plan: TotalPiece) -> tuple[list[str], list[str]]:
+    """The criteria of ``plan`` then their rubrics (only the best met member counts) and group caps:
+    the local of each criterion's counted points (by criterion index) and of each cap adjustment."""
     grid = em.grid
-    _open_piece(em, f"{len(plan.criteria)} criteria from [{plan.criteria[0]}]: partial total")
     for j in plan.criteria:
         emit_criterion(em, j, grid.criteria[j])
     counted = [f"p_{j}" for j in range(len(grid.criteria))]
     for r in plan.rubrics:
         _rubric(em, r, grid.rubrics[r], counted)
-    caps = [_group(em, g, grid.groups[g], counted) for g in plan.groups]
+    return counted, [_group(em, g, grid.groups[g], counted) for g in plan.groups]
+
+
+def _total_piece(em: Emitter, seen: dict[str, bool], p: int, plan: TotalPiece) -> Piece:
+    """The criteria of ``plan`` for the total kernel, with their rubrics and group caps: one partial
+    total per row, one store, as in the fused kernel."""
+    _open_piece(em, f"{len(plan.criteria)} criteria from [{plan.criteria[0]}]: partial total")
+    counted, caps = _components_of(em, plan)
     em.line(f"parts[{_at(p)}] = {' + '.join([*(counted[j] for j in plan.criteria), *caps]) or '0'}")
     doc = f"{len(plan.criteria)} criteria from [{plan.criteria[0]}], their rubrics and caps: a partial total."
     return _close_piece(em, seen, f"total_piece_{p}", ("parts",), doc)
@@ -687,17 +696,6 @@ def _total_finish(em: Emitter, seen: dict[str, bool], parts: int) -> Piece:
     em.line(f"total[i] = {' + '.join(terms) or '0'}")
     doc = "Flags, tier and the total, from the partial totals and the priorities' points."
     return _close_piece(em, seen, "total_finish", ("parts", "total", "flags", "tier"), doc)
-
-
-def _long(line: str, width: int = 100) -> list[str]:
-    """A long ``NAME = np.array([...], np.int64)`` line broken after commas."""
-    out, current = [], ""
-    for word in line.split(" "):
-        if current and len(current) + len(word) > width:
-            out.append(current.rstrip())
-            current = "    "
-        current += word + " "
-    return [*out, current.rstrip()]
 
 
 def _call(piece: Piece, tail: str, indent: str) -> list[str]:
@@ -769,9 +767,10 @@ def generate_pieces(grid: ir.Grid) -> KernelSource:
     rest = [_priority_piece(em, seen)]
     traces = [_criteria_piece(em, seen, p, piece, trace=True) for p, piece in enumerate(plan)]
     rows = [f"ROWS_{p} = np.array({list(piece.rows)}, np.int64)" for p, piece in enumerate(pieces)]
-    calendar = tuple(f.name for f in grid.catalogue if f"#cal:{f.name}" in seen)
-    columns = tuple(f.name for f in grid.catalogue if f.name in seen)
-    masks = tuple(n for n in columns if seen[n])
+    read, looked_up = _seen(seen)
+    calendar = tuple(f.name for f in grid.catalogue if f.name in looked_up)
+    columns = tuple(f.name for f in grid.catalogue if f.name in read)
+    masks = tuple(n for n in columns if read[n])
     inputs = [f"c_{ident(n)}" for n in columns] + [f"valid_{ident(n)}" for n in masks]
     names = [_parameter_name(grid, what, j) for what, j in em.params]
     header = _header(grid, em, names)
@@ -791,7 +790,7 @@ def generate_pieces(grid: ir.Grid) -> KernelSource:
             f"CHUNK = {CHUNK}",
             f"BLOCK = {BLOCK}",
             "# the rows of the breakdown each criteria piece's scratch rows go to (unpack_rows)",
-            *[line for row in rows for line in _long(row)],
+            *[line for row in rows for line in textwrap.wrap(row, 100, subsequent_indent="    ")],
             *constants,
             "",
             "",

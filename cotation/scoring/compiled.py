@@ -99,8 +99,9 @@ class CompiledGrid:
             if breakdown:
                 total, bits, tier = details.get()[2:]
             else:
-                self._prepare(ROWS, [*inputs, today, total, bits, tier])
-                self._run(self.kernel, [*inputs, today, total, bits, tier], len(batch))
+                args = [*inputs, today, total, bits, tier]
+                self._prepare(ROWS, args)
+                self._run(self.kernel, args, len(batch))
         except KernelFailure as exc:
             return self._reference(exc, batch, day)
         ranks = Lazy(lambda: scores_rank(grid, batch, total, tier))
@@ -167,16 +168,18 @@ class CompiledGrid:
         bd = np.empty((len(self.grid.columns), n), self.grid.widths.breakdown)
         met = np.empty((len(self.grid.criteria), n), np.bool_)
         try:
-            self._prepare(BREAKDOWN_ROWS, [*inputs, today, total, bits, tier, bd, met])
-            self._run(self.breakdown_kernel, [*inputs, today, total, bits, tier, bd, met], n)
+            args = [*inputs, today, total, bits, tier, bd, met]
+            self._prepare(BREAKDOWN_ROWS, args)
+            self._run(self.breakdown_kernel, args, n)
         except KernelFailure as exc:
             ref = self._reference(exc, batch, day)
             return ref.breakdown, ref.met, ref.total, ref.flag_bits, ref.tier
         return bd, met, total, bits, tier
 
     def _prepare(self, kernel: str, args: list[Any]) -> None:
-        """A grid in pieces: compile the pieces of ``kernel`` that are neither compiled in this
-        process nor cached on disk, in several processes at once (:func:`cotation.codegen.build.precompile`);
+        """A kernel that is a Python driver (a grid in pieces, a breakdown in two parts): compile the
+        jitted pieces of ``kernel`` that are neither compiled in this process nor cached on disk, in
+        several processes at once (:func:`cotation.codegen.build.precompile`);
         ``args`` are the driver's arguments but ``start, stop``. Their signatures are the types of
         the values the driver passes them (:data:`cotation.codegen.score_source.SCRATCH`)."""
         src = self.kernel_source
