@@ -138,3 +138,44 @@ def test_cli_explain_and_position_with_empty_caches_compile_nothing(cache: Path,
     assert main(["position", *base]) == 0
     assert main(["score", *base]) == 0
     assert not list(cache.rglob("*.nbi"))  # no machine code: Numba never ran
+
+
+_NUMBA_CACHE_CODE = """
+import datetime, json
+from cotation import api
+from cotation.data.generate import generate_applications
+from cotation.scoring.compiled import compile_grid
+grid = api.parse_grid({grid!r}, "essai-auto.yaml")
+batch = generate_applications(200, seed=3)
+before = compile_grid(grid).is_cached
+scores = api.score(grid, batch, datetime.date(2026, 1, 1), engine="auto")
+if not before:
+    api.score(grid, batch, datetime.date(2026, 1, 1), engine="compiled")
+print(json.dumps({{"before": before, "after": compile_grid(grid).is_cached, "engine": scores.engine}}))
+"""
+
+
+@needs_jit
+def test_auto_sees_machine_code_kept_under_numba_cache_dir(tmp_path: Path) -> None:
+    """With $NUMBA_CACHE_DIR set, Numba keeps machine code there, not beside the module: auto looks
+    where Numba does, so a second process scores compiled without compiling again."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, COTATION_CACHE_DIR=str(tmp_path / "cache"), NUMBA_CACHE_DIR=str(tmp_path / "nb"))
+    runs = []
+    for _ in range(2):
+        done = subprocess.run(
+            [sys.executable, "-c", _NUMBA_CACHE_CODE.format(grid=GRID)],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    first, second = runs
+    assert (first["before"], first["after"], first["engine"]) == (False, True, "reference")
+    assert (second["before"], second["engine"]) == (True, "compiled")
+    assert any((tmp_path / "nb").rglob("*.nbi"))  # the machine code is where Numba was told to keep it

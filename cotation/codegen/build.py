@@ -100,10 +100,15 @@ def load_module(text: str, directory: Path, *, check: bool = True) -> types.Modu
     return module
 
 
-def cached_functions(path: Path, names: tuple[str, ...]) -> bool:
-    """Whether Numba's disk cache next to the module file ``path`` holds machine code for each of the
-    jitted functions ``names`` (what engine="auto" asks before choosing to compile)."""
-    return all(any(path.parent.glob(f"__pycache__/{path.stem}.{n}-*.nbi")) for n in names)
+def cached_functions(module: types.ModuleType, names: tuple[str, ...]) -> bool:
+    """Whether Numba's disk cache of the generated ``module`` holds machine code for each of the
+    jitted functions ``names`` (what engine="auto" asks before choosing to compile). The folder is
+    the one Numba itself uses: ``__pycache__`` beside the module, or under ``$NUMBA_CACHE_DIR``."""
+    where = _machine_code(module)
+    if where is None:
+        return False
+    folder, prefix = where
+    return all(any(folder.glob(f"{prefix}{n}-*.nbi")) for n in names)
 
 
 @functools.cache

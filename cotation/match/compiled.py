@@ -51,14 +51,12 @@ class CompiledPairs:
     @property
     def is_cached(self) -> bool:
         """Whether Numba already keeps machine code of the pair kernel (and its per-application kernel)
-        on disk, next to the module file."""
-        from pathlib import Path
-
+        on disk (beside the module file, or under ``$NUMBA_CACHE_DIR``)."""
         from ..codegen.build import cached_functions
 
         src = self.source
         names = (src.kernel, src.app_kernel) if src.hoisted else (src.kernel,)
-        return cached_functions(Path(self.module.__file__), names)
+        return cached_functions(self.module, names)
 
     @property
     def threads(self) -> int:

@@ -74,7 +74,7 @@ class CompiledGrid:
 
     def cached(self, *names: str) -> bool:
         """Whether Numba keeps machine code on disk for each of these jitted functions of the module."""
-        return cached_functions(self.path, names)
+        return cached_functions(self.module, names)
 
     @property
     def kernel(self) -> Any:
