@@ -292,3 +292,34 @@ def test_missing_extra_names_it(monkeypatch: pytest.MonkeyPatch, capsys: pytest.
     assert main(["serve", str(GRID)]) == 1
     err = capsys.readouterr().err
     assert "error[D125]" in err and "pip install 'cotation[serve]'" in err
+
+
+def test_requests_never_compile_again_after_the_warm_up(batch: cotation.Batch) -> None:
+    """Whatever fields a request leaves missing, its kernels' signature is the warm-up's: small batches
+    pass every validity mask as an array, so no request waits for Numba (once seconds per pattern)."""
+    import numba
+
+    from cotation import serve
+    from cotation.scoring.compiled import compile_grid
+
+    if numba.config.DISABLE_JIT:
+        pytest.skip("nothing is compiled with NUMBA_DISABLE_JIT=1")
+    service = serve.Service.start(GRID)
+    compiled = compile_grid(service.grid)
+    src = compiled.kernel_source
+    names = (*(src.jitted or (src.kernel,)), *(src.breakdown_jitted or (src.breakdown_kernel,)))
+
+    def signatures() -> dict[str, int]:
+        return {n: len(getattr(compiled.module, n).signatures) for n in names}
+
+    warm = signatures()
+    assert all(v == 1 for v in warm.values()), warm
+    full = records(batch)
+    sparse = [{k: v for k, v in r.items() if v is not None} for r in full]
+    assert sum(map(len, sparse)) < sum(map(len, full))  # some fields are missing somewhere
+    for sent in (full, full[:1], sparse, sparse[1:2]):
+        got = serve.score(service, body(sent), DAY)
+        serve.explain(service, body(sent[:1]), DAY)
+        assert signatures() == warm
+    expected = cotation.score(service.grid, batch, DAY, engine="reference")
+    assert [r["total"] for r in got["rows"]] == [int(expected.total[1])]

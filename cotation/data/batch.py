@@ -321,10 +321,19 @@ def as_dwellings(dwellings: Any, catalogue: Catalogue) -> Batch:
     return read_dwellings(dwellings, catalogue)
 
 
+#: Below this many rows a column without missing values still gets a mask (all true): every small
+#: batch then calls the kernels with one signature, whatever its missing values, so a service or a
+#: notebook never waits for Numba to compile a version for a new pattern of ``None`` (seconds each).
+MASKS_ALWAYS_BELOW = 65_536
+
+
 def kernel_mask(batch: Batch, name: str) -> np.ndarray | None:
-    """The validity mask of a column as a kernel reads it: ``None`` when every value is present."""
+    """The validity mask of a column as a kernel reads it: ``None`` when every value is present in a
+    batch of :data:`MASKS_ALWAYS_BELOW` rows or more (the kernel's version for it never reads it)."""
     valid = batch.column(name).valid
-    return None if valid is None else np.ascontiguousarray(valid, np.bool_)
+    if valid is None:
+        return np.ones(len(batch), np.bool_) if len(batch) < MASKS_ALWAYS_BELOW else None
+    return np.ascontiguousarray(valid, np.bool_)
 
 
 def kernel_values(batch: Batch, f: Field, name: str) -> np.ndarray:

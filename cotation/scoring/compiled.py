@@ -232,8 +232,10 @@ class CompiledGrid:
 
     def inputs(self, batch: Any) -> list[np.ndarray | None]:
         """The kernels' input arrays for ``batch``: values, then validity masks, ``None`` for a column
-        without missing values: Numba compiles (and caches) a version of the kernel for each pattern
-        of ``None``, in which those masks are the constant true and are never read."""
+        without missing values in a large batch: Numba compiles (and caches) a version of the kernel
+        for each pattern of ``None``, in which those masks are the constant true and are never read.
+        A small batch (:data:`~cotation.data.batch.MASKS_ALWAYS_BELOW`) passes every mask as an
+        array: one version for all small batches."""
         values = [
             kernel_values(batch, self.grid.catalogue[name], name) for name in self.kernel_source.columns
         ]
