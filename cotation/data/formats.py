@@ -47,6 +47,7 @@ __all__ = [
     "parse_numbers",
     "plain",
     "read_csv_bytes",
+    "read_csv_file",
 ]
 
 FILE_COLUMN = "<file>"
