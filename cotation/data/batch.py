@@ -36,6 +36,7 @@ import datetime
 import difflib
 import os
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -67,12 +68,15 @@ __all__ = [
 INT32_MAX = 2**31 - 1
 FILE_COLUMN = "<file>"
 MISSPELT_RATIO = 0.8
+CONVERT_THREADS = 4  # columns converted at once (at most one a core)
+CONVERT_THREADS_FROM_ROWS = 50_000  # fewer rows: one by one
 PARQUET_COLUMNS_AT_ONCE = 8  # read together from a Parquet file (decoded in parallel), released one by one
 TRUE_WORDS = ("true", "1", "oui", "vrai")
 FALSE_WORDS = ("false", "0", "non", "faux")
 COMMUNE_RE = r"^(\d{5}|2[AB]\d{3})$"
 # Arrow scalars made once, without pyarrow's pandas layer (which a Python str argument goes through)
 _EMPTY, _SEMICOLON, _2A, _2B = strings(["", ";", "2A", "2B"])
+_BOOL_WORDS = strings([*TRUE_WORDS, *FALSE_WORDS])
 # kinds whose text columns may be converted through a dictionary (their distinct values only): few
 # distinct values per column (amounts and the lists of communes have nearly one a row)
 DICTIONARY_KINDS = frozenset({Kind.BOOL, Kind.INT, Kind.DATE, Kind.CATEGORY, Kind.SET, Kind.COMMUNE})
@@ -295,7 +299,7 @@ def read_applications(
         checked = mapping if isinstance(mapping, Mapping) else load_mapping(mapping, catalogue)
         table, name = load_table(source, encoding)
         return _build_batch(_Columns.of(apply_mapping(table, checked)), catalogue, date_calcul, name)
-    raw, name = _load_columns(source, encoding, _dictionary_names(catalogue))
+    raw, name = _load_columns(source, encoding, catalogue)
     return _build_batch(raw, catalogue, date_calcul, name)
 
 
@@ -303,7 +307,7 @@ def read_dwellings(source: Any, catalogue: Catalogue | None = None, *, encoding:
     """Read and validate dwellings (``cotation/resources/logements.yaml`` fields) like applications:
     from a .csv/.parquet/.xlsx path, a DataFrame or an Arrow Table; DataError lists every problem."""
     catalogue = catalogue or dwelling_catalogue()
-    raw, name = _load_columns(source, encoding, _dictionary_names(catalogue))
+    raw, name = _load_columns(source, encoding, catalogue)
     return _build_batch(raw, catalogue, None, name)
 
 
@@ -406,19 +410,19 @@ class _Columns:
         return self.read(self.position[name]) if name in self.position else None
 
 
-def _dictionary_names(catalogue: Catalogue) -> tuple[str, ...]:
-    """The fields whose text columns a reader may hand over dictionary-encoded (see
+def _dictionary_names(catalogue: Catalogue | None) -> tuple[str, ...]:
+    """The fields whose text columns a Parquet file may hand over dictionary-encoded (see
     :func:`_convert_dictionary`): see DICTIONARY_KINDS."""
-    return tuple(f.name for f in catalogue if f.kind in DICTIONARY_KINDS)
+    return () if catalogue is None else tuple(f.name for f in catalogue if f.kind in DICTIONARY_KINDS)
 
 
 def _load_columns(
-    source: Any, encoding: str | None = None, dictionary: tuple[str, ...] = ()
+    source: Any, encoding: str | None = None, catalogue: Catalogue | None = None
 ) -> tuple[_Columns, str]:
-    """The columns of ``source`` and its name; the text columns named in ``dictionary`` are read
-    dictionary-encoded from a Parquet file."""
+    """The columns of ``source`` and its name; with ``catalogue``, a Parquet file's text columns of
+    the kinds of DICTIONARY_KINDS are read dictionary-encoded (as the file stores them)."""
     if isinstance(source, (str, os.PathLike)):
-        return _read_file(Path(source), encoding, dictionary), str(source)
+        return _read_file(Path(source), encoding, catalogue), str(source)
     if isinstance(source, pa.Table):
         return _Columns.of(source), "<Arrow>"
     if isinstance(source, pa.RecordBatch):
@@ -433,7 +437,7 @@ def _load_columns(
 _READ_ERRORS = (pa.ArrowException, OSError, UnicodeDecodeError, csv.Error)
 
 
-def _read_file(path: Path, encoding: str | None = None, dictionary: tuple[str, ...] = ()) -> _Columns:
+def _read_file(path: Path, encoding: str | None = None, catalogue: Catalogue | None = None) -> _Columns:
     suffix = path.suffix.lower()
     if suffix not in (".csv", ".parquet", ".xlsx"):
         raise _file_error(path, f"unsupported file suffix '{path.suffix}' (expected .csv, .parquet or .xlsx)")
@@ -445,8 +449,8 @@ def _read_file(path: Path, encoding: str | None = None, dictionary: tuple[str, .
 
             return _Columns.of(read_xlsx(path))
         if suffix == ".csv":
-            return _Columns.of(_read_csv(path, encoding, dictionary))
-        return _read_parquet(path, dictionary)
+            return _Columns.of(_read_csv(path, encoding))
+        return _read_parquet(path, _dictionary_names(catalogue))
     except _READ_ERRORS as exc:
         raise _file_error(path, f"cannot read the file: {exc}") from exc
 
@@ -485,11 +489,9 @@ def _read_parquet(path: Path, dictionary: tuple[str, ...] = ()) -> _Columns:
     return _Columns(names, parquet.metadata.num_rows, read)
 
 
-def _read_csv(path: Path, encoding: str | None = None, dictionary: tuple[str, ...] = ()) -> pa.Table:
-    """Every column as text, decoded and split as :mod:`cotation.data.formats` says (the columns
-    named in ``dictionary`` dictionary-encoded)."""
-    data = path.read_bytes()
-    return formats.read_csv_bytes(formats.decode(data, str(path), encoding).data, str(path), dictionary)
+def _read_csv(path: Path, encoding: str | None = None) -> pa.Table:
+    """Every column as text, decoded and split as :mod:`cotation.data.formats` says."""
+    return formats.read_csv_file(str(path), str(path), encoding)
 
 
 def _table_from_pandas(df: Any) -> pa.Table:
@@ -687,15 +689,51 @@ def _build_batch(
     report = report or _Report(source)
     ignored = _check_columns(raw.names, catalogue, report)
     absent = tuple(f.name for f in catalogue if f.kind is not Kind.ID and f.name not in raw.position)
-    ctx = _Ctx(report, raw.rows, None if date_calcul is None else day_number(date_calcul))
-    ids, id_ok, id_text = _convert_ids(catalogue.id_field, _raw(raw, catalogue.id_field), ctx)
-    columns = {}
-    for f in catalogue:
-        if f.kind is not Kind.ID:
-            columns[f.name] = _convert_field(f, _raw(raw, f), ctx)
+    today = None if date_calcul is None else day_number(date_calcul)
+    fields = [f for f in catalogue if f.kind is not Kind.ID]
+    # lists of communes first: their conversion needs the most scratch memory, best spent while the
+    # batch holds least (the problems are reported in catalogue order all the same)
+    order = sorted(fields, key=lambda f: f.kind is not Kind.COMMUNES)
+    threads = min(CONVERT_THREADS, os.cpu_count() or 1) if raw.rows >= CONVERT_THREADS_FROM_ROWS else 1
+    with ThreadPoolExecutor(threads) as pool:  # NumPy and Arrow let go of the GIL on whole columns
+
+        def convert(f: Field, column: Any) -> tuple[Column, list[_Pending]]:
+            ctx = _Ctx(_Report(source, report.keep_all), raw.rows, today)
+            return _convert_column(f, column, ctx), ctx.report.pending
+
+        id_ctx = _Ctx(_Report(source, report.keep_all), raw.rows, today)
+        id_job = pool.submit(_convert_ids, catalogue.id_field, _raw(raw, catalogue.id_field), id_ctx)
+        jobs: dict[str, Future[tuple[Column, list[_Pending]]]] = {}
+        columns: dict[str, Column] = {}
+        problems: dict[str, list[_Pending]] = {}
+        for k, f in enumerate(order):
+            jobs[f.name] = pool.submit(convert, f, raw.take(f.name))
+            if k >= threads:  # a few columns in flight, not the whole table taken at once
+                done = order[k - threads].name
+                columns[done], problems[done] = jobs.pop(done).result()
+        for name, job in jobs.items():
+            columns[name], problems[name] = job.result()
+        ids, id_ok, id_text = id_job.result()
+    report.pending.extend(id_ctx.report.pending)
+    for f in fields:  # in catalogue order, as one by one
+        report.pending.extend(problems[f.name])
+    columns = {f.name: columns[f.name] for f in fields}
     report.raise_if_any(_row_labels(ids, id_ok))
     assert ids is not None and id_text is not None
     return Batch(catalogue, ids, columns, source, ignored, absent)._with_id_strings(id_text)
+
+
+def _convert_column(f: Field, column: pa.ChunkedArray | pa.Array | None, ctx: _Ctx) -> Column:
+    """The column of field ``f`` from its raw column (None: absent)."""
+    if column is None:
+        return absent_column(f, ctx.n)
+    if f.kind in DICTIONARY_KINDS and pa.types.is_string(column.type) and len(column) > 1:
+        text = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+        fast = _plain_bools(f, text) if f.kind is Kind.BOOL else None
+        if fast is not None:
+            return fast
+        column = pc.dictionary_encode(text)  # its distinct values converted only (_convert_dictionary)
+    return _convert_field(f, _normalise(column, f.kind in DICTIONARY_KINDS), ctx)
 
 
 def _raw(raw: _Columns, f: Field) -> pa.Array | None:
@@ -930,6 +968,22 @@ def _convert_bool(f: Field, arr: pa.Array, ctx: _Ctx) -> Column:
         return _finish(f, np.zeros(len(arr), bool), _wrong_type(f, arr, ctx), arr, ctx)
     _report_bad(f, present & ~ok, arr, ctx, "a boolean (true/false/1/0/oui/non/vrai/faux)")
     return _finish(f, values, ok, arr, ctx)
+
+
+def _plain_bools(f: Field, arr: pa.Array) -> Column | None:
+    """A text column of booleans whose every present cell is one of TRUE_WORDS or FALSE_WORDS as written
+    there (lower case, no spaces; an empty cell is missing), read in one lookup: what
+    :func:`_convert_bool` makes of it. None for any other column (a required one with a missing
+    value too): the converter then reads it, and reports its problems."""
+    offsets, _ = text_bytes(arr)
+    present = valid(arr) & (np.diff(offsets) > 0)
+    codes = pc.index_in(arr, value_set=_BOOL_WORDS)
+    if not (_present(codes) | ~present).all():
+        return None
+    true = numbers(codes, len(TRUE_WORDS)) < len(TRUE_WORDS)
+    if present.all():
+        return Column(true, None)
+    return None if f.required else Column(true & present, present)
 
 
 def _parse_numbers(f: Field, arr: pa.Array, ctx: _Ctx) -> tuple[np.ndarray, np.ndarray]:

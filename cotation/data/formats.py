@@ -25,7 +25,9 @@ from __future__ import annotations
 
 import codecs
 import csv
+import os
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -45,10 +47,13 @@ __all__ = [
     "parse_numbers",
     "plain",
     "read_csv_bytes",
+    "read_csv_file",
 ]
 
 FILE_COLUMN = "<file>"
 BLOCK_BYTES = 1 << 20  # pyarrow's CSV block: no row (hence no cell) may be longer
+STREAM_FROM_BYTES = 1 << 26  # a UTF-8 CSV file this big is checked piece by piece, then read by Arrow
+STREAM_BYTES = 1 << 24  # ... in pieces of this size
 UTF8_BOM = codecs.BOM_UTF8
 UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
 # The non-ASCII characters French text holds; cp1252 decoding to anything else is not French text.
@@ -57,7 +62,6 @@ FRENCH = frozenset(
     "\u2019\u2018\u201c\u201d\u2013\u2014\u00d7\u00b4\u00b8\u00a0\u202f"  # quotes, dashes, x, accents, spaces
 )
 DELIMITERS = (",", ";", "\t")
-TEXT_DICTIONARY = pa.dictionary(pa.int32(), pa.string())
 MIDNIGHT_RE = r"[ T]00:00(:00(\.0+)?)?$"
 ISO_RE = r"^(?P<y>\d{4})-(?P<m>\d{2})-(?P<d>\d{2})$"
 FRENCH_RE = r"^(?P<d>\d{1,2})/(?P<m>\d{1,2})/(?P<y>\d{4})$"
@@ -84,6 +88,7 @@ class Decoded:
 
     data: bytes
     encoding: str  # 'utf-8', 'utf-8-sig', 'utf-16', 'cp1252' or what the caller gave
+    start: int = 0  # where the text begins in ``data`` (after a UTF-8 BOM, not copied away)
 
 
 def decode(data: bytes, source: str, encoding: str | None = None) -> Decoded:
@@ -91,7 +96,7 @@ def decode(data: bytes, source: str, encoding: str | None = None) -> Decoded:
     if encoding is not None:
         return _decode_as(data, source, _codec_name(encoding, source))
     if data.startswith(UTF8_BOM):
-        return Decoded(_utf8(data[len(UTF8_BOM) :], source, len(UTF8_BOM)), "utf-8-sig")
+        return Decoded(_utf8(data, source, len(UTF8_BOM)), "utf-8-sig", len(UTF8_BOM))
     if data.startswith(UTF16_BOMS):
         return _decode_as(data, source, "utf-16")
     try:
@@ -115,7 +120,7 @@ def _codec_name(encoding: str, source: str) -> str:
 def _decode_as(data: bytes, source: str, codec: str) -> Decoded:
     if codec in ("utf-8", "utf-8-sig"):
         skip = len(UTF8_BOM) if data.startswith(UTF8_BOM) else 0
-        return Decoded(_utf8(data[skip:], source, skip), codec)
+        return Decoded(_utf8(data, source, skip), codec, skip)
     try:
         text = data.decode(codec)
     except UnicodeDecodeError as exc:
@@ -124,14 +129,22 @@ def _decode_as(data: bytes, source: str, codec: str) -> Decoded:
 
 
 def _utf8(data: bytes, source: str, offset: int) -> bytes:
+    """``data`` when its bytes from ``offset`` are UTF-8 (not copied: ``offset`` skips a BOM)."""
     try:
-        if not data.isascii():
-            data.decode("utf-8")
+        if not _ascii(data, offset):
+            codecs.utf_8_decode(memoryview(data)[offset:], "strict", True)
     except UnicodeDecodeError as exc:
         hint = "--encoding cp1252 if the file comes from Windows software"
-        raise _undecodable(data, source, exc, "is not UTF-8", hint, offset) from None
-    _refuse_binary(data, source)
+        raise _undecodable(data[offset:], source, exc, "is not UTF-8", hint, offset) from None
+    _refuse_binary(data[offset:] if offset and b"\x00" in data else data, source)
     return data
+
+
+def _ascii(data: bytes, offset: int) -> bool:
+    """Whether the bytes of ``data`` from ``offset`` are ASCII (without copying them)."""
+    if not offset:
+        return data.isascii()
+    return bool(len(data) <= offset or np.frombuffer(data, np.uint8, offset=offset).max() < 128)
 
 
 def _cp1252(data: bytes, source: str, utf8_error: UnicodeDecodeError) -> bytes:
@@ -217,45 +230,137 @@ def delimiter(header: str, source: str) -> str:
     raise _problem("D126", FILE_COLUMN, message, source)
 
 
-def read_csv_bytes(data: bytes, source: str, dictionary: tuple[str, ...] = ()) -> pa.Table:
-    """A UTF-8 CSV file (bytes without BOM) as an Arrow table with every column as text; the columns
-    named in ``dictionary`` dictionary-encoded (the reader converts their distinct values only)."""
+def read_csv_file(path: str, source: str, encoding: str | None = None) -> pa.Table:
+    """A CSV file as an Arrow table with every column as text: :func:`decode`, then
+    :func:`read_csv_bytes`. A big file of UTF-8 text is checked piece by piece, then read by Arrow
+    from the file (its bytes are never all in memory next to the table); any other file (or a problem
+    found) goes through :func:`decode`, which says what is wrong."""
+    start = _streamed_utf8(path, encoding)
+    if start is None:
+        with open(path, "rb") as file:
+            held = [decode(file.read(), source, encoding)]
+        return _read_csv(held, source)
+    with open(path, "rb") as file:
+        file.seek(start)
+        first = file.readline()
+    stream = pa.input_stream(path)
+    stream.read(start)  # the BOM
+
+    def whole() -> bytes:
+        with open(path, "rb") as file:
+            return file.read()[start:]
+
+    return _arrow_csv(stream, first, source, whole)
+
+
+def _streamed_utf8(path: str, encoding: str | None) -> int | None:
+    """Where the text of a file of at least STREAM_FROM_BYTES begins (after a UTF-8 BOM) when it is
+    UTF-8 (as :func:`decode` would read it, without a NUL byte) and its first line is shorter than a
+    block; None otherwise (then :func:`decode` reads it, and reports any problem)."""
+    if encoding is not None and _codec_name(encoding, path) not in ("utf-8", "utf-8-sig"):
+        return None
+    if os.path.getsize(path) < STREAM_FROM_BYTES:
+        return None
+    check = codecs.getincrementaldecoder("utf-8")()
+    with open(path, "rb") as file:
+        piece = file.read(STREAM_BYTES)
+        if piece.startswith(UTF16_BOMS) and not piece.startswith(UTF8_BOM):
+            return None
+        start = len(UTF8_BOM) if piece.startswith(UTF8_BOM) else 0
+        if b"\n" not in piece[start : start + BLOCK_BYTES]:
+            return None
+        piece = piece[start:]
+        try:
+            while piece:
+                if b"\x00" in piece:
+                    return None
+                if not piece.isascii():
+                    check.decode(piece)
+                piece = file.read(STREAM_BYTES)
+            check.decode(b"", True)
+        except UnicodeDecodeError:
+            return None
+    return start
+
+
+def read_csv_bytes(data: bytes, source: str, start: int = 0) -> pa.Table:
+    """A UTF-8 CSV file (bytes from ``start``: after any BOM) as an Arrow table with every column as
+    text."""
+    return _read_csv([Decoded(data, "utf-8", start)], source)
+
+
+def _read_csv(held: list[Decoded], source: str) -> pa.Table:
+    """:func:`read_csv_bytes` of the one text in ``held``, taken out of it: when no one else holds
+    its bytes, they are released as soon as Arrow has read them."""
+    decoded = held.pop()
+    data, start = decoded.data, decoded.start
+    del decoded
+    end = data.find(b"\n", start)
+    first = data[start:] if end < 0 else data[start:end]
+    body = pa.py_buffer(data)
+    reader = pa.BufferReader(body.slice(start) if start else body)  # no copy of the bytes after a BOM
+    del body
+    held_data = [data]
+    del data
+
+    def whole() -> bytes:
+        return held_data[0][start:]
+
+    try:
+        return _arrow_csv(reader, first, source, whole, held_data)
+    finally:
+        held_data.clear()
+
+
+def _arrow_csv(
+    stream: pa.NativeFile,
+    first: bytes,
+    source: str,
+    whole: Callable[[], bytes],
+    release: list[bytes] | None = None,
+) -> pa.Table:
+    """The CSV text of ``stream`` (UTF-8, no BOM), whose first line is ``first``, as string columns
+    (chunked as Arrow read them); ``whole()`` gives the text again (for a D121 error); ``release`` is
+    emptied once Arrow has read the text."""
     import pyarrow.csv as pacsv
 
-    end = data.find(b"\n")
-    header = (data if end < 0 else data[:end]).decode("utf-8")
+    header = first.decode("utf-8")
     if not header.strip():
         raise _problem("D108", FILE_COLUMN, "cannot read the file: empty file: no header line", source)
     sep = delimiter(header, source)
     names = next(csv.reader([header.rstrip("\r\n")], delimiter=sep))
+    # binary, not string: the bytes are UTF-8 already (checked by decode or _streamed_utf8; a cell of
+    # UTF-8 text split at ASCII delimiters is UTF-8), so Arrow need not validate them again
     convert = pacsv.ConvertOptions(
-        column_types={name: TEXT_DICTIONARY if name in dictionary else pa.string() for name in names},
+        column_types=dict.fromkeys(names, pa.binary()),
         strings_can_be_null=False,
         quoted_strings_can_be_null=False,
     )
     parse = pacsv.ParseOptions(delimiter=sep)
     read = pacsv.ReadOptions(block_size=BLOCK_BYTES)
     try:
-        table = pacsv.read_csv(
-            pa.BufferReader(data), read_options=read, parse_options=parse, convert_options=convert
-        )
+        table = pacsv.read_csv(stream, read_options=read, parse_options=parse, convert_options=convert)
     except pa.ArrowInvalid as exc:
         if "straddl" in str(exc):
-            raise _big_cell(data, names, sep, source) from None
+            raise _big_cell(whole(), names, sep, source) from None
         raise
+    finally:
+        stream.close()
+    if release is not None:
+        release.clear()
     _check_cell_sizes(table, source)
-    return table
+    columns = [
+        pa.chunked_array([chunk.view(pa.string()) for chunk in column.chunks], pa.string())
+        for column in table.columns
+    ]
+    return pa.Table.from_arrays(columns, names=table.column_names)
 
 
 def _check_cell_sizes(table: pa.Table, source: str) -> None:
     """D121 for every column holding a cell over BLOCK_BYTES (the first such row named)."""
     problems = []
     for name, column in zip(table.column_names, table.columns, strict=True):
-        if pa.types.is_dictionary(column.type):  # its distinct values hold every cell
-            if all(chunk.dictionary.nbytes <= BLOCK_BYTES for chunk in column.chunks):
-                continue
-            column = column.cast(pa.string())
-        if column.nbytes <= BLOCK_BYTES:
+        if all(_text_size(chunk) <= BLOCK_BYTES for chunk in column.chunks):  # no cell can be bigger
             continue
         lengths = numbers(pc.binary_length(column.combine_chunks()), 0)
         big = np.flatnonzero(lengths > BLOCK_BYTES)
@@ -269,6 +374,14 @@ def _check_cell_sizes(table: pa.Table, source: str) -> None:
             problems.append(DataProblem("D121", str(name), message, rows, (), len(big), None, source))
     if problems:
         raise DataError(problems)
+
+
+def _text_size(chunk: pa.Array) -> int:
+    """The bytes of text a binary or string chunk holds (from its first and last offsets)."""
+    if len(chunk) == 0:
+        return 0
+    offsets = np.frombuffer(chunk.buffers()[1], np.int32, len(chunk) + 1, chunk.offset * 4)
+    return int(offsets[-1]) - int(offsets[0])
 
 
 def _big_cell(data: bytes, names: list[str], sep: str, source: str) -> DataError:
