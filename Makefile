@@ -15,8 +15,9 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(PY) -m cotation demo
 
+# One worker process per core (pytest-xdist): most of the suite's time is Numba compiling kernels.
 test: $(STAMP)
-	$(PY) -m pytest -q -p no:cacheprovider
+	$(PY) -m pytest -q -p no:cacheprovider -n auto --dist worksteal
 
 # ruff (lint and format) over the code and its tests, mypy over the package (settings in pyproject.toml).
 lint: $(STAMP)
