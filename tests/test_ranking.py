@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime
 import functools
+import itertools
 from typing import Any
 from unittest import mock
 
@@ -898,3 +899,25 @@ def test_ids_beyond_32_bit_offsets_fall_back_to_the_arrow_sorts(monkeypatch: pyt
     assert rank_of(grid, apps, total, tier).tolist() == expected.tolist()
     zeros = np.zeros(len(apps), np.int64)
     assert arrow_tie_order(grid, apps).tolist() == np.argsort(rank_of(grid, apps, zeros, zeros)).tolist()
+
+
+def test_ceiling_and_adequation_helpers_equal_their_definitions() -> None:
+    """The pair kernel's branch-free helpers (arithmetic selection, so that the candidate loop
+    vectorises) equal the conditional definitions, out-of-range categories, unknown cells and a
+    typology table whose minimum exceeds its maximum included."""
+    from cotation.codegen.helpers import _adequation, _ceiling
+
+    rng = np.random.default_rng(8)
+    table = rng.integers(0, 40_000, (3, 2, 7)).astype(np.int64)
+    table[2, 1, 0] = -1  # a cell without ceilings
+    for f, z, category, extra in itertools.product(range(3), range(2), range(-1, 9), (-2, 0, 1, 5, 2000)):
+        c = min(max(category, 1), 6)
+        amount = int(table[f, z, c - 1]) + min(max(extra, 0), 1000) * int(table[f, z, 6])
+        expected = amount if table[f, z, 0] >= 0 else -1
+        assert _ceiling(table, f, z, np.int64(category), np.int64(extra)) == expected
+    lo = np.array([1, 1, 2, 3, 5], np.int64)
+    hi = np.array([2, 3, 4, 5, 4], np.int64)  # the last minimum above its maximum
+    for persons, rooms in itertools.product(range(-1, 8), range(-1, 9)):
+        k = min(max(persons, 1), len(lo)) - 1
+        expected = -1 if rooms < lo[k] else (1 if rooms > hi[k] else 0)
+        assert _adequation(np.int64(persons), np.int64(rooms), lo, hi) == expected

@@ -163,7 +163,8 @@ def _round_half_away(x):
 def _adequation(persons, rooms, lo, hi):
     """-1 when ``rooms`` is below the table's minimum for the household, 1 above its maximum, else 0."""
     k = min(max(persons, 1), lo.shape[0]) - 1
-    return np.int64(-1) if rooms < lo[k] else (np.int64(1) if rooms > hi[k] else np.int64(0))
+    below = rooms < lo[k]
+    return np.int64(rooms > hi[k]) * (not below) - np.int64(below)  # no branch: the loop vectorises
 
 
 @numba.njit(cache=True, error_model="numpy", nogil=True, inline="always")
@@ -176,7 +177,9 @@ def _ceiling(table, f, z, category, extra):
     c0, c1, c2 = table[f, z, 0], table[f, z, 1], table[f, z, 2]
     c3, c4, c5, per = table[f, z, 3], table[f, z, 4], table[f, z, 5], table[f, z, 6]
     c = min(max(category, 1), 6)
-    base = c0 if c == 1 else c1 if c == 2 else c2 if c == 3 else c3 if c == 4 else c4 if c == 5 else c5
+    # one indicator is 1, the others 0: arithmetic, not a chain of conditionals (LLVM turns those
+    # into a switch, which keeps the pair loop from vectorising)
+    base = c0 * (c == 1) + c1 * (c == 2) + c2 * (c == 3) + c3 * (c == 4) + c4 * (c == 5) + c5 * (c == 6)
     amount = base + min(max(extra, 0), 1000) * per
     return amount if c0 >= 0 else np.int64(-1)
 

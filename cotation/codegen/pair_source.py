@@ -236,7 +236,9 @@ def _first_pass(em: PairEmitter, match: ir.Match, index: ir.Index | None) -> Non
     excluded candidates too (the emitted expressions are safe on any row, as in the scoring
     kernels). In a batch assignment, an eligible candidate already proposed for an earlier dwelling
     counts in ``already`` and is not offered. An excluded candidate's tier is ``EXCLUDED``, below
-    every real tier (an int8), so that the second pass rejects it with the same comparison."""
+    every real tier (an int8), so that the second pass rejects it with the same comparison. Every
+    load is unconditional (the tier is read for excluded candidates too): LLVM does not vectorise a
+    loop with a load under a branch."""
     mark = len(em.lines)
     em.line("for t in range(lo, hi):  # first pass: filters, tier and pair total of every candidate")
     em.depth = 3
@@ -258,7 +260,8 @@ def _first_pass(em: PairEmitter, match: ir.Match, index: ir.Index | None) -> Non
         emit_criterion(em, j, c)
     points = " + ".join(f"p_{j}" for j in range(len(match.criteria))) or "0"
     em.line(f"sc_s[t - lo] = np.int64(base_total[i]) + {points}")
-    em.line("sc_t[t - lo] = np.int64(base_tier[i]) if e_ else EXCLUDED")
+    em.line("tier_ = np.int64(base_tier[i])  # loaded whatever e_: a conditional load keeps the loop scalar")
+    em.line("sc_t[t - lo] = tier_ if e_ else EXCLUDED")
     em.depth = 2
     em.lines[mark:mark] = em.dwelling_lines
 

@@ -31,7 +31,7 @@ from ..threads import threaded_map
 from .prepared import DwellingResult, Prepared, dwelling_order
 
 SLICES_PER_THREAD = 8  # dwellings differ in their number of candidates: slices taken by free threads
-PARALLEL_INDEX_ROWS = 50_000  # from this many applications, the inverted index is built in threads
+PARALLEL_INDEX_ROWS = 50_000  # from this many applications, the index and hoisted values are built in threads
 MAJOR_FROM = 2  # dwellings per commune from which the candidates' columns are copied in their order
 
 
@@ -128,7 +128,8 @@ class CompiledPairs:
         return app["major"]
 
     def _app_values(self, pool: Any, today: np.int64) -> list[np.ndarray]:
-        """The application-level values of the pair expressions, computed once per application."""
+        """The application-level values of the pair expressions, computed once per application (in
+        threads, over consecutive slices of the rows, from ``PARALLEL_INDEX_ROWS`` applications)."""
         src, batch, n = self.source, pool.batch, len(pool.batch)
         values = [np.empty(n, np.dtype(t.removeprefix("np."))) for t in src.hoisted]
         present = [np.empty(n, np.bool_) for _ in src.hoisted]
@@ -138,7 +139,17 @@ class CompiledPairs:
             ]
             inputs += [kernel_mask(batch, c) for c in src.app_masks]
             fn = getattr(self.module, src.app_kernel)
-            call_kernel(self.module, fn, lambda: fn(*inputs, today, *values, *present, 0, n))
+            threads = self.threads if n >= PARALLEL_INDEX_ROWS else 1
+            cuts = [round(k * n / threads) for k in range(threads + 1)]  # each row on its own: any split
+            call_kernel(
+                self.module,
+                fn,
+                lambda: threaded_map(
+                    lambda k: fn(*inputs, today, *values, *present, cuts[k], cuts[k + 1]),
+                    list(range(threads)),
+                    threads,
+                ),
+            )
         return [*values, *present]
 
     def _index(self, pool: Any) -> tuple[int, tuple[np.ndarray, ...]]:
