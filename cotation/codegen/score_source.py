@@ -48,7 +48,7 @@ from .emit import (
     wrapped,
 )
 
-CODEGEN_VERSION = "3"
+CODEGEN_VERSION = "4"
 ROWS = "score_rows"
 BREAKDOWN_ROWS = "breakdown_rows"
 TRACE_ROWS = "trace_rows"
@@ -196,19 +196,43 @@ def _calendar_loops(lines: list[str], fields: list[str]) -> list[str]:
     return out
 
 
+#: Criteria per loop of the total kernel (``score_rows``): one fused loop over every criterion keeps
+#: too many values live at once (LLVM spills them to the stack in its vectorised loop), so the
+#: criteria are split into loops of about this many (whole components: rubrics and groups), each
+#: adding a partial total into a chunk-sized scratch ``acc``; a last loop adds the priorities. At
+#: 1M rows (2 threads), 2 loops instead of one for the example grid, 4 for bench-40: the total kernel
+#: about 1.4x and 2x faster, compiled no slower (benchmarks/README.md, issue 18).
+FUSED_LOOP = 12
+
+
 def _fused_body(em: Emitter) -> list[str]:
-    """score_rows: one loop computing total, flags and tier of each row (no breakdown)."""
+    """score_rows: total, flags and tier of each row, without the breakdown. Up to FUSED_LOOP
+    criteria: one fused loop; beyond, loops over a chunk's rows each adding the partial total of some
+    components to ``acc``, then a last loop for flags, tier and the total."""
     grid = em.grid
+    plan = _packed(grid, -(-len(grid.criteria) // FUSED_LOOP)) if len(grid.criteria) > FUSED_LOOP else []
+    if plan:
+        em.depth = 1
+        em.line("acc = np.empty(CHUNK, np.int64)  # the chunk's partial totals")
     _chunks(em)
-    _row_loop(em, "one fused loop: total, flags and tier", 2, "s, e")
-    for j, c in enumerate(grid.criteria):
-        emit_criterion(em, j, c)
-    counted = [f"p_{j}" for j in range(len(grid.criteria))]
-    for r, rubric in enumerate(grid.rubrics):
-        _rubric(em, r, rubric, counted)
-    prio = _priorities(em)
-    caps = [_group(em, g, group, counted) for g, group in enumerate(grid.groups)]
-    columns = counted + [x for x in prio if x is not None] + caps
+    for q, part in enumerate(plan):
+        _row_loop(em, f"{len(part.criteria)} criteria from [{part.criteria[0]}]: partial total", 2, "s, e")
+        counted, caps = _components_of(em, part)
+        terms = [*(counted[j] for j in part.criteria), *caps]
+        em.line(f"acc[i - us] = {'acc[i - us] + ' if q else ''}{' + '.join(terms)}")
+    if not plan:
+        _row_loop(em, "one fused loop: total, flags and tier", 2, "s, e")
+        for j, c in enumerate(grid.criteria):
+            emit_criterion(em, j, c)
+        counted = [f"p_{j}" for j in range(len(grid.criteria))]
+        for r, rubric in enumerate(grid.rubrics):
+            _rubric(em, r, rubric, counted)
+        prio = _priorities(em)
+        caps = [_group(em, g, group, counted) for g, group in enumerate(grid.groups)]
+        columns = counted + [x for x in prio if x is not None] + caps
+    else:
+        _row_loop(em, "priorities: flags, tier and the total", 2, "s, e")
+        columns = ["acc[i - us]"] + [x for x in _priorities(em) if x is not None]
     em.line("# outputs")
     em.line(f"total[i] = {' + '.join(columns) or '0'}")
     em.line("flags[i] = fb")
@@ -628,13 +652,18 @@ def _total_plan(grid: ir.Grid) -> list[TotalPiece]:
     ``count`` pieces of about equal size (at most PIECE criteria, but a large component; two at
     least, for two processes), those that read the same fields next to each other, so that each
     piece takes few input arrays (each costs about 20 ms of compilation)."""
+    return _packed(grid, max(2, -(-len(grid.criteria) // PIECE)))  # two at least: two processes
+
+
+def _packed(grid: ir.Grid, count: int) -> list[TotalPiece]:
+    """The components of ``grid`` packed into at most ``count`` parts of about equal size (a large
+    component stays whole), those that read the same fields next to each other."""
     variables = {v.name: v for v in grid.variables}
 
     def fields(piece: TotalPiece) -> tuple[str, ...]:
         exprs = [e for j in piece.criteria for e in grid.criteria[j].expressions()]
         return tuple(sorted(ir.reads(exprs, variables)[0]))
 
-    count = max(2, -(-len(grid.criteria) // PIECE))  # two at least: two processes compile them
     size = -(-len(grid.criteria) // count)
     plan: list[TotalPiece] = []
     current: list[TotalPiece] = []
