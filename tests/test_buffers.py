@@ -79,6 +79,16 @@ def test_strings_and_texts(items: list[str | None]) -> None:
     assert buffers.texts(arr, "?") == ["?" if s is None else s for s in items]
 
 
+@given(st.lists(st.none() | st.text(max_size=6), max_size=30), st.integers(1, 7))
+def test_objects_made_in_slices_are_the_texts(items: list[str | None], size: int) -> None:
+    arr = buffers.strings(items)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(buffers, "OBJECT_SLICE", size)  # every slice boundary, and the last short slice
+        made = buffers.objects(arr, "?")
+    assert made.dtype == object and made.shape == (len(items),)
+    assert made.tolist() == ["?" if s is None else s for s in items]
+
+
 def test_null_scalar() -> None:
     scalar = buffers.null_scalar(pa.string())
     assert scalar.type == pa.string() and not scalar.is_valid

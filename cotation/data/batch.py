@@ -36,7 +36,7 @@ import datetime
 import difflib
 import os
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -703,15 +703,17 @@ def _build_batch(
 
         id_ctx = _Ctx(_Report(source, report.keep_all), raw.rows, today)
         id_job = pool.submit(_convert_ids, catalogue.id_field, _raw(raw, catalogue.id_field), id_ctx)
-        jobs: dict[str, Future[tuple[Column, list[_Pending]]]] = {}
+        jobs: dict[Future[tuple[Column, list[_Pending]]], str] = {}
         columns: dict[str, Column] = {}
         problems: dict[str, list[_Pending]] = {}
-        for k, f in enumerate(order):
-            jobs[f.name] = pool.submit(convert, f, raw.take(f.name))
-            if k >= threads:  # a few columns in flight, not the whole table taken at once
-                done = order[k - threads].name
-                columns[done], problems[done] = jobs.pop(done).result()
-        for name, job in jobs.items():
+        for f in order:
+            if len(jobs) > threads:  # a few columns in flight, not the whole table taken at once;
+                # the first done makes room (a long column does not hold back the next ones)
+                for job in wait(jobs, return_when=FIRST_COMPLETED).done:
+                    name = jobs.pop(job)
+                    columns[name], problems[name] = job.result()
+            jobs[pool.submit(convert, f, raw.take(f.name))] = f.name
+        for job, name in jobs.items():
             columns[name], problems[name] = job.result()
         ids, id_ok, id_text = id_job.result()
     report.pending.extend(id_ctx.report.pending)

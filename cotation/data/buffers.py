@@ -34,6 +34,7 @@ __all__ = [
     "values",
 ]
 
+OBJECT_SLICE = 1 << 16  # cells made into Python strings at a time (see objects)
 _NUMPY: dict[pa.DataType, type] = {
     pa.int8(): np.int8,
     pa.int16(): np.int16,
@@ -151,9 +152,12 @@ def texts(arr: pa.Array, fill: str = "") -> list[str]:
 
 
 def objects(arr: pa.Array, fill: str = "") -> np.ndarray:
-    """:func:`texts` as a NumPy object array (how batches hold their ids)."""
+    """:func:`texts` as a NumPy object array (how batches hold their ids). Made in slices of
+    OBJECT_SLICE cells: making Python strings holds the GIL, and between slices the other threads
+    get it back (reading a file, the conversions of the other columns go on meanwhile)."""
     out = np.empty(len(arr), object)
-    out[:] = texts(arr, fill)
+    for start in range(0, len(arr), OBJECT_SLICE):
+        out[start : start + OBJECT_SLICE] = texts(arr.slice(start, OBJECT_SLICE), fill)
     return out
 
 
