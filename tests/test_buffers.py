@@ -161,6 +161,61 @@ def test_a_read_batch_keeps_its_ids_as_arrow(tmp_path: Path) -> None:
         assert part.id_strings().to_pylist() == [batch.ids[3], batch.ids[1]]
 
 
+@pytest.mark.parametrize("engine", ["reference", "compiled"])
+def test_reading_scoring_and_writing_a_file_makes_no_python_id(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, engine: str
+) -> None:
+    """A batch read from a file keeps its ids as Arrow's until ``ids`` is first read: reading,
+    scoring (with positions) and writing the scores never make a million Python strings; then
+    ``ids`` are the same, read-only, in the batch, its parts and the scores."""
+    import datetime
+
+    import cotation
+    from cotation.data import batch as batch_module
+
+    day = datetime.date(2026, 1, 1)
+    grid = cotation.load_grid(ROOT / "grids" / "exemple-metropole.yaml")
+    generated = cotation.generate_applications(300, seed=4, date_calcul=day)
+    cotation.write_applications(generated, tmp_path / "a.parquet")
+    expected = generated.ids.tolist()
+
+    def refuse(arr: pa.Array, fill: str = "") -> np.ndarray:
+        raise AssertionError("Python ids made")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(buffers, "objects", refuse)
+        patch.setattr(batch_module, "objects", refuse)
+        batch = cotation.read_applications(tmp_path / "a.parquet", grid.catalogue, date_calcul=day)
+        scores = cotation.score(
+            grid, batch, day, engine=engine, breakdown=True, absent=["suivi_travailleur_social"]
+        )
+        table = scores.to_arrow()
+        part = batch.take(np.array([5, 2])).with_catalogue(grid.catalogue)
+        assert len(batch) == len(scores) == 300 and len(part) == 2
+        assert table.column("numero_unique").to_pylist() == expected
+        assert scores.position.shape == (300,)
+    assert scores.ids.tolist() == expected and batch.ids.tolist() == expected
+    assert part.ids.tolist() == [expected[5], expected[2]]
+    assert not batch.ids.flags.writeable and not scores.ids.flags.writeable
+    assert scores.to_arrow().equals(table)
+
+
+def test_dates_after_the_computation_date_are_labelled_by_read_ids(tmp_path: Path) -> None:
+    import datetime
+
+    import cotation
+    from cotation.errors import DataError
+
+    generated = cotation.generate_applications(30, seed=4, date_calcul=datetime.date(2026, 1, 1))
+    cotation.write_applications(generated, tmp_path / "a.parquet")
+    batch = cotation.read_applications(tmp_path / "a.parquet")
+    early = datetime.date(2000, 1, 1)
+    with pytest.raises(DataError) as info:
+        batch.check_dates(early)
+    rows = {row for p in info.value.problems for row in p.rows}
+    assert rows and rows <= set(generated.ids.tolist())
+
+
 def test_tables_equal_pyarrow_s(tmp_path: Path) -> None:
     """The writers' tables (scores, rankings, batches) are what ``pa.table`` / ``pa.array`` made."""
     import datetime

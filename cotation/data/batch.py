@@ -40,7 +40,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
@@ -70,6 +70,7 @@ FILE_COLUMN = "<file>"
 MISSPELT_RATIO = 0.8
 CONVERT_THREADS = 4  # columns converted at once (at most one a core)
 CONVERT_THREADS_FROM_ROWS = 50_000  # fewer rows: one by one
+_NO_IDS = np.empty(0, object)  # in place of the ids of a batch until they are made (Batch._of)
 PARQUET_COLUMNS_AT_ONCE = 8  # read together from a Parquet file (decoded in parallel), released one by one
 TRUE_WORDS = ("true", "1", "oui", "vrai")
 FALSE_WORDS = ("false", "0", "non", "faux")
@@ -123,9 +124,45 @@ class Batch:
 
     def __post_init__(self) -> None:
         self._id_strings: pa.Array | None = None
+        self._lazy_ids: pa.Array | None = None  # the ids, until made into Python strings (see _of)
+
+    @classmethod
+    def _of(
+        cls,
+        catalogue: Catalogue,
+        ids: np.ndarray | pa.Array,
+        columns: dict[str, Column],
+        source: str | None = None,
+        ignored_columns: tuple[str, ...] = (),
+        absent: tuple[str, ...] | None = None,
+    ) -> Batch:
+        """A batch whose ``ids`` may be an Arrow string array (no nulls): they are then made into a
+        read-only NumPy array of Python strings on first use of ``ids`` only (about 0.12 s a million
+        ids), so that reading, scoring and writing a file never makes them."""
+        if not isinstance(ids, pa.Array):
+            return cls(catalogue, ids, columns, source, ignored_columns, absent)
+        batch = cls(catalogue, _NO_IDS, columns, source, ignored_columns, absent)
+        del batch.ids
+        batch._lazy_ids = batch._id_strings = ids
+        return batch
+
+    if not TYPE_CHECKING:  # hidden from mypy, which would otherwise accept any attribute of a Batch
+
+        def __getattr__(self, name: str) -> Any:
+            lazy = self.__dict__.get("_lazy_ids")
+            if name != "ids" or lazy is None:
+                raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
+            ids = objects(lazy)
+            ids.flags.writeable = False
+            self.__dict__["ids"] = ids
+            return ids
+
+    def held_ids(self) -> np.ndarray | pa.Array:
+        """The ids as this batch holds them: ``ids``, or the Arrow array they are still made from."""
+        return self.__dict__.get("ids", self._lazy_ids)
 
     def __len__(self) -> int:
-        return len(self.ids)
+        return len(self.held_ids())
 
     def id_strings(self) -> pa.Array:
         """The ids as an Arrow string array, for the sorts by id: the reader's own array when the
@@ -151,7 +188,9 @@ class Batch:
         """The rows at ``indices`` (a subset or a permutation), same catalogue."""
         idx = np.asarray(indices)
         columns = {name: col.take(idx) for name, col in self.columns.items()}
-        return Batch(self.catalogue, self.ids[idx], columns, self.source, self.ignored_columns, self.absent)
+        held = self.held_ids()
+        ids = held[idx] if isinstance(held, np.ndarray) else held.take(from_numpy(idx.astype(np.int64)))
+        return Batch._of(self.catalogue, ids, columns, self.source, self.ignored_columns, self.absent)
 
     def with_catalogue(self, catalogue: Catalogue) -> Batch:
         """This batch under ``catalogue`` (e.g. extended with a grid's local fields).
@@ -176,7 +215,7 @@ class Batch:
         if self.absent is not None:
             new = [f.name for f in catalogue if f.kind is not Kind.ID and f.name not in self.columns]
             absent = tuple(dict.fromkeys([*self.absent, *new]))
-        batch = Batch(catalogue, self.ids, columns, self.source, self.ignored_columns, absent)
+        batch = Batch._of(catalogue, self.held_ids(), columns, self.source, self.ignored_columns, absent)
         batch._id_strings = self._id_strings
         return batch
 
@@ -194,7 +233,7 @@ class Batch:
             shown = strings([from_day_number(v).isoformat() for v in col.values[after][: MAX_ROWS * 10]])
             message = f"date after the computation date {date_calcul.isoformat()}"
             report.add_rows("D105", f.name, message, after, _spread(shown, after))
-        report.raise_if_any(_row_labels(self.ids, np.ones(len(self), dtype=bool)))
+        report.raise_if_any(_row_labels(self.held_ids(), np.ones(len(self), dtype=bool)))
 
     def to_arrow(self, *, lists: bool = False) -> pa.Table:
         """The batch as user-facing values, one Arrow column per catalogue field.
@@ -627,11 +666,17 @@ def _show_values(raw: pa.Array, positions: np.ndarray) -> tuple[str, ...]:
     return tuple(_as_text(v) or "" for v in values)
 
 
-def _row_labels(ids: np.ndarray | None, id_ok: np.ndarray | None) -> Callable[[np.ndarray], tuple[str, ...]]:
+def _row_labels(
+    ids: np.ndarray | pa.Array | None, id_ok: np.ndarray | None
+) -> Callable[[np.ndarray], tuple[str, ...]]:
+    def label(i: int) -> str:
+        assert ids is not None
+        return str(ids[i].as_py() if isinstance(ids, pa.Array) else ids[i])
+
     def labels(positions: np.ndarray) -> tuple[str, ...]:
         if ids is None or id_ok is None:
             return tuple(f"ligne {i + 1}" for i in positions)
-        return tuple(str(ids[i]) if id_ok[i] else f"ligne {i + 1}" for i in positions)
+        return tuple(label(i) if id_ok[i] else f"ligne {i + 1}" for i in positions)
 
     return labels
 
@@ -715,14 +760,14 @@ def _build_batch(
             jobs[pool.submit(convert, f, raw.take(f.name))] = f.name
         for job, name in jobs.items():
             columns[name], problems[name] = job.result()
-        ids, id_ok, id_text = id_job.result()
+        id_ok, id_text = id_job.result()
     report.pending.extend(id_ctx.report.pending)
     for f in fields:  # in catalogue order, as one by one
         report.pending.extend(problems[f.name])
     columns = {f.name: columns[f.name] for f in fields}
-    report.raise_if_any(_row_labels(ids, id_ok))
-    assert ids is not None and id_text is not None
-    return Batch(catalogue, ids, columns, source, ignored, absent)._with_id_strings(id_text)
+    report.raise_if_any(_row_labels(id_text, id_ok))
+    assert id_text is not None and id_ok is not None  # else D101 or D102 was raised
+    return Batch._of(catalogue, id_text, columns, source, ignored, absent)  # ids made on first use
 
 
 def _convert_column(f: Field, column: pa.ChunkedArray | pa.Array | None, ctx: _Ctx) -> Column:
@@ -907,21 +952,19 @@ def _report_bad(f: Field, bad: np.ndarray, arr: pa.Array, ctx: _Ctx, what: str) 
 # --- ids ---------------------------------------------------------------------------------------
 
 
-def _convert_ids(
-    f: Field, arr: pa.Array | None, ctx: _Ctx
-) -> tuple[np.ndarray | None, np.ndarray | None, pa.Array | None]:
-    """(ids, present, the ids as Arrow strings); Nones when the column is absent or not text."""
+def _convert_ids(f: Field, arr: pa.Array | None, ctx: _Ctx) -> tuple[np.ndarray | None, pa.Array | None]:
+    """(present, the ids as Arrow strings); Nones when the column is absent or not text."""
     if arr is None:
-        return None, None, None
+        return None, None
     if pa.types.is_integer(arr.type):
         arr = pc.cast(arr, pa.string())
     if not _is_text(arr):
         _wrong_type(f, arr, ctx)
-        return None, None, None
+        return None, None
     present = _present(arr)
     ctx.report.add_rows("D107", f.name, f"missing value in required column '{f.name}'", ~present)
     _check_duplicates(f, arr, ctx)
-    return objects(arr), present, arr
+    return present, arr
 
 
 def _check_duplicates(f: Field, arr: pa.Array, ctx: _Ctx) -> None:

@@ -108,7 +108,7 @@ class CompiledGrid:
         return Scores.of(
             grid,
             day,
-            batch.ids,
+            batch.held_ids(),
             total=total,
             flag_bits=bits,
             tier=tier,

@@ -9,7 +9,6 @@ reference: a first run of small work never waits for Numba (issue 18). Every eng
 
 from __future__ import annotations
 
-import dataclasses
 import datetime
 from typing import TYPE_CHECKING
 
@@ -60,8 +59,8 @@ def score_batch(
     # applications (an explanation) compiles no second kernel (issue 18)
     again = "auto" if scores.engine == "compiled" else scores.engine
     verified = Lazy.of(scores) if same else Lazy(lambda: _run(checked, batch, day, again, False))
-    scores = dataclasses.replace(
-        scores, grid_hash=grid.content_hash, proofs=proofs, verified_run=verified, verified_only=verified_only
+    scores = scores.replaced(
+        grid_hash=grid.content_hash, proofs=proofs, verified_run=verified, verified_only=verified_only
     )
     return with_positions(scores, grid, batch)
 

@@ -136,15 +136,16 @@ def arrow_tie_order(grid: ir.Grid, batch: Any) -> np.ndarray:
 
 
 # -- the definitions: NumPy lexsort, digits packed into int64 words, Arrow's sort of the ids -----------------
-def _string_ranks(ids: np.ndarray) -> np.ndarray:
-    """The position of each id in sorted order (ids are unique: the readers reject duplicates).
+def _string_ranks(ids: Any) -> np.ndarray:
+    """The position of each id (an Arrow string array: ``Batch.id_strings()``) in sorted order (ids
+    are unique: the readers reject duplicates).
 
     Code-point order, as Python sorts strings; Arrow's sort is ~3x faster than NumPy's on text."""
     import pyarrow.compute as pc
 
-    from ..data.buffers import strings, values
+    from ..data.buffers import values
 
-    order = values(pc.sort_indices(strings(ids)))
+    order = values(pc.sort_indices(ids))
     ranks = np.empty(len(ids), dtype=np.int64)
     ranks[order] = np.arange(len(ids))
     return ranks
@@ -188,7 +189,7 @@ def _composite_order(grid: ir.Grid, batch: object, total: np.ndarray, tier: np.n
     unique = False  # a key that differs on every row: no tie is left for the row order to break
     for tb in grid.tie_break:
         if tb.field == id_field:
-            ranks = _string_ranks(batch.ids)  # type: ignore[attr-defined]
+            ranks = _string_ranks(batch.id_strings())  # type: ignore[attr-defined]
             digits.append((n - 1 - ranks if tb.descending else ranks, n))
             unique = True
         else:
@@ -243,7 +244,7 @@ def lexsort_order(grid: ir.Grid, batch: object, total: np.ndarray, tier: np.ndar
     keys: list[np.ndarray] = []
     for tb in reversed(grid.tie_break):
         if tb.field == grid.catalogue.id_field.name:
-            key = _string_ranks(batch.ids)  # type: ignore[attr-defined]
+            key = _string_ranks(batch.id_strings())  # type: ignore[attr-defined]
             missing = np.zeros(len(key), dtype=bool)
         else:
             col = batch.column(tb.field)  # type: ignore[attr-defined]

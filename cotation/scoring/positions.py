@@ -8,7 +8,6 @@ within its group follows the global rank (``Scores.rank``). They are attached by
 
 from __future__ import annotations
 
-import dataclasses
 import datetime
 from typing import Any
 
@@ -23,7 +22,7 @@ def with_positions(scores: Scores, grid: ir.Grid, batch: Any) -> Scores:
     """``scores`` with their positions among similar demands (computed on first use)."""
     ranks, day = scores.ranks, scores.date_calcul
     positions = Lazy(lambda: positions_of(grid, batch, day, ranks.get()))
-    return dataclasses.replace(scores, positions=positions, similar=tuple(s.label for s in grid.similar))
+    return scores.replaced(positions=positions, similar=tuple(s.label for s in grid.similar))
 
 
 def positions_of(

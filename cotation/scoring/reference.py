@@ -464,7 +464,7 @@ def evaluate(grid: ir.Grid, batch: Batch, date_calcul: datetime.date) -> Scores:
     return Scores.of(
         grid,
         date_calcul,
-        batch.ids,
+        batch.held_ids(),
         total=total,
         flag_bits=bits,
         tier=tier,

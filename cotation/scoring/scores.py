@@ -3,12 +3,13 @@ the grid and date."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from html import escape
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -51,6 +52,9 @@ def tables_digest_of(grid: Grid) -> str:
     catalogue = repr(grid.catalogue.fields) + repr(grid.match.catalogue.fields if grid.match else ())
     parts = (grid.content_hash, hashlib.sha256(catalogue.encode("utf-8")).hexdigest(), tables_digest())
     return hashlib.sha256("\0".join(parts).encode("utf-8")).hexdigest()
+
+
+_NO_IDS = np.empty(0, object)  # in place of ids held as Arrow's until first used (Scores.of)
 
 
 @dataclass(frozen=True, eq=False, kw_only=True)
@@ -97,7 +101,7 @@ class Scores:
         cls,
         grid: Grid,
         date_calcul: datetime.date,
-        ids: np.ndarray,
+        ids: Any,
         *,
         total: np.ndarray,
         flag_bits: np.ndarray,
@@ -106,13 +110,18 @@ class Scores:
         ranks: Lazy,
         engine: str = "reference",
     ) -> Scores:
-        """Scores stamped with ``grid`` (id, version, hash, columns, priorities) and the date."""
-        return cls(
+        """Scores stamped with ``grid`` (id, version, hash, columns, priorities) and the date. ``ids``: a
+        NumPy array, or the Arrow string array of a batch read from a file (``Batch.held_ids``): then
+        ``ids`` is made from it on first use only, and ``to_arrow`` writes it as it is."""
+        import pyarrow as pa
+
+        lazy = ids if isinstance(ids, pa.Array) else None
+        scores = cls(
             grid_id=grid.meta.id,
             grid_version=grid.meta.version,
             grid_hash=grid.content_hash,
             date_calcul=date_calcul,
-            ids=ids,
+            ids=_NO_IDS if lazy is not None else ids,
             total=total,
             columns=grid.columns,
             flag_ids=tuple(p.id for p in grid.priorities),
@@ -124,6 +133,40 @@ class Scores:
             tables_digest=tables_digest_of(grid),
             out_of_force=grid.meta.out_of_force,
         )
+        return scores if lazy is None else scores._holding(lazy)
+
+    def _holding(self, ids: Any) -> Scores:
+        """These scores with the Arrow ids ``ids`` in place of ``ids`` (made from them on first use)."""
+        del self.__dict__["ids"]
+        self.__dict__["_lazy_ids"] = ids
+        return self
+
+    if not TYPE_CHECKING:  # hidden from mypy, which would otherwise accept any attribute of Scores
+
+        def __getattr__(self, name: str) -> Any:
+            lazy = self.__dict__.get("_lazy_ids")
+            if name != "ids" or lazy is None:
+                raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
+            from ..data.buffers import objects
+
+            ids = objects(lazy)
+            ids.flags.writeable = False
+            self.__dict__["ids"] = ids
+            return ids
+
+    def replaced(self, **changes: Any) -> Scores:
+        """``dataclasses.replace(self, **changes)``, the ids kept as they are held (not made)."""
+        lazy = self.__dict__.get("_lazy_ids") if "ids" not in self.__dict__ else None
+        if lazy is None:
+            return dataclasses.replace(self, **changes)
+        return dataclasses.replace(self, ids=_NO_IDS, **changes)._holding(lazy)
+
+    def id_strings(self) -> Any:
+        """The ids as an Arrow string array (the reader's own when the batch was read from a file)."""
+        from ..data.buffers import strings
+
+        lazy = self.__dict__.get("_lazy_ids") if "ids" not in self.__dict__ else None
+        return lazy if lazy is not None else strings(self.ids)
 
     @cached_property
     def breakdown(self) -> np.ndarray:
@@ -174,7 +217,7 @@ class Scores:
         return self.positions.get()
 
     def __len__(self) -> int:
-        return len(self.ids)
+        return len(self.total)
 
     def __repr__(self) -> str:
         return (
@@ -200,8 +243,11 @@ class Scores:
     def table(self) -> dict[str, Any]:
         """Columns as a dict of arrays: numero_unique, total, tier, rank, flags, one column per
         breakdown column."""
+        return self._table(self.ids)
+
+    def _table(self, ids: Any) -> dict[str, Any]:
         out: dict[str, Any] = {
-            "numero_unique": self.ids,
+            "numero_unique": ids,
             "total": self.total,
             "tier": self.tier,
             "rank": self.rank,
@@ -228,7 +274,9 @@ class Scores:
     def to_arrow(self) -> Any:
         from ..data.buffers import table
 
-        arrow = table(self.table())
+        columns = self._table(None)
+        columns.pop("numero_unique")
+        arrow = table(columns).add_column(0, "numero_unique", self.id_strings())
         meta = {
             "grid_id": self.grid_id,
             "grid_version": self.grid_version or "",
