@@ -171,7 +171,6 @@ def test_reading_scoring_and_writing_a_file_makes_no_python_id(
     import datetime
 
     import cotation
-    from cotation.data import batch as batch_module
 
     day = datetime.date(2026, 1, 1)
     grid = cotation.load_grid(ROOT / "grids" / "exemple-metropole.yaml")
@@ -183,8 +182,7 @@ def test_reading_scoring_and_writing_a_file_makes_no_python_id(
         raise AssertionError("Python ids made")
 
     with monkeypatch.context() as patch:
-        patch.setattr(buffers, "objects", refuse)
-        patch.setattr(batch_module, "objects", refuse)
+        patch.setattr(buffers, "objects", refuse)  # what makes ids, for Batch and Scores alike
         batch = cotation.read_applications(tmp_path / "a.parquet", grid.catalogue, date_calcul=day)
         scores = cotation.score(
             grid, batch, day, engine=engine, breakdown=True, absent=["suivi_travailleur_social"]

@@ -50,7 +50,7 @@ from ..dates import day_number, from_day_number
 from ..errors import MAX_ROWS, DataError, DataProblem, did_you_mean
 from ..grid.catalogue import Catalogue, Field, Kind, default_catalogue, dwelling_catalogue
 from . import formats
-from .buffers import from_numpy, null_scalar, objects, strings, text_bytes, valid
+from .buffers import NO_IDS, from_numpy, held_ids, made_ids, null_scalar, strings, text_bytes, valid
 from .buffers import values as numbers
 
 __all__ = [
@@ -70,7 +70,6 @@ FILE_COLUMN = "<file>"
 MISSPELT_RATIO = 0.8
 CONVERT_THREADS = 4  # columns converted at once (at most one a core)
 CONVERT_THREADS_FROM_ROWS = 50_000  # fewer rows: one by one
-_NO_IDS = np.empty(0, object)  # in place of the ids of a batch until they are made (Batch._of)
 PARQUET_COLUMNS_AT_ONCE = 8  # read together from a Parquet file (decoded in parallel), released one by one
 TRUE_WORDS = ("true", "1", "oui", "vrai")
 FALSE_WORDS = ("false", "0", "non", "faux")
@@ -124,7 +123,6 @@ class Batch:
 
     def __post_init__(self) -> None:
         self._id_strings: pa.Array | None = None
-        self._lazy_ids: pa.Array | None = None  # the ids, until made into Python strings (see _of)
 
     @classmethod
     def _of(
@@ -141,25 +139,17 @@ class Batch:
         ids), so that reading, scoring and writing a file never makes them."""
         if not isinstance(ids, pa.Array):
             return cls(catalogue, ids, columns, source, ignored_columns, absent)
-        batch = cls(catalogue, _NO_IDS, columns, source, ignored_columns, absent)
+        batch = cls(catalogue, NO_IDS, columns, source, ignored_columns, absent)
         del batch.ids
-        batch._lazy_ids = batch._id_strings = ids
+        batch._id_strings = ids
         return batch
 
     if not TYPE_CHECKING:  # hidden from mypy, which would otherwise accept any attribute of a Batch
-
-        def __getattr__(self, name: str) -> Any:
-            lazy = self.__dict__.get("_lazy_ids")
-            if name != "ids" or lazy is None:
-                raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
-            ids = objects(lazy)
-            ids.flags.writeable = False
-            self.__dict__["ids"] = ids
-            return ids
+        __getattr__ = made_ids
 
     def held_ids(self) -> np.ndarray | pa.Array:
         """The ids as this batch holds them: ``ids``, or the Arrow array they are still made from."""
-        return self.__dict__.get("ids", self._lazy_ids)
+        return held_ids(self)
 
     def __len__(self) -> int:
         return len(self.held_ids())

@@ -23,7 +23,10 @@ import numpy as np
 import pyarrow as pa
 
 __all__ = [
+    "NO_IDS",
     "from_numpy",
+    "held_ids",
+    "made_ids",
     "null_scalar",
     "objects",
     "strings",
@@ -35,6 +38,7 @@ __all__ = [
 ]
 
 OBJECT_SLICE = 1 << 16  # cells made into Python strings at a time (see objects)
+NO_IDS = np.empty(0, object)  # the ``ids`` passed to a constructor when they are held as Arrow's
 _NUMPY: dict[pa.DataType, type] = {
     pa.int8(): np.int8,
     pa.int16(): np.int16,
@@ -159,6 +163,25 @@ def objects(arr: pa.Array, fill: str = "") -> np.ndarray:
     for start in range(0, len(arr), OBJECT_SLICE):
         out[start : start + OBJECT_SLICE] = texts(arr.slice(start, OBJECT_SLICE), fill)
     return out
+
+
+def held_ids(instance: Any) -> Any:
+    """The ids of a ``Batch`` or ``Scores`` as held: its ``ids`` once made, else the Arrow string
+    array ``_id_strings`` they are made from on first use (:func:`made_ids`)."""
+    held = instance.__dict__
+    return held["ids"] if "ids" in held else held["_id_strings"]
+
+
+def made_ids(instance: Any, name: str) -> np.ndarray:
+    """``__getattr__`` of ``Batch`` and ``Scores``: ``ids``, when held as Arrow strings (an instance
+    without ``ids`` in its ``__dict__``), made once into a read-only object array and kept."""
+    held = instance.__dict__
+    if name != "ids" or "_id_strings" not in held or held["_id_strings"] is None:
+        raise AttributeError(f"'{type(instance).__name__}' object has no attribute '{name}'")
+    ids = objects(held["_id_strings"])
+    ids.flags.writeable = False
+    held["ids"] = ids
+    return ids
 
 
 def table(columns: Mapping[str, np.ndarray]) -> pa.Table:

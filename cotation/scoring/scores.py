@@ -54,9 +54,6 @@ def tables_digest_of(grid: Grid) -> str:
     return hashlib.sha256("\0".join(parts).encode("utf-8")).hexdigest()
 
 
-_NO_IDS = np.empty(0, object)  # in place of ids held as Arrow's until first used (Scores.of)
-
-
 @dataclass(frozen=True, eq=False, kw_only=True)
 class Scores:
     """Scores of a batch of applications under one grid on one computation date.
@@ -115,13 +112,15 @@ class Scores:
         ``ids`` is made from it on first use only, and ``to_arrow`` writes it as it is."""
         import pyarrow as pa
 
+        from ..data.buffers import NO_IDS
+
         lazy = ids if isinstance(ids, pa.Array) else None
         scores = cls(
             grid_id=grid.meta.id,
             grid_version=grid.meta.version,
             grid_hash=grid.content_hash,
             date_calcul=date_calcul,
-            ids=_NO_IDS if lazy is not None else ids,
+            ids=NO_IDS if lazy is not None else ids,
             total=total,
             columns=grid.columns,
             flag_ids=tuple(p.id for p in grid.priorities),
@@ -138,35 +137,30 @@ class Scores:
     def _holding(self, ids: Any) -> Scores:
         """These scores with the Arrow ids ``ids`` in place of ``ids`` (made from them on first use)."""
         del self.__dict__["ids"]
-        self.__dict__["_lazy_ids"] = ids
+        self.__dict__["_id_strings"] = ids
         return self
 
     if not TYPE_CHECKING:  # hidden from mypy, which would otherwise accept any attribute of Scores
 
         def __getattr__(self, name: str) -> Any:
-            lazy = self.__dict__.get("_lazy_ids")
-            if name != "ids" or lazy is None:
-                raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
-            from ..data.buffers import objects
+            from ..data.buffers import made_ids  # pyarrow only when ids are made
 
-            ids = objects(lazy)
-            ids.flags.writeable = False
-            self.__dict__["ids"] = ids
-            return ids
+            return made_ids(self, name)
 
     def replaced(self, **changes: Any) -> Scores:
         """``dataclasses.replace(self, **changes)``, the ids kept as they are held (not made)."""
-        lazy = self.__dict__.get("_lazy_ids") if "ids" not in self.__dict__ else None
-        if lazy is None:
+        from ..data.buffers import NO_IDS, held_ids
+
+        if "ids" in self.__dict__:
             return dataclasses.replace(self, **changes)
-        return dataclasses.replace(self, ids=_NO_IDS, **changes)._holding(lazy)
+        return dataclasses.replace(self, ids=NO_IDS, **changes)._holding(held_ids(self))
 
     def id_strings(self) -> Any:
         """The ids as an Arrow string array (the reader's own when the batch was read from a file)."""
-        from ..data.buffers import strings
+        from ..data.buffers import held_ids, strings
 
-        lazy = self.__dict__.get("_lazy_ids") if "ids" not in self.__dict__ else None
-        return lazy if lazy is not None else strings(self.ids)
+        held = held_ids(self)
+        return held if "ids" not in self.__dict__ else strings(held)
 
     @cached_property
     def breakdown(self) -> np.ndarray:
