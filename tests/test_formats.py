@@ -428,6 +428,8 @@ PLAIN_CELLS = [
     ",5",
     "5,",
     "1,2,3",
+    "1.2.3",
+    "-1,5,",
     "1-2",
     "+1",
     "1e5",
@@ -457,3 +459,15 @@ def test_numbers_read_from_the_bytes_equal_the_general_parser(
     assert [(c, m, list(k)) for c, m, k in fast.ambiguous] == [
         (c, m, list(k)) for c, m, k in general.ambiguous
     ]
+
+
+@pytest.mark.parametrize("cells", [["1,2,3", "4"], ["1.2.3"], ["12,5", "1,2,3"], ["1.5", "2.5.6", "3"]])
+def test_two_separators_in_a_cell_leave_the_column_to_the_general_parser(cells: list[str]) -> None:
+    """The bytes fast path accepts one separator per cell: a second one makes Arrow's cast fail, and the
+    general parser reports the cell."""
+    from cotation.data import formats
+
+    arr = pa.array(cells, pa.string())
+    assert formats._plain_decimals(arr) is None
+    parsed = formats.parse_numbers(arr)
+    assert not parsed.ok.all()

@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cotation.data import batch as batch_module
 from cotation.data import formats
@@ -107,6 +109,13 @@ BOOL_CELLS = [
     [" true", "false "],  # spaces: the general path
     ["true", "maybe", "", "x"],  # D102
     ["true", None, "false"],
+    ["oui", "non", "", "oui"],  # one width: read from the bytes
+    ["1", "0", None, "1"],
+    ["vrai", "faux", "faux"],
+    ["oui", "nan", "non"],  # one width, a cell not a word: D102
+    ["oui", "Oui"],
+    ["oui", "vrai", "non"],  # two widths: the lookup
+    ["0", "1", "oui"],
 ]
 
 
@@ -137,6 +146,45 @@ def test_plain_booleans_are_taken_by_the_fast_path() -> None:
     assert f is not None
     assert batch_module._plain_bools(f, pa.array(["true", "false", ""], pa.string())) is not None
     assert batch_module._plain_bools(f, pa.array(["Oui", "non"], pa.string())) is None
+    assert batch_module._plain_bools(f, pa.array(["oui", "non", ""], pa.string())) is not None
+    assert batch_module._plain_bools(f, pa.array(["1", "0"], pa.string())) is not None
+
+
+@given(
+    st.lists(
+        st.one_of(
+            st.none(),
+            st.sampled_from(
+                ["oui", "non", "1", "0", "vrai", "faux", "true", "false", "", "Oui", "ouï", "nan", "10", "o"]
+            ),
+        ),
+        min_size=1,
+        max_size=12,
+    ),
+    st.booleans(),
+    st.integers(0, 3),
+)
+@settings(max_examples=300, deadline=None)
+def test_boolean_words_from_bytes_read_as_the_converter_reads_them(
+    cells: list[str | None], required: bool, start: int
+) -> None:
+    """Whatever the cells (and a slice of a bigger array), the fast path answers only with the
+    converter's values and validity, and answers for every column of plain words."""
+    f = dataclasses.replace(batch_module.default_catalogue()["dalo"], required=required)
+    arr = pa.array(["x"] * start + cells, pa.string()).slice(start)
+    fast = batch_module._plain_bools(f, arr)
+    words = set(batch_module.TRUE_WORDS + batch_module.FALSE_WORDS)
+    plain = all(c in words or (not required and c in (None, "")) for c in cells)
+    assert (fast is not None) == plain
+    ctx = batch_module._Ctx(batch_module._Report("t"), len(arr), None)
+    slow = batch_module._convert_bool(f, batch_module._normalise(arr), ctx)
+    if fast is None:
+        return
+    assert not ctx.report.pending
+    np.testing.assert_array_equal(fast.values, slow.values)
+    assert (fast.valid is None) == (slow.valid is None)
+    if fast.valid is not None and slow.valid is not None:
+        np.testing.assert_array_equal(fast.valid, slow.valid)
 
 
 def test_batch_from_csv_equals_batch_from_parquet(tmp_path: Path) -> None:
@@ -169,3 +217,73 @@ def outcome_of(table: pa.Table) -> list[tuple[object, ...]]:
     with pytest.raises(DataError) as info:
         read_applications(table, date_calcul=DAY)
     return [(p.code, p.column, p.message, p.rows, p.values, p.count) for p in info.value.problems]
+
+
+# items of a communes cell: five digits (the fast path), and what only the general path reads or rejects
+COMMUNE_ITEMS = [
+    "31555",
+    "31069",
+    "00001",
+    "99999",
+    "2A004",
+    "2b033",
+    "3155",
+    "315550",
+    " 31555",
+    "3155x",
+    "",
+]
+
+
+@given(
+    st.lists(
+        st.one_of(
+            st.none(),
+            st.lists(st.sampled_from(COMMUNE_ITEMS), max_size=10).map(";".join),
+            st.sampled_from(
+                [
+                    "31555;",
+                    ";31555",
+                    "31555;;31069",
+                    "31555,31069",
+                    "315553106",
+                    "31555031069",
+                    "31555;31069x31000",
+                ]
+            ),
+        ),
+        min_size=1,
+        max_size=8,
+    ),
+    st.integers(1, 8),
+)
+@settings(max_examples=300, deadline=None)
+def test_packed_communes_read_as_the_general_path_reads_them(cells: list[str | None], width: int) -> None:
+    """The bytes fast path for lists of communes (``batch._packed_communes``) gives the general path's
+    matrix wherever it answers, and answers for every column of plain five-digit codes."""
+    f = dataclasses.replace(batch_module.default_catalogue()["communes_souhaitees"], width=width)
+    arr = pa.array(cells, pa.string())
+    fast = batch_module._packed_communes(arr, width)
+    plain = all(
+        c is None
+        or c == ""
+        or (all(len(i) == 5 and i.isdigit() for i in c.split(";")) and c.count(";") < width)
+        for c in cells
+    )
+    assert (fast is not None) == plain
+    if fast is None:
+        return
+    ctx = batch_module._Ctx(batch_module._Report("t"), len(arr), None)
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(batch_module, "_packed_communes", lambda arr, width: None)
+        slow = batch_module._convert_communes(f, batch_module._normalise(arr), ctx)
+    assert not ctx.report.pending
+    np.testing.assert_array_equal(fast, slow.values)
+
+
+def test_packed_communes_read_a_sliced_array() -> None:
+    """An array that is a slice of a bigger one (offsets not from 0) reads its own cells only."""
+    arr = pa.array(["11111;22222", "33333", "", "44444;55555;66666", "77777"], pa.string()).slice(1, 3)
+    fast = batch_module._packed_communes(arr, 3)
+    assert fast is not None
+    assert fast.tolist() == [[33333, -1, -1], [-1, -1, -1], [44444, 55555, 66666]]

@@ -1010,15 +1010,52 @@ def _plain_bools(f: Field, arr: pa.Array) -> Column | None:
     there (lower case, no spaces; an empty cell is missing), read in one lookup: what
     :func:`_convert_bool` makes of it. None for any other column (a required one with a missing
     value too): the converter then reads it, and reports its problems."""
-    offsets, _ = text_bytes(arr)
-    present = valid(arr) & (np.diff(offsets) > 0)
-    codes = pc.index_in(arr, value_set=_BOOL_WORDS)
-    if not (_present(codes) | ~present).all():
-        return None
-    true = numbers(codes, len(TRUE_WORDS)) < len(TRUE_WORDS)
+    offsets, data = text_bytes(arr)
+    lengths = np.diff(offsets)
+    present = valid(arr) & (lengths > 0)
+    true = _same_width_words(arr, offsets, data, lengths, present)
+    if true is None:  # words of different widths (true/false): a hash lookup
+        codes = pc.index_in(arr, value_set=_BOOL_WORDS)
+        if not (_present(codes) | ~present).all():
+            return None
+        true = numbers(codes, len(TRUE_WORDS)) < len(TRUE_WORDS)
+    elif not len(true):
+        return None  # some cell is not a word
     if present.all():
         return Column(true, None)
     return None if f.required else Column(true & present, present)
+
+
+def _same_width_words(
+    arr: pa.Array, offsets: np.ndarray, data: np.ndarray, lengths: np.ndarray, present: np.ndarray
+) -> np.ndarray | None:
+    """Whether each cell is one of TRUE_WORDS, told from its bytes as one integer, when every present
+    cell is as wide (at most 4 bytes: oui/non, 1/0, vrai/faux) and no missing one holds bytes; an
+    empty array when some present cell is none of the words; None when the widths differ."""
+    if not present.any() or (arr.null_count and lengths[~valid(arr)].any()):
+        return None
+    width = int(lengths.max())
+    if width > 4 or not ((lengths == width) | (lengths == 0)).all():
+        return None
+    words = data[offsets[0] : offsets[-1]].reshape(-1, width)
+    key = words[:, 0].astype(np.uint32)
+    for k in range(1, width):
+        key = (key << np.uint32(8)) | words[:, k]
+    keys = {w: int.from_bytes(w.encode(), "big") for w in (*TRUE_WORDS, *FALSE_WORDS) if len(w) == width}
+    is_true = np.zeros(len(key), bool)
+    known = np.zeros(len(key), bool)
+    for word, value in keys.items():
+        hit = key == value
+        known |= hit
+        if word in TRUE_WORDS:
+            is_true |= hit
+    if not known.all():
+        return np.zeros(0, bool)
+    if len(key) == len(arr):
+        return is_true
+    true = np.zeros(len(arr), bool)
+    true[present] = is_true
+    return true
 
 
 def _parse_numbers(f: Field, arr: pa.Array, ctx: _Ctx) -> tuple[np.ndarray, np.ndarray]:
@@ -1200,35 +1237,46 @@ def _convert_set(f: Field, arr: pa.Array, ctx: _Ctx) -> Column:
 def _packed_communes(arr: pa.Array, width: int) -> np.ndarray | None:
     """The (rows, ``width``) code matrix (-1 padded) of a text column whose cells are all at most
     ``width`` five-digit codes joined by ``;`` (``31555;31003``, no spaces, no empty item; a cell may
-    be empty or null), read from the bytes: with a ``;`` after each non-empty cell they are six-byte
-    items. None for any other column (then split, parsed and checked item by item)."""
+    be empty or null), read from the bytes: a cell of c codes is 6c - 1 bytes, digits at 6j..6j+4 and
+    a ``;`` at each 6j+5 between. None for any other column (then split, parsed and checked item by
+    item)."""
     if not pa.types.is_string(arr.type):
         return None
     offsets, data = text_bytes(arr)
     lengths = np.diff(offsets)
     if arr.null_count and lengths[~valid(arr)].any():  # a null cell holding bytes
         return None
-    filled = np.flatnonzero(lengths)
-    counts = (lengths[filled] + 1) // 6
-    if ((lengths[filled] + 1) % 6).any() or (counts > width).any():
+    counts, rest = np.divmod(lengths + 1, 6)
+    if ((rest != 0) & (lengths != 0)).any() or (counts > width).any():
         return None
-    ends = offsets[filled + 1] - offsets[0]
-    packed = np.full(int(ends[-1]) + len(filled) if len(filled) else 0, ord(";"), np.uint8)
-    keep = np.ones(len(packed), bool)
-    keep[ends + np.arange(len(filled))] = False
-    packed[keep] = data[offsets[0] : offsets[-1]]
-    items = packed.reshape(-1, 6)
-    digits = items[:, :5] - np.uint8(48)
-    if (items[:, 5] != ord(";")).any() or (digits > 9).any():
+    filled = np.flatnonzero(counts)
+    per_row = counts[filled]
+    matrix = np.full((len(arr), width), -1, np.int32)
+    if not len(filled):
+        return matrix
+    item = _ragged(offsets[filled], per_row, 6)  # where each code begins in the data
+    digits = [data[item + k] - np.uint8(48) for k in range(5)]
+    if any((d > 9).any() for d in digits):
         return None
-    codes = digits[:, 0].astype(np.int32) * 10_000
+    # every other byte of the cells is one of the separators' places, as many as the ';' there
+    if np.count_nonzero(data[offsets[0] : offsets[-1]] == ord(";")) != len(item) - len(filled):
+        return None
+    codes = digits[0].astype(np.int32) * 10_000
     for k, scale in ((1, 1_000), (2, 100), (3, 10), (4, 1)):
-        codes += digits[:, k] * np.int32(scale)
-    # item j of the matrix, flattened: j + (row * width - the row's first item)
-    first = np.cumsum(counts) - counts
-    matrix = np.full(len(arr) * width, -1, np.int32)
-    matrix[np.arange(len(codes)) + np.repeat(filled * width - first, counts)] = codes
-    return matrix.reshape(len(arr), width)
+        codes += digits[k] * np.int32(scale)
+    matrix.reshape(-1)[_ragged(filled * width, per_row, 1)] = codes
+    return matrix
+
+
+def _ragged(base: np.ndarray, counts: np.ndarray, stride: int) -> np.ndarray:
+    """``base[i] + stride * j`` for item j < ``counts[i]`` of each row i (every count >= 1), flattened
+    row by row: the running sum of the steps between them (no index array repeated per item)."""
+    base = base.astype(np.int64)
+    step = np.full(int(counts.sum()), stride, np.int64)
+    jump = base.copy()
+    jump[1:] -= base[:-1] + stride * (counts[:-1] - 1)
+    step[np.cumsum(counts) - counts] = jump
+    return np.cumsum(step)
 
 
 def _convert_communes(f: Field, arr: pa.Array, ctx: _Ctx) -> Column:

@@ -488,22 +488,19 @@ def _plain_decimals(arr: pa.Array) -> np.ndarray | None:
     sep = text == separators[0] if separators else np.zeros(len(text), bool)
     if not (digit | minus | sep).all():
         return None
-    at = np.flatnonzero(sep)  # a separator between two digits of its cell, one per cell
+    at = np.flatnonzero(sep)  # a separator between two digits of its cell (two in a cell fail the cast)
     if len(at) and (first[at].any() or first[at + 1].any() or not (digit[at - 1] & digit[at + 1]).all()):
         return None
-    seen = np.zeros(len(text) + 1, np.int32)  # separators before each byte
-    np.cumsum(sep, out=seen[1:])
-    if len(at) and (np.diff(seen[offsets - offsets[0]]) > 1).any():
-        return None  # two separators in a cell
     cells = arr
     if separators == [ord(",")]:  # the same cells with '.' for ','
-        points = np.where(data == ord(","), np.uint8(ord(".")), data)
+        points = data.copy()
+        points[at + offsets[0]] = ord(".")
         validity, offsets_buffer, _ = arr.buffers()
         buffers = [validity, offsets_buffer, pa.py_buffer(points)]
         cells = pa.Array.from_buffers(pa.string(), len(arr), buffers, arr.null_count, arr.offset)
     try:
         return np.asarray(numbers(pc.cast(cells, pa.float64())), np.float64)
-    except pa.ArrowInvalid:  # a lone '-'
+    except pa.ArrowInvalid:  # a lone '-', or two separators in a cell
         return None
 
 
