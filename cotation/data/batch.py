@@ -1007,53 +1007,58 @@ def _convert_bool(f: Field, arr: pa.Array, ctx: _Ctx) -> Column:
 
 def _plain_bools(f: Field, arr: pa.Array) -> Column | None:
     """A text column of booleans whose every present cell is one of TRUE_WORDS or FALSE_WORDS as written
-    there (lower case, no spaces; an empty cell is missing), read in one lookup: what
-    :func:`_convert_bool` makes of it. None for any other column (a required one with a missing
+    there (lower case, no spaces; an empty cell is missing), read from the bytes or by one lookup:
+    what :func:`_convert_bool` makes of it. None for any other column (a required one with a missing
     value too): the converter then reads it, and reports its problems."""
     offsets, data = text_bytes(arr)
     lengths = np.diff(offsets)
     present = valid(arr) & (lengths > 0)
-    true = _same_width_words(arr, offsets, data, lengths, present)
-    if true is None:  # words of different widths (true/false): a hash lookup
+    width = _one_width(arr, lengths, present)
+    if width is None:  # words of different widths (true/false): a hash lookup
         codes = pc.index_in(arr, value_set=_BOOL_WORDS)
-        if not (_present(codes) | ~present).all():
-            return None
-        true = numbers(codes, len(TRUE_WORDS)) < len(TRUE_WORDS)
-    elif not len(true):
-        return None  # some cell is not a word
+        true: np.ndarray | None = None
+        if (_present(codes) | ~present).all():
+            true = numbers(codes, len(TRUE_WORDS)) < len(TRUE_WORDS)
+    else:
+        true = _words_of_width(data[offsets[0] : offsets[-1]], width, present)
+    if true is None:  # some cell is not a word
+        return None
     if present.all():
         return Column(true, None)
     return None if f.required else Column(true & present, present)
 
 
-def _same_width_words(
-    arr: pa.Array, offsets: np.ndarray, data: np.ndarray, lengths: np.ndarray, present: np.ndarray
-) -> np.ndarray | None:
-    """Whether each cell is one of TRUE_WORDS, told from its bytes as one integer, when every present
-    cell is as wide (at most 4 bytes: oui/non, 1/0, vrai/faux) and no missing one holds bytes; an
-    empty array when some present cell is none of the words; None when the widths differ."""
+def _one_width(arr: pa.Array, lengths: np.ndarray, present: np.ndarray) -> int | None:
+    """The width of every present cell when they are all as wide, at most 4 bytes (oui/non, 1/0,
+    vrai/faux), and no missing cell holds bytes; None otherwise."""
     if not present.any() or (arr.null_count and lengths[~valid(arr)].any()):
         return None
     width = int(lengths.max())
     if width > 4 or not ((lengths == width) | (lengths == 0)).all():
         return None
-    words = data[offsets[0] : offsets[-1]].reshape(-1, width)
-    key = words[:, 0].astype(np.uint32)
+    return width
+
+
+def _words_of_width(text: np.ndarray, width: int, present: np.ndarray) -> np.ndarray | None:
+    """Whether each cell is one of TRUE_WORDS (False where missing), from ``text``, the bytes of the
+    present cells, each ``width`` bytes, read as one integer; None when some cell is none of the
+    words."""
+    cells = text.reshape(-1, width)
+    key = cells[:, 0].astype(np.uint32)
     for k in range(1, width):
-        key = (key << np.uint32(8)) | words[:, k]
-    keys = {w: int.from_bytes(w.encode(), "big") for w in (*TRUE_WORDS, *FALSE_WORDS) if len(w) == width}
+        key = (key << np.uint32(8)) | cells[:, k]
     is_true = np.zeros(len(key), bool)
     known = np.zeros(len(key), bool)
-    for word, value in keys.items():
-        hit = key == value
+    for word in (w for w in (*TRUE_WORDS, *FALSE_WORDS) if len(w) == width):
+        hit = key == int.from_bytes(word.encode(), "big")
         known |= hit
         if word in TRUE_WORDS:
             is_true |= hit
     if not known.all():
-        return np.zeros(0, bool)
-    if len(key) == len(arr):
+        return None
+    if len(key) == len(present):
         return is_true
-    true = np.zeros(len(arr), bool)
+    true = np.zeros(len(present), bool)
     true[present] = is_true
     return true
 
