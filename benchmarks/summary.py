@@ -35,6 +35,7 @@ import numpy as np
 from benchmarks import pairs as pair_bench
 from benchmarks import peers_example
 from cotation.api import load_grid, parse_grid
+from cotation.codegen.score_source import CHUNK
 from cotation.data.generate import generate_applications
 from cotation.grid.catalogue import default_catalogue
 from cotation.scoring.compiled import compile_grid
@@ -576,7 +577,8 @@ _FLOOR_CACHE: dict[tuple, Any] = {}
 def floor_kernels(n_inputs: int, kinds: tuple[str, ...]):
     """Two parallel Numba kernels over ``n_inputs`` arrays, writing the kernel's outputs once each:
     (total, flag bits, tier) and the same plus a C x N breakdown and a K x N met matrix, written row
-    by row per chunk of rows (the layout that reaches the write bandwidth, perf-notes §2.3)."""
+    by row per chunk of the kernels' CHUNK rows (the layout that reaches the write bandwidth,
+    perf-notes §2.3)."""
     key = (n_inputs, kinds)
     if key in _FLOOR_CACHE:
         return _FLOOR_CACHE[key]
@@ -592,6 +594,7 @@ def floor_kernels(n_inputs: int, kinds: tuple[str, ...]):
         else:
             body.append(f"        acc += np.int64(a{k}[i])")
     rows = chr(10).join("    " + line for b in body for line in b.split(chr(10)))
+    chunk = CHUNK  # the kernels' chunk of rows: the same layout, written as they write it
     src = f"""
 import numba
 import numpy as np
@@ -608,9 +611,9 @@ def floor_total(total, flags, tier, {args}):
 @numba.njit(parallel=True, error_model="numpy", nogil=True)
 def floor_breakdown(total, flags, tier, bd, met, {args}):
     n = total.shape[0]
-    for ch in numba.prange((n + 4095) // 4096):
-        s = ch * 4096
-        e = min(s + 4096, n)
+    for ch in numba.prange((n + {chunk - 1}) // {chunk}):
+        s = ch * {chunk}
+        e = min(s + {chunk}, n)
         for i0 in range(s, e):
             i = np.uint64(i0)
             acc = np.int64(0)

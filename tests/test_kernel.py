@@ -155,6 +155,23 @@ def test_generated_applications(
     assert_same(compiled.score(batch, day), evaluate(grid, batch, day))
 
 
+def test_rows_over_many_chunks_and_a_partial_last_one(
+    grid: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The kernels work by chunks of CHUNK rows (16 384): with small chunks, a batch spans many of
+    them, the last one partial, in each of two threads, and scores exactly as the reference."""
+    from cotation.codegen import score_source
+
+    monkeypatch.setattr(score_source, "CHUNK", 97)
+    small = compile_grid(grid, tmp_path)
+    assert "CHUNK = 97" in small.source
+    batch = generate_applications(2 * MIN_ROWS_PER_THREAD + 1234, seed=5)
+    want = evaluate(grid, batch, TODAY)
+    assert_same(small.score(batch, TODAY, breakdown=True), want)
+    totals = small.score(batch, TODAY)
+    assert np.array_equal(totals.total, want.total) and np.array_equal(totals.flag_bits, want.flag_bits)
+
+
 def test_every_criterion_is_exercised(compiled: Any, grid: Any) -> None:
     scores = compiled.score(generate_applications(5000, seed=1), TODAY)
     conditional = [j for j, c in enumerate(grid.criteria) if c.id not in ALWAYS_MET]
