@@ -41,6 +41,7 @@ def _best_ms(call: Callable[[], Any], repeats: int) -> float:
 
 def measure(path: Path, repeats: int) -> dict[str, Any]:
     from cotation.data import batch, formats
+    from cotation.grid.catalogue import Kind
 
     table = formats.read_csv_file(str(path), str(path))
     catalogue = batch.default_catalogue()
@@ -50,7 +51,7 @@ def measure(path: Path, repeats: int) -> dict[str, Any]:
     booleans = [
         (f, table.column(f.name).combine_chunks())
         for f in catalogue
-        if f.kind.value == "bool" and f.name in table.column_names
+        if f.kind is Kind.BOOL and f.name in table.column_names
     ]
     return {
         "rows": table.num_rows,

@@ -594,7 +594,6 @@ def floor_kernels(n_inputs: int, kinds: tuple[str, ...]):
         else:
             body.append(f"        acc += np.int64(a{k}[i])")
     rows = chr(10).join("    " + line for b in body for line in b.split(chr(10)))
-    chunk = CHUNK  # the kernels' chunk of rows: the same layout, written as they write it
     src = f"""
 import numba
 import numpy as np
@@ -611,9 +610,9 @@ def floor_total(total, flags, tier, {args}):
 @numba.njit(parallel=True, error_model="numpy", nogil=True)
 def floor_breakdown(total, flags, tier, bd, met, {args}):
     n = total.shape[0]
-    for ch in numba.prange((n + {chunk - 1}) // {chunk}):
-        s = ch * {chunk}
-        e = min(s + {chunk}, n)
+    for ch in numba.prange((n + {CHUNK - 1}) // {CHUNK}):
+        s = ch * {CHUNK}
+        e = min(s + {CHUNK}, n)
         for i0 in range(s, e):
             i = np.uint64(i0)
             acc = np.int64(0)

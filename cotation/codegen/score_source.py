@@ -52,8 +52,9 @@ CODEGEN_VERSION = "4"
 ROWS = "score_rows"
 BREAKDOWN_ROWS = "breakdown_rows"
 TRACE_ROWS = "trace_rows"
-# rows per inner chunk of the kernels (their calendar look-ups and partial totals): 16 384 scored the
-# example grid's 1M rows 10-15 % faster than 4 096 relative to the floor (benchmarks/README)
+# rows per inner chunk of the kernels (their calendar look-ups and partial totals): 16 384 rather than
+# 4 096 from an interleaved A/B of the example grid's kernel / floor (medians 1.86 and 2.21), which one
+# full run did not confirm (CHANGELOG, 2026-12-03 afternoon)
 CHUNK = 16384
 OUTPUTS = ("points", "cal", "cal_lo", "today", "total", "flags", "tier")
 BREAKDOWN_OUTPUTS = (*OUTPUTS, "breakdown", "met")

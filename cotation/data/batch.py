@@ -1012,8 +1012,9 @@ def _plain_bools(f: Field, arr: pa.Array) -> Column | None:
     value too): the converter then reads it, and reports its problems."""
     offsets, data = text_bytes(arr)
     lengths = np.diff(offsets)
-    present = valid(arr) & (lengths > 0)
-    width = _one_width(arr, lengths, present)
+    cell_valid = valid(arr)
+    present = cell_valid & (lengths > 0)
+    width = _one_width(lengths, cell_valid, present)
     if width is None:  # words of different widths (true/false): a hash lookup
         codes = pc.index_in(arr, value_set=_BOOL_WORDS)
         true: np.ndarray | None = None
@@ -1028,10 +1029,10 @@ def _plain_bools(f: Field, arr: pa.Array) -> Column | None:
     return None if f.required else Column(true & present, present)
 
 
-def _one_width(arr: pa.Array, lengths: np.ndarray, present: np.ndarray) -> int | None:
+def _one_width(lengths: np.ndarray, cell_valid: np.ndarray, present: np.ndarray) -> int | None:
     """The width of every present cell when they are all as wide, at most 4 bytes (oui/non, 1/0,
-    vrai/faux), and no missing cell holds bytes; None otherwise."""
-    if not present.any() or (arr.null_count and lengths[~valid(arr)].any()):
+    vrai/faux), and no null cell (not ``cell_valid``) holds bytes; None otherwise."""
+    if not present.any() or lengths[~cell_valid].any():
         return None
     width = int(lengths.max())
     if width > 4 or not ((lengths == width) | (lengths == 0)).all():
