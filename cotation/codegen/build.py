@@ -187,9 +187,9 @@ class KernelFailure(Exception):
 def _machine_code(module: types.ModuleType) -> tuple[Path, str] | None:
     """The folder where Numba keeps the module's machine code, and the prefix of its files (None
     when nothing is cached: NUMBA_DISABLE_JIT=1)."""
-    for value in vars(module).values():
+    for value in _jitted(module):
         cache = getattr(getattr(value, "_cache", None), "cache_path", None)
-        if cache and getattr(getattr(value, "py_func", None), "__module__", None) == module.__name__:
+        if cache:
             return Path(cache), Path(str(module.__file__)).stem + "."
     return None
 
@@ -277,11 +277,23 @@ def call_kernel(module: types.ModuleType, function: Any, run: Callable[[], objec
 
 def _compiled(module: types.ModuleType) -> int:
     """How many signatures the module's jitted functions have (compiled or loaded) in this process."""
-    return sum(
-        len(getattr(value, "signatures", ()))
-        for value in vars(module).values()
-        if getattr(getattr(value, "py_func", None), "__module__", None) == module.__name__
-    )
+    return sum(len(d.overloads) for d in _jitted(module))
+
+
+def _jitted(module: types.ModuleType) -> list[Any]:
+    """The module's own jitted functions (listed once per module: its functions do not change)."""
+    found = module.__dict__.get(_JITTED)
+    if found is None:
+        found = [
+            value
+            for value in vars(module).values()
+            if getattr(getattr(value, "py_func", None), "__module__", None) == module.__name__
+        ]
+        setattr(module, _JITTED, found)
+    return found
+
+
+_JITTED = "__cotation_jitted__"
 
 
 # -- compiling the pieces of a large grid in several processes ----------------------------------------

@@ -866,12 +866,14 @@ def _present(arr: pa.Array) -> np.ndarray:
     return valid(arr)
 
 
-def _floats(arr: pa.Array) -> np.ndarray:
-    return numbers(pc.cast(arr, pa.float64(), safe=False))
+def _floats(arr: pa.Array, fill: float | None = 0.0) -> np.ndarray:
+    """``arr`` as float64, nulls as ``fill`` (None: undefined, see :func:`buffers.values`)."""
+    return numbers(pc.cast(arr, pa.float64(), safe=False), fill)
 
 
-def _ints(arr: pa.Array, dtype: type = np.int64) -> np.ndarray:
-    return np.asarray(numbers(pc.cast(arr, pa.int64(), safe=False)), dtype)
+def _ints(arr: pa.Array, dtype: type = np.int64, fill: int | None = 0) -> np.ndarray:
+    """``arr`` as ``dtype`` (through int64), nulls as ``fill`` (None: undefined)."""
+    return np.asarray(numbers(pc.cast(arr, pa.int64(), safe=False), fill), dtype)
 
 
 def _only(ok: np.ndarray, arr: pa.Array) -> pa.Array:
@@ -981,7 +983,10 @@ def _surely_distinct(arr: pa.Array) -> bool:
         return False
     if not (np.diff(offsets) == width).all() or not ((data[offsets[0] : offsets[-1]] - 48) <= 9).all():
         return False
-    numbers_ = np.sort(_ints(arr))
+    numbers_ = _ints(arr)
+    if (numbers_[1:] > numbers_[:-1]).all():  # an export in the order of its ids
+        return True
+    numbers_ = np.sort(numbers_, kind="stable")  # merges runs: ids follow the filing order in stretches
     return not bool((numbers_[1:] == numbers_[:-1]).any())
 
 
@@ -1073,13 +1078,15 @@ def _parse_numbers(f: Field, arr: pa.Array, ctx: _Ctx) -> tuple[np.ndarray, np.n
         for code, message, mask in parsed.ambiguous:
             ctx.report.add_rows(code, f.name, message, mask, arr)
             present = present & ~mask  # reported as ambiguous, not again as unreadable
+    # typed columns: the values under the nulls are left as stored (every use below is masked by
+    # ``ok``, and _finish fills them)
     elif f.kind is Kind.INT and arr.type in (pa.int8(), pa.int16(), pa.int32(), pa.uint8(), pa.uint16()):
-        values = numbers(arr)  # integers as int32 holds them (but -2**31, whose opposite it does not)
+        values = numbers(arr, None)  # integers as int32 holds them (but -2**31, whose opposite it does not)
         ok = present & (values != -(2**31)) if arr.type == pa.int32() else present
         _report_numbers(f, present & ~ok, arr, ctx)
         return values, ok
     elif pa.types.is_integer(arr.type) or pa.types.is_floating(arr.type) or pa.types.is_decimal(arr.type):
-        values, ok = _floats(arr), present
+        values, ok = _floats(arr, None), present
     else:
         return np.zeros(len(arr), np.float64), _wrong_type(f, arr, ctx)
     ok = ok & np.isfinite(values)
@@ -1126,15 +1133,17 @@ def _convert_date(f: Field, arr: pa.Array, ctx: _Ctx) -> Column:
 
 
 def _typed_dates(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """Days since 1970 and where they are dates (present, no time of day); the days under the nulls
+    are left as stored (the caller masks them)."""
     present = _present(arr)
     if pa.types.is_date64(arr.type):
         arr = arr.cast(pa.timestamp("ms"))
     if pa.types.is_date32(arr.type):
-        return _ints(arr.view(pa.int32())), present
+        return _ints(arr.view(pa.int32()), fill=None), present
     if arr.type.tz is not None:
         arr = pc.local_timestamp(arr)
     per_day = {"s": 86_400, "ms": 86_400_000, "us": 86_400_000_000, "ns": 86_400_000_000_000}[arr.type.unit]
-    ticks = _ints(arr.view(pa.int64()))
+    ticks = _ints(arr.view(pa.int64()), fill=None)
     return ticks // per_day, present & (ticks % per_day == 0)
 
 
