@@ -1,5 +1,5 @@
 """``python -m cotation``: the command line (see :mod:`cotation.cli`)."""
 
-from .cli import main
+from .cli import command
 
-raise SystemExit(main())
+raise SystemExit(command())

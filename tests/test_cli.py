@@ -323,6 +323,47 @@ def test_python_dash_m(files):
     assert done.returncode == 0 and "ok, grid 'essai'" in done.stdout
 
 
+def test_the_program_writes_everything_before_its_quick_exit(files, tmp_path):
+    """`cotation` (cli.command) freezes the garbage collector once the command is done: its printed
+    table and written file are complete, its exit code is the command's, and main() (what a calling
+    program runs) leaves the collector alone."""
+    out_path = tmp_path / "scores.parquet"
+    argv = ["score", *map(str, files), *DATE]
+    root = Path(__file__).resolve().parent.parent
+    printed = subprocess.run(
+        [sys.executable, "-m", "cotation", *argv], capture_output=True, text=True, cwd=root
+    )
+    written = subprocess.run(
+        [sys.executable, "-m", "cotation", *argv, "-o", str(out_path)],
+        capture_output=True,
+        text=True,
+        cwd=root,
+    )
+    assert printed.returncode == 0 and written.returncode == 0, printed.stderr + written.stderr
+    in_process = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            f"import gc; from cotation import cli; print(cli.main({argv!r}), gc.isenabled())",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=root,
+    )
+    assert in_process.stdout.splitlines()[-1] == "0 True"  # main() does not touch the collector
+    assert printed.stdout == "\n".join(in_process.stdout.splitlines()[:-1]) + "\n"
+    import pyarrow.parquet as pq
+
+    assert pq.read_table(out_path).num_rows == DATA.count("\n") - 1
+    bad = subprocess.run(
+        [sys.executable, "-m", "cotation", "score", str(files[0]), "absent.csv", *DATE],
+        capture_output=True,
+        text=True,
+        cwd=root,
+    )
+    assert bad.returncode == cli.EXIT_INVALID and "absent.csv" in bad.stderr
+
+
 class FakeTerminal:
     def __init__(self, tty):
         self.tty, self.text = tty, ""
