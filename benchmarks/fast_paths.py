@@ -9,10 +9,17 @@ milliseconds, and the best is what moves least on a shared machine):
 * ``decimals_ms``: ``formats._plain_decimals`` of the four money and surface columns, summed;
 * ``booleans_ms``: ``batch._plain_bools`` of every boolean column, summed.
 
+``--convert FILE`` (a Parquet or CSV file of applications, e.g. ``benchmarks.read``'s) times instead
+every column's conversion (``batch._convert_column`` of the column as the reader hands it over, best
+of ``repeats``: ``columns_ms``, sorted, and ``columns_total_ms``), the ids' checks (``ids_ms``), and
+the whole read against pyarrow's (``read_applications`` and ``pyarrow.parquet.read_table`` or
+``pyarrow.csv.read_csv``, alternated, medians: ``read_s``, ``pyarrow_s``, ``read_over_pyarrow``).
+
 ``--root`` imports ``cotation`` from another checkout (a worktree of an older commit), for an A/B
 in one command each: ``python -m benchmarks.fast_paths --root /tmp/old``.
 
     python -m benchmarks.fast_paths [--n 1000000] [--repeats 15] [--file a.fr.csv] [--root DIR]
+    python -m benchmarks.fast_paths --convert a.parquet [--repeats 5] [--root DIR]
 """
 
 from __future__ import annotations
@@ -68,15 +75,73 @@ def measure(path: Path, repeats: int) -> dict[str, Any]:
     }
 
 
+def convert(path: Path, repeats: int) -> dict[str, Any]:
+    """Each column's conversion, the ids' checks and the whole read of ``path`` (see the docstring)."""
+    import datetime
+    import statistics
+
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    from cotation.data import batch
+    from cotation.data.batch import read_applications
+    from cotation.dates import day_number
+    from cotation.grid.catalogue import Kind
+
+    day = datetime.date(2026, 1, 1)
+    catalogue = batch.default_catalogue()
+    raw, _ = batch._load_columns(path, None, catalogue)  # the columns as the reader gets them
+    columns = {name: raw.read(i) for i, name in enumerate(raw.names)}
+
+    def one(f: Any) -> None:
+        ctx = batch._Ctx(batch._Report(str(path)), raw.rows, day_number(day))
+        batch._convert_column(f, columns[f.name], ctx)
+
+    def ids() -> None:
+        ctx = batch._Ctx(batch._Report(str(path)), raw.rows, day_number(day))
+        id_field = catalogue.id_field
+        batch._convert_ids(id_field, batch._normalise(columns[id_field.name], False), ctx)
+
+    fields = [f for f in catalogue if f.kind is not Kind.ID and f.name in columns]
+    per_column = {f.name: round(_best_ms(partial(one, f), repeats), 2) for f in fields}
+    peer = pq.read_table if path.suffix == ".parquet" else pacsv.read_csv
+    ours_s, peer_s = [], []
+    read_applications(path, catalogue, date_calcul=day)
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        peer(path)
+        t1 = time.perf_counter()
+        read_applications(path, catalogue, date_calcul=day)
+        peer_s.append(t1 - t0)
+        ours_s.append(time.perf_counter() - t1)
+    ours, theirs = statistics.median(ours_s), statistics.median(peer_s)
+    return {
+        "file": str(path),
+        "rows": raw.rows,
+        "repeats": repeats,
+        "cotation": str(Path(batch.__file__).parent.parent),
+        "columns_ms": dict(sorted(per_column.items(), key=lambda kv: -kv[1])),
+        "columns_total_ms": round(sum(per_column.values()), 1),
+        "ids_ms": round(_best_ms(ids, repeats), 2),
+        "read_s": round(ours, 3),
+        "pyarrow_s": round(theirs, 3),
+        "read_over_pyarrow": round(ours / theirs, 2),
+    }
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=1_000_000)
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--file", type=Path, help="an existing French-dialect file (else one is written)")
     parser.add_argument("--root", type=Path, help="import cotation from this checkout")
+    parser.add_argument("--convert", type=Path, help="time every column's conversion of this file")
     args = parser.parse_args(argv)
     if args.root is not None:
         sys.path.insert(0, str(args.root.resolve()))
+    if args.convert is not None:
+        print(json.dumps(convert(args.convert, args.repeats), indent=2))
+        return
     if args.file is not None:
         print(json.dumps(measure(args.file, args.repeats), indent=2))
         return
