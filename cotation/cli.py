@@ -87,7 +87,7 @@ def command() -> int:
     type system and compiled functions included: about 0.25 s after one score on the reference
     machine, longer than scoring a thousand applications (benchmarks/README.md, "Exit"). By then
     the command's files are written and closed and its outputs flushed here, so its objects are
-    frozen out of those collections (``gc.freeze``), and the process ends in a few milliseconds.
+    frozen out of those collections (``gc.freeze``), and the process ends in about 0.035 s.
     Not done by :func:`main`, which a calling program (or a test) goes on living after."""
     code = main()
     try:
