@@ -5,6 +5,8 @@ of ``python -m benchmarks.summary``; keys in benchmarks/README.md). ``cotation.r
 engine) and its pair kernel are timed against three analyst-style peers (numpy, polars, DuckDB) on
 the same data, round-robin, median of ``repeats`` runs after a warm-up. Every peer's (M, k) lists of
 ids and pair totals are checked equal to cotation's Ranking before anything is timed.
+``python -m benchmarks.pairs --steps [--sizes MxN]`` prints instead where one ``cotation.rank`` call
+spends its time (500 x 50 000 by default): each step's function wrapped by a timer (:data:`STEPS`).
 
 Given to the peers precomputed, outside the timed region (the same for all of them, and not timed
 for cotation either when only the pair kernel is timed): each application's own total and tier
@@ -707,14 +709,75 @@ def _checks(s: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+# the steps of one cotation.rank call that --steps times (module, attribute, name); nested steps
+# (tie order and scoring inside the pool's preparation) are listed after the step they are part of
+STEPS = (
+    ("cotation.match.pool", "prepare_pool", "prepare_pool"),
+    ("cotation.match.pool", "tie_order", "prepare_pool.tie_order"),
+    ("cotation.match.pool", "score_batch", "prepare_pool.scoring"),
+    ("cotation.match.compiled:CompiledPairs", "_index", "commune_index"),
+    ("cotation.match.compiled:CompiledPairs", "_app_values", "hoisted_values"),
+    ("cotation.match.compiled:CompiledPairs", "_major", "candidate_major_copy"),
+    ("cotation.match.compiled:CompiledPairs", "_parallel", "pair_kernel"),
+    ("cotation.match.pool", "finish", "finish"),
+)
+
+
+def steps(m: int, n: int, calls: int = 100) -> dict[str, Any]:
+    """Milliseconds of each step of ``cotation.rank`` (mean over ``calls`` calls after one), each step's
+    function wrapped by a timer for the time of the measurement."""
+    import importlib
+
+    grid = bench_grid()
+    apps, dws = make_data(m, n)
+    spent = dict.fromkeys([name for *_, name in STEPS], 0.0)
+    saved = []
+
+    def timed(function: Callable[..., Any], name: str) -> Callable[..., Any]:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            t0 = time.perf_counter()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                spent[name] += time.perf_counter() - t0
+
+        return call
+
+    for where, attribute, name in STEPS:
+        module, _, cls = where.partition(":")
+        owner = getattr(importlib.import_module(module), cls) if cls else importlib.import_module(module)
+        saved.append((owner, attribute, getattr(owner, attribute)))
+        setattr(owner, attribute, timed(getattr(owner, attribute), name))
+    try:
+        cotation.rank(grid, apps, dws, K, date_calcul=DATE)
+        spent.update(dict.fromkeys(spent, 0.0))
+        t0 = time.perf_counter()
+        for _ in range(calls):
+            cotation.rank(grid, apps, dws, K, date_calcul=DATE)
+        whole = time.perf_counter() - t0
+    finally:
+        for owner, attribute, function in saved:
+            setattr(owner, attribute, function)
+    return {
+        "size": f"{m}x{n}",
+        "calls": calls,
+        "rank_call_ms": round(whole / calls * 1000, 2),
+        "ms": {name: round(s / calls * 1000, 2) for name, s in spent.items()},
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="500 x 50 000 only")
     ap.add_argument("--sizes", help="MxN,MxN,... instead of the default sizes (e.g. 2000x1000000)")
     ap.add_argument("--repeats", type=int, default=REPEATS)
+    ap.add_argument("--steps", action="store_true", help="time the steps of one rank call instead")
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
     sizes = [tuple(int(x) for x in v.split("x")) for v in args.sizes.split(",")] if args.sizes else None
+    if args.steps:
+        print(json.dumps([steps(m, n) for m, n in sizes or QUICK_SIZES], indent=2))
+        return 0
     out = run(args.quick, args.repeats, sizes)  # type: ignore[arg-type]
     out["elapsed_s"] = round(time.perf_counter() - t0, 1)
     print(json.dumps(out, indent=2))
