@@ -196,6 +196,77 @@ def test_ties_follow_the_declared_tie_breaks(full_grid: Any) -> None:
     assert list(out.application_ids[0]) == ["Z", "A", "B", "C"]
 
 
+def test_ages_on_their_edges_in_the_pair_part() -> None:
+    """A pair criterion on the applicant's age (computed once per application, from the calendar
+    table, by app_values): the 60th birthday on the computation day counts, the day after it does
+    not; a birth on 29 February completes its years on 28 February (art. 641 CPC); the dates cover a
+    wide span of the calendar. Compiled and reference engines agree, and with the points expected."""
+    grid = parse_grid(
+        with_match(
+            {
+                "criteria": [
+                    {
+                        "id": "senior",
+                        "label": "60 ans",
+                        "when": "age(date_naissance_demandeur) >= 60",
+                        "points": 10,
+                    },
+                    {
+                        "id": "couple_mur",
+                        "label": "Codemandeur de 20 ans",
+                        "when": "coalesce(months_between(date_naissance_codemandeur, date_calcul) >= 240, "
+                        "false)",
+                        "points": 1,
+                    },
+                ]
+            }
+        ),
+        "ages.yaml",
+    )
+    births = {  # birth -> 60 years old on DAY (2026-01-01)
+        "1966-01-01": True,
+        "1966-01-02": False,
+        "1965-12-31": True,
+        "1904-02-29": True,
+        "2025-12-31": False,
+        "1966-02-28": False,
+    }
+    partners = {"1966-01-01": "2006-01-01", "1966-01-02": "2006-01-02", "1965-12-31": None}
+    rows = [
+        {
+            "numero_unique": f"N{j}",
+            "date_depot": "2024-01-01",
+            "nb_personnes": 1,
+            "nb_adultes": 1,
+            "date_naissance_demandeur": birth,
+            "date_naissance_codemandeur": partners.get(birth),
+            "ressources_mensuelles": 1500,
+            "situation_logement": "locataire_prive",
+        }
+        for j, birth in enumerate(births)
+    ]
+    apps = Batch.from_rows(rows, grid.catalogue, date_calcul=DAY)
+    dws = Batch.from_rows(generate_dwellings(1, seed=0).to_arrow().to_pylist(), cotation.dwelling_catalogue())
+    out = both(grid, apps, dws, len(rows))
+    got = {
+        str(i): int(p)
+        for i, p, r in zip(out.application_ids[0], out.pair_points[0], out.rows[0], strict=True)
+        if r >= 0
+    }
+    expected = {f"N{j}": 10 * senior for j, senior in enumerate(births.values())}
+    expected["N0"] += 1  # a partner born 20 years before the day, to the day
+    assert got == expected
+    # born on 29 February 1840: 60 years on 28 February 1900, which has no 29th (1900 is not leap)
+    old = {**rows[0], "date_naissance_demandeur": "1840-02-29", "date_depot": "1899-06-01"}
+    old["date_naissance_codemandeur"] = None
+    for engine in ("compiled", "reference"):
+        points = []
+        for day in (datetime.date(1900, 2, 27), datetime.date(1900, 2, 28)):
+            feb = Batch.from_rows([old], grid.catalogue, date_calcul=day)
+            points.append(int(rank(grid, feb, dws, 1, date_calcul=day, engine=engine).pair_points[0, 0]))
+        assert points == [0, 10], engine
+
+
 def test_row_order_and_threads_do_not_matter(full_grid: Any) -> None:
     apps, dws = generate_applications(2500, seed=8), generate_dwellings(30, seed=9)
     first = rank(full_grid, apps, dws, 4, date_calcul=DAY)

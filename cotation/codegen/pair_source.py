@@ -16,7 +16,9 @@ compiles one version for each, and only the second has consecutive loads.
 
 The expressions are written by the same emitter as the scoring kernels (:mod:`cotation.codegen.score_source`),
 so that their semantics cannot drift: a dwelling's field ``logement.x`` reads ``dc_x[m]``; dates are
-computed by civil-date arithmetic (no calendar table). With ``taken`` (a batch assignment), the
+computed by civil-date arithmetic in the pair kernel, and looked up in the calendar table (as the
+scoring kernels do, one entry a date field a row) by ``app_values``, which computes the
+application-level values once per application. With ``taken`` (a batch assignment), the
 kernel runs serially over dwellings in the assignment order and marks the rows it proposes.
 """
 
@@ -25,6 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..grid import ir
+from ..grid.catalogue import Kind
 from ..grid.functions import FINANCINGS, ZONES
 from .emit import FLOAT_KINDS, INT_KINDS, JIT, Emitter, Slot, and_, comment, emit_criterion, ident, wrapped
 from .score_source import typology_constants
@@ -50,6 +53,7 @@ class PairSource:
     hoisted_masks: tuple[bool, ...]  # whether the kernel reads hm_k (the value can be missing)
     app_columns: tuple[str, ...]  # application fields read by app_values, in argument order
     app_masks: tuple[str, ...]
+    app_calendar: tuple[str, ...] = ()  # date fields app_values looks up in its calendar table
     kernel: str = PAIR_KERNEL
     app_kernel: str = APP_VALUES
 
@@ -127,6 +131,19 @@ class PairEmitter(Emitter):
         return Slot(f"v_{k}", f"m_{k}")
 
 
+class AppEmitter(PairEmitter):
+    """The emitter of ``app_values``: one pass over the applications, with a calendar table (``cal``
+    from day ``cal_lo``), in which a date field's entry is looked up where it is used."""
+
+    def _calendar(self, node: ir.IExpr) -> str | None:
+        if isinstance(node, ir.DateCalcul):
+            return "t_cal"
+        if isinstance(node, ir.FieldRef) and self.grid.catalogue[node.name].kind is Kind.DATE:
+            self.calendar.add(node.name)
+            return f"np.int64(cal[np.uint64(c_{ident(node.name)}[i] - cal_lo)])"
+        return None
+
+
 def _show(node: ir.IExpr) -> str:
     """A short description of a hoisted node for the generated comments."""
     if isinstance(node, ir.VarRef):
@@ -171,9 +188,10 @@ def _dtype(node: ir.IExpr) -> str:
 
 def _app_values(
     grid: ir.Grid, hoisted: tuple[ir.IExpr, ...]
-) -> tuple[list[str], tuple[str, ...], tuple[str, ...]]:
-    """``app_values``: the hoisted sub-expressions of every application, one row loop."""
-    em = PairEmitter(grid)
+) -> tuple[list[str], tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+    """``app_values``: the hoisted sub-expressions of every application, one row loop; with the fields
+    read, those with a mask, and the date fields looked up in the calendar."""
+    em = AppEmitter(grid)
     em.lines = []
     em.depth = 1
     em.line("for i0 in range(start, stop):")
@@ -190,12 +208,14 @@ def _app_values(
     outs = [f"hv_{k}" for k in range(len(hoisted))] + [f"hm_{k}" for k in range(len(hoisted))]
     fn = [
         f"@numba.njit({JIT})",
-        *wrapped(f"def {APP_VALUES}", [*inputs, "today", *outs, "start", "stop"], ":"),
+        *wrapped(f"def {APP_VALUES}", [*inputs, "today", "cal", "cal_lo", *outs, "start", "stop"], ":"),
         '    """Rows start..stop-1: the application-level values the pair kernel reads (see hoistable)."""',
         "    t_year, t_month, t_day = _civil(today)",
+        "    t_cal = np.int64(cal[np.uint64(today - cal_lo)])",
         *em.lines,
     ]
-    return fn, columns, masks
+    calendar = tuple(f.name for f in grid.catalogue if f.name in em.calendar)
+    return fn, columns, masks, calendar
 
 
 def _candidate_loop(em: PairEmitter, grid: ir.Grid, index: ir.Index | None) -> None:
@@ -351,7 +371,7 @@ def generate_pair_source(grid: ir.Grid) -> PairSource:
         + [f"hv_{k}" for k in range(len(hoisted))]
         + [f"hm_{k}" for k in range(len(hoisted))]
     )
-    app_fn, app_columns, app_masks = _app_values(grid, hoisted)
+    app_fn, app_columns, app_masks, app_calendar = _app_values(grid, hoisted)
     args = [
         *inputs,
         "plafonds",
@@ -381,8 +401,8 @@ def generate_pair_source(grid: ir.Grid) -> PairSource:
         "",
         "import numba",
         "import numpy as np",
-        "from cotation.codegen.helpers import (_adequation, _ceiling, _civil, _fdiv, _finish, _lowest_bit,",
-        "                                  _months_between, _months_to, _offer, _popcount,",
+        "from cotation.codegen.helpers import (_adequation, _cal_months, _ceiling, _civil, _fdiv, _finish,",
+        "                                  _lowest_bit, _months_between, _months_to, _offer, _popcount,",
         "                                  _round_half_away, _row, _taken, _valid)",
         "from cotation.codegen.helpers import _add_months, _end_of_month",
         "",
@@ -417,4 +437,5 @@ def generate_pair_source(grid: ir.Grid) -> PairSource:
         hoisted_masks=tuple(h.nullable for h in hoisted),
         app_columns=app_columns,
         app_masks=app_masks,
+        app_calendar=app_calendar,
     )

@@ -43,6 +43,22 @@ def from_civil(year: np.ndarray, month: np.ndarray, day: np.ndarray) -> np.ndarr
     return (era * 146097 + doe - 719468).astype(np.int64)
 
 
+MAX_CALENDAR_DAYS = 3_652_059  # 0001-01-01 .. 9999-12-31
+
+
+def calendar_covering(columns: list[np.ndarray], today: int) -> tuple[np.ndarray, np.int64]:
+    """The calendar table (:func:`calendar_table`) and its first day, covering ``today`` and every
+    stored value of ``columns`` (day numbers; the values of missing cells included: the kernels read
+    them too). ValueError beyond the years 0001-9999."""
+    lo = hi = today
+    for values in columns:
+        if len(values):
+            lo, hi = min(lo, int(values.min())), max(hi, int(values.max()))
+    if hi - lo > MAX_CALENDAR_DAYS:
+        raise ValueError(f"dates span {hi - lo} days, beyond the years 0001-9999")
+    return calendar_table(lo, hi), np.int64(lo)
+
+
 @functools.lru_cache(maxsize=8)
 def calendar_table(lo: int, hi: int) -> np.ndarray:
     """Packed calendar of the days lo..hi: ``((year * 12 + month - 1) * 32 + day) * 2 + last``

@@ -23,6 +23,7 @@ from ..codegen.build import call_kernel, load_module
 from ..codegen.helpers import index_count, index_fill
 from ..codegen.pair_source import PairSource, generate_pair_source
 from ..data.batch import kernel_mask, kernel_values
+from ..data.calendar import calendar_covering
 from ..data.ceilings import ceiling_table
 from ..dates import day_number
 from ..grid import ir
@@ -138,6 +139,7 @@ class CompiledPairs:
                 kernel_values(batch, self.grid.catalogue[c], c) for c in src.app_columns
             ]
             inputs += [kernel_mask(batch, c) for c in src.app_masks]
+            cal, cal_lo = calendar_covering([batch.column(c).values for c in src.app_calendar], int(today))
             fn = getattr(self.module, src.app_kernel)
             threads = self.threads if n >= PARALLEL_INDEX_ROWS else 1
             cuts = [round(k * n / threads) for k in range(threads + 1)]  # each row on its own: any split
@@ -145,7 +147,7 @@ class CompiledPairs:
                 self.module,
                 fn,
                 lambda: threaded_map(
-                    lambda k: fn(*inputs, today, *values, *present, cuts[k], cuts[k + 1]),
+                    lambda k: fn(*inputs, today, cal, cal_lo, *values, *present, cuts[k], cuts[k + 1]),
                     list(range(threads)),
                     threads,
                 ),

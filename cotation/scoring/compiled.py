@@ -30,7 +30,7 @@ from ..codegen.score_source import (
     generate_source,
 )
 from ..data.batch import kernel_mask, kernel_values
-from ..data.calendar import calendar_table
+from ..data.calendar import calendar_covering
 from ..dates import day_number
 from ..errors import note
 from ..grid import ir
@@ -40,7 +40,6 @@ from .scores import Lazy, Scores
 
 #: Below this many rows per thread, one thread scores everything (handing work over costs ~50 us).
 MIN_ROWS_PER_THREAD = 16_384
-MAX_CALENDAR_DAYS = 3_652_059  # 0001-01-01 .. 9999-12-31
 
 
 @dataclass(frozen=True, eq=False)
@@ -244,14 +243,7 @@ class CompiledGrid:
     def calendar(self, batch: Any, today: int) -> tuple[np.ndarray, np.int64]:
         """The calendar table and its first day, covering ``today`` and every stored value of the
         date fields the kernels look up (missing ones included: the kernels read them too)."""
-        lo = hi = today
-        for name in self.kernel_source.calendar:
-            values = batch.column(name).values
-            if len(values):
-                lo, hi = min(lo, int(values.min())), max(hi, int(values.max()))
-        if hi - lo > MAX_CALENDAR_DAYS:
-            raise ValueError(f"dates span {hi - lo} days, beyond the years 0001-9999")
-        return calendar_table(lo, hi), np.int64(lo)
+        return calendar_covering([batch.column(name).values for name in self.kernel_source.calendar], today)
 
 
 def compile_grid(
