@@ -37,7 +37,7 @@ from typing import Any
 DECIMALS = ("ressources_mensuelles", "loyer_actuel", "surface_actuelle", "revenu_fiscal_reference")
 
 
-def _best_ms(call: Callable[[], Any], repeats: int) -> float:
+def best_ms(call: Callable[[], Any], repeats: int) -> float:
     best = float("inf")
     for _ in range(repeats):
         t0 = time.perf_counter()
@@ -64,12 +64,10 @@ def measure(path: Path, repeats: int) -> dict[str, Any]:
         "rows": table.num_rows,
         "repeats": repeats,
         "cotation": str(Path(batch.__file__).parent.parent),
-        "communes_ms": round(_best_ms(lambda: batch._packed_communes(communes, width), repeats), 2),
-        "decimals_ms": round(
-            sum(_best_ms(partial(formats._plain_decimals, a), repeats) for a in decimals), 2
-        ),
+        "communes_ms": round(best_ms(lambda: batch._packed_communes(communes, width), repeats), 2),
+        "decimals_ms": round(sum(best_ms(partial(formats._plain_decimals, a), repeats) for a in decimals), 2),
         "booleans_ms": round(
-            sum(_best_ms(partial(batch._plain_bools, f, a), repeats) for f, a in booleans), 2
+            sum(best_ms(partial(batch._plain_bools, f, a), repeats) for f, a in booleans), 2
         ),
         "boolean_columns": len(booleans),
     }
@@ -103,7 +101,7 @@ def convert(path: Path, repeats: int) -> dict[str, Any]:
         batch._convert_ids(id_field, batch._normalise(columns[id_field.name], False), ctx)
 
     fields = [f for f in catalogue if f.kind is not Kind.ID and f.name in columns]
-    per_column = {f.name: round(_best_ms(partial(one, f), repeats), 2) for f in fields}
+    per_column = {f.name: round(best_ms(partial(one, f), repeats), 2) for f in fields}
     peer = pq.read_table if path.suffix == ".parquet" else pacsv.read_csv
     ours_s, peer_s = [], []
     read_applications(path, catalogue, date_calcul=day)
@@ -122,7 +120,7 @@ def convert(path: Path, repeats: int) -> dict[str, Any]:
         "cotation": str(Path(batch.__file__).parent.parent),
         "columns_ms": dict(sorted(per_column.items(), key=lambda kv: -kv[1])),
         "columns_total_ms": round(sum(per_column.values()), 1),
-        "ids_ms": round(_best_ms(ids, repeats), 2),
+        "ids_ms": round(best_ms(ids, repeats), 2),
         "read_s": round(ours, 3),
         "pyarrow_s": round(theirs, 3),
         "read_over_pyarrow": round(ours / theirs, 2),

@@ -24,13 +24,14 @@ import argparse
 import datetime
 import json
 import re
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numba
 import numpy as np
+
+from benchmarks.fast_paths import best_ms
 
 ROOT = Path(__file__).resolve().parent.parent
 U = np.uint32
@@ -95,15 +96,6 @@ def variants(body: str) -> dict[str, str]:
     return out
 
 
-def _best_ms(call: Callable[[], Any], repeats: int) -> float:
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        call()
-        best = min(best, time.perf_counter() - t0)
-    return best * 1000
-
-
 def run(n: int, repeats: int, rounds: int) -> dict[str, Any]:
     import cotation
     from cotation.codegen.score_source import generate_source
@@ -141,10 +133,10 @@ def run(n: int, repeats: int, rounds: int) -> dict[str, Any]:
             if expected is None:
                 expected = [o.copy() for o in outs]
             assert all(np.array_equal(a, b) for a, b in zip(expected, outs, strict=True)), name
-    ms = {name: [round(_best_ms(lambda k=name: call(k, outs), repeats), 2)] for name in kernels}
+    ms = {name: [round(best_ms(lambda k=name: call(k, outs), repeats), 2)] for name in kernels}
     for _ in range(rounds - 1):
         for name in kernels:
-            ms[name].append(round(_best_ms(lambda k=name: call(k, outs), repeats), 2))
+            ms[name].append(round(best_ms(lambda k=name: call(k, outs), repeats), 2))
     return {"n": n, "repeats": repeats, "rounds": rounds, "threads": 1, "ms": ms}
 
 
