@@ -352,8 +352,13 @@ class Emitter:
             return "t_cal"
         if isinstance(node, ir.FieldRef) and self.grid.catalogue[node.name].kind is Kind.DATE:
             self.calendar.add(node.name)
-            return f"kb_{ident(node.name)}[i - us]"  # gathered before the loop (see _calendar_loops)
+            return self._calendar_entry(node.name)
         return None
+
+    def _calendar_entry(self, name: str) -> str:
+        """Row i's calendar entry of the date field ``name``: gathered before the loop, by chunks
+        (see ``_calendar_loops`` in :mod:`cotation.codegen.score_source`)."""
+        return f"kb_{ident(name)}[i - us]"
 
     def _call_months_between(self, node: ir.Call) -> Slot:
         return self._dates(node, self._months(node))

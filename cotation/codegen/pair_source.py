@@ -27,7 +27,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..grid import ir
-from ..grid.catalogue import Kind
 from ..grid.functions import FINANCINGS, ZONES
 from .emit import FLOAT_KINDS, INT_KINDS, JIT, Emitter, Slot, and_, comment, emit_criterion, ident, wrapped
 from .score_source import typology_constants
@@ -135,13 +134,10 @@ class AppEmitter(PairEmitter):
     """The emitter of ``app_values``: one pass over the applications, with a calendar table (``cal``
     from day ``cal_lo``), in which a date field's entry is looked up where it is used."""
 
-    def _calendar(self, node: ir.IExpr) -> str | None:
-        if isinstance(node, ir.DateCalcul):
-            return "t_cal"
-        if isinstance(node, ir.FieldRef) and self.grid.catalogue[node.name].kind is Kind.DATE:
-            self.calendar.add(node.name)
-            return f"np.int64(cal[np.uint64(c_{ident(node.name)}[i] - cal_lo)])"
-        return None
+    _calendar = Emitter._calendar  # a calendar table, unlike the pair kernel
+
+    def _calendar_entry(self, name: str) -> str:
+        return f"np.int64(cal[np.uint64(c_{ident(name)}[i] - cal_lo)])"  # looked up where it is used
 
 
 def _show(node: ir.IExpr) -> str:
